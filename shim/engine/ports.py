@@ -1,0 +1,133 @@
+"""Engine layer: the ports (Protocols) the engine needs from the outside world.
+
+Concrete adapters live in shim/runtime/ and are built only in shim/app.py; tests
+use fakes from tests/fakes.py. The engine keeps a container's configuration in
+Docker's own shapes (Config / HostConfig dicts, as dockerd does), so the runtime
+receives those plus everything the engine has already resolved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import AsyncIterator, Protocol
+
+
+@dataclasses.dataclass(slots=True)
+class MountSpec:
+    """One extra mount inside the container (binds, volumes, tmpfs, /etc/hosts…)."""
+
+    destination: str
+    source: str
+    type: str = "bind"  # bind | tmpfs | proc | ...
+    options: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(slots=True)
+class RunRequest:
+    """Everything the runtime needs to create and start one container process."""
+
+    id: str
+    name: str  # without the leading slash
+    layer_dirs: list[str]  # image layer directories, lowest first
+    args: list[str]  # final argv (Entrypoint + Cmd, Docker's rules applied)
+    env: list[str]  # final environment, KEY=VALUE
+    cwd: str
+    user: str  # as given by the user ("", "name", "uid", "uid:gid"); resolved by the runtime in the rootfs
+    hostname: str
+    domainname: str
+    tty: bool
+    open_stdin: bool
+    stdin_once: bool
+    config: dict  # Docker Config, image defaults merged in
+    host_config: dict  # Docker HostConfig
+    mounts: list[MountSpec] = dataclasses.field(default_factory=list)
+    netns_path: str | None = None  # None: the runtime makes a fresh netns (loopback only); "host": share the host's
+    stop_signal: str = "SIGTERM"
+
+
+@dataclasses.dataclass(slots=True)
+class ExitInfo:
+    exit_code: int
+    finished_at: float  # unix time, seconds (float)
+    oom_killed: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class RuntimeState:
+    status: str  # "created" | "running" | "paused" | "stopped" | "unknown"
+    pid: int = 0
+    exit: ExitInfo | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class LogEntry:
+    stream: str  # "stdout" | "stderr"
+    time: float  # unix time with sub-second precision
+    time_nano: str  # RFC3339Nano text as logged, e.g. 2026-11-28T17:17:00.797395711Z
+    data: bytes  # one line including its "\n" (a partial line if the process wrote no newline)
+
+
+class AttachHandle(Protocol):
+    """A live connection to a running container's stdio (through its monitor)."""
+
+    async def read(self) -> tuple[int, bytes] | None:
+        """Next output chunk as (stream, bytes) with stream 1=stdout 2=stderr; None at end."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Runtime(Protocol):
+    platform: str  # "linux": start-time HostConfig semantics depend on it
+
+    async def start(self, req: RunRequest) -> int:
+        """Mount the rootfs, write the bundle, create and start the process under its monitor.
+
+        Returns the container's host PID once the process runs. Raises a ShimError subclass
+        with dockerd's wording on failure (e.g. InvalidParameter for a bad user,
+        SystemFailure 'exec: "x": executable file not found in $PATH' for a missing command,
+        whose exit code the engine turns into 127). Leaves nothing behind on failure.
+        """
+
+    async def wait_exit(self, cid: str) -> ExitInfo:
+        """Resolves when the container's process has exited (works across shimd restarts)."""
+
+    async def state(self, cid: str) -> RuntimeState: ...
+
+    async def kill(self, cid: str, signal: int) -> None: ...
+
+    async def pause(self, cid: str) -> None: ...
+
+    async def resume(self, cid: str) -> None: ...
+
+    async def cleanup(self, cid: str) -> None:
+        """After exit: delete the runc container, unmount the rootfs, stop the monitor. Idempotent."""
+
+    async def remove(self, cid: str) -> None:
+        """Delete everything the runtime holds for the container (bundle, upper dir, logs)."""
+
+    async def attach(self, cid: str) -> AttachHandle: ...
+
+    async def resize(self, cid: str, height: int, width: int) -> None: ...
+
+    def logs(self, cid: str, follow: bool = False) -> AsyncIterator[LogEntry]:
+        """Log entries from the start; with follow, keeps yielding until the container exits."""
+
+    async def stats(self, cid: str) -> dict:
+        """Raw figures from cgroups, already in the shape of Docker's stats body (cgroup v1)."""
+
+    async def top(self, cid: str, ps_args: str) -> tuple[list[str], list[list[str]]]: ...
+
+    async def update(self, cid: str, host_config: dict) -> None:
+        """Apply new cgroup resources to a running container."""
+
+    def log_path(self, cid: str) -> str: ...
+
+    def rootfs_path(self, cid: str) -> str:
+        """Where the container's root filesystem is (or will be) mounted."""
+
+    def upper_dir(self, cid: str) -> str:
+        """The container's own diff (overlay upper dir)."""
