@@ -1,0 +1,485 @@
+"""Runtime adapter: build an OCI runtime spec (config.json) the way dockerd does.
+
+Pure: every fact about the host (its capabilities, rlimits, devices, whether swap
+accounting exists) comes in through `HostFacts`, so the whole translation is
+table-testable. Mirrors moby's oci/defaults.go and daemon/oci_linux.go.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import posixpath
+
+from shim.engine.ports import MountSpec, RunRequest
+from shim.errors import InvalidParameter
+
+# moby oci/caps/defaults.go: DefaultCapabilities.
+DEFAULT_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+# Linux capability numbers 0..40 (include/uapi/linux/capability.h).
+ALL_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+]
+
+# moby oci/defaults.go (20.10+).
+MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+CPU_PERIOD = 100_000  # moby: NanoCPUs are turned into a quota over a 100ms period
+INIT_PATH = "/sbin/docker-init"
+INIT_HOST_BINARY = "/usr/bin/tini-static"  # static: images may have no libc
+
+# moby oci/defaults.go DefaultLinuxSpec Resources.Devices.
+DEFAULT_DEVICE_RULES = [
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # /dev/zero
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # /dev/null
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # /dev/urandom
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # /dev/random
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # /dev/tty
+    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},  # /dev/console
+    {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"},  # /dev/fuse
+]
+
+ULIMIT_NAMES = {
+    "as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
+    "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
+    "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE",
+    "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
+    "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
+}
+
+
+@dataclasses.dataclass(slots=True)
+class HostFacts:
+    """What the spec depends on about the host and the daemon process."""
+
+    # capabilities shimd itself holds (a container can't get more: capset would fail)
+    available_caps: list[str] = dataclasses.field(default_factory=lambda: list(ALL_CAPS))
+    # RLIMIT_* name -> the daemon's hard limit (-1 = unlimited); rlimits are clamped to it
+    hard_rlimits: dict[str, int] = dataclasses.field(default_factory=dict)
+    swap_accounting: bool = True
+    host_devices: list[dict] = dataclasses.field(default_factory=list)  # for Privileged
+    cgroup_root: str = "/shim"
+    init_binary: str = INIT_HOST_BINARY
+
+
+@dataclasses.dataclass(slots=True)
+class ResolvedUser:
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = dataclasses.field(default_factory=list)
+
+
+# --- capabilities -----------------------------------------------------------
+
+
+def normalize_caps(names: list[str] | None) -> list[str]:
+    """moby caps.NormalizeLegacyCapabilities: upper-case, CAP_ prefix, known names only."""
+    out: list[str] = []
+    for name in names or []:
+        if name.upper() == "ALL":
+            out.append("ALL")
+            continue
+        cap = name.upper()
+        if not cap.startswith("CAP_"):
+            cap = "CAP_" + cap
+        if cap not in ALL_CAPS:
+            raise InvalidParameter(f'unknown capability: "{cap}"')
+        out.append(cap)
+    return out
+
+
+def tweak_caps(adds: list[str] | None, drops: list[str] | None, privileged: bool,
+               available: list[str]) -> list[str]:
+    """moby caps.TweakCapabilities, limited to what the daemon holds."""
+    every = [c for c in ALL_CAPS if c in available]
+    if privileged:
+        return every
+    cap_add, cap_drop = normalize_caps(adds), normalize_caps(drops)
+    if "ALL" in cap_add:
+        caps = [c for c in every if c not in cap_drop]
+    elif "ALL" in cap_drop:
+        caps = [c for c in cap_add if c != "ALL"]
+    else:
+        caps = [c for c in DEFAULT_CAPS if c not in cap_drop]
+        caps += [c for c in cap_add if c not in caps]
+    return [c for c in caps if c in available]
+
+
+# --- devices ----------------------------------------------------------------
+
+
+def parse_device_cgroup_rule(rule: str) -> dict:
+    """`c 1:3 rwm`, `a *:* m` (HostConfig.DeviceCgroupRules)."""
+    parts = rule.split()
+    if len(parts) != 3 or parts[0] not in ("a", "b", "c") or ":" not in parts[1]:
+        raise InvalidParameter(f"invalid device cgroup format '{rule}'")
+    major, minor = parts[1].split(":", 1)
+    out: dict = {"allow": True, "type": parts[0], "access": parts[2]}
+    if major != "*":
+        out["major"] = int(major)
+    if minor != "*":
+        out["minor"] = int(minor)
+    return out
+
+
+def device_cgroup(dev: dict, permissions: str) -> dict:
+    return {"allow": True, "type": dev["type"], "major": dev["major"], "minor": dev["minor"],
+            "access": permissions}
+
+
+# --- resources --------------------------------------------------------------
+
+
+def resources(hc: dict, facts: HostFacts) -> dict:
+    """HostConfig resources -> linux.resources (without devices)."""
+    res: dict = {}
+    mem: dict = {}
+    memory = hc.get("Memory") or 0
+    if memory > 0:
+        mem["limit"] = memory
+    if (hc.get("MemoryReservation") or 0) > 0:
+        mem["reservation"] = hc["MemoryReservation"]
+    swap = hc.get("MemorySwap") or 0
+    if facts.swap_accounting and memory > 0:
+        # moby: MemorySwap 0 with a Memory limit means swap = 2 x memory; -1 unlimited
+        if swap == 0:
+            swap = memory * 2
+        mem["swap"] = swap
+    swappiness = hc.get("MemorySwappiness")
+    if swappiness is not None and swappiness >= 0:
+        mem["swappiness"] = swappiness
+    if hc.get("OomKillDisable"):
+        mem["disableOOMKiller"] = True
+    if mem:
+        res["memory"] = mem
+
+    cpu: dict = {}
+    if hc.get("CpuShares"):
+        cpu["shares"] = hc["CpuShares"]
+    nano = hc.get("NanoCpus") or 0
+    if nano > 0:
+        cpu["period"] = CPU_PERIOD
+        cpu["quota"] = nano * CPU_PERIOD // 1_000_000_000
+    if hc.get("CpuPeriod"):
+        cpu["period"] = hc["CpuPeriod"]
+    if hc.get("CpuQuota"):
+        cpu["quota"] = hc["CpuQuota"]
+    if hc.get("CpuRealtimePeriod"):
+        cpu["realtimePeriod"] = hc["CpuRealtimePeriod"]
+    if hc.get("CpuRealtimeRuntime"):
+        cpu["realtimeRuntime"] = hc["CpuRealtimeRuntime"]
+    if hc.get("CpusetCpus"):
+        cpu["cpus"] = hc["CpusetCpus"]
+    if hc.get("CpusetMems"):
+        cpu["mems"] = hc["CpusetMems"]
+    if cpu:
+        res["cpu"] = cpu
+
+    pids = hc.get("PidsLimit")
+    if pids is not None and pids != 0:
+        # moby: 0 and negative values mean unlimited
+        res["pids"] = {"limit": pids if pids > 0 else -1}
+
+    blkio: dict = {}
+    if hc.get("BlkioWeight"):
+        blkio["weight"] = hc["BlkioWeight"]
+    if blkio:
+        res["blockIO"] = blkio
+    return res
+
+
+def rlimits(ulimits: list[dict] | None, facts: HostFacts) -> list[dict]:
+    """Ulimits -> process.rlimits, clamped to the daemon's own hard limits.
+
+    The host denies raising a hard limit (nofile is capped at 20000 here), and runc's
+    setrlimit would then fail the whole start; dockerd can raise them, we clamp instead.
+    """
+    out = []
+    for u in ulimits or []:
+        name = ULIMIT_NAMES.get(str(u.get("Name", "")).lower())
+        if name is None:
+            raise InvalidParameter(f"invalid ulimit type: {u.get('Name')}")
+        soft, hard = int(u.get("Soft", 0)), int(u.get("Hard", 0))
+        cap = facts.hard_rlimits.get(name, -1)
+        if cap >= 0:
+            hard = cap if hard < 0 or hard > cap else hard
+            soft = cap if soft < 0 or soft > cap else soft
+        soft = min(soft, hard) if hard >= 0 else soft
+        out.append({"type": name, "hard": hard & 0xFFFFFFFFFFFFFFFF, "soft": soft & 0xFFFFFFFFFFFFFFFF})
+    return out
+
+
+# --- mounts -----------------------------------------------------------------
+
+
+def default_mounts(hc: dict) -> list[dict]:
+    shm = hc.get("ShmSize") or DEFAULT_SHM_SIZE
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+    ]
+    if hc.get("IpcMode") == "host":
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                       "options": ["rbind", "rprivate"]})
+    else:
+        mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"]})
+    if hc.get("Privileged"):
+        # moby: a privileged container gets /sys (and the cgroup fs) read-write
+        for m in mounts:
+            if m["destination"] in ("/sys", "/sys/fs/cgroup"):
+                m["options"] = [o for o in m["options"] if o != "ro"]
+    return mounts
+
+
+def user_mount(m: MountSpec) -> dict:
+    opts = list(m.options)
+    if m.type == "bind" and not any(o in ("bind", "rbind") for o in opts):
+        opts.insert(0, "rbind")
+    return {"destination": m.destination, "type": m.type, "source": m.source, "options": opts}
+
+
+def merge_mounts(defaults: list[dict], extra: list[dict]) -> list[dict]:
+    """User mounts replace defaults at the same destination; parents before children."""
+    dests = {posixpath.normpath(m["destination"]) for m in extra}
+    kept = [m for m in defaults if m["destination"] not in dests]
+    # moby sortMounts: fewer path components first, so /a is mounted before /a/b
+    ordered = sorted(extra, key=lambda m: posixpath.normpath(m["destination"]).count("/"))
+    return kept + ordered
+
+
+# --- the spec ---------------------------------------------------------------
+
+
+def no_new_privileges(security_opt: list[str] | None) -> bool:
+    for opt in security_opt or []:
+        key, sep, val = opt.replace(":", "=", 1).partition("=")
+        if key == "no-new-privileges":
+            if not sep or val.lower() in ("true", "1"):
+                return True
+            if val.lower() not in ("false", "0"):
+                raise InvalidParameter(f"invalid --security-opt 2: {opt!r}")
+            return False
+    return False
+
+
+def namespaces(req: RunRequest) -> list[dict]:
+    hc = req.host_config
+    ns: list[dict] = [{"type": "mount"}]
+    if hc.get("PidMode") != "host":
+        ns.append({"type": "pid"})
+    if hc.get("IpcMode") != "host":
+        ns.append({"type": "ipc"})
+    if hc.get("UTSMode") != "host":
+        ns.append({"type": "uts"})
+    if req.netns_path is None:
+        ns.append({"type": "network"})
+    elif req.netns_path != "host":
+        ns.append({"type": "network", "path": req.netns_path})
+    return ns
+
+
+def build_spec(req: RunRequest, rootfs: str, user: ResolvedUser, facts: HostFacts,
+               devices: list[dict] | None = None) -> dict:
+    """The config.json for `req`; `devices` come from resolve_devices(HostConfig.Devices)."""
+    hc = req.host_config
+    privileged = bool(hc.get("Privileged"))
+    caps = tweak_caps(hc.get("CapAdd"), hc.get("CapDrop"), privileged, facts.available_caps)
+
+    args = list(req.args)
+    mounts = merge_mounts(default_mounts(hc), [user_mount(m) for m in req.mounts])
+    if hc.get("Init"):
+        # dockerd: docker-init (tini) is PID 1 and runs the command after "--"
+        args = [INIT_PATH, "--"] + args
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": facts.init_binary,
+                       "options": ["bind", "ro"]})
+
+    process: dict = {
+        "terminal": req.tty,
+        "user": {"uid": user.uid, "gid": user.gid},
+        "args": args,
+        "env": list(req.env),
+        "cwd": req.cwd or "/",
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": no_new_privileges(hc.get("SecurityOpt")),
+    }
+    if user.additional_gids:
+        process["user"]["additionalGids"] = user.additional_gids
+    size = hc.get("ConsoleSize") or [0, 0]
+    if req.tty and size and size[0] and size[1]:
+        process["consoleSize"] = {"height": size[0], "width": size[1]}
+    limits = rlimits(hc.get("Ulimits"), facts)
+    if limits:
+        process["rlimits"] = limits
+    if hc.get("OomScoreAdj"):
+        process["oomScoreAdj"] = hc["OomScoreAdj"]
+
+    res = resources(hc, facts)
+    if privileged:
+        oci_devices = list(facts.host_devices)
+        res["devices"] = [{"allow": True, "access": "rwm"}]
+    else:
+        oci_devices = []
+        res["devices"] = [dict(r) for r in DEFAULT_DEVICE_RULES]
+        for dev in devices or []:
+            oci_devices.append({k: v for k, v in dev.items() if k != "permissions"})
+            res["devices"].append(device_cgroup(dev, dev.get("permissions", "rwm")))
+        for rule in hc.get("DeviceCgroupRules") or []:
+            res["devices"].append(parse_device_cgroup_rule(rule))
+
+    parent = (hc.get("CgroupParent") or facts.cgroup_root).rstrip("/")
+    linux: dict = {
+        "resources": res,
+        "cgroupsPath": f"{parent}/{req.id}",
+        "namespaces": namespaces(req),
+        "devices": oci_devices,
+        "maskedPaths": [] if privileged else list(MASKED_PATHS),
+        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
+    }
+    if hc.get("Sysctls"):
+        linux["sysctl"] = dict(hc["Sysctls"])
+
+    spec: dict = {
+        "ociVersion": "1.0.2-dev",
+        "process": process,
+        "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
+        "mounts": mounts,
+        "linux": linux,
+        "annotations": {"org.opencontainers.image.stopSignal": req.stop_signal},
+    }
+    if hc.get("UTSMode") != "host":
+        spec["hostname"] = req.hostname
+        if req.domainname:
+            spec["domainname"] = req.domainname
+    return spec
+
+
+# --- host facts (the only I/O here, kept out of build_spec) -------------------
+
+
+def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
+    import resource
+
+    facts = HostFacts(cgroup_root=cgroup_root)
+    try:
+        with open("/proc/self/status") as f:
+            bnd = next(line for line in f if line.startswith("CapBnd:"))
+        mask = int(bnd.split()[1], 16)
+        facts.available_caps = [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
+    except (OSError, StopIteration):
+        pass
+    for name in ULIMIT_NAMES.values():
+        num = getattr(resource, name, None)
+        if num is not None:
+            facts.hard_rlimits[name] = resource.getrlimit(num)[1]
+    facts.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+    return facts
+
+
+def _device_of(path: str, dest: str) -> dict | None:
+    import stat as st
+
+    s = os.stat(path)
+    if st.S_ISCHR(s.st_mode):
+        kind = "c"
+    elif st.S_ISBLK(s.st_mode):
+        kind = "b"
+    else:
+        return None
+    return {"path": dest, "type": kind, "major": os.major(s.st_rdev), "minor": os.minor(s.st_rdev),
+            "fileMode": st.S_IMODE(s.st_mode), "uid": s.st_uid, "gid": s.st_gid}
+
+
+def host_devices() -> list[dict]:
+    """Every device node under /dev (runc's HostDevices), for Privileged."""
+    skip = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+    out = []
+    for root, dirs, files in os.walk("/dev"):
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in files:
+            path = os.path.join(root, name)
+            if path == "/dev/console":
+                continue
+            try:
+                dev = _device_of(path, path)
+            except OSError:
+                continue
+            if dev:
+                out.append(dev)
+    return out
+
+
+def resolve_devices(devices: list[dict] | None) -> list[dict]:
+    """HostConfig.Devices -> OCI devices with their cgroup permissions (may raise)."""
+    out = []
+    for d in devices or []:
+        src = d.get("PathOnHost", "")
+        dest = d.get("PathInContainer") or src
+        perms = d.get("CgroupPermissions") or "rwm"
+        try:
+            if os.path.isdir(src):
+                for root, _dirs, files in os.walk(src):
+                    for name in files:
+                        p = os.path.join(root, name)
+                        dev = _device_of(p, posixpath.join(dest, os.path.relpath(p, src)))
+                        if dev:
+                            out.append(dev | {"permissions": perms})
+                continue
+            dev = _device_of(src, dest)
+        except OSError as e:
+            raise InvalidParameter(
+                f"error gathering device information while adding custom device \"{src}\": {e.strerror.lower() if e.strerror else e}"
+            ) from e
+        if dev is None:
+            raise InvalidParameter(f"error gathering device information while adding custom device \"{src}\": not a device node")
+        out.append(dev | {"permissions": perms})
+    return out
