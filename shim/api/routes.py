@@ -1,0 +1,39 @@
+"""API layer: the whole route table, each area's ROUTES registered with and without `/vX.Y`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from aiohttp import web
+
+log = logging.getLogger("shim.api")
+
+# Each module exposes ROUTES = [(method, path, handler)]; areas not built yet are skipped.
+AREAS = ["system", "images", "containers", "exec", "networks", "volumes", "archive", "build"]
+
+VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
+
+
+def collect() -> list[tuple[str, str, object]]:
+    table = []
+    for area in AREAS:
+        try:
+            mod = importlib.import_module(f"shim.api.{area}")
+        except ModuleNotFoundError as e:
+            if e.name != f"shim.api.{area}":
+                raise
+            continue
+        table.extend(getattr(mod, "ROUTES", []))
+    return table
+
+
+def register(app: web.Application) -> None:
+    table = collect()
+    own_head = {path for method, path, _ in table if method == "HEAD"}
+    for method, path, handler in table:
+        for full in (path, VERSION_PREFIX + path):
+            app.router.add_route(method, full, handler)
+            # A GET also answers HEAD (aiohttp drops the body) unless the area has its own HEAD.
+            if method == "GET" and path not in own_head:
+                app.router.add_route("HEAD", full, handler)

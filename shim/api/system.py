@@ -1,0 +1,88 @@
+"""API layer: /_ping, /version, /info, /events."""
+
+from __future__ import annotations
+
+import platform
+import time
+
+from aiohttp import web
+
+from shim.api.middleware import COMMON_HEADERS
+from shim.api.params import qfilters
+from shim.api.responses import json_response
+from shim.api.server import ENGINE
+from shim.api.streams import json_lines
+from shim.engine.events import matches
+from shim.errors import InvalidParameter
+from shim.translate import system as tr
+
+PYTHON = f"python{platform.python_version()}"
+
+PING_HEADERS = {
+    "Api-Version": COMMON_HEADERS["Api-Version"],
+    "Builder-Version": "1",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+}
+
+
+async def ping(request: web.Request) -> web.Response:
+    """GET/HEAD /_ping. A HEAD answer must carry no body: the CLI's connection breaks otherwise."""
+    resp = web.Response(text="OK" if request.method == "GET" else None, headers=PING_HEADERS)
+    resp.headers["Content-Type"] = "text/plain; charset=utf-8"
+    if request.method == "HEAD":
+        resp.headers["Content-Length"] = "0"
+    return resp
+
+
+async def version(request: web.Request) -> web.Response:
+    """GET /version"""
+    engine = request.app[ENGINE]
+    return json_response(tr.version_body(engine.host, PYTHON, request["version"]))
+
+
+async def info(request: web.Request) -> web.Response:
+    """GET /info"""
+    engine = request.app[ENGINE]
+    counts = engine.containers.counts() if engine.containers is not None else {}
+    images = engine.images.count() if engine.images is not None else 0
+    return json_response(tr.info_body(
+        engine_id=engine.id, host=engine.host, settings=engine.settings, counts=counts, images=images,
+        listeners=engine.events.listeners, python_version=PYTHON, v=request["version"]))
+
+
+def parse_timestamp(raw: str | None, name: str) -> int | None:
+    """dockerd takes unix seconds with an optional fraction ("1795886378.000000001")."""
+    if raw is None or raw == "":
+        return None
+    secs, _, frac = raw.partition(".")
+    try:
+        return int(secs) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+    except ValueError:
+        raise InvalidParameter(f"invalid value for {name}: {raw!r}") from None
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """GET /events: JSON lines; a bounded query (until) ends once `until` has passed."""
+    engine = request.app[ENGINE]
+    filters = qfilters(request)
+    since = parse_timestamp(request.query.get("since"), "since")
+    until = parse_timestamp(request.query.get("until"), "until")
+    if since is not None and until is not None and until < since:
+        raise InvalidParameter("since time must be before until time")
+
+    async def selected():
+        async for ev in engine.events.stream(since, until):
+            if matches(ev, filters):
+                yield ev
+
+    return await json_lines(request, selected())
+
+
+ROUTES = [
+    ("GET", "/_ping", ping),
+    ("HEAD", "/_ping", ping),
+    ("GET", "/version", version),
+    ("GET", "/info", info),
+    ("GET", "/events", events),
+]

@@ -1,0 +1,286 @@
+"""Engine layer: dockerd's rules for a container's Config and HostConfig (pure functions).
+
+- `normalize_config` / `normalize_host_config`: keep the fields dockerd's Go structs know
+  (unknown ones are dropped, as json.Unmarshal into the struct does) in dockerd's order,
+  Go zero values for what the client left out.
+- `adapt_host_config`: the defaults dockerd fills in at create (adaptContainerSettings):
+  MemorySwap = 2×Memory, ShmSize 64 MB, IpcMode private, CgroupnsMode host (cgroup v1)…
+- `merge_image_config`: daemon/commit.go merge(): the image's Cmd/Entrypoint/Env/… under the user's.
+- `verify_host_config` / `verify_config`: verifyContainerSettings with dockerd's messages.
+- `command`, `daemon_env`: what the process runs with (getEntrypointAndArgs, CreateDaemonEnvironment).
+
+These live in the engine, not in translate, because create, the pre-1.24 start and update
+all apply them and the engine may not import translate.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+from shim.errors import InvalidParameter
+
+# container.Config, in Go struct order; None marks `omitempty` fields.
+_CONFIG_FIELDS: list[tuple[str, Any]] = [
+    ("Hostname", ""), ("Domainname", ""), ("User", ""),
+    ("AttachStdin", False), ("AttachStdout", False), ("AttachStderr", False),
+    ("ExposedPorts", None), ("Tty", False), ("OpenStdin", False), ("StdinOnce", False),
+    ("Env", None), ("Cmd", None), ("Healthcheck", None), ("ArgsEscaped", None), ("Image", ""),
+    ("Volumes", None), ("WorkingDir", ""), ("Entrypoint", None), ("NetworkDisabled", None),
+    ("MacAddress", None), ("OnBuild", None), ("Labels", None), ("StopSignal", None),
+    ("StopTimeout", None), ("Shell", None),
+]
+# Fields that are not omitempty but may be null (slices/maps): kept as null when absent.
+_CONFIG_NULLABLE = {"Env", "Cmd", "Volumes", "Entrypoint", "OnBuild", "Labels"}
+
+# container.HostConfig as dockerd 20.10 renders it (api-traffic 3.3), then newer optional fields.
+_HOST_CONFIG_FIELDS: list[tuple[str, Any]] = [
+    ("Binds", None), ("ContainerIDFile", ""), ("LogConfig", {"Type": "", "Config": {}}),
+    ("NetworkMode", ""), ("PortBindings", {}), ("RestartPolicy", {"Name": "", "MaximumRetryCount": 0}),
+    ("AutoRemove", False), ("VolumeDriver", ""), ("VolumesFrom", None), ("CapAdd", None), ("CapDrop", None),
+    ("CgroupnsMode", ""), ("Dns", []), ("DnsOptions", []), ("DnsSearch", []), ("ExtraHosts", None),
+    ("GroupAdd", None), ("IpcMode", ""), ("Cgroup", ""), ("Links", None), ("OomScoreAdj", 0), ("PidMode", ""),
+    ("Privileged", False), ("PublishAllPorts", False), ("ReadonlyRootfs", False), ("SecurityOpt", None),
+    ("UTSMode", ""), ("UsernsMode", ""), ("ShmSize", 0), ("Runtime", ""), ("ConsoleSize", [0, 0]),
+    ("Isolation", ""), ("CpuShares", 0), ("Memory", 0), ("NanoCpus", 0), ("CgroupParent", ""),
+    ("BlkioWeight", 0), ("BlkioWeightDevice", []), ("BlkioDeviceReadBps", []), ("BlkioDeviceWriteBps", []),
+    ("BlkioDeviceReadIOps", []), ("BlkioDeviceWriteIOps", []), ("CpuPeriod", 0), ("CpuQuota", 0),
+    ("CpuRealtimePeriod", 0), ("CpuRealtimeRuntime", 0), ("CpusetCpus", ""), ("CpusetMems", ""),
+    ("Devices", []), ("DeviceCgroupRules", None), ("DeviceRequests", None), ("KernelMemory", 0),
+    ("KernelMemoryTCP", 0), ("MemoryReservation", 0), ("MemorySwap", 0), ("MemorySwappiness", None),
+    ("OomKillDisable", False), ("PidsLimit", None), ("Ulimits", []), ("CpuCount", 0), ("CpuPercent", 0),
+    ("IOMaximumIOps", 0), ("IOMaximumBandwidth", 0),
+]
+# omitempty fields of HostConfig: present only when set.
+_HOST_CONFIG_OPTIONAL = ["Mounts", "MaskedPaths", "ReadonlyPaths", "Init", "Sysctls", "Tmpfs", "StorageOpt",
+                         "Annotations"]
+
+# What dockerd puts in every non-privileged container (oci defaults), shown in inspect.
+DEFAULT_MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+]
+DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+LINUX_MIN_MEMORY = 6 * 1024 * 1024
+
+
+def normalize_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
+    cfg = cfg or {}
+    out: dict[str, Any] = {}
+    for key, default in _CONFIG_FIELDS:
+        val = cfg.get(key)
+        if default is None:
+            if val not in (None, "", {}, [], False) or (key in _CONFIG_NULLABLE):
+                out[key] = copy.deepcopy(val)
+        else:
+            out[key] = default if val is None else copy.deepcopy(val)
+    # strslice: a plain string Cmd/Entrypoint means a one-element list (api < 1.?? clients send strings).
+    for key in ("Cmd", "Entrypoint"):
+        if isinstance(out.get(key), str):
+            out[key] = [out[key]]
+    return out
+
+
+def normalize_host_config(hc: dict[str, Any] | None) -> dict[str, Any]:
+    hc = hc or {}
+    out: dict[str, Any] = {}
+    for key, default in _HOST_CONFIG_FIELDS:
+        val = hc.get(key)
+        out[key] = copy.deepcopy(default) if val is None and default is not None else copy.deepcopy(val)
+    rp = out.get("RestartPolicy") or {}
+    out["RestartPolicy"] = {"Name": rp.get("Name") or "", "MaximumRetryCount": rp.get("MaximumRetryCount") or 0}
+    lc = out.get("LogConfig") or {}
+    out["LogConfig"] = {"Type": lc.get("Type") or "", "Config": lc.get("Config") or {}}
+    for key in _HOST_CONFIG_OPTIONAL:
+        if hc.get(key) not in (None, [], {}):
+            out[key] = copy.deepcopy(hc[key])
+    return out
+
+
+def adapt_host_config(hc: dict[str, Any]) -> dict[str, Any]:
+    """dockerd's create-time defaults (daemon_unix.go adaptContainerSettings and friends)."""
+    if hc.get("Memory", 0) > 0 and hc.get("MemorySwap", 0) == 0:
+        hc["MemorySwap"] = hc["Memory"] * 2
+    if not hc.get("ShmSize"):
+        hc["ShmSize"] = DEFAULT_SHM_SIZE
+    if hc.get("MemorySwappiness") == -1:
+        hc["MemorySwappiness"] = None
+    if hc.get("PidsLimit") is not None and hc["PidsLimit"] <= 0:
+        hc["PidsLimit"] = None
+    if not hc.get("NetworkMode"):
+        hc["NetworkMode"] = "default"
+    if not hc.get("IpcMode"):
+        hc["IpcMode"] = "private"
+    if not hc.get("CgroupnsMode"):
+        hc["CgroupnsMode"] = "host"  # cgroup v1 hosts: dockerd's default
+    if not hc.get("Runtime"):
+        hc["Runtime"] = "runc"
+    if not hc["LogConfig"].get("Type"):
+        hc["LogConfig"]["Type"] = "json-file"
+    if not hc.get("Privileged"):
+        hc.setdefault("MaskedPaths", list(DEFAULT_MASKED_PATHS))
+        hc.setdefault("ReadonlyPaths", list(DEFAULT_READONLY_PATHS))
+    return hc
+
+
+def merge_image_config(user: dict[str, Any], image: dict[str, Any] | None) -> dict[str, Any]:
+    """daemon/commit.go merge(): fill the user's Config from the image's."""
+    image = image or {}
+    if not user.get("User"):
+        user["User"] = image.get("User") or ""
+    img_ports = image.get("ExposedPorts") or {}
+    if not user.get("ExposedPorts"):
+        if img_ports:
+            user["ExposedPorts"] = dict(img_ports)
+    else:
+        for p, v in img_ports.items():
+            user["ExposedPorts"].setdefault(p, v)
+    img_env = image.get("Env") or []
+    if not user.get("Env"):
+        user["Env"] = list(img_env) if img_env else user.get("Env")
+    else:
+        keys = {e.split("=", 1)[0] for e in user["Env"]}
+        user["Env"] = list(user["Env"]) + [e for e in img_env if e.split("=", 1)[0] not in keys]
+    labels = dict(user.get("Labels") or {})
+    for k, v in (image.get("Labels") or {}).items():
+        labels.setdefault(k, v)
+    user["Labels"] = labels
+    if not user.get("Entrypoint"):
+        if not user.get("Cmd"):
+            user["Cmd"] = image.get("Cmd")
+            if image.get("ArgsEscaped"):
+                user["ArgsEscaped"] = True
+        if user.get("Entrypoint") is None:
+            user["Entrypoint"] = image.get("Entrypoint")
+    img_hc = image.get("Healthcheck")
+    if img_hc:
+        if not user.get("Healthcheck"):
+            user["Healthcheck"] = dict(img_hc)
+        else:
+            uh = user["Healthcheck"]
+            for key in ("Test", "Interval", "Timeout", "StartPeriod", "Retries"):
+                if not uh.get(key):
+                    uh[key] = img_hc.get(key)
+    if not user.get("WorkingDir"):
+        user["WorkingDir"] = image.get("WorkingDir") or ""
+    img_vols = image.get("Volumes") or {}
+    if not user.get("Volumes"):
+        if img_vols:
+            user["Volumes"] = dict(img_vols)
+    else:
+        user["Volumes"].update(img_vols)
+    if not user.get("StopSignal") and image.get("StopSignal"):
+        user["StopSignal"] = image["StopSignal"]
+    return user
+
+
+def command(cfg: dict[str, Any]) -> tuple[str, list[str]]:
+    """getEntrypointAndArgs: (Path, Args) as inspect shows them."""
+    entrypoint = [a for a in (cfg.get("Entrypoint") or [])]
+    if entrypoint == [""]:
+        entrypoint = []
+    cmd = list(cfg.get("Cmd") or [])
+    if entrypoint:
+        return entrypoint[0], entrypoint[1:] + cmd
+    if not cmd:
+        raise InvalidParameter("No command specified")
+    return cmd[0], cmd[1:]
+
+
+def daemon_env(cfg: dict[str, Any]) -> list[str]:
+    """CreateDaemonEnvironment: PATH, HOSTNAME, TERM for a tty, then Config.Env on top."""
+    base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={cfg.get('Hostname', '')}"]
+    if cfg.get("Tty"):
+        base.append("TERM=xterm")
+    out: dict[str, str] = {}
+    order: list[str] = []
+    for entry in base + list(cfg.get("Env") or []):
+        key = entry.split("=", 1)[0]
+        if key not in out:
+            order.append(key)
+        if "=" not in entry:
+            # "KEY" alone: take it from... nothing (dockerd drops an unset bare key at create).
+            continue
+        out[key] = entry
+    return [out[k] for k in order if k in out]
+
+
+def _ncpu() -> int:
+    return os.cpu_count() or 1
+
+
+def verify_host_config(hc: dict[str, Any], *, update: bool = False) -> list[str]:
+    """verifyPlatformContainerSettings (Linux) and the restart-policy checks; returns warnings."""
+    warnings: list[str] = []
+    mem = hc.get("Memory") or 0
+    swap = hc.get("MemorySwap") or 0
+    if mem != 0 and mem < LINUX_MIN_MEMORY:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    if mem > 0 and swap > 0 and swap < mem:
+        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if mem == 0 and swap > 0 and not update:
+        raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
+    swappiness = hc.get("MemorySwappiness")
+    if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
+        raise InvalidParameter(f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")
+    res = hc.get("MemoryReservation") or 0
+    if res != 0 and res < LINUX_MIN_MEMORY:
+        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
+    if mem > 0 and res > 0 and mem < res:
+        raise InvalidParameter("Minimum memory limit can not be less than memory reservation limit, see usage")
+    nano = hc.get("NanoCpus") or 0
+    if nano > 0 and hc.get("CpuPeriod"):
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano > 0 and hc.get("CpuQuota"):
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    n = _ncpu()
+    if nano < 0 or nano > n * 10**9:
+        raise InvalidParameter(f"Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")
+    period = hc.get("CpuPeriod") or 0
+    if period != 0 and (period < 1000 or period > 1000000):
+        raise InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    quota = hc.get("CpuQuota") or 0
+    if quota > 0 and quota < 1000:
+        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    weight = hc.get("BlkioWeight") or 0
+    if weight > 0 and (weight < 10 or weight > 1000):
+        raise InvalidParameter("Range of blkio weight is from 10 to 1000")
+    oom = hc.get("OomScoreAdj") or 0
+    if oom < -1000 or oom > 1000:
+        raise InvalidParameter(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
+    rp = hc.get("RestartPolicy") or {}
+    name, retries = rp.get("Name") or "", rp.get("MaximumRetryCount") or 0
+    if name in ("always", "unless-stopped", "no"):
+        if retries != 0:
+            raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{name}'")
+    elif name == "on-failure":
+        if retries < 0:
+            raise InvalidParameter("maximum retry count cannot be negative")
+    elif name != "":
+        raise InvalidParameter(f"invalid restart policy '{name}'")
+    if hc.get("AutoRemove") and name not in ("", "no"):
+        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    for p in (hc.get("PortBindings") or {}):
+        proto = p.split("/", 1)[1] if "/" in p else "tcp"
+        if proto not in ("tcp", "udp", "sctp"):
+            raise InvalidParameter(f"invalid proto '{proto}'")
+    return warnings
+
+
+def verify_config(cfg: dict[str, Any]) -> None:
+    """verifyContainerSettings' checks on Config (WorkingDir, Healthcheck)."""
+    wd = cfg.get("WorkingDir") or ""
+    if wd and not wd.startswith("/"):
+        raise InvalidParameter(f"the working directory '{wd}' is invalid, it needs to be an absolute path")
+    hc = cfg.get("Healthcheck") or None
+    if hc:
+        for key, label in (("Interval", "Interval"), ("Timeout", "Timeout"), ("StartPeriod", "StartPeriod")):
+            val = hc.get(key) or 0
+            if val != 0 and val < 1_000_000:
+                raise InvalidParameter(f"{label} in Healthcheck cannot be less than 1ms")
+        if (hc.get("Retries") or 0) < 0:
+            raise InvalidParameter("Retries in Healthcheck cannot be negative")

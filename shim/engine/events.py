@@ -1,0 +1,131 @@
+"""Engine layer: the event bus behind GET /events.
+
+Every published event goes to a ring buffer (for `since` replays) and to each live
+subscriber's queue. The shape is dockerd's: Type/Action/Actor/scope/time/timeNano,
+plus the deprecated status/id/from that moby still fills for containers and images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any, AsyncIterator
+
+BUFFER = 1024
+
+
+def make_event(type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None,
+               now_ns: int | None = None) -> dict[str, Any]:
+    now_ns = now_ns if now_ns is not None else time.time_ns()
+    attrs = dict(attributes or {})
+    ev: dict[str, Any] = {}
+    # moby's events.Log fills the deprecated fields for containers and images only.
+    if type_ == "container":
+        ev.update(status=action, id=actor_id, **({"from": attrs["image"]} if "image" in attrs else {}))
+    elif type_ == "image":
+        ev.update(status=action, id=actor_id)
+    ev.update(
+        Type=type_,
+        Action=action,
+        Actor={"ID": actor_id, "Attributes": attrs},
+        scope="local",
+        time=now_ns // 1_000_000_000,
+        timeNano=now_ns,
+    )
+    return ev
+
+
+class Events:
+    def __init__(self, buffer: int = BUFFER) -> None:
+        self._ring: collections.deque[dict[str, Any]] = collections.deque(maxlen=buffer)
+        self._subs: set[asyncio.Queue] = set()
+
+    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None) -> dict:
+        ev = make_event(type_, action, actor_id, attributes)
+        self._ring.append(ev)
+        for q in list(self._subs):
+            q.put_nowait(ev)
+        return ev
+
+    @property
+    def listeners(self) -> int:
+        return len(self._subs)
+
+    def history(self, since_ns: int | None, until_ns: int | None) -> list[dict[str, Any]]:
+        return [
+            e for e in self._ring
+            if (since_ns is None or e["timeNano"] >= since_ns) and (until_ns is None or e["timeNano"] <= until_ns)
+        ]
+
+    async def stream(self, since_ns: int | None = None, until_ns: int | None = None) -> AsyncIterator[dict]:
+        """Replay from `since`, then follow live events until `until` (forever without it)."""
+        q: asyncio.Queue = asyncio.Queue()
+        self._subs.add(q)
+        try:
+            last = None
+            if since_ns is not None:
+                for ev in self.history(since_ns, until_ns):
+                    last = ev["timeNano"]
+                    yield ev
+            while True:
+                if until_ns is not None:
+                    remaining = (until_ns - time.time_ns()) / 1e9
+                    if remaining <= 0:
+                        return
+                    try:
+                        ev = await asyncio.wait_for(q.get(), timeout=remaining)
+                    except asyncio.TimeoutError:
+                        return
+                else:
+                    ev = await q.get()
+                if last is not None and ev["timeNano"] <= last:
+                    continue  # already replayed from the ring
+                if until_ns is not None and ev["timeNano"] > until_ns:
+                    return
+                yield ev
+        finally:
+            self._subs.discard(q)
+
+
+def matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """dockerd's event filters: values of one key are ORed, keys are ANDed."""
+    attrs = ev["Actor"]["Attributes"]
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "type":
+            ok = ev["Type"] in values
+        elif key == "event":
+            ok = ev["Action"] in values or ev["Action"].split(":", 1)[0] in values
+        elif key in ("container", "network", "volume", "plugin", "daemon", "node", "service", "secret", "config"):
+            # moby's fuzzyMatchName: an ID prefix or the name attribute, whatever the event type.
+            ok = any(ev["Actor"]["ID"].startswith(v) or attrs.get("name", "").startswith(v) for v in values)
+        elif key == "image":
+            name = attrs.get("name" if ev["Type"] == "image" else "image", "")
+            cands = {ev["Actor"]["ID"], name, _strip_tag(ev["Actor"]["ID"]), _strip_tag(name)}
+            ok = any(v in cands for v in values)
+        elif key == "label":
+            ok = all(_label_match(attrs, v) for v in values)  # labels are ANDed, as moby's MatchKVList
+        elif key == "scope":
+            ok = ev.get("scope") in values
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def _label_match(attrs: dict[str, str], spec: str) -> bool:
+    if "=" in spec:
+        k, v = spec.split("=", 1)
+        return attrs.get(k) == v
+    return spec in attrs
+
+
+def _strip_tag(ref: str) -> str:
+    if "@" in ref:
+        return ref.split("@", 1)[0]
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    return ref[:colon] if colon > slash else ref

@@ -1,0 +1,106 @@
+"""Engine layer: the objects the services keep and persist (snake_case dataclasses).
+
+A container's Config / HostConfig / NetworkingConfig stay Docker-shaped dicts, as
+dockerd keeps them, because inspect must give them back field for field; only the
+state the engine itself drives is modelled as typed fields. Times are unix
+nanoseconds (int), 0 meaning Go's zero time ("0001-01-01T00:00:00Z").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(slots=True)
+class HealthLogEntry:
+    start: int  # ns
+    end: int  # ns
+    exit_code: int
+    output: str
+
+
+@dataclasses.dataclass(slots=True)
+class Health:
+    status: str = "starting"  # starting | healthy | unhealthy
+    failing_streak: int = 0
+    log: list[HealthLogEntry] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(slots=True)
+class ContainerState:
+    status: str = "created"  # a state.Status value
+    running: bool = False
+    paused: bool = False
+    restarting: bool = False
+    oom_killed: bool = False
+    dead: bool = False
+    removal_in_progress: bool = False
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at: int = 0
+    finished_at: int = 0
+    health: Health | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class CreateSpec:
+    """What a create request asks for, already out of its wire shape (translate.create_in)."""
+
+    name: str  # "" → generated
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    networking_config: dict[str, Any]
+    platform: str = ""
+
+
+@dataclasses.dataclass(slots=True)
+class ImageInfo:
+    """What the container engine needs from the image store for one ref."""
+
+    id: str  # sha256:…
+    config: dict[str, Any]  # the image's Config (Cmd, Entrypoint, Env, WorkingDir, …)
+    layer_dirs: list[str]  # lowest first
+    ref: str = ""
+
+
+@dataclasses.dataclass(slots=True)
+class Container:
+    id: str
+    name: str  # without the leading slash
+    created: int  # ns
+    path: str
+    args: list[str]
+    config: dict[str, Any]  # Docker Config, image defaults merged (as inspect shows it)
+    host_config: dict[str, Any]  # Docker HostConfig, dockerd defaults filled in
+    networking_config: dict[str, Any]
+    image_id: str
+    layer_dirs: list[str] = dataclasses.field(default_factory=list)
+    state: ContainerState = dataclasses.field(default_factory=ContainerState)
+    restart_count: int = 0
+    has_been_started: bool = False
+    # unless-stopped: a container the user stopped is not restarted, even by a daemon restart.
+    manually_stopped: bool = False
+    platform: str = "linux"
+    exec_ids: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Container":
+        d = dict(d)
+        st = dict(d.pop("state", {}) or {})
+        health = st.pop("health", None)
+        state = ContainerState(**{k: v for k, v in st.items() if k in ContainerState.__slots__})
+        if health is not None:
+            log = [HealthLogEntry(**e) for e in health.get("log", [])]
+            state.health = Health(status=health.get("status", "starting"),
+                                  failing_streak=health.get("failing_streak", 0), log=log)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(state=state, **{k: v for k, v in d.items() if k in fields})
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]

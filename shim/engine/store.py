@@ -1,0 +1,71 @@
+"""Engine layer: the on-disk store, one JSON file per object.
+
+`<data-root>/db/<kind>/<id>.json`, written to a temp file and renamed over the old
+one, so a crash (even SIGKILL mid-write) leaves either the old or the new object,
+never a torn one. Leftover temp files from a crash are ignored and swept at load.
+Writes are small (a few KB) and synchronous; async callers use the `a*` variants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("shim.store")
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root) / "db"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, kind: str) -> Path:
+        d = self.root / kind
+        d.mkdir(exist_ok=True)
+        return d
+
+    def put(self, kind: str, oid: str, obj: Any) -> None:
+        d = self._dir(kind)
+        tmp = d / f".{oid}.json.tmp"
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, d / f"{oid}.json")
+
+    def get(self, kind: str, oid: str) -> Any | None:
+        try:
+            return json.loads((self.root / kind / f"{oid}.json").read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def delete(self, kind: str, oid: str) -> None:
+        try:
+            (self.root / kind / f"{oid}.json").unlink()
+        except FileNotFoundError:
+            pass
+
+    def load_all(self, kind: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        d = self._dir(kind)
+        for p in d.iterdir():
+            if p.name.startswith("."):
+                if p.name.endswith(".tmp"):
+                    p.unlink(missing_ok=True)
+                continue
+            if not p.name.endswith(".json"):
+                continue
+            try:
+                out[p.name[:-5]] = json.loads(p.read_bytes())
+            except ValueError:
+                log.error("store: unreadable object %s, skipped", p)
+        return out
+
+    async def aput(self, kind: str, oid: str, obj: Any) -> None:
+        await asyncio.to_thread(self.put, kind, oid, obj)
+
+    async def adelete(self, kind: str, oid: str) -> None:
+        await asyncio.to_thread(self.delete, kind, oid)

@@ -1,0 +1,67 @@
+"""Runtime adapter: facts about the host for /info and /version (read from /proc and /etc)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import shutil
+import subprocess
+
+from shim.engine.daemon import HostFacts
+
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def _os_release() -> tuple[str, str]:
+    fields: dict[str, str] = {}
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                k, _, v = line.strip().partition("=")
+                fields[k] = v.strip('"')
+    except OSError:
+        pass
+    return fields.get("PRETTY_NAME", "Linux"), fields.get("VERSION_ID", "")
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _cgroup_version() -> str:
+    # A pure v2 host mounts cgroup2 at /sys/fs/cgroup; hybrid hosts (these machines) keep v1 controllers.
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+def _runc_version(runc: str) -> str:
+    path = shutil.which(runc) or runc
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    first = out.splitlines()[0] if out else ""
+    return first.split()[-1] if first else ""
+
+
+def read_host_facts(runc: str = "runc") -> HostFacts:
+    """Blocking: called once at daemon start, before the event loop serves requests."""
+    uname = os.uname()
+    pretty, version_id = _os_release()
+    return HostFacts(
+        kernel_version=uname.release,
+        operating_system=pretty,
+        os_version=version_id,
+        architecture=_GOARCH.get(platform.machine(), platform.machine()),
+        ncpu=os.cpu_count() or 1,
+        mem_total=_mem_total(),
+        cgroup_driver="cgroupfs",
+        cgroup_version=_cgroup_version(),
+        hostname=uname.nodename,
+        runc_version=_runc_version(runc),
+        nofile_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+    )
