@@ -131,3 +131,57 @@ class Runtime(Protocol):
 
     def upper_dir(self, cid: str) -> str:
         """The container's own diff (overlay upper dir)."""
+
+
+# --- image store (shim/runtime/layers.py) ---------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class LayerInfo:
+    diff_id: str  # sha256:<hex> of the uncompressed layer tar
+    size: int  # apparent size of the extracted content
+
+
+@dataclasses.dataclass(slots=True)
+class ArchiveImage:
+    """One image read from (or written to) a docker-archive / OCI layout."""
+
+    config: bytes  # the image config, byte for byte (its sha256 is the image ID)
+    repo_tags: list[str]  # as written in the archive (familiar or canonical names)
+    image_id: str = ""  # sha256:<hex>, set once the config is stored
+    diff_ids: list[str] = dataclasses.field(default_factory=list)
+    layer_paths: list[str] = dataclasses.field(default_factory=list)  # staging paths while loading
+
+
+class LayerStore(Protocol):
+    """Blocking content store for layers and image configs; the engine calls it via to_thread."""
+
+    def staging_file(self) -> str: ...
+
+    def discard(self, path: str) -> None: ...
+
+    def add_layer(self, path: str) -> LayerInfo:
+        """Ingest a layer tar (plain/gzip/bzip2/xz) safely; InvalidParameter if hostile."""
+
+    def has_layer(self, diff_id: str) -> bool: ...
+
+    def layer_dir(self, diff_id: str) -> str:
+        """The extracted layer in overlayfs form (an overlay lower dir)."""
+
+    def layer_size(self, diff_id: str) -> int: ...
+
+    def remove_layer(self, diff_id: str) -> None: ...
+
+    def list_layers(self) -> list[str]: ...
+
+    def put_config(self, data: bytes) -> str: ...
+
+    def get_config(self, image_id: str) -> bytes: ...
+
+    def remove_config(self, image_id: str) -> None: ...
+
+    def load_archive(self, path: str) -> list[ArchiveImage]:
+        """Unpack a docker-archive or OCI layout tar, ingest layers and configs."""
+
+    def save_archive(self, out_path: str, images: list[ArchiveImage]) -> None:
+        """Write a docker-archive (docker save format) of the given images."""
