@@ -1,0 +1,55 @@
+# shim: the two commands of the README are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iproute2
+FIXTURE := fixtures/build/busybox.tar
+
+.PHONY: install apt venv fixtures run test unit integration compat compat-reference bench clean
+
+install: apt venv fixtures
+
+# Idempotent: only calls apt when a package is missing, so a second run takes seconds.
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+fixtures: $(FIXTURE)
+
+$(FIXTURE): fixtures/build_busybox.py | apt venv
+	$(VENV)/bin/python fixtures/build_busybox.py --output $(FIXTURE)
+
+run: install
+	@bash scripts/run.sh
+
+unit: install
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: install
+	$(VENV)/bin/pytest -q tests/integration
+
+test: install
+	$(VENV)/bin/pytest -q tests
+	bash compat/run.sh shim
+
+compat: install
+	bash compat/run.sh shim
+
+compat-reference: install
+	bash compat/run.sh reference
+
+bench: install
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(VENV) fixtures/build .pytest_cache

@@ -1,0 +1,179 @@
+"""A real shimd on a private socket, data root and exec root, for integration tests.
+
+Shared by tests/integration and compat's own harness-free runs: it knows how to start,
+restart (gracefully or with SIGKILL) and tear down a daemon, and how to sweep anything a
+failed test left behind (containers through the API, then stray monitors and mounts
+under the private roots) so no test leaks into the machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIMD = ROOT / ".venv" / "bin" / "shimd"
+DOCKER = "/usr/local/bin/docker"
+FIXTURE = ROOT / "fixtures" / "build" / "busybox.tar"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self._path)
+        self.sock = s
+
+
+class Shimd:
+    def __init__(self, base: str | None = None) -> None:
+        self.base = Path(base or tempfile.mkdtemp(prefix="shimtest-", dir="/tmp"))
+        self.socket = str(self.base / "docker.sock")
+        self.data_root = str(self.base / "data")
+        self.exec_root = str(self.base / "exec")
+        self.pidfile = str(self.base / "shimd.pid")
+        self.log_path = self.base / "shimd.log"
+        self.docker_host = f"unix://{self.socket}"
+        self.proc: subprocess.Popen | None = None
+        self._client = None
+
+    # --- lifecycle -------------------------------------------------------
+    def start(self, extra_args: list[str] | None = None) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(SHIMD), "-H", self.docker_host, "--data-root", self.data_root, "--exec-root", self.exec_root,
+             "--pidfile", self.pidfile, "--config-file", str(self.base / "daemon.json"), "--log-level", "debug",
+             *(extra_args or [])],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"shimd exited with {self.proc.returncode}:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                status, _, _ = self.http("GET", "/_ping", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("shimd did not answer /_ping within 30 s")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self._client = None
+
+    def restart(self, kill: bool = False) -> None:
+        self.stop(kill=kill)
+        self.start()
+
+    def load_busybox(self) -> None:
+        if not FIXTURE.exists():
+            raise RuntimeError(f"{FIXTURE} is missing: run `make fixtures`")
+        self.cli("load", "-q", "-i", str(FIXTURE))
+
+    # --- clients ---------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        env["DOCKER_HOST"] = self.docker_host
+        env["DOCKER_CONFIG"] = str(self.base / "docker-config")
+        return env
+
+    def cli(self, *args: str, input: str | bytes | None = None, check: bool = True, timeout: float = 120,
+            text: bool = True) -> subprocess.CompletedProcess:
+        res = subprocess.run([DOCKER, *args], input=input, capture_output=True, text=text, env=self.env(),
+                             timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}")
+        return res
+
+    @property
+    def client(self):
+        if self._client is None:
+            import docker
+
+            self._client = docker.DockerClient(base_url=self.docker_host, timeout=120)
+        return self._client
+
+    def http(self, method: str, path: str, body=None, headers: dict | None = None,
+             timeout: float = 60) -> tuple[int, dict, bytes]:
+        conn = UnixHTTPConnection(self.socket, timeout=timeout)
+        try:
+            hdrs = dict(headers or {})
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+                hdrs.setdefault("Content-Type", "application/json")
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    # --- cleanup ---------------------------------------------------------
+    def remove_all_containers(self) -> None:
+        try:
+            status, _, body = self.http("GET", "/containers/json?all=1", timeout=10)
+        except OSError:
+            return
+        if status != 200:
+            return
+        for c in json.loads(body):
+            try:
+                self.http("DELETE", f"/containers/{c['Id']}?force=1&v=1", timeout=30)
+            except OSError:
+                pass
+
+    def sweep(self) -> None:
+        """Last resort after the daemon stopped: stray processes and mounts under our roots."""
+        base = str(self.base)
+        for pid_dir in Path("/proc").iterdir():
+            if not pid_dir.name.isdigit():
+                continue
+            try:
+                cmd = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if base in cmd and int(pid_dir.name) != os.getpid():
+                try:
+                    os.kill(int(pid_dir.name), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        runc_root = Path(self.exec_root) / "runc"
+        if runc_root.exists():
+            for c in runc_root.iterdir():
+                subprocess.run(["runc", "--root", str(runc_root), "delete", "-f", c.name], capture_output=True)
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for m in sorted((m for m in mounts if m.startswith(base)), key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+
+    def destroy(self) -> None:
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.remove_all_containers()
+            self.stop()
+        finally:
+            self.sweep()
+            shutil.rmtree(self.base, ignore_errors=True)
