@@ -44,12 +44,12 @@ _HOST_CONFIG_FIELDS: list[tuple[str, Any]] = [
     ("Privileged", False), ("PublishAllPorts", False), ("ReadonlyRootfs", False), ("SecurityOpt", None),
     ("UTSMode", ""), ("UsernsMode", ""), ("ShmSize", 0), ("Runtime", ""), ("ConsoleSize", [0, 0]),
     ("Isolation", ""), ("CpuShares", 0), ("Memory", 0), ("NanoCpus", 0), ("CgroupParent", ""),
-    ("BlkioWeight", 0), ("BlkioWeightDevice", []), ("BlkioDeviceReadBps", []), ("BlkioDeviceWriteBps", []),
-    ("BlkioDeviceReadIOps", []), ("BlkioDeviceWriteIOps", []), ("CpuPeriod", 0), ("CpuQuota", 0),
+    ("BlkioWeight", 0), ("BlkioWeightDevice", None), ("BlkioDeviceReadBps", None),
+    ("BlkioDeviceWriteBps", None), ("BlkioDeviceReadIOps", None), ("BlkioDeviceWriteIOps", None), ("CpuPeriod", 0), ("CpuQuota", 0),
     ("CpuRealtimePeriod", 0), ("CpuRealtimeRuntime", 0), ("CpusetCpus", ""), ("CpusetMems", ""),
-    ("Devices", []), ("DeviceCgroupRules", None), ("DeviceRequests", None), ("KernelMemory", 0),
+    ("Devices", None), ("DeviceCgroupRules", None), ("DeviceRequests", None), ("KernelMemory", 0),
     ("KernelMemoryTCP", 0), ("MemoryReservation", 0), ("MemorySwap", 0), ("MemorySwappiness", None),
-    ("OomKillDisable", False), ("PidsLimit", None), ("Ulimits", []), ("CpuCount", 0), ("CpuPercent", 0),
+    ("OomKillDisable", False), ("PidsLimit", None), ("Ulimits", None), ("CpuCount", 0), ("CpuPercent", 0),
     ("IOMaximumIOps", 0), ("IOMaximumBandwidth", 0),
 ]
 # omitempty fields of HostConfig: present only when set.
@@ -101,9 +101,11 @@ def normalize_host_config(hc: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def adapt_host_config(hc: dict[str, Any]) -> dict[str, Any]:
-    """dockerd's create-time defaults (daemon_unix.go adaptContainerSettings and friends)."""
-    if hc.get("Memory", 0) > 0 and hc.get("MemorySwap", 0) == 0:
+def adapt_host_config(hc: dict[str, Any], *, create: bool = True) -> dict[str, Any]:
+    """dockerd's defaults: at create (adaptContainerSettings: MemorySwap, masked paths) and at
+    start (IPC, shm, runtime, cgroupns, log driver: what a pre-1.24 start body that replaced the
+    HostConfig still shows in inspect, api-traffic section 7)."""
+    if create and (hc.get("Memory") or 0) > 0 and (hc.get("MemorySwap") or 0) == 0:
         hc["MemorySwap"] = hc["Memory"] * 2
     if not hc.get("ShmSize"):
         hc["ShmSize"] = DEFAULT_SHM_SIZE
@@ -119,9 +121,10 @@ def adapt_host_config(hc: dict[str, Any]) -> dict[str, Any]:
         hc["CgroupnsMode"] = "host"  # cgroup v1 hosts: dockerd's default
     if not hc.get("Runtime"):
         hc["Runtime"] = "runc"
-    if not hc["LogConfig"].get("Type"):
+    if not (hc.get("LogConfig") or {}).get("Type"):
+        hc["LogConfig"] = {"Type": "", "Config": {}, **(hc.get("LogConfig") or {})}
         hc["LogConfig"]["Type"] = "json-file"
-    if not hc.get("Privileged"):
+    if create and not hc.get("Privileged"):
         hc.setdefault("MaskedPaths", list(DEFAULT_MASKED_PATHS))
         hc.setdefault("ReadonlyPaths", list(DEFAULT_READONLY_PATHS))
     return hc

@@ -1,0 +1,377 @@
+"""Translate layer: container request bodies in, inspect / list / wait bodies out, per API version.
+
+Pure functions: no I/O. Version-dependent shapes are small functions in a table
+(`_INSPECT_CHANGES`, `_LIST_CHANGES`) keyed by the version range they apply to, built
+from api-docs/CHANGELOG.md, so handlers never compare versions.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import time
+from typing import Any, Callable
+
+from shim.engine.model import Container, CreateSpec
+from shim.errors import InvalidParameter
+from shim.translate.versions import Version
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+# ---------------------------------------------------------------- in
+
+def create_in(body: dict[str, Any] | None, version: Version, name: str = "", platform: str = "") -> CreateSpec:
+    """POST /containers/create: split the body into Config / HostConfig / NetworkingConfig."""
+    body = dict(body or {})
+    host_config = body.pop("HostConfig", None) or {}
+    networking = body.pop("NetworkingConfig", None) or {}
+    if not isinstance(host_config, dict):
+        raise InvalidParameter("HostConfig: expected an object")
+    host_config = dict(host_config)
+    if version.lt("1.25"):
+        # API <= 1.24: the client removes the container itself (moby postContainersCreate).
+        host_config["AutoRemove"] = False
+    if version.ge("1.42"):
+        # KernelMemory is ignored from 1.42 on (CHANGELOG v1.42).
+        host_config.pop("KernelMemory", None)
+    return CreateSpec(name=name, config=body, host_config=host_config, networking_config=networking,
+                      platform=platform)
+
+
+def update_in(body: dict[str, Any] | None) -> dict[str, Any]:
+    """POST /containers/{id}/update: the Resources fields and RestartPolicy, as given."""
+    return dict(body or {})
+
+
+# ---------------------------------------------------------------- times
+
+def rfc3339nano(ns: int) -> str:
+    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction trimmed."""
+    if not ns:
+        return ZERO_TIME
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        return f"{base}.{frac:09d}".rstrip("0") + "Z"
+    return base + "Z"
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def health_text(status: str) -> str:
+    return "health: starting" if status == "starting" else status
+
+
+def status_text(c: Container, now_ns: int | None = None) -> str:
+    """container.State.String(): the Status column of `docker ps`."""
+    now = now_ns if now_ns is not None else time.time_ns()
+    st = c.state
+    if st.running:
+        up = human_duration((now - st.started_at) / 1e9)
+        if st.paused:
+            return f"Up {up} (Paused)"
+        if st.restarting:
+            return f"Restarting ({st.exit_code}) {human_duration((now - st.finished_at) / 1e9)} ago"
+        if st.health is not None:
+            return f"Up {up} ({health_text(st.health.status)})"
+        return f"Up {up}"
+    if st.removal_in_progress:
+        return "Removal In Progress"
+    if st.dead:
+        return "Dead"
+    if not st.started_at:
+        return "Created"
+    if not st.finished_at:
+        return ""
+    return f"Exited ({st.exit_code}) {human_duration((now - st.finished_at) / 1e9)} ago"
+
+
+def command_text(c: Container) -> str:
+    if c.args:
+        return f"{c.path} {' '.join(c.args)}"
+    return c.path
+
+
+# ---------------------------------------------------------------- out: inspect
+
+def _health_out(c: Container) -> dict[str, Any] | None:
+    h = c.state.health
+    if h is None:
+        return None
+    return {
+        "Status": h.status,
+        "FailingStreak": h.failing_streak,
+        "Log": [{"Start": rfc3339nano(e.start), "End": rfc3339nano(e.end), "ExitCode": e.exit_code,
+                 "Output": e.output} for e in h.log],
+    }
+
+
+def state_out(c: Container) -> dict[str, Any]:
+    st = c.state
+    out: dict[str, Any] = {
+        "Status": st.status,
+        "Running": st.running,
+        "Paused": st.paused,
+        "Restarting": st.restarting,
+        "OOMKilled": st.oom_killed,
+        "Dead": st.dead,
+        "Pid": st.pid,
+        "ExitCode": st.exit_code,
+        "Error": st.error,
+        "StartedAt": rfc3339nano(st.started_at),
+        "FinishedAt": rfc3339nano(st.finished_at),
+    }
+    health = _health_out(c)
+    if health is not None:
+        out["Health"] = health
+    return out
+
+
+def _endpoint(network_id: str = "") -> dict[str, Any]:
+    return {
+        "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": network_id, "EndpointID": "",
+        "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
+    }
+
+
+def default_networks(c: Container) -> dict[str, Any]:
+    """Networks as dockerd shows them before the networking layer fills them in."""
+    mode = c.host_config.get("NetworkMode") or "default"
+    name = "bridge" if mode == "default" else mode
+    if name.startswith("container:"):
+        return {}
+    return {name: _endpoint()}
+
+
+def network_settings_out(c: Container, extra: dict[str, Any]) -> dict[str, Any]:
+    ns = extra.get("network_settings")
+    if ns is not None:
+        return ns
+    return {
+        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": default_networks(c),
+    }
+
+
+def inspect_out(c: Container, version: Version, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """GET /containers/{id}/json. `extra` carries what other layers know (paths, mounts, networks)."""
+    extra = extra or {}
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Created": rfc3339nano(c.created),
+        "Path": c.path,
+        "Args": list(c.args),
+        "State": state_out(c),
+        "Image": c.image_id,
+        "ResolvConfPath": extra.get("resolv_conf_path", ""),
+        "HostnamePath": extra.get("hostname_path", ""),
+        "HostsPath": extra.get("hosts_path", ""),
+        "LogPath": extra.get("log_path", ""),
+        "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2",
+        "Platform": c.platform,
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": list(c.exec_ids) or None,
+        "HostConfig": copy.deepcopy(c.host_config),
+        "GraphDriver": {"Data": extra.get("graph_driver_data"), "Name": "overlay2"},
+        "Mounts": extra.get("mounts", []),
+        "Config": copy.deepcopy(c.config),
+        "NetworkSettings": network_settings_out(c, extra),
+    }
+    if extra.get("size_rw") is not None:
+        out["SizeRw"] = extra["size_rw"]
+        out["SizeRootFs"] = extra.get("size_root_fs", 0)
+    return _apply(_INSPECT_CHANGES, out, version)
+
+
+def _inspect_pre_142(out: dict[str, Any]) -> dict[str, Any]:
+    return out
+
+
+def _inspect_142(out: dict[str, Any]) -> dict[str, Any]:
+    # v1.42: KernelMemory / KernelMemoryTCP omitted when not set.
+    hc = out["HostConfig"]
+    for key in ("KernelMemory", "KernelMemoryTCP"):
+        if not hc.get(key):
+            hc.pop(key, None)
+    return out
+
+
+def _inspect_pre_125(out: dict[str, Any]) -> dict[str, Any]:
+    # "removing" exists from 1.25; older clients saw "exited".
+    if out["State"]["Status"] == "removing":
+        out["State"]["Status"] = "exited"
+    return out
+
+
+def _inspect_pre_121(out: dict[str, Any]) -> dict[str, Any]:
+    # State.Status and NetworkSettings.Networks appeared in 1.21.
+    out["State"].pop("Status", None)
+    out["NetworkSettings"].pop("Networks", None)
+    return out
+
+
+def _inspect_pre_120(out: dict[str, Any]) -> dict[str, Any]:
+    # Before 1.20: Volumes / VolumesRW instead of Mounts (containerInspectPre120).
+    mounts = out.pop("Mounts", []) or []
+    out["Volumes"] = {m["Destination"]: m.get("Source", "") for m in mounts}
+    out["VolumesRW"] = {m["Destination"]: m.get("RW", True) for m in mounts}
+    return out
+
+
+def _inspect_150(out: dict[str, Any]) -> dict[str, Any]:
+    # v1.50: Config.OnBuild omitted when empty.
+    if not out["Config"].get("OnBuild"):
+        out["Config"].pop("OnBuild", None)
+    return out
+
+
+Change = tuple[Version | None, Version | None, Callable[[dict[str, Any]], dict[str, Any]]]
+
+# (from, before, fn): fn applies to versions in [from, before).
+_INSPECT_CHANGES: list[Change] = [
+    (Version(1, 42), None, _inspect_142),
+    (Version(1, 50), None, _inspect_150),
+    (None, Version(1, 25), _inspect_pre_125),
+    (None, Version(1, 21), _inspect_pre_121),
+    (None, Version(1, 20), _inspect_pre_120),
+]
+
+
+def _apply(changes: list[Change], out: dict[str, Any], version: Version) -> dict[str, Any]:
+    for lo, hi, fn in changes:
+        if (lo is None or version >= lo) and (hi is None or version < hi):
+            out = fn(out)
+    return out
+
+
+# ---------------------------------------------------------------- out: list
+
+def list_item_out(c: Container, version: Version, extra: dict[str, Any] | None = None,
+                  now_ns: int | None = None) -> dict[str, Any]:
+    """One item of GET /containers/json."""
+    extra = extra or {}
+    mode = c.host_config.get("NetworkMode") or "default"
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Names": ["/" + c.name] + ["/" + n for n in extra.get("link_names", [])],
+        "Image": c.config.get("Image") or c.image_id,
+        "ImageID": c.image_id,
+        "Command": command_text(c),
+        "Created": c.created // 1_000_000_000,
+        "Ports": extra.get("ports", []),
+        "Labels": dict(c.config.get("Labels") or {}),
+        "State": c.state.status,
+        "Status": status_text(c, now_ns),
+        "HostConfig": {"NetworkMode": mode},
+        "NetworkSettings": {"Networks": (extra.get("network_settings") or {}).get("Networks",
+                                                                                  default_networks(c))},
+        "Mounts": extra.get("mounts", []),
+    }
+    if extra.get("size_rw") is not None:
+        out["SizeRw"] = extra["size_rw"]
+        out["SizeRootFs"] = extra.get("size_root_fs", 0)
+    return _apply(_LIST_CHANGES, out, version)
+
+
+def _list_pre_125(out: dict[str, Any]) -> dict[str, Any]:
+    if out["State"] == "removing":
+        out["State"] = "exited"
+    return out
+
+
+def _list_pre_123(out: dict[str, Any]) -> dict[str, Any]:
+    # State and Mounts joined the list in 1.23.
+    out.pop("State", None)
+    out.pop("Mounts", None)
+    return out
+
+
+def _list_pre_122(out: dict[str, Any]) -> dict[str, Any]:
+    out.pop("NetworkSettings", None)
+    return out
+
+
+def _list_pre_121(out: dict[str, Any]) -> dict[str, Any]:
+    out.pop("ImageID", None)
+    return out
+
+
+def _list_pre_119(out: dict[str, Any]) -> dict[str, Any]:
+    out.pop("HostConfig", None)
+    return out
+
+
+_LIST_CHANGES: list[Change] = [
+    (None, Version(1, 25), _list_pre_125),
+    (None, Version(1, 23), _list_pre_123),
+    (None, Version(1, 22), _list_pre_122),
+    (None, Version(1, 21), _list_pre_121),
+    (None, Version(1, 19), _list_pre_119),
+]
+
+
+# ---------------------------------------------------------------- out: others
+
+def create_out(cid: str, warnings: list[str]) -> dict[str, Any]:
+    return {"Id": cid, "Warnings": list(warnings)}
+
+
+def wait_out(exit_code: int, error: str = "") -> dict[str, Any]:
+    return {"Error": {"Message": error} if error else None, "StatusCode": exit_code}
+
+
+def top_out(titles: list[str], processes: list[list[str]]) -> dict[str, Any]:
+    return {"Processes": processes, "Titles": titles}
+
+
+def update_out(warnings: list[str]) -> dict[str, Any]:
+    return {"Warnings": list(warnings)}
+
+
+def prune_out(deleted: list[str], reclaimed: int) -> dict[str, Any]:
+    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+
+def wait_condition_in(cond: str | None, version: Version) -> str:
+    """POST /containers/{id}/wait?condition=: 400 for an unknown one (from 1.30 on, CHANGELOG v1.42)."""
+    cond = cond or "not-running"
+    if cond not in ("not-running", "next-exit", "removed"):
+        if version.ge("1.30"):
+            raise InvalidParameter(f"invalid condition: {cond!r}".replace("'", '"'))
+        return "not-running"
+    return cond
