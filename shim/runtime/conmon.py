@@ -1,0 +1,216 @@
+"""Runtime adapter: talking to conmon, the per-container monitor (Podman's).
+
+conmon runs `runc create`, reports the container pid (or runc's error) on the sync
+pipe, then owns the container's stdio: it writes the k8s-file log, serves the attach
+socket (SOCK_SEQPACKET, first byte of each message = pipe: 2 stdout, 3 stderr; what
+we send goes to stdin), reads the `ctl` fifo (`1 <h> <w>\n` resizes the tty) and
+writes the exit code to `<exit-dir>/<id>` when the process ends. It double-forks and
+calls setsid, so it outlives shimd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import collections
+import json
+import os
+import re
+import select
+import socket
+import time
+
+from shim.engine.ports import LogEntry
+
+CONMON_PIPE_STDOUT = 2
+CONMON_PIPE_STDERR = 3
+
+
+def read_sync_message(fd: int, timeout: float = 60.0) -> dict:
+    """Blocking: one JSON line from conmon's sync pipe ({"data": pid} or {"data": -1, "message": ...})."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out waiting for conmon")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    if not buf.strip():
+        return {"data": -1, "message": "conmon exited without reporting the container's pid"}
+    return json.loads(buf.split(b"\n", 1)[0])
+
+
+_RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+
+
+def runc_error_text(raw: str) -> str:
+    """The useful part of runc's stderr (logrus text lines or a plain line)."""
+    msgs = [json.loads(f'"{m}"') for m in _RUNC_MSG.findall(raw)]
+    if msgs:
+        return msgs[-1]
+    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else raw.strip()
+
+
+class ConmonAttach:
+    """AttachHandle over conmon's attach socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._buffered = 0
+        self._eof = False
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, path: str) -> "ConmonAttach":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, path)
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock)
+
+    async def _recv(self) -> tuple[int, bytes] | None:
+        loop = asyncio.get_running_loop()
+        while not self._eof and not self._closed:
+            try:
+                msg = await loop.sock_recv(self._sock, 65536)
+            except (ConnectionError, OSError):
+                msg = b""
+            if not msg:
+                self._eof = True
+                return None
+            if msg[0] == CONMON_PIPE_STDOUT:
+                return 1, msg[1:]
+            if msg[0] == CONMON_PIPE_STDERR:
+                return 2, msg[1:]
+        return None
+
+    async def read(self) -> tuple[int, bytes] | None:
+        if self._pending:
+            item = self._pending.popleft()
+            self._buffered -= len(item[1])
+            return item
+        return await self._recv()
+
+    async def write(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        # conmon reads one message of up to 32 KiB at a time
+        for i in range(0, len(data), 8192):
+            await loop.sock_sendall(self._sock, data[i:i + 8192])
+
+    async def close_stdin(self) -> None:
+        # conmon closes the container's stdin when it reads EOF here (unless --leave-stdin-open)
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._sock.close()
+
+
+class EarlyAttach:
+    """An attach connection made before `runc start`, buffering output until claimed.
+
+    A container may print and exit before anyone could attach after start (`docker
+    run busybox echo hi`); the first attach() shortly after start gets this handle
+    with everything the process wrote from its first byte.
+    """
+
+    WINDOW = 10.0  # seconds during which attach() may claim it
+    LIMIT = 4 * 1024 * 1024  # bytes kept while unclaimed
+
+    def __init__(self, handle: ConmonAttach, keep_open: bool) -> None:
+        self.handle = handle
+        self.deadline = time.monotonic() + self.WINDOW
+        # closing the socket makes conmon close stdin (StdinOnce): keep draining instead
+        self.keep_open = keep_open
+        self.task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        h = self.handle
+        while True:
+            if time.monotonic() > self.deadline and not self.keep_open:
+                await h.close()
+                return
+            try:
+                item = await asyncio.wait_for(h._recv(), timeout=max(0.05, self.deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                continue
+            if item is None:
+                return
+            if time.monotonic() <= self.deadline and h._buffered < self.LIMIT:
+                h._pending.append(item)
+                h._buffered += len(item[1])
+
+    async def claim(self) -> ConmonAttach | None:
+        if time.monotonic() > self.deadline:
+            return None
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        return self.handle
+
+    async def close(self) -> None:
+        self.task.cancel()
+        try:
+            await self.task
+        except (asyncio.CancelledError, Exception):
+            pass
+        await self.handle.close()
+
+
+# --- k8s-file logs -------------------------------------------------------------
+
+_TS = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_timestamp(text: str) -> tuple[float, str]:
+    """conmon's local-time RFC3339 with offset -> (unix time, RFC3339Nano in UTC like Go)."""
+    m = _TS.match(text)
+    if not m:
+        raise ValueError(text)
+    y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
+    frac = (m.group(7) or "0").ljust(9, "0")[:9]
+    tz = m.group(8)
+    offset = 0
+    if tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        offset = sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - offset
+    utc = time.gmtime(secs)
+    nanos = frac.rstrip("0")
+    text_utc = time.strftime("%Y-%m-%dT%H:%M:%S", utc) + (f".{nanos}" if nanos else "") + "Z"
+    return secs + int(frac) / 1e9, text_utc
+
+
+def parse_log_line(line: bytes) -> LogEntry | None:
+    """`<time> stdout|stderr F|P <text>` (the newline, for F, is restored in data)."""
+    parts = line.rstrip(b"\n").split(b" ", 3)
+    if len(parts) < 3:
+        return None
+    try:
+        ts, nano = parse_timestamp(parts[0].decode())
+    except ValueError:
+        return None
+    stream = parts[1].decode()
+    if stream not in ("stdout", "stderr"):
+        return None
+    data = parts[3] if len(parts) > 3 else b""
+    if parts[2] == b"F":
+        data += b"\n"
+    return LogEntry(stream=stream, time=ts, time_nano=nano, data=data)

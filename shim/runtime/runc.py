@@ -1,0 +1,452 @@
+"""Runtime adapter: the Runtime port with runc under conmon (one conmon per container).
+
+Layout: `<exec-root>/containers/<id>/` is the bundle (config.json, rootfs mount point,
+pidfile, conmon.pid, ctl/winsz fifos, attach socket), `<exec-root>/exits/<id>` the exit
+code conmon writes, `<exec-root>/runc` runc's --root, `<exec-root>/s/<id12>` conmon's
+short symlinks to bundles (unix socket paths are limited to 108 bytes).
+`<data-root>/containers/<id>/{diff,work,container.log}` the container's own files.
+Everything is found again from disk, so a new RuncRuntime after a shimd crash carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal as _signal
+import time
+from typing import AsyncIterator
+
+from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, RunRequest, RuntimeState
+from shim.errors import Conflict, InvalidParameter, NotFound, ShimError, SystemFailure
+from shim.runtime import cgroups, oci_spec, overlay
+from shim.runtime.conmon import ConmonAttach, EarlyAttach, parse_log_line, read_sync_message, runc_error_text
+
+
+def _which(name: str, fallback: str) -> str:
+    return shutil.which(name) or fallback
+
+
+class RuncRuntime:
+    platform = "linux"
+
+    def __init__(self, *, data_root: str, exec_root: str, runc: str | None = None,
+                 conmon: str | None = None, cgroup_root: str = "/shim",
+                 init_binary: str = oci_spec.INIT_HOST_BINARY) -> None:
+        self.data_root = os.path.abspath(data_root)
+        self.exec_root = os.path.abspath(exec_root)
+        self.runc = runc or _which("runc", "/usr/sbin/runc")
+        self.conmon = conmon or _which("conmon", "/usr/bin/conmon")
+        self.cgroup_root = cgroup_root
+        self.init_binary = init_binary
+        self.runc_root = os.path.join(self.exec_root, "runc")
+        self.exit_dir = os.path.join(self.exec_root, "exits")
+        self.sock_dir = os.path.join(self.exec_root, "s")
+        self._facts: oci_spec.HostFacts | None = None
+        self._early: dict[str, EarlyAttach] = {}
+        self._cgpaths: dict[str, str] = {}
+
+    # --- paths ---------------------------------------------------------------
+
+    def bundle(self, cid: str) -> str:
+        return os.path.join(self.exec_root, "containers", cid)
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.data_root, "containers", cid)
+
+    def rootfs_path(self, cid: str) -> str:
+        return os.path.join(self.bundle(cid), "rootfs")
+
+    def upper_dir(self, cid: str) -> str:
+        return os.path.join(self.container_dir(cid), "diff")
+
+    def log_path(self, cid: str) -> str:
+        return os.path.join(self.container_dir(cid), "container.log")
+
+    def _exit_file(self, cid: str) -> str:
+        return os.path.join(self.exit_dir, cid)
+
+    def _attach_path(self, cid: str) -> str:
+        return os.path.join(self.sock_dir, cid[:12], "attach")
+
+    # --- helpers -------------------------------------------------------------
+
+    async def _runc(self, *args: str, stdin: bytes | None = None) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            self.runc, "--root", self.runc_root, *args,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate(stdin)
+        return proc.returncode or 0, out.decode(errors="replace")
+
+    def _conmon_pid(self, cid: str) -> int:
+        try:
+            with open(os.path.join(self.bundle(cid), "conmon.pid")) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def _conmon_alive(self, cid: str) -> bool:
+        pid = self._conmon_pid(cid)
+        if not pid:
+            return False
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return b"conmon" in f.read().split(b"\0", 1)[0]
+        except OSError:
+            return False
+
+    def _read_exit(self, cid: str) -> ExitInfo | None:
+        path = self._exit_file(cid)
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+            finished = os.stat(path).st_mtime
+        except OSError:
+            return None
+        if not text:
+            return None
+        code = int(text)
+        oom = any(os.path.exists(os.path.join(d, "oom")) for d in (self.bundle(cid), self.exit_dir + "/" + cid + ".oom"))
+        return ExitInfo(exit_code=code, finished_at=finished, oom_killed=oom)
+
+    def _cgpath(self, cid: str) -> str:
+        if cid not in self._cgpaths:
+            try:
+                with open(os.path.join(self.bundle(cid), "config.json")) as f:
+                    self._cgpaths[cid] = json.load(f)["linux"]["cgroupsPath"]
+            except (OSError, ValueError, KeyError):
+                return f"{self.cgroup_root}/{cid}"
+        return self._cgpaths[cid]
+
+    # --- start -----------------------------------------------------------------
+
+    def _prepare(self, req: RunRequest) -> None:
+        """Blocking: rootfs, user, working dir, config.json."""
+        cid = req.id
+        hc = req.host_config
+        bundle = self.bundle(cid)
+        for d in (bundle, self.exit_dir, self.sock_dir, self.runc_root, self.container_dir(cid)):
+            os.makedirs(d, exist_ok=True)
+        for stale in (self._exit_file(cid), os.path.join(bundle, "oom"), os.path.join(bundle, "exit"),
+                      os.path.join(bundle, "pidfile"), os.path.join(bundle, "conmon.pid")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
+        rootfs = self.rootfs_path(cid)
+        overlay.mount_overlay(req.layer_dirs, self.upper_dir(cid),
+                              os.path.join(self.container_dir(cid), "work"), rootfs)
+        user = overlay.resolve_user(rootfs, req.user, hc.get("GroupAdd"))
+        overlay.setup_working_dir(rootfs, req.cwd)
+        if self._facts is None:
+            self._facts = oci_spec.read_host_facts(self.cgroup_root)
+        facts = self._facts
+        facts.init_binary = self.init_binary
+        if hc.get("Privileged"):
+            facts = oci_spec.HostFacts(**{f: getattr(facts, f) for f in facts.__slots__})
+            facts.host_devices = oci_spec.host_devices()
+        devices = oci_spec.resolve_devices(hc.get("Devices"))
+        spec = oci_spec.build_spec(req, rootfs, user, facts, devices)
+        tmp = os.path.join(bundle, "config.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(spec, f)
+        os.replace(tmp, os.path.join(bundle, "config.json"))
+        self._cgpaths[cid] = spec["linux"]["cgroupsPath"]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.log_path(cid) + ".tmp")
+
+    def _conmon_args(self, req: RunRequest) -> list[str]:
+        cid = req.id
+        bundle = self.bundle(cid)
+        args = [
+            self.conmon, "--api-version", "1",
+            "-c", cid, "-u", cid[:12], "-n", req.name or cid,
+            "-r", self.runc, "-b", bundle,
+            "-p", os.path.join(bundle, "pidfile"),
+            "--conmon-pidfile", os.path.join(bundle, "conmon.pid"),
+            "--exit-dir", self.exit_dir, "--persist-dir", bundle,
+            "--socket-dir-path", self.sock_dir,
+            "-l", f"k8s-file:{self.log_path(cid)}",
+            "--log-level", "error",
+            "--runtime-arg", f"--root={self.runc_root}",
+        ]
+        if req.tty:
+            args.append("-t")
+        if req.open_stdin:
+            args.append("-i")
+            if not req.stdin_once:
+                # without it conmon closes stdin when an attached client goes away (StdinOnce)
+                args.append("--leave-stdin-open")
+        return args
+
+    async def start(self, req: RunRequest) -> int:
+        cid = req.id
+        try:
+            if os.path.isdir(os.path.join(self.runc_root, cid)):
+                await self._runc("delete", "--force", cid)
+            await asyncio.to_thread(self._prepare, req)
+            pid = await self._spawn(req)
+            early = None
+            try:
+                early = EarlyAttach(await ConmonAttach.connect(self._attach_path(cid)),
+                                    keep_open=req.open_stdin and req.stdin_once)
+            except OSError:
+                pass
+            rc, out = await self._runc("start", cid)
+            if rc != 0:
+                if early:
+                    await early.close()
+                raise self._start_error(runc_error_text(out), req.args[0] if req.args else "")
+            if early:
+                self._early[cid] = early
+            return pid
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._teardown(cid)
+            raise
+
+    async def _spawn(self, req: RunRequest) -> int:
+        """Run conmon (which runs `runc create`), return the container pid."""
+        sync_r, sync_w = os.pipe()
+        start_r, start_w = os.pipe()
+        env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._conmon_args(req), env=env, pass_fds=(sync_w, start_r),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, cwd=self.bundle(req.id),
+            )
+        except BaseException:
+            for fd in (sync_r, sync_w, start_r, start_w):
+                os.close(fd)
+            raise
+        os.close(sync_w)
+        os.close(start_r)
+        try:
+            os.write(start_w, b"0")  # conmon waits for this before forking runc
+            os.close(start_w)
+            start_w = -1
+            msg = await asyncio.to_thread(read_sync_message, sync_r)
+        finally:
+            os.close(sync_r)
+            if start_w >= 0:
+                os.close(start_w)
+            _, err = await proc.communicate()
+        pid = int(msg.get("data", -1))
+        if pid <= 0:
+            text = msg.get("message") or err.decode(errors="replace") or "conmon failed"
+            raise self._start_error(runc_error_text(text), req.args[0] if req.args else "")
+        return pid
+
+    @staticmethod
+    def _start_error(text: str, cmd: str) -> ShimError:
+        """moby translateContainerdStartErr: 127/126 as InvalidParameter, else a system error."""
+        full = f"failed to create task for container: failed to create shim task: OCI runtime create failed: {text}: unknown"
+        low = text.lower()
+        if any(s in low for s in ("executable file not found", "no such file or directory",
+                                  "system cannot find the file specified")):
+            err: ShimError = InvalidParameter(full)
+            err.exit_code = 127  # type: ignore[attr-defined]
+        elif "permission denied" in low or "is a directory" in low:
+            err = InvalidParameter(full)
+            err.exit_code = 126  # type: ignore[attr-defined]
+        else:
+            err = SystemFailure(full)
+        err.runtime_error = text  # type: ignore[attr-defined]
+        return err
+
+    async def _teardown(self, cid: str) -> None:
+        """Undo a failed start: runc state, conmon, mount, bundle (the container's diff stays)."""
+        early = self._early.pop(cid, None)
+        if early:
+            await early.close()
+        if os.path.isdir(os.path.join(self.runc_root, cid)):
+            await self._runc("delete", "--force", cid)
+        await self._stop_conmon(cid)
+        await asyncio.to_thread(self._unmount_and_clear, cid, True)
+
+    async def _stop_conmon(self, cid: str) -> None:
+        for _ in range(50):
+            if not self._conmon_alive(cid):
+                return
+            await asyncio.sleep(0.02)
+        if self._conmon_alive(cid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._conmon_pid(cid), _signal.SIGKILL)
+
+    def _unmount_and_clear(self, cid: str, drop_bundle: bool) -> None:
+        overlay.unmount(self.rootfs_path(cid))
+        link = os.path.join(self.sock_dir, cid[:12])
+        if os.path.islink(link):
+            os.unlink(link)
+        if drop_bundle:
+            shutil.rmtree(self.bundle(cid), ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._exit_file(cid))
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def wait_exit(self, cid: str) -> ExitInfo:
+        delay = 0.02
+        while True:
+            info = self._read_exit(cid)
+            if info is not None:
+                return info
+            if not self._conmon_alive(cid) and not os.path.exists(self._exit_file(cid)):
+                # the monitor is gone without a word (killed): the process is lost with it
+                await asyncio.sleep(0.1)
+                info = self._read_exit(cid)
+                if info is not None:
+                    return info
+                rc, out = await self._runc("state", cid)
+                status = json.loads(out).get("status") if rc == 0 else "stopped"
+                if status == "stopped":
+                    return ExitInfo(exit_code=255, finished_at=time.time())
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    async def state(self, cid: str) -> RuntimeState:
+        info = self._read_exit(cid)
+        if info is not None:
+            return RuntimeState(status="stopped", exit=info)
+        rc, out = await self._runc("state", cid)
+        if rc != 0:
+            return RuntimeState(status="unknown")
+        st = json.loads(out)
+        return RuntimeState(status=st.get("status", "unknown"), pid=int(st.get("pid") or 0))
+
+    async def kill(self, cid: str, signal: int) -> None:
+        rc, out = await self._runc("kill", cid, str(int(signal)))
+        if rc != 0:
+            if "not running" in out or "does not exist" in out or "container not" in out:
+                raise Conflict(f"Container {cid} is not running")
+            raise SystemFailure(f"Cannot kill container: {cid}: {runc_error_text(out)}")
+
+    async def pause(self, cid: str) -> None:
+        rc, out = await self._runc("pause", cid)
+        if rc != 0:
+            raise SystemFailure(f"Cannot pause container {cid}: {runc_error_text(out)}")
+
+    async def resume(self, cid: str) -> None:
+        rc, out = await self._runc("resume", cid)
+        if rc != 0:
+            raise SystemFailure(f"Cannot unpause container {cid}: {runc_error_text(out)}")
+
+    async def cleanup(self, cid: str) -> None:
+        early = self._early.pop(cid, None)
+        if early:
+            await early.close()
+        if os.path.isdir(os.path.join(self.runc_root, cid)):
+            await self._runc("delete", "--force", cid)
+        await self._stop_conmon(cid)
+        await asyncio.to_thread(self._unmount_and_clear, cid, False)
+        self._cgpaths.pop(cid, None)
+
+    async def remove(self, cid: str) -> None:
+        await self.cleanup(cid)
+
+        def rm() -> None:
+            self._unmount_and_clear(cid, True)
+            shutil.rmtree(self.container_dir(cid), ignore_errors=True)
+
+        await asyncio.to_thread(rm)
+
+    # --- stdio -----------------------------------------------------------------------
+
+    async def attach(self, cid: str) -> AttachHandle:
+        early = self._early.pop(cid, None)
+        if early is not None:
+            handle = await early.claim()
+            if handle is not None:
+                return handle
+            self._early[cid] = early  # past its window: keeps draining until the exit
+        try:
+            return await ConmonAttach.connect(self._attach_path(cid))
+        except OSError as e:
+            raise Conflict(f"container {cid} is not running") from e
+
+    async def resize(self, cid: str, height: int, width: int) -> None:
+        ctl = os.path.join(self.bundle(cid), "ctl")
+        try:
+            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            raise Conflict(f"container {cid} is not running") from e
+        try:
+            os.write(fd, f"1 {int(height)} {int(width)}\n".encode())
+        finally:
+            os.close(fd)
+
+    async def logs(self, cid: str, follow: bool = False) -> AsyncIterator[LogEntry]:
+        path = self.log_path(cid)
+        pos = 0
+        rest = b""
+        while True:
+            done = not follow or self._read_exit(cid) is not None or not self._conmon_alive(cid)
+            chunk = await asyncio.to_thread(_read_from, path, pos)
+            pos += len(chunk)
+            data = rest + chunk
+            lines = data.split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                entry = parse_log_line(line)
+                if entry is not None:
+                    yield entry
+            if chunk:
+                continue
+            if done:
+                return
+            await asyncio.sleep(0.1)
+
+    # --- figures -----------------------------------------------------------------------
+
+    async def stats(self, cid: str) -> dict:
+        return await asyncio.to_thread(cgroups.stats, self._cgpath(cid))
+
+    async def top(self, cid: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
+        ps_args = ps_args or "-ef"
+        cgroups.validate_ps_args(ps_args)
+        pids = await asyncio.to_thread(cgroups.cgroup_pids, self._cgpath(cid))
+        args = ps_args.split()
+        out = await _ps(args + ["-q", ",".join(str(p) for p in pids)] if pids else args)
+        if out is None:
+            # some ps options (such as f) can't be combined with q (moby retries without)
+            out = await _ps(args)
+            if out is None:
+                raise SystemFailure("Error running ps")
+        if isinstance(out, Exception):
+            raise out
+        return cgroups.parse_ps_output(out, pids)
+
+    async def update(self, cid: str, host_config: dict) -> None:
+        if self._facts is None:
+            self._facts = await asyncio.to_thread(oci_spec.read_host_facts, self.cgroup_root)
+        res = oci_spec.resources(host_config, self._facts)
+        rc, out = await self._runc("update", "-r", "-", cid, stdin=json.dumps(res).encode())
+        if rc != 0:
+            msg = runc_error_text(out)
+            if "does not exist" in msg or "not running" in msg:
+                raise Conflict(f"Container {cid} is not running")
+            raise SystemFailure(f"Cannot update container {cid}: {msg}")
+
+
+def _read_from(path: str, pos: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(pos)
+            return f.read(1 << 20)
+    except FileNotFoundError:
+        return b""
+
+
+async def _ps(args: list[str]) -> str | None:
+    proc = await asyncio.create_subprocess_exec(
+        "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        return None
+    return out.decode(errors="replace")
+
+
+__all__ = ["RuncRuntime", "NotFound"]
