@@ -1,0 +1,939 @@
+"""Engine layer: the container service, dockerd's daemon/{create,start,stop,kill,delete,…}.go.
+
+Every transition goes through state.check (409/304 with dockerd's wording), is
+persisted through the Store at once and published as an event. Operations on one
+container are serialised by its own asyncio.Lock; waiting for an exit never holds it
+(the exit handler needs it). A watcher task per running container awaits
+`runtime.wait_exit` and then applies the exit: state, cleanup, `die`, waiters,
+restart policy (restart.py) or AutoRemove.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import secrets
+import signal as _signal
+import time
+from typing import Any, AsyncIterator, Callable
+
+from shim.engine import containerconfig as cc
+from shim.engine import names, refs
+from shim.engine.model import Container, ContainerState, CreateSpec
+from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, MountSpec, RunRequest
+from shim.engine.restart import RestartManager
+from shim.engine.state import Status, check
+from shim.errors import (Conflict, InvalidParameter, NotFound, NotModified, ShimError, SystemFailure,
+                         no_such_container, no_such_image)
+
+log = logging.getLogger("shim.containers")
+
+KIND = "containers"
+HOSTCONFIG_ON_START_WINDOWS = "Supplying a hostconfig on start is not supported. It should be supplied on create"
+DEFAULT_STOP_TIMEOUT = 10
+
+
+def parse_signal(raw: str | int | None, default: int = _signal.SIGKILL) -> int:
+    """moby's signal.ParseSignal: a number, or a name with or without SIG, any case."""
+    if raw is None or raw == "":
+        return default
+    text = str(raw)
+    try:
+        n = int(text)
+    except ValueError:
+        pass
+    else:
+        if n <= 0 or n > 64:
+            raise InvalidParameter(f"Invalid signal: {text}")
+        return n
+    name = text.upper()
+    name = name[3:] if name.startswith("SIG") else name
+    try:
+        return int(_signal.Signals["SIG" + name])
+    except KeyError:
+        raise InvalidParameter(f"Invalid signal: {text}") from None
+
+
+@dataclasses.dataclass(slots=True)
+class _Waiter:
+    condition: str  # not-running | next-exit | removed
+    future: asyncio.Future
+
+
+@dataclasses.dataclass(slots=True)
+class AttachSession:
+    """An attach for the API layer: output chunks (stream, bytes), stdin in, and how to end."""
+
+    container: Container
+    handle: AttachHandle | None
+    tty: bool
+    stdin_once: bool
+    done: Callable[[], None]
+
+    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        if self.handle is None:
+            return
+        while True:
+            item = await self.handle.read()
+            if item is None:
+                return
+            yield item
+
+    async def write(self, data: bytes) -> None:
+        if self.handle is not None:
+            await self.handle.write(data)
+
+    async def stdin_closed(self) -> None:
+        """The client half-closed: StdinOnce closes the container's stdin (`run -i` → cat ends)."""
+        if self.handle is not None and self.stdin_once:
+            await self.handle.close_stdin()
+
+    async def close(self) -> None:
+        try:
+            if self.handle is not None:
+                await self.handle.close()
+        finally:
+            self.done()
+
+
+class ContainerService:
+    def __init__(self, *, store: Any, events: Any, images: Any, runtime: Any, ncpu: int | None = None) -> None:
+        self._store = store
+        self._events = events
+        self._images = images
+        self._runtime = runtime
+        self._by_id: dict[str, Container] = {}
+        self._names: dict[str, str] = {}  # name -> id
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, list[_Waiter]] = {}
+        self._start_waiters: dict[str, list[asyncio.Future]] = {}
+        self._watchers: dict[str, asyncio.Task] = {}
+        self._restarts: dict[str, RestartManager] = {}
+        self._restart_tasks: dict[str, asyncio.Task] = {}
+        self._attached: dict[str, int] = {}  # live attach sessions per container (AutoRemove waits)
+        self._closing = False
+        if images is not None and hasattr(images, "set_usage"):
+            images.set_usage(self.image_usage)
+
+    # ------------------------------------------------------------ lookup
+
+    @property
+    def platform(self) -> str:
+        return getattr(self._runtime, "platform", "linux")
+
+    def get(self, ref: str) -> Container:
+        """By full ID, exact name (with or without /), or unique ID prefix (dockerd's order)."""
+        name = ref[1:] if ref.startswith("/") else ref
+        try:
+            cid = refs.lookup(name, ((c.id, [c.name]) for c in self._by_id.values()))
+        except refs.RefNotFound:
+            raise no_such_container(ref) from None
+        return self._by_id[cid]
+
+    def all(self) -> list[Container]:
+        """Newest first, as dockerd's list."""
+        return sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
+
+    def image_usage(self, image_id: str) -> list[tuple[str, bool]]:
+        return [(c.id, c.state.running) for c in self._by_id.values() if c.image_id == image_id]
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        lock = self._locks.get(cid)
+        if lock is None:
+            lock = self._locks[cid] = asyncio.Lock()
+        return lock
+
+    async def _save(self, c: Container) -> None:
+        await self._store.aput(KIND, c.id, c.to_dict())
+
+    def _event(self, c: Container, action: str, **extra: str) -> None:
+        attrs: dict[str, str] = dict(c.config.get("Labels") or {})
+        attrs.update(image=c.config.get("Image") or c.image_id, name=c.name)
+        attrs.update(extra)
+        self._events.publish("container", action, c.id, attrs)
+
+    # ------------------------------------------------------------ create
+
+    async def _image(self, ref: str) -> Any:
+        """The image service's ContainerImage (id, config, layer_dirs); 404 `No such image: …`."""
+        if not ref:
+            raise no_such_image(ref)
+        if self._images is None:
+            raise no_such_image(ref)
+        info = self._images.image_for_container(ref)
+        if asyncio.iscoroutine(info):
+            info = await info
+        if info is None:
+            raise no_such_image(ref)
+        return info
+
+    async def create(self, spec: CreateSpec) -> tuple[Container, list[str]]:
+        config = cc.normalize_config(spec.config)
+        image_ref = config.get("Image") or ""
+        if spec.name:
+            name = names.validate(spec.name)
+            self._check_name_free(name)
+        else:
+            name = self._generate_name()
+        info = await self._image(image_ref)
+        host_config = cc.normalize_host_config(spec.host_config)
+        warnings = cc.verify_host_config(host_config)
+        cc.merge_image_config(config, info.config)
+        cc.verify_config(config)
+        path, args = cc.command(config)
+        cc.adapt_host_config(host_config, create=True)
+        cid = self._new_id()
+        if not config.get("Hostname"):
+            config["Hostname"] = cid[:12]
+        if spec.name:
+            self._check_name_free(name)  # again: the image lookup yielded to other requests
+        c = Container(
+            id=cid, name=name, created=time.time_ns(), path=path, args=args, config=config,
+            host_config=host_config, networking_config=spec.networking_config or {},
+            image_id=info.id, layer_dirs=list(info.layer_dirs), platform=self.platform,
+        )
+        self._by_id[cid] = c
+        self._names[name] = cid
+        await self._save(c)
+        self._event(c, "create")
+        return c, warnings
+
+    def _check_name_free(self, name: str) -> None:
+        other = self._names.get(name)
+        if other is not None:
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
+                           "You have to remove (or rename) that container to be able to reuse that name.")
+
+    def _generate_name(self) -> str:
+        for i in range(6):
+            name = names.generate(i)
+            if name not in self._names:
+                return name
+        return names.generate(9) + secrets.token_hex(2)
+
+    def _new_id(self) -> str:
+        while True:
+            cid = secrets.token_hex(32)
+            # dockerd avoids IDs that would parse as a number (truncindex) and collisions.
+            if not cid[:12].isdigit() and cid not in self._by_id:
+                return cid
+
+    # ------------------------------------------------------------ start
+
+    async def start(self, ref: str, host_config: dict[str, Any] | None = None) -> None:
+        """ContainerStart as the seed: validate state, legacy HostConfig, verify, then start."""
+        c = self.get(ref)
+        async with self._lock(c.id):
+            st = Status(c.state.status)
+            if st == Status.PAUSED:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if c.state.running:
+                raise NotModified("Container already started")
+            if host_config is not None:
+                if self.platform == "windows":
+                    raise InvalidParameter(HOSTCONFIG_ON_START_WINDOWS)
+                await self._set_host_config(c, host_config)
+            cc.verify_host_config(c.host_config)
+            await self._start_locked(c, manual=True)
+
+    async def _set_host_config(self, c: Container, hc: dict[str, Any]) -> None:
+        """setHostConfig: the start-time HostConfig replaces the container's (not merged), persisted."""
+        new = cc.normalize_host_config(hc)
+        if not new.get("NetworkMode"):
+            new["NetworkMode"] = "default"
+        c.host_config = new
+        await self._save(c)
+
+    async def _start_locked(self, c: Container, *, manual: bool) -> None:
+        check(c.state.status, "start", c.id)
+        if c.state.removal_in_progress or c.state.dead:
+            raise Conflict("container is marked for removal and cannot be started")
+        cc.adapt_host_config(c.host_config, create=False)
+        if manual:
+            self._cancel_restart(c.id)
+            c.restart_count = 0
+            c.manually_stopped = False
+        try:
+            req = self._run_request(c)
+            pid = await self._runtime.start(req)
+        except BaseException as err:
+            await self._start_failed(c, err)
+            raise self._start_error(c, err) from err
+        st = c.state
+        st.status, st.running, st.paused, st.restarting, st.dead = Status.RUNNING.value, True, False, False, False
+        st.pid, st.exit_code, st.error, st.oom_killed = pid, 0, "", False
+        st.started_at = time.time_ns()
+        c.has_been_started = True
+        await self._save(c)
+        self._event(c, "start")
+        self._watch(c)
+        for fut in self._start_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(True)
+
+    def _start_error(self, c: Container, err: BaseException) -> BaseException:
+        if not isinstance(err, ShimError):
+            return SystemFailure(str(err) or type(err).__name__)
+        msg = err.message.lower()
+        # translateContainerdStartErr: bad executables are the client's fault (400, exit 127/126).
+        if "executable file not found" in msg or "no such file or directory" in msg or "permission denied" in msg:
+            return InvalidParameter(err.message)
+        return err
+
+    async def _start_failed(self, c: Container, err: BaseException) -> None:
+        """The seed's deferred rollback: error stored, ExitCode 128 if 0, saved, torn down, `die`."""
+        text = err.message if isinstance(err, ShimError) else (str(err) or type(err).__name__)
+        lower = text.lower()
+        st = c.state
+        st.error = text
+        if st.exit_code == 0:
+            if getattr(err, "exit_code", None):
+                st.exit_code = int(getattr(err, "exit_code"))
+            elif "executable file not found" in lower or "no such file or directory" in lower:
+                st.exit_code = 127
+            elif "permission denied" in lower:
+                st.exit_code = 126
+            else:
+                st.exit_code = 128
+        st.running, st.paused, st.restarting, st.pid = False, False, False, 0
+        if c.has_been_started or st.status == Status.RESTARTING.value:
+            st.status = Status.EXITED.value
+        await self._save(c)
+        try:
+            await self._runtime.cleanup(c.id)
+        except Exception:  # cleanup must not hide the start error
+            log.exception("cleanup of %s after a failed start", c.id)
+        self._event(c, "die", exitCode=str(st.exit_code))
+        self._notify_exit(c)
+
+    def _run_request(self, c: Container) -> RunRequest:
+        cfg, hc = c.config, c.host_config
+        mode = hc.get("NetworkMode") or "default"
+        return RunRequest(
+            id=c.id, name=c.name, layer_dirs=list(c.layer_dirs), args=[c.path, *c.args],
+            env=cc.daemon_env(cfg), cwd=cfg.get("WorkingDir") or "/", user=cfg.get("User") or "",
+            hostname=cfg.get("Hostname") or c.id[:12], domainname=cfg.get("Domainname") or "",
+            tty=bool(cfg.get("Tty")), open_stdin=bool(cfg.get("OpenStdin")), stdin_once=bool(cfg.get("StdinOnce")),
+            config=cfg, host_config=hc, mounts=_bind_mounts(hc.get("Binds") or []),
+            netns_path="host" if mode == "host" else None,
+            stop_signal=cfg.get("StopSignal") or "SIGTERM",
+        )
+
+    # ------------------------------------------------------------ exit handling
+
+    def _watch(self, c: Container) -> None:
+        old = self._watchers.get(c.id)
+        if old is not None and not old.done():
+            return
+        self._watchers[c.id] = asyncio.get_running_loop().create_task(self._watch_exit(c.id))
+
+    async def _watch_exit(self, cid: str) -> None:
+        try:
+            info = await self._runtime.wait_exit(cid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the monitor is gone: record what we know rather than a ghost "running"
+            log.exception("waiting for %s", cid)
+            info = ExitInfo(exit_code=255, finished_at=time.time())
+            c = self._by_id.get(cid)
+            if c is not None:
+                c.state.error = str(e)
+        c = self._by_id.get(cid)
+        if c is None:
+            return
+        self._watchers.pop(cid, None)
+        await self._handle_exit(c, info)
+
+    async def _handle_exit(self, c: Container, info: ExitInfo) -> None:
+        async with self._lock(c.id):
+            if not c.state.running:
+                return
+            st = c.state
+            ran_for = max(0.0, info.finished_at - st.started_at / 1e9)
+            st.running, st.paused, st.restarting, st.pid = False, False, False, 0
+            st.exit_code, st.oom_killed = info.exit_code, info.oom_killed
+            st.finished_at = int(info.finished_at * 1e9)
+            st.status = Status.EXITED.value
+            try:
+                await self._runtime.cleanup(c.id)
+            except Exception:
+                log.exception("cleanup of %s", c.id)
+            rm = self._restarts.setdefault(c.id, RestartManager())
+            restart, delay = rm.should_restart(c.host_config.get("RestartPolicy") or {}, info.exit_code,
+                                               c.manually_stopped or self._closing, ran_for)
+            if restart:
+                st.status, st.running, st.restarting = Status.RESTARTING.value, True, True
+            await self._save(c)
+            if info.oom_killed:
+                self._event(c, "oom")
+            self._event(c, "die", exitCode=str(info.exit_code))
+            self._notify_exit(c)
+        if restart:
+            self._restart_tasks[c.id] = asyncio.get_running_loop().create_task(self._restart_after(c, delay))
+        elif c.host_config.get("AutoRemove"):
+            await self._auto_remove(c)
+
+    async def _restart_after(self, c: Container, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock(c.id):
+            if not c.state.restarting or c.id not in self._by_id:
+                return
+            c.state.running, c.state.restarting, c.state.status = False, False, Status.EXITED.value
+            c.restart_count += 1
+            try:
+                await self._start_locked(c, manual=False)
+            except ShimError as e:
+                log.warning("restart of %s failed: %s", c.id, e)
+        self._restart_tasks.pop(c.id, None)
+
+    def _cancel_restart(self, cid: str) -> None:
+        task = self._restart_tasks.pop(cid, None)
+        if task is not None:
+            task.cancel()
+        rm = self._restarts.get(cid)
+        if rm is not None:
+            rm.reset()
+
+    async def _auto_remove(self, c: Container) -> None:
+        # Let attached clients read the last output first (dockerd: attach EOF precedes the wait body).
+        for _ in range(100):
+            if not self._attached.get(c.id):
+                break
+            await asyncio.sleep(0.02)
+        try:
+            await self.remove(c.id, force=True, volumes=True)
+        except ShimError as e:
+            log.warning("auto-remove of %s: %s", c.id, e)
+
+    def _notify_exit(self, c: Container) -> None:
+        waiters = self._waiters.get(c.id, [])
+        keep = []
+        for w in waiters:
+            if w.condition in ("not-running", "next-exit"):
+                if not w.future.done():
+                    w.future.set_result((c.state.exit_code, c.state.error))
+            else:
+                keep.append(w)
+        self._waiters[c.id] = keep
+
+    def _notify_removed(self, c: Container) -> None:
+        for w in self._waiters.pop(c.id, []):
+            if not w.future.done():
+                w.future.set_result((c.state.exit_code, c.state.error))
+        for fut in self._start_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(False)
+
+    # ------------------------------------------------------------ wait
+
+    def wait(self, ref: str, condition: str = "not-running") -> asyncio.Future:
+        """A future of (exit_code, error) for the condition; registered now, so the CLI's
+        wait-before-start sees the exit of the start that follows."""
+        c = self.get(ref)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        if condition == "not-running" and not c.state.running:
+            fut.set_result((c.state.exit_code, c.state.error))
+            return fut
+        self._waiters.setdefault(c.id, []).append(_Waiter(condition, fut))
+        return fut
+
+    async def _wait_stopped(self, c: Container, timeout: float | None) -> bool:
+        if not c.state.running or c.state.restarting:
+            return True
+        fut = self.wait(c.id, "not-running")
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    # ------------------------------------------------------------ stop / kill / restart
+
+    def _stop_signal(self, c: Container) -> int:
+        return parse_signal(c.config.get("StopSignal") or "SIGTERM", _signal.SIGTERM)
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        if not c.state.running:
+            raise NotModified("Container already stopped")
+        await self._stop(c, timeout, sig)
+        self._event(c, "stop")
+
+    async def _stop(self, c: Container, timeout: int | None, sig: str | None = None) -> None:
+        if c.state.restarting:
+            # A container waiting for its restart back-off is stopped by cancelling the restart.
+            async with self._lock(c.id):
+                self._cancel_restart(c.id)
+                c.manually_stopped = True
+                c.state.running, c.state.restarting, c.state.status = False, False, Status.EXITED.value
+                await self._save(c)
+                self._notify_exit(c)
+            return
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        signum = parse_signal(sig, self._stop_signal(c)) if sig else self._stop_signal(c)
+        c.manually_stopped = True
+        self._cancel_restart(c.id)
+        await self._save(c)
+        try:
+            await self._signal(c, signum)
+        except ShimError:
+            pass
+        if signum != _signal.SIGKILL and await self._wait_stopped(c, None if timeout < 0 else timeout):
+            return
+        try:
+            await self._signal(c, _signal.SIGKILL)
+        except ShimError:
+            pass
+        await self._wait_stopped(c, None)
+
+    async def _signal(self, c: Container, signum: int) -> None:
+        await self._runtime.kill(c.id, signum)
+        self._event(c, "kill", signal=str(signum))
+        if c.state.paused and signum in (_signal.SIGKILL, self._stop_signal(c)):
+            # A frozen process never sees the signal: thaw it so it can die (dockerd unpauses too).
+            await self._runtime.resume(c.id)
+            c.state.paused = False
+            c.state.status = Status.RUNNING.value
+            self._event(c, "unpause")
+
+    async def kill(self, ref: str, sig: str | None = None) -> None:
+        try:
+            c = self.get(ref)
+            signum = parse_signal(sig)
+            if not c.state.running or c.state.restarting:
+                raise Conflict(f"Container {c.id} is not running")
+        except ShimError as e:
+            raise type(e)(f"Cannot kill container: {ref}: {e.message}") from None
+        if signum in (_signal.SIGKILL, self._stop_signal(c)):
+            c.manually_stopped = True  # ExitOnNext: no restart after a kill
+            self._cancel_restart(c.id)
+            await self._save(c)
+        await self._signal(c, signum)
+
+    async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        if c.state.running:
+            await self._stop(c, timeout, sig)
+        async with self._lock(c.id):
+            await self._start_locked(c, manual=True)
+        self._event(c, "restart")
+
+    # ------------------------------------------------------------ pause
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            check(c.state.status, "pause", c.id)
+            await self._runtime.pause(c.id)
+            c.state.paused, c.state.status = True, Status.PAUSED.value
+            await self._save(c)
+            self._event(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            check(c.state.status, "unpause", c.id)
+            await self._runtime.resume(c.id)
+            c.state.paused, c.state.status = False, Status.RUNNING.value
+            await self._save(c)
+            self._event(c, "unpause")
+
+    # ------------------------------------------------------------ remove / rename / update / prune
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.state.removal_in_progress:
+            raise Conflict(f"removal of container {ref} is already in progress")
+        if c.state.running and not force:
+            if c.state.paused:
+                raise Conflict(f"You cannot remove a paused container {c.id}. Unpause and then stop the "
+                               "container before attempting removal or force remove")
+            raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
+                           "attempting removal or force remove")
+        if c.state.running:
+            c.manually_stopped = True
+            self._cancel_restart(c.id)
+            if c.state.restarting:
+                await self._stop(c, 0)
+            else:
+                try:
+                    await self._signal(c, _signal.SIGKILL)
+                except ShimError:
+                    pass
+                if not await self._wait_stopped(c, 30):
+                    raise SystemFailure(f"Could not kill running container {c.id}, cannot remove")
+        async with self._lock(c.id):
+            if c.id not in self._by_id:
+                return
+            c.state.removal_in_progress = True
+            c.state.status = Status.REMOVING.value
+            try:
+                await self._runtime.cleanup(c.id)
+                await self._runtime.remove(c.id)
+            except ShimError as e:
+                c.state.removal_in_progress = False
+                c.state.dead = True
+                c.state.status = Status.DEAD.value
+                await self._save(c)
+                raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
+            self._store.delete(KIND, c.id)
+            self._by_id.pop(c.id, None)
+            if self._names.get(c.name) == c.id:
+                del self._names[c.name]
+            self._restarts.pop(c.id, None)
+            self._event(c, "destroy")
+            self._notify_removed(c)
+        self._locks.pop(c.id, None)
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        new = names.validate(new_name)
+        if new == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        async with self._lock(c.id):
+            self._check_name_free(new)
+            old = c.name
+            del self._names[old]
+            self._names[new] = c.id
+            c.name = new
+            await self._save(c)
+            self._event(c, "rename", oldName="/" + old)
+
+    UPDATABLE = ("BlkioWeight", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuShares",
+                 "CpusetCpus", "CpusetMems", "Memory", "MemoryReservation", "MemorySwap", "NanoCpus",
+                 "PidsLimit", "KernelMemory", "KernelMemoryTCP", "CpuCount", "CpuPercent", "BlkioWeightDevice",
+                 "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+                 "Devices", "DeviceCgroupRules", "Ulimits", "OomKillDisable", "MemorySwappiness")
+
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        c = self.get(ref)
+        try:
+            return await self._update(c, body)
+        except ShimError as e:
+            raise type(e)(f"Cannot update container {c.id}: {e.message}") from None
+
+    async def _update(self, c: Container, body: dict[str, Any]) -> list[str]:
+        async with self._lock(c.id):
+            hc = dict(c.host_config)
+            for key in self.UPDATABLE:
+                val = body.get(key)
+                if val not in (None, 0, "", []):
+                    hc[key] = val
+            mem, swap = body.get("Memory") or 0, body.get("MemorySwap") or 0
+            if mem and not swap and (hc.get("MemorySwap") or 0) > 0 and mem > hc["MemorySwap"]:
+                raise InvalidParameter("Memory limit should be smaller than already set memoryswap limit, "
+                                       "update the memoryswap at the same time")
+            rp = body.get("RestartPolicy")
+            if rp and rp.get("Name") is not None and (rp.get("Name") or rp.get("MaximumRetryCount")):
+                if c.host_config.get("AutoRemove") and rp.get("Name") not in ("", "no"):
+                    raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for "
+                                           "the container")
+                hc["RestartPolicy"] = {"Name": rp.get("Name") or "", "MaximumRetryCount":
+                                       rp.get("MaximumRetryCount") or 0}
+            warnings = cc.verify_host_config(hc, update=True)
+            if c.state.running and not c.state.restarting:
+                await self._runtime.update(c.id, hc)
+            c.host_config = hc
+            await self._save(c)
+            self._event(c, "update")
+            return warnings
+
+    async def prune(self, keep: Callable[[Container], bool]) -> tuple[list[str], int]:
+        """Remove every stopped container `keep` does not protect; returns (ids, bytes reclaimed)."""
+        deleted, reclaimed = [], 0
+        for c in self.all():
+            if c.state.running or c.state.removal_in_progress or keep(c):
+                continue
+            size = await self.size_rw(c)
+            try:
+                await self.remove(c.id)
+            except ShimError as e:
+                log.warning("prune %s: %s", c.id, e)
+                continue
+            deleted.append(c.id)
+            reclaimed += size
+        self._events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return deleted, reclaimed
+
+    async def size_rw(self, c: Container) -> int:
+        return await asyncio.to_thread(_du, self._runtime.upper_dir(c.id))
+
+    # ------------------------------------------------------------ inspection helpers
+
+    def extra(self, c: Container) -> dict[str, Any]:
+        """What inspect shows that the runtime knows (paths)."""
+        rt = self._runtime
+        upper = rt.upper_dir(c.id)
+        base = os.path.dirname(upper)
+        return {
+            "log_path": rt.log_path(c.id),
+            "graph_driver_data": {
+                "LowerDir": ":".join(reversed(c.layer_dirs)),
+                "MergedDir": rt.rootfs_path(c.id),
+                "UpperDir": upper,
+                "WorkDir": os.path.join(base, "work"),
+            },
+            "mounts": _mount_points(c.host_config.get("Binds") or []),
+        }
+
+    async def top(self, ref: str, ps_args: str = "") -> tuple[list[str], list[list[str]]]:
+        c = self.get(ref)
+        if not c.state.running or c.state.restarting:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.state.paused:
+            raise Conflict(f"Container {c.id} is paused")
+        return await self._runtime.top(c.id, ps_args)
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        if not c.state.running or c.state.restarting:
+            raise Conflict(f"Container {c.id} is not running")
+        await self._runtime.resize(c.id, height, width)
+        self._event(c, "resize", height=str(height), width=str(width))
+
+    # ------------------------------------------------------------ stats
+
+    def stats(self, ref: str, stream: bool = True, one_shot: bool = False) -> AsyncIterator[dict[str, Any]]:
+        """Stats bodies: one (stream=False) or one per second; 404 raised here, before any output."""
+        return self._stats(self.get(ref), stream, one_shot)
+
+    async def _stats(self, c: Container, stream: bool, one_shot: bool) -> AsyncIterator[dict[str, Any]]:
+        if not c.state.running:
+            # dockerd: a stopped container gets one empty StatsJSON, stream or not.
+            yield _empty_stats(c)
+            return
+        prev: dict[str, Any] | None = None
+        prev_read = "0001-01-01T00:00:00Z"
+        if not stream and not one_shot:
+            # precpu_stats filled: dockerd takes two samples about a second apart.
+            prev = await self._sample(c)
+            prev_read = prev["read"]
+            await asyncio.sleep(1.0)
+        while True:
+            if not c.state.running:
+                return
+            try:
+                cur = await self._sample(c)
+            except ShimError:
+                return
+            cur["preread"] = prev_read
+            cur["precpu_stats"] = prev["cpu_stats"] if prev else _zero_cpu()
+            yield cur
+            if not stream:
+                return
+            prev, prev_read = cur, cur["read"]
+            await asyncio.sleep(1.0)
+
+    async def _sample(self, c: Container) -> dict[str, Any]:
+        raw = dict(await self._runtime.stats(c.id))
+        raw.setdefault("read", _now_rfc3339())
+        raw["name"] = "/" + c.name
+        raw["id"] = c.id
+        return raw
+
+    # ------------------------------------------------------------ logs and attach
+
+    async def logs(self, ref: str, *, stdout: bool, stderr: bool, follow: bool = False, since: float = 0.0,
+                   until: float = 0.0, tail: int | None = None) -> AsyncIterator[LogEntry]:
+        if not (stdout or stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        c = self.get(ref)
+        return self._logs(c, stdout, stderr, follow and c.state.running, since, until, tail)
+
+    async def _logs(self, c: Container, stdout: bool, stderr: bool, follow: bool, since: float, until: float,
+                    tail: int | None) -> AsyncIterator[LogEntry]:
+        def wanted(e: LogEntry) -> bool:
+            if since and e.time < since:
+                return False
+            if e.stream == "stdout" and not stdout:
+                return False
+            if e.stream == "stderr" and not stderr:
+                return False
+            return True
+
+        skip = 0
+        if tail is not None and tail >= 0:
+            # tail counts lines across both streams (api-traffic 5.2), then the filters apply.
+            import collections
+
+            last: collections.deque[LogEntry] = collections.deque(maxlen=tail)
+            async for e in self._runtime.logs(c.id, follow=False):
+                last.append(e)
+                skip += 1
+            for e in last:
+                if until and e.time > until:
+                    return
+                if wanted(e):
+                    yield e
+            if not follow:
+                return
+        async for e in self._runtime.logs(c.id, follow=follow):
+            if skip:
+                skip -= 1
+                continue
+            if until and e.time > until:
+                return
+            if wanted(e):
+                yield e
+
+    async def attach(self, ref: str, *, stream: bool = True) -> AttachSession:
+        """Connect to the container's stdio; attached before start (docker run), it connects at start."""
+        c = self.get(ref)
+        self._event(c, "attach")
+        self._attached[c.id] = self._attached.get(c.id, 0) + 1
+        done = self._detach_counter(c.id)
+        handle = None
+        try:
+            if stream:
+                if not c.state.running or c.state.restarting:
+                    fut: asyncio.Future = asyncio.get_running_loop().create_future()
+                    self._start_waiters.setdefault(c.id, []).append(fut)
+                    if not await fut:
+                        return AttachSession(c, None, bool(c.config.get("Tty")), False, done)
+                handle = await self._runtime.attach(c.id)
+        except BaseException:
+            done()
+            raise
+        return AttachSession(c, handle, bool(c.config.get("Tty")), bool(c.config.get("StdinOnce")), done)
+
+    def _detach_counter(self, cid: str) -> Callable[[], None]:
+        called = False
+
+        def done() -> None:
+            nonlocal called
+            if not called:
+                called = True
+                self._attached[cid] = max(0, self._attached.get(cid, 1) - 1)
+        return done
+
+    # ------------------------------------------------------------ daemon start / stop
+
+    async def restore(self) -> None:
+        """Reload from the store and reconcile with what the runtime says is running."""
+        for cid, data in self._store.load_all(KIND).items():
+            try:
+                c = Container.from_dict(data)
+            except (TypeError, KeyError) as e:
+                log.error("container %s: unreadable record (%s), skipped", cid, e)
+                continue
+            self._by_id[c.id] = c
+            self._names[c.name] = c.id
+        to_start: list[Container] = []
+        for c in list(self._by_id.values()):
+            try:
+                await self._reconcile(c, to_start)
+            except Exception:
+                log.exception("restoring container %s", c.id)
+        for c in to_start:
+            async with self._lock(c.id):
+                try:
+                    await self._start_locked(c, manual=False)
+                except ShimError as e:
+                    log.warning("restart of %s at daemon start failed: %s", c.id, e)
+
+    async def _reconcile(self, c: Container, to_start: list[Container]) -> None:
+        st = c.state
+        if st.removal_in_progress:
+            st.removal_in_progress = False
+            await self.remove(c.id, force=True)
+            return
+        rs = await self._runtime.state(c.id)
+        if st.running and not st.restarting:
+            if rs.status in ("running", "paused"):
+                st.pid = rs.pid or st.pid
+                st.paused = rs.status == "paused"
+                st.status = Status.PAUSED.value if st.paused else Status.RUNNING.value
+                await self._save(c)
+                self._watch(c)
+                return
+            info = rs.exit or ExitInfo(exit_code=255, finished_at=time.time())
+            # Exited while shimd was down: apply the exit as if we had watched it.
+            await self._handle_exit(c, info)
+            return
+        if st.restarting:
+            st.running, st.restarting, st.status = False, False, Status.EXITED.value
+            await self._save(c)
+        policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or ""
+        if c.has_been_started and not st.running and (
+                policy == "always" or (policy == "unless-stopped" and not c.manually_stopped)):
+            to_start.append(c)
+
+    async def close(self) -> None:
+        """shimd stops; containers keep running under their monitors (live-restore)."""
+        self._closing = True
+        for task in list(self._watchers.values()) + list(self._restart_tasks.values()):
+            task.cancel()
+        for task in list(self._watchers.values()) + list(self._restart_tasks.values()):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
+# ---------------------------------------------------------------- helpers
+
+def _bind_mounts(binds: list[str]) -> list[MountSpec]:
+    """Host-path binds (`/src:/dst[:ro]`); named volumes are the volume service's."""
+    out = []
+    for b in binds:
+        parts = b.split(":")
+        if len(parts) < 2 or not parts[0].startswith("/"):
+            continue
+        src, dst = parts[0], parts[1]
+        mode = parts[2] if len(parts) > 2 else ""
+        opts = ["rbind", "ro" if "ro" in mode.split(",") else "rw"]
+        out.append(MountSpec(destination=dst, source=src, type="bind", options=opts))
+    return out
+
+
+def _mount_points(binds: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for b in binds:
+        parts = b.split(":")
+        if len(parts) < 2 or not parts[0].startswith("/"):
+            continue
+        mode = parts[2] if len(parts) > 2 else ""
+        out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
+                    "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
+    return out
+
+
+def _du(path: str) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _now_rfc3339() -> str:
+    ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def _zero_cpu() -> dict[str, Any]:
+    return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+
+
+def _empty_stats(c: Container) -> dict[str, Any]:
+    zero = "0001-01-01T00:00:00Z"
+    blk = {k: None for k in ("io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive",
+                             "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive",
+                             "io_time_recursive", "sectors_recursive")}
+    return {"read": zero, "preread": zero, "pids_stats": {}, "blkio_stats": blk, "num_procs": 0,
+            "storage_stats": {}, "cpu_stats": _zero_cpu(), "precpu_stats": _zero_cpu(), "memory_stats": {},
+            "name": "/" + c.name, "id": c.id}
+
+
+__all__ = ["ContainerService", "AttachSession", "parse_signal", "ContainerState"]

@@ -1,0 +1,288 @@
+"""ContainerService against FakeRuntime / FakeImages and the real Store: lifecycle, errors, events."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shim.engine.containers import ContainerService, parse_signal
+from shim.engine.events import Events
+from shim.engine.model import CreateSpec
+from shim.engine.store import Store
+from shim.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemFailure
+from tests.fakes import FakeImages, FakeRuntime, bad_executable
+
+
+@pytest.fixture
+def env(tmp_path):
+    store, events, rt, images = Store(tmp_path), Events(), FakeRuntime(), FakeImages()
+    svc = ContainerService(store=store, events=events, images=images, runtime=rt)
+    return svc, rt, events, store
+
+
+def spec(name="", **cfg):
+    hc = cfg.pop("HostConfig", {})
+    cfg.setdefault("Image", "busybox")
+    return CreateSpec(name=name, config=cfg, host_config=hc, networking_config={})
+
+
+def actions(events):
+    return [e["Action"] for e in events.history(None, None)]
+
+
+async def settle():
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_create_defaults_and_names(env):
+    svc, rt, events, store = env
+    c, warnings = await svc.create(spec("web", Cmd=["echo", "hi"], HostConfig={"Memory": 64 * 1024 * 1024}))
+    assert len(c.id) == 64 and c.name == "web" and warnings == []
+    assert (c.path, c.args) == ("echo", ["hi"])
+    assert c.config["Hostname"] == c.id[:12]
+    assert c.host_config["MemorySwap"] == 128 * 1024 * 1024
+    assert c.host_config["ShmSize"] == 64 * 1024 * 1024 and c.host_config["IpcMode"] == "private"
+    assert c.state.status == "created"
+    assert store.get("containers", c.id)["name"] == "web"
+    assert actions(events) == ["create"]
+    with pytest.raises(Conflict, match=r'The container name "/web" is already in use by container "%s"' % c.id):
+        await svc.create(spec("web"))
+    gen, _ = await svc.create(spec())
+    assert "_" in gen.name
+    assert gen.config["Cmd"] == ["sh"]  # image default
+
+
+async def test_create_errors(env):
+    svc, *_ = env
+    with pytest.raises(InvalidParameter, match=r"Invalid container name \(bad/name\), only"):
+        await svc.create(spec("bad/name"))
+    with pytest.raises(NotFound, match="No such image: nosuch:latest"):
+        await svc.create(spec(Image="nosuch:latest"))
+    with pytest.raises(InvalidParameter, match="Minimum memory limit allowed is 6MB"):
+        await svc.create(spec(HostConfig={"Memory": 1024}))
+    with pytest.raises(InvalidParameter, match="can't create 'AutoRemove' container with restart policy"):
+        await svc.create(spec(HostConfig={"AutoRemove": True, "RestartPolicy": {"Name": "always"}}))
+
+
+async def test_start_stop_lifecycle(env):
+    svc, rt, events, store = env
+    c, _ = await svc.create(spec("life", Cmd=["sleep", "100"], Env=["A=1"], Tty=True))
+    waiter = svc.wait(c.id, "next-exit")  # registered before start, like the CLI
+    await svc.start("life")
+    req = rt.started[-1]
+    assert req.args == ["sleep", "100"] and "A=1" in req.env and "TERM=xterm" in req.env
+    assert any(e.startswith("HOSTNAME=") for e in req.env)
+    assert c.state.running and c.state.pid > 0 and c.state.status == "running"
+    with pytest.raises(NotModified):
+        await svc.start("life")
+    await svc.stop("life", timeout=1)
+    assert (await waiter) == (143, "")
+    assert c.state.status == "exited" and c.state.exit_code == 143 and not c.state.running
+    assert store.get("containers", c.id)["state"]["exit_code"] == 143
+    assert actions(events) == ["create", "start", "kill", "die", "stop"]
+    with pytest.raises(NotModified):
+        await svc.stop("life")
+
+
+async def test_start_failure_rolls_back(env):
+    svc, rt, events, store = env
+    c, _ = await svc.create(spec("bad", Cmd=["nosuchcmd"]))
+    rt.fail_next_start = bad_executable()
+    with pytest.raises(InvalidParameter, match='exec: "nosuchcmd": executable file not found'):
+        await svc.start(c.id)
+    assert c.state.exit_code == 127 and "executable file not found" in c.state.error
+    assert not c.state.running and rt.cleaned == [c.id]
+    assert store.get("containers", c.id)["state"]["exit_code"] == 127
+    assert actions(events)[-1] == "die"
+    rt.fail_next_start = SystemFailure("mount failed")
+    c2, _ = await svc.create(spec("bad2"))
+    with pytest.raises(SystemFailure):
+        await svc.start(c2.id)
+    assert c2.state.exit_code == 128 and c2.state.error == "mount failed"
+
+
+async def test_paused_and_removal_refusals(env):
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("pz"))
+    with pytest.raises(Conflict, match=f"Container {c.id} is not running"):
+        await svc.pause("pz")
+    await svc.start("pz")
+    await svc.pause("pz")
+    with pytest.raises(Conflict, match="cannot start a paused container, try unpause instead"):
+        await svc.start("pz")
+    with pytest.raises(Conflict, match="You cannot remove a paused container"):
+        await svc.remove("pz")
+    await svc.unpause("pz")
+    with pytest.raises(Conflict, match=f"You cannot remove a running container {c.id}. Stop the container"):
+        await svc.remove("pz")
+    c.state.running = False
+    c.state.status = "dead"
+    c.state.dead = True
+    with pytest.raises(Conflict, match="container is marked for removal and cannot be started"):
+        await svc.start("pz")
+
+
+async def test_kill_wording_and_signals(env):
+    svc, rt, events, _ = env
+    with pytest.raises(NotFound, match="Cannot kill container: nosuch: No such container: nosuch"):
+        await svc.kill("nosuch")
+    c, _ = await svc.create(spec("kk"))
+    with pytest.raises(Conflict, match=f"Cannot kill container: kk: Container {c.id} is not running"):
+        await svc.kill("kk")
+    await svc.start("kk")
+    await svc.kill("kk", "HUP")
+    assert rt.signals[-1] == (c.id, 1)
+    assert events.history(None, None)[-1]["Actor"]["Attributes"]["signal"] == "1"
+    with pytest.raises(InvalidParameter, match="Invalid signal: NOPE"):
+        await svc.kill("kk", "NOPE")
+    assert parse_signal("sigterm") == 15 and parse_signal("9") == 9
+
+
+async def test_wait_conditions_and_autoremove(env):
+    svc, rt, events, store = env
+    c, _ = await svc.create(spec("rm", HostConfig={"AutoRemove": True}))
+    removed = svc.wait(c.id, "removed")
+    await svc.start(c.id)
+    rt.exit(c.id, 3)
+    assert (await asyncio.wait_for(removed, 5)) == (3, "")
+    with pytest.raises(NotFound):
+        svc.get(c.id)
+    assert store.get("containers", c.id) is None and rt.removed == [c.id]
+    assert actions(events)[-2:] == ["die", "destroy"]
+
+
+async def test_restart_policy_on_failure(env):
+    svc, rt, events, _ = env
+    c, _ = await svc.create(spec("rp", HostConfig={"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}))
+    await svc.start(c.id)
+    for expected_count in (1, 2):
+        rt.exit(c.id, 1)
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if c.restart_count == expected_count and c.state.status == "running":
+                break
+        assert c.restart_count == expected_count and c.state.status == "running"
+    rt.exit(c.id, 1)
+    await settle()
+    await asyncio.sleep(0.3)
+    assert c.state.status == "exited" and c.restart_count == 2
+
+
+async def test_stop_cancels_restart_always(env):
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("al", HostConfig={"RestartPolicy": {"Name": "always"}}))
+    await svc.start(c.id)
+    await svc.stop(c.id, timeout=1)
+    await asyncio.sleep(0.3)
+    assert c.state.status == "exited" and c.manually_stopped
+
+
+async def test_rename_update_prune(env):
+    svc, rt, events, _ = env
+    c, _ = await svc.create(spec("old"))
+    await svc.create(spec("taken"))
+    with pytest.raises(Conflict):
+        await svc.rename("old", "taken")
+    await svc.rename("old", "new")
+    assert svc.get("new") is c and events.history(None, None)[-1]["Actor"]["Attributes"]["oldName"] == "/old"
+    await svc.start("new")
+    await svc.update("new", {"Memory": 32 * 1024 * 1024, "MemorySwap": -1,
+                             "RestartPolicy": {"Name": "unless-stopped"}})
+    assert c.host_config["Memory"] == 32 * 1024 * 1024 and rt.updated[-1][0] == c.id
+    assert c.host_config["RestartPolicy"] == {"Name": "unless-stopped", "MaximumRetryCount": 0}
+    with pytest.raises(InvalidParameter, match=f"Cannot update container {c.id}: Minimum memory limit"):
+        await svc.update("new", {"Memory": 10})
+    deleted, _ = await svc.prune(lambda c: False)
+    assert [svc.get("new").id] == [c.id] and len(deleted) == 1  # only the stopped "taken"
+
+
+async def test_legacy_host_config_replaces(env):
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("leg", HostConfig={"Memory": 67108864,
+                                                    "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}))
+    await svc.start("leg", host_config={"Binds": ["/tmp:/mnt:ro"], "NetworkMode": "default"})
+    hc = c.host_config
+    assert hc["Memory"] == 0 and hc["RestartPolicy"] == {"Name": "", "MaximumRetryCount": 0}
+    assert hc["Binds"] == ["/tmp:/mnt:ro"] and hc["IpcMode"] == "private" and hc["ShmSize"] == 67108864
+    assert rt.started[-1].mounts[0].destination == "/mnt"
+
+
+async def test_windows_refuses_start_host_config(tmp_path):
+    svc = ContainerService(store=Store(tmp_path), events=Events(), images=FakeImages(),
+                           runtime=FakeRuntime(platform="windows"))
+    c, _ = await svc.create(spec("win"))
+    with pytest.raises(InvalidParameter, match="Supplying a hostconfig on start is not supported"):
+        await svc.start("win", host_config={"Memory": 0})
+    assert c.state.status == "created"
+    await svc.start("win")  # without one it starts
+
+
+async def test_restore_reconciles(tmp_path):
+    store, rt, images = Store(tmp_path), FakeRuntime(), FakeImages()
+    svc = ContainerService(store=store, events=Events(), images=images, runtime=rt)
+    alive, _ = await svc.create(spec("alive"))
+    gone, _ = await svc.create(spec("gone"))
+    await svc.start("alive")
+    await svc.start("gone")
+    await svc.close()
+    rt.exit(gone.id, 7)  # exits while "shimd" is down
+    svc2 = ContainerService(store=store, events=Events(), images=images, runtime=rt)
+    await svc2.restore()
+    assert svc2.get("alive").state.running
+    g = svc2.get("gone")
+    assert g.state.status == "exited" and g.state.exit_code == 7
+    waiter = svc2.wait("alive", "not-running")
+    rt.exit(alive.id, 0)
+    assert (await asyncio.wait_for(waiter, 5)) == (0, "")
+
+
+async def test_logs_tail_across_streams(env):
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("lg"))
+    await svc.start(c.id)
+    rt.log(c.id, "stdout", b"out 1\n")
+    rt.log(c.id, "stderr", b"err 2\n")
+    rt.log(c.id, "stdout", b"out 3\n")
+    rt.log(c.id, "stderr", b"err 4\n")
+    it = await svc.logs(c.id, stdout=True, stderr=True, tail=1)
+    assert [e.data async for e in it] == [b"err 4\n"]
+    it = await svc.logs(c.id, stdout=True, stderr=False)
+    assert [e.data async for e in it] == [b"out 1\n", b"out 3\n"]
+    with pytest.raises(InvalidParameter, match="you must choose at least one stream"):
+        await svc.logs(c.id, stdout=False, stderr=False)
+
+
+async def test_attach_before_start_and_stdin_once(env):
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("at", OpenStdin=True, StdinOnce=True, AttachStdin=True))
+    task = asyncio.ensure_future(svc.attach(c.id))
+    await settle()
+    assert not task.done()
+    await svc.start(c.id)
+    session = await asyncio.wait_for(task, 5)
+    rt.log(c.id, "stdout", b"hi\n")
+    await session.write(b"in\n")
+    await session.stdin_closed()
+    assert rt.procs[c.id].stdin == b"in\n" and rt.procs[c.id].stdin_closed
+    rt.exit(c.id, 0)
+    assert [x async for x in session.output()] == [(1, b"hi\n")]
+    await session.close()
+
+
+async def test_image_usage_hook(env):
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("uu"))
+    assert svc._images.usage(FakeImages.BUSYBOX_ID) == [(c.id, False)]
+
+
+async def test_stats_stopped_and_running(env):
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("st"))
+    [only] = [s async for s in svc.stats(c.id, stream=False)]
+    assert only["read"] == "0001-01-01T00:00:00Z" and only["name"] == "/st"
+    await svc.start(c.id)
+    [one] = [s async for s in svc.stats(c.id, stream=False, one_shot=True)]
+    assert one["memory_stats"]["usage"] == 786432 and one["id"] == c.id
+    assert one["preread"] == "0001-01-01T00:00:00Z"
