@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Run the compatibility suite against an engine.
+#   compat/run.sh shim       start a shimd of this checkout on a temporary socket/data root, run, stop it
+#   compat/run.sh reference  start a real dockerd (Debian docker.io 20.10) on its own socket, bridge and
+#                            subnet, run, stop it (installs docker.io first if dockerd is missing)
+#   compat/run.sh external   run against whatever DOCKER_HOST names (set COMPAT_ENGINE for the report name)
+# Extra arguments after the mode go to pytest (e.g. `compat/run.sh shim -k images -x`).
+# Exit code = pytest's. Every mode regenerates compat/REPORT.md from the results that exist.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+PY="$VENV/bin/python"
+IMAGE_TAR=${COMPAT_IMAGE_TAR:-$ROOT/fixtures/build/busybox.tar}
+REF_SCRIPT=${REF_SCRIPT:-/work/shared/bench/reference-dockerd.sh}
+
+mode=${1:-}
+[ $# -gt 0 ] && shift
+
+need_image_tar() {
+  if [ ! -f "$IMAGE_TAR" ]; then
+    echo "compat: $IMAGE_TAR is missing; trying 'make fixtures'" >&2
+    make -C "$ROOT" fixtures >&2 || true
+  fi
+  if [ ! -f "$IMAGE_TAR" ]; then
+    echo "compat: no busybox image tar at $IMAGE_TAR (run 'make fixtures' or set COMPAT_IMAGE_TAR)" >&2
+    exit 2
+  fi
+}
+
+run_pytest() {
+  # $1 = engine name for the results file; remaining args go to pytest
+  local engine=$1; shift
+  (cd "$ROOT" && COMPAT_ENGINE="$engine" "$PY" -m pytest -p no:cacheprovider -c "$HERE/pytest.ini" \
+      --rootdir "$HERE" "$HERE" "$@")
+  local rc=$?
+  "$PY" "$HERE/report.py" >/dev/null || echo "compat: report generation failed" >&2
+  return $rc
+}
+
+# ---------------------------------------------------------------- shim
+run_shim() {
+  need_image_tar
+  local tmp; tmp=$(mktemp -d /tmp/compat-shim.XXXXXX)
+  local sock="$tmp/docker.sock" pid=""
+  cleanup_shim() {
+    if [ -f "$tmp/shimd.pid" ]; then pid=$(cat "$tmp/shimd.pid" 2>/dev/null || true); fi
+    if [ -n "${SHIMD_PID:-}" ]; then pid=$SHIMD_PID; fi
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && { echo "compat: shimd did not stop on SIGTERM, killing" >&2; kill -KILL "$pid" 2>/dev/null; }
+      wait "$pid" 2>/dev/null
+    fi
+    # anything shimd left mounted under its roots must not block the removal
+    grep -o " $tmp/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+    rm -rf "$tmp"
+  }
+  trap cleanup_shim EXIT
+  trap 'exit 130' INT TERM
+  "$VENV/bin/shimd" -H "unix://$sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
+      --pidfile "$tmp/shimd.pid" >"$tmp/shimd.log" 2>&1 </dev/null &
+  SHIMD_PID=$!
+  for _ in $(seq 1 100); do
+    [ -S "$sock" ] && DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1 && break
+    kill -0 "$SHIMD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1; then
+    echo "compat: shimd did not come up; its log:" >&2; tail -30 "$tmp/shimd.log" >&2; exit 2
+  fi
+  DOCKER_HOST="unix://$sock" docker load -q -i "$IMAGE_TAR" >/dev/null || { echo "compat: loading $IMAGE_TAR into shimd failed" >&2; exit 2; }
+  DOCKER_HOST="unix://$sock" run_pytest shim "$@"
+  local rc=$?
+  if [ $rc -ne 0 ] && [ -n "${COMPAT_SHOW_LOG:-}" ]; then tail -50 "$tmp/shimd.log" >&2; fi
+  return $rc
+}
+
+# ---------------------------------------------------------------- reference dockerd
+install_docker_io() {
+  command -v dockerd >/dev/null 2>&1 && return 0
+  echo "compat: installing Debian docker.io (its services are kept from starting)" >&2
+  local had_policy=""
+  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  if [ -z "$had_policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  local rc=$?
+  [ -z "$had_policy" ] && rm -f /usr/sbin/policy-rc.d
+  # if something started a system dockerd/containerd anyway (no systemd here, but be sure), stop it
+  local p
+  for p in $(pgrep -x dockerd) $(pgrep -x containerd); do
+    if ! grep -q "compat-ref\|ref-docker" "/proc/$p/cmdline" 2>/dev/null; then
+      echo "compat: stopping a $(cat /proc/$p/comm) (pid $p) that the install started" >&2
+      kill -TERM "$p" 2>/dev/null
+    fi
+  done
+  sleep 1
+  ip link show docker0 >/dev/null 2>&1 && ip link del docker0 2>/dev/null
+  return $rc
+}
+
+run_reference() {
+  need_image_tar
+  install_docker_io || { echo "compat: installing docker.io failed" >&2; exit 2; }
+  export REF_DIR=${REF_DIR:-/run/compat-ref} REF_DATA=${REF_DATA:-/var/lib/compat-ref}
+  export REF_BRIDGE=${REF_BRIDGE:-cmpref0} REF_CIDR=${REF_CIDR:-172.30.98.1/24}
+  export REF_IMAGE_TAR="$IMAGE_TAR"
+  trap '"$REF_SCRIPT" stop >/dev/null 2>&1' EXIT
+  trap 'exit 130' INT TERM
+  "$REF_SCRIPT" start >/dev/null || { echo "compat: reference dockerd did not start" >&2; exit 2; }
+  DOCKER_HOST="unix://$REF_DIR/docker.sock" run_pytest dockerd "$@"
+}
+
+# ---------------------------------------------------------------- any engine
+run_external() {
+  if [ -z "${DOCKER_HOST:-}" ]; then echo "compat: set DOCKER_HOST=unix:///path/to/docker.sock" >&2; exit 2; fi
+  run_pytest "${COMPAT_ENGINE:-external}" "$@"
+}
+
+case "$mode" in
+  shim) run_shim "$@" ;;
+  reference) run_reference "$@" ;;
+  external) run_external "$@" ;;
+  report) "$PY" "$HERE/report.py" ;;
+  *) echo "usage: $0 shim|reference|external|report [pytest args...]" >&2; exit 2 ;;
+esac
