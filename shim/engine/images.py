@@ -54,11 +54,12 @@ class Image:
 
     @property
     def familiar_tags(self) -> list[str]:
-        return [refs.parse_image_ref(t).familiar for t in self.repo_tags]
+        # Sorted by familiar name, as the reference store returns them (lexicalRefs).
+        return sorted(refs.parse_image_ref(t).familiar for t in self.repo_tags)
 
     @property
     def familiar_digests(self) -> list[str]:
-        return [refs.parse_image_ref(d).familiar for d in self.repo_digests]
+        return sorted(refs.parse_image_ref(d).familiar for d in self.repo_digests)
 
     def record(self) -> dict:
         return {"id": self.id, "repo_tags": self.repo_tags, "repo_digests": self.repo_digests,
@@ -263,7 +264,7 @@ class ImageService:
         self._event(img.id, "tag", target.familiar, img)
         return target.familiar
 
-    async def _add_tag(self, img: Image, canonical: str) -> None:
+    async def _add_tag(self, img: Image, canonical: str, touch: bool = True) -> None:
         old = self.tags.get(canonical)
         if old and old != img.id and old in self.images:
             prev = self.images[old]
@@ -272,7 +273,8 @@ class ImageService:
         self.tags[canonical] = img.id
         if canonical not in img.repo_tags:
             img.repo_tags.append(canonical)
-        img.last_tag_time = rfc3339_nano()
+        if touch:  # dockerd leaves LastTagTime alone when `docker load` sets a tag
+            img.last_tag_time = rfc3339_nano()
         await self.store.aput(KIND, refs.strip_algo(img.id), img.record())
 
     async def _untag(self, img: Image, canonical: str) -> None:
@@ -283,14 +285,14 @@ class ImageService:
 
     # --- adding images ---------------------------------------------------
     async def _register(self, image_id: str, config_raw: bytes, sizes: int, names: Iterable[str],
-                        parent: str = "") -> Image:
+                        parent: str = "", touch: bool = True) -> Image:
         img = self.images.get(image_id)
         if img is None:
             img = Image(id=image_id, config=json.loads(config_raw), parent=parent, size=sizes)
             self.images[image_id] = img
             await self.store.aput(KIND, refs.strip_algo(image_id), img.record())
         for name in names:
-            await self._add_tag(img, name)
+            await self._add_tag(img, name, touch)
         return img
 
     def _size_of(self, diff_ids: list[str]) -> int:
@@ -325,7 +327,8 @@ class ImageService:
                         names.append(refs.parse_image_ref(t).with_default_tag().canonical)
                     except InvalidParameter:
                         raise InvalidParameter(f"invalid reference format: {t!r} in archive") from None
-                img = await self._register(item.image_id, item.config, self._size_of(item.diff_ids), names)
+                img = await self._register(item.image_id, item.config, self._size_of(item.diff_ids), names,
+                                           touch=False)
                 self._event(img.id, "load", img.id, img)
                 if names:
                     lines += [f"Loaded image: {refs.parse_image_ref(n).familiar}\n" for n in names]

@@ -117,7 +117,8 @@ def extract(fileobj: IO[bytes], dest: str, *, hook: EntryHook | None = None,
             same_owner: bool = True) -> int:
     """Unpack a tar stream (plain or compressed) into the existing directory `dest`.
 
-    Returns the apparent size of the content (regular files, hard links counted once).
+    Returns the apparent size of the content as dockerd's overlay2 reports it: regular
+    files and symlinks (hard links counted once), not directories.
     On any error (hostile or corrupt archive) everything created is removed and
     InvalidParameter is raised.
     """
@@ -201,6 +202,7 @@ def _create(tar: tarfile.TarFile, ti: tarfile.TarInfo, path: str, root: str, und
     elif ti.issym():
         os.symlink(ti.linkname, path)
         undo.note(path)
+        size = len(ti.linkname.encode())  # dockerd's layer size counts a symlink's own size
     elif ti.islnk():
         rel = clean_member_name(ti.linkname, root)
         target = resolve_in_root(root, rel)
