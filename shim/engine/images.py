@@ -217,8 +217,8 @@ class ImageService:
                 continue
             tags = img.familiar_tags
             if filters.get("reference"):
-                tags = [t for t, c in zip(tags, img.repo_tags)
-                        if any(refs.familiar_match(p, c) for p in filters["reference"])]
+                tags = sorted(refs.parse_image_ref(c).familiar for c in img.repo_tags
+                              if any(refs.familiar_match(p, c) for p in filters["reference"]))
                 if not tags:
                     continue
             # Without all, intermediate images (untagged parents of others) are hidden.
