@@ -31,3 +31,162 @@ async def json_lines(request: web.Request, items: AsyncIterator[Any], *, progres
         return resp
     await resp.write_eof()
     return resp
+
+
+# --- container streams: stdcopy frames, headers-first waits, hijacked connections ---------------
+# (appended by the containers area; JSON-lines helpers stay above)
+
+import asyncio as _asyncio
+import struct as _struct
+
+
+def stdcopy_frame(stream: int, data: bytes) -> bytes:
+    """One stdcopy frame: [stream, 0, 0, 0, len (uint32 big-endian)] then the payload (api-traffic 5.1)."""
+    return _struct.pack(">BxxxI", stream, len(data)) + data
+
+
+class _BareStreamResponse(web.StreamResponse):
+    """A chunked stream with no Content-Type at all, as dockerd 20.10 answers logs (api-traffic 5.2)."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self._headers.popall("Content-Type", None)
+
+
+async def open_raw_stream(request: web.Request, content_type: str | None) -> web.StreamResponse:
+    """Headers now, then a chunked body where each write is its own chunk."""
+    resp = web.StreamResponse() if content_type else _BareStreamResponse()
+    if content_type:
+        resp.content_type = content_type
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    return resp
+
+
+def client_gone(request: web.Request) -> bool:
+    t = request.transport
+    return t is None or t.is_closing()
+
+
+async def json_when_done(request: web.Request, fut: "_asyncio.Future", render) -> web.StreamResponse:
+    """POST /containers/{id}/wait: the 200 headers go out at once, the single JSON chunk when `fut`
+    resolves (the CLI posts wait before start). Gives up quietly if the client goes away."""
+    resp = await open_stream(request)
+    while True:
+        done, _ = await _asyncio.wait({fut}, timeout=1.0)
+        if done:
+            break
+        if client_gone(request):
+            return resp
+    try:
+        await resp.write((dumps(render(fut.result())) + "\n").encode())
+        await resp.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return resp
+
+
+class _HijackProtocol(_asyncio.Protocol):
+    """Takes over the connection's transport after the 101: raw bytes both ways, half-close kept open."""
+
+    def __init__(self, transport: _asyncio.Transport) -> None:
+        self.transport = transport
+        self.incoming: _asyncio.Queue = _asyncio.Queue()
+        self.lost = _asyncio.Event()
+        self._can_write = _asyncio.Event()
+        self._can_write.set()
+
+    def data_received(self, data: bytes) -> None:
+        self.incoming.put_nowait(bytes(data))
+
+    def eof_received(self) -> bool:
+        # The CLI half-closes (CloseWrite) right after the 101 when it has no stdin: keep sending output.
+        self.incoming.put_nowait(None)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.incoming.put_nowait(None)
+        self.lost.set()
+        self._can_write.set()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+
+class Hijacked:
+    """A hijacked client connection (attach): read() raw stdin, write() output, close() at the end."""
+
+    def __init__(self, request: web.Request, proto: _HijackProtocol) -> None:
+        self._request = request
+        self._proto = proto
+        self.eof = False
+
+    @property
+    def closed(self) -> bool:
+        return self._proto.lost.is_set() or self._proto.transport.is_closing()
+
+    async def read(self) -> bytes | None:
+        """Next bytes from the client; None once it half-closed or went away."""
+        if self.eof:
+            return None
+        data = await self._proto.incoming.get()
+        if data is None:
+            self.eof = True
+        return data
+
+    async def write(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionResetError("client went away")
+        self._proto.transport.write(data)
+        await self._proto._can_write.wait()
+
+    async def wait_closed(self) -> None:
+        await self._proto.lost.wait()
+
+    def close(self) -> web.StreamResponse:
+        """End the connection; the handler returns what this gives (nothing more is written)."""
+        t = self._proto.transport
+        if not t.is_closing():
+            t.close()
+        proto = self._request.protocol
+        if proto is not None:
+            proto.force_close()
+        return web.Response(status=101)
+
+
+async def hijack(request: web.Request, content_type: str = "application/vnd.docker.raw-stream",
+                 extra_headers: dict[str, str] | None = None) -> Hijacked:
+    """dockerd's hijack: `101 UPGRADED` with exactly the upgrade headers when the client asked for
+    `Upgrade: tcp`, else `200 OK` and a raw stream until close (api-traffic section 4)."""
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("client went away")
+    upgrade = "upgrade" in request.headers.get("Connection", "").lower() and request.headers.get("Upgrade")
+    if upgrade:
+        head = (f"HTTP/1.1 101 UPGRADED\r\nContent-Type: {content_type}\r\nConnection: Upgrade\r\n"
+                "Upgrade: tcp\r\n")
+    else:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+    for k, v in (extra_headers or {}).items():
+        head += f"{k}: {v}\r\n"
+    old = request.protocol
+    tail = b""
+    if old is not None:
+        tail = bytes(getattr(old, "_message_tail", b"") or b"")
+        try:
+            old._message_tail = b""
+        except AttributeError:
+            pass
+    proto = _HijackProtocol(transport)  # type: ignore[arg-type]
+    transport.set_protocol(proto)
+    transport.write((head + "\r\n").encode())
+    if tail:
+        proto.data_received(tail)
+    try:
+        transport.resume_reading()  # aiohttp may have paused reading while the upgrade was pending
+    except (AttributeError, RuntimeError):
+        pass
+    return Hijacked(request, proto)

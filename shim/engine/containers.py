@@ -136,6 +136,42 @@ class ContainerService:
         """Newest first, as dockerd's list."""
         return sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
 
+    def list(self, keep: Callable[[Container], bool], *, show_all: bool = False, limit: int = -1) -> list[Container]:
+        """GET /containers/json: newest first; running only unless `show_all`."""
+        out = []
+        for c in self.all():
+            if not show_all and not c.state.running:
+                continue
+            if not keep(c):
+                continue
+            out.append(c)
+            if 0 < limit <= len(out):
+                break
+        return out
+
+    def filter_context(self, *, ancestors: list[str], before: list[str], since: list[str]) -> dict[str, Any]:
+        """Resolve the references a ps filter names: ancestor images (and their children), before/since."""
+        ctx: dict[str, Any] = {}
+        if ancestors:
+            ids: set[str] = set()
+            for ref in ancestors:
+                try:
+                    img = self._images.resolve(ref)
+                except ShimError:
+                    continue  # dockerd logs and ignores an unknown ancestor
+                todo = [img]
+                while todo:
+                    i = todo.pop()
+                    if i.id not in ids:
+                        ids.add(i.id)
+                        todo.extend(self._images.children(i.id) if hasattr(self._images, "children") else [])
+            ctx["ancestor_ids"] = ids
+        if before:
+            ctx["before_created"] = self.get(before[-1]).created
+        if since:
+            ctx["since_created"] = self.get(since[-1]).created
+        return ctx
+
     def image_usage(self, image_id: str) -> list[tuple[str, bool]]:
         return [(c.id, c.state.running) for c in self._by_id.values() if c.image_id == image_id]
 

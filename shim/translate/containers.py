@@ -375,3 +375,62 @@ def wait_condition_in(cond: str | None, version: Version) -> str:
             raise InvalidParameter(f"invalid condition: {cond!r}".replace("'", '"'))
         return "not-running"
     return cond
+
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def detach_keys_in(text: str | None) -> bytes:
+    """term.ToBytes: `ctrl-p,ctrl-q` → b"\\x10\\x11"; single characters stand for themselves."""
+    text = text if text else DEFAULT_DETACH_KEYS
+    out = bytearray()
+    for key in text.split(","):
+        k = key.strip()
+        if len(k) > 1 and k.lower().startswith("ctrl-") and len(k) == 6:
+            c = k[5].lower()
+            if "a" <= c <= "z":
+                out.append(ord(c) - ord("a") + 1)
+            elif c in "@[\\]^_":
+                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[c])
+            else:
+                raise InvalidParameter(f"Invalid detach keys ({text}) provided")
+        elif len(k) == 1:
+            out.append(ord(k))
+        else:
+            raise InvalidParameter(f"Invalid detach keys ({text}) provided")
+    return bytes(out)
+
+
+def stream_content_type(version: Version, tty: bool, *, attach: bool = False) -> str | None:
+    """logs / attach bodies: no Content-Type for logs before 1.42 (dockerd 20.10), raw-stream for the
+    attach 101; from 1.42 multiplexed-stream unless the container has a TTY (CHANGELOG v1.42)."""
+    if version.ge("1.42"):
+        return "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    return "application/vnd.docker.raw-stream" if attach else None
+
+
+def log_since_in(raw: str | None) -> float:
+    """`since` / `until`: unix seconds, optionally with a fraction (timetypes.ParseTimestamps)."""
+    if not raw:
+        return 0.0
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidParameter(f"invalid value for since/until: {raw!r}") from None
+
+
+def tail_in(raw: str | None) -> int | None:
+    if raw is None or raw == "" or raw == "all":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        return None  # dockerd treats an unparsable tail as "all"
+    return None if n < 0 else n
+
+
+def signal_in(query, version: Version) -> str | None:
+    """stop/restart `signal` exists from API 1.42 (CHANGELOG v1.42); older requests ignore it."""
+    if version.lt("1.42"):
+        return None
+    return query.get("signal") or None

@@ -5,8 +5,9 @@ a body counts only when Content-Length > 7 ("a non-nil json object is at least 7
 characters") or the length is unknown (chunked). From 1.24 on such a body is a 400;
 below it the Content-Type must be empty or application/json, and the body is a whole
 HostConfig (bare, or wrapped as {"HostConfig": {...}}, runconfig's ContainerConfigWrapper)
-that replaces the container's one. The Windows refusal comes later, from the daemon
-(ContainerStart), so it is checked by `check_platform` once the body was accepted.
+that replaces the container's one. The Windows refusal ("Supplying a hostconfig on start is
+not supported…") comes later, from the daemon's ContainerStart after its state checks, so it
+lives in engine/containers.py, which knows the runtime's platform.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from shim.errors import InvalidParameter, SystemFailure
 from shim.translate.versions import Version
 
 BODY_ON_START = "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
-HOSTCONFIG_ON_START_WINDOWS = "Supplying a hostconfig on start is not supported. It should be supplied on create"
 
 
 def body_counts(content_length: int | None, chunked: bool) -> bool:
@@ -67,8 +67,3 @@ def start_host_config(version: Version, content_length: int | None, chunked: boo
         hc["NetworkMode"] = "default"  # runconfig.SetDefaultNetModeIfBlank
     return hc
 
-
-def check_platform(platform: str, host_config: dict[str, Any] | None) -> None:
-    """daemon.ContainerStart: Windows never takes a start-time HostConfig."""
-    if host_config is not None and platform == "windows":
-        raise InvalidParameter(HOSTCONFIG_ON_START_WINDOWS)

@@ -1,0 +1,309 @@
+"""API layer: the container endpoints (create, inspect, list, lifecycle, wait, logs, attach, stats…)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiohttp import web
+
+from shim.api.params import qbool, qfilters, qint
+from shim.api.responses import dumps, empty_ok, json_response, no_content
+from shim.api.server import ENGINE
+from shim.api.streams import (client_gone, hijack, json_when_done, open_raw_stream, open_stream, stdcopy_frame)
+from shim.api.validate import json_body
+from shim.errors import NotImplementedYet, no_such_container
+from shim.translate import containers as tr
+from shim.translate import filters as tf
+from shim.translate import legacy
+
+log = logging.getLogger("shim.api.containers")
+
+
+def _svc(request: web.Request):
+    svc = request.app[ENGINE].containers
+    if svc is None:
+        raise NotImplementedYet("containers are not available")
+    return svc
+
+
+def _id(request: web.Request) -> str:
+    return request.match_info["id"]
+
+
+async def create(request: web.Request) -> web.Response:
+    """POST /containers/create?name=&platform="""
+    body = await json_body(request, "container_create")
+    spec = tr.create_in(body, request["version"], request.query.get("name", ""), request.query.get("platform", ""))
+    c, warnings = await _svc(request).create(spec)
+    return json_response(tr.create_out(c.id, warnings), status=201)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    """GET /containers/{id}/json?size="""
+    svc = _svc(request)
+    c = svc.get(_id(request))
+    extra = svc.extra(c)
+    if qbool(request, "size"):
+        extra["size_rw"] = await svc.size_rw(c)
+    return json_response(tr.inspect_out(c, request["version"], extra))
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    """GET /containers/json?all=&limit=&size=&filters="""
+    svc = _svc(request)
+    f = tf.ps_filter(qfilters(request))
+    limit = qint(request, "limit", -1) or -1
+    show_all = qbool(request, "all") or f.all_states or limit > 0
+    ctx = svc.filter_context(ancestors=f.values("ancestor"), before=f.values("before"), since=f.values("since"))
+    found = svc.list(lambda c: tf.matches(c, f, **ctx), show_all=show_all, limit=limit)
+    v, size = request["version"], qbool(request, "size")
+    out = []
+    for c in found:
+        extra = svc.extra(c)
+        if size:
+            extra["size_rw"] = await svc.size_rw(c)
+        out.append(tr.list_item_out(c, v, extra))
+    return json_response(out)
+
+
+async def start(request: web.Request) -> web.Response:
+    """POST /containers/{id}/start (a pre-1.24 client may send a HostConfig: translate/legacy.py)"""
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    hc = None
+    if legacy.body_counts(request.content_length, chunked):
+        hc = legacy.start_host_config(request["version"], request.content_length, chunked,
+                                      request.headers.get("Content-Type", ""), await request.read())
+    await _svc(request).start(_id(request), host_config=hc)
+    return no_content()
+
+
+async def stop(request: web.Request) -> web.Response:
+    """POST /containers/{id}/stop?t=&signal="""
+    await _svc(request).stop(_id(request), qint(request, "t"), tr.signal_in(request.query, request["version"]))
+    return no_content()
+
+
+async def restart(request: web.Request) -> web.Response:
+    """POST /containers/{id}/restart?t=&signal="""
+    await _svc(request).restart(_id(request), qint(request, "t"), tr.signal_in(request.query, request["version"]))
+    return no_content()
+
+
+async def kill(request: web.Request) -> web.Response:
+    """POST /containers/{id}/kill?signal="""
+    await _svc(request).kill(_id(request), request.query.get("signal"))
+    return no_content()
+
+
+async def pause(request: web.Request) -> web.Response:
+    """POST /containers/{id}/pause"""
+    await _svc(request).pause(_id(request))
+    return no_content()
+
+
+async def unpause(request: web.Request) -> web.Response:
+    """POST /containers/{id}/unpause"""
+    await _svc(request).unpause(_id(request))
+    return no_content()
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    """POST /containers/{id}/wait?condition= (headers at once, the body when the condition is met)"""
+    cond = tr.wait_condition_in(request.query.get("condition"), request["version"])
+    fut = _svc(request).wait(_id(request), cond)
+    return await json_when_done(request, fut, lambda r: tr.wait_out(*r))
+
+
+async def remove(request: web.Request) -> web.Response:
+    """DELETE /containers/{id}?force=&v=&link="""
+    await _svc(request).remove(_id(request), force=qbool(request, "force"), volumes=qbool(request, "v"))
+    return no_content()
+
+
+async def rename(request: web.Request) -> web.Response:
+    """POST /containers/{id}/rename?name="""
+    await _svc(request).rename(_id(request), request.query.get("name", ""))
+    return no_content()
+
+
+async def update(request: web.Request) -> web.Response:
+    """POST /containers/{id}/update"""
+    body = await json_body(request, "container_update")
+    warnings = await _svc(request).update(_id(request), tr.update_in(body))
+    return json_response(tr.update_out(warnings))
+
+
+async def prune(request: web.Request) -> web.Response:
+    """POST /containers/prune?filters="""
+    svc = _svc(request)
+    pf = tf.prune_filter(qfilters(request), lambda v: tf.parse_until(v, time.time_ns()))
+    deleted, reclaimed = await svc.prune(lambda c: not tf.prune_matches(c, pf))
+    return json_response(tr.prune_out(deleted, reclaimed))
+
+
+async def top(request: web.Request) -> web.Response:
+    """GET /containers/{id}/top?ps_args="""
+    titles, procs = await _svc(request).top(_id(request), request.query.get("ps_args", ""))
+    return json_response(tr.top_out(titles, procs))
+
+
+async def resize(request: web.Request) -> web.Response:
+    """POST /containers/{id}/resize?h=&w= (200 with an empty body)"""
+    await _svc(request).resize(_id(request), qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
+    return empty_ok()
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    """GET /containers/{id}/stats?stream=&one-shot= (one JSON line per second, or one object)"""
+    stream = qbool(request, "stream", True)
+    items = _svc(request).stats(_id(request), stream=stream, one_shot=qbool(request, "one-shot"))
+    if not stream:
+        async for item in items:
+            return json_response(item)
+        return json_response({})
+    resp = await open_stream(request)
+    try:
+        async for item in items:
+            await resp.write((dumps(item) + "\n").encode())
+            if client_gone(request):
+                break
+        await resp.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return resp
+
+
+def _render_log(entry, tty: bool, timestamps: bool) -> bytes:
+    data = (entry.time_nano.encode() + b" " + entry.data) if timestamps else entry.data
+    return data if tty else stdcopy_frame(1 if entry.stream == "stdout" else 2, data)
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    """GET /containers/{id}/logs?stdout=&stderr=&follow=&since=&until=&timestamps=&tail="""
+    svc = _svc(request)
+    c = svc.get(_id(request))
+    entries = await svc.logs(
+        c.id, stdout=qbool(request, "stdout"), stderr=qbool(request, "stderr"), follow=qbool(request, "follow"),
+        since=tr.log_since_in(request.query.get("since")), until=tr.log_since_in(request.query.get("until")),
+        tail=tr.tail_in(request.query.get("tail")))
+    tty, ts = bool(c.config.get("Tty")), qbool(request, "timestamps")
+    resp = await open_raw_stream(request, tr.stream_content_type(request["version"], tty))
+    try:
+        async for entry in entries:
+            await resp.write(_render_log(entry, tty, ts))
+            if client_gone(request):
+                return resp
+        await resp.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return resp
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    """POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=&detachKeys= (hijacked)"""
+    svc = _svc(request)
+    c = svc.get(_id(request))
+    want_in, want_out, want_err = qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr")
+    stream, replay = qbool(request, "stream"), qbool(request, "logs")
+    detach = tr.detach_keys_in(request.query.get("detachKeys"))
+    tty = bool(c.config.get("Tty"))
+    conn = await hijack(request, tr.stream_content_type(request["version"], tty, attach=True) or "")
+    try:
+        if replay and (want_out or want_err):
+            async for entry in await svc.logs(c.id, stdout=want_out, stderr=want_err):
+                await conn.write(_render_log(entry, tty, False))
+        if stream:
+            await _attach_stream(svc, c.id, conn, tty, want_in, want_out, want_err, detach)
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return conn.close()
+
+
+async def _attach_stream(svc, cid: str, conn, tty: bool, want_in: bool, want_out: bool, want_err: bool,
+                         detach: bytes) -> None:
+    session = await _until_closed(conn, svc.attach(cid))
+    if session is None:
+        return
+    detached = asyncio.Event()
+
+    async def pump_out() -> None:
+        async for stream, data in session.output():
+            if (stream == 1 and want_out) or (stream == 2 and want_err):
+                await conn.write(data if tty else stdcopy_frame(stream, data))
+
+    async def pump_in() -> None:
+        matched = 0
+        while True:
+            data = await conn.read()
+            if data is None:
+                if want_in:
+                    await session.stdin_closed()
+                return
+            if not want_in:
+                continue
+            if detach:
+                # ctrl-p,ctrl-q (by default) ends the attach, not the container.
+                for i, b in enumerate(data):
+                    matched = matched + 1 if b == detach[matched] else (1 if b == detach[0] else 0)
+                    if matched == len(detach):
+                        await session.write(data[:max(0, i + 1 - len(detach))])
+                        detached.set()
+                        return
+            await session.write(data)
+
+    out_task = asyncio.ensure_future(pump_out())
+    in_task = asyncio.ensure_future(pump_in())
+    lost = asyncio.ensure_future(conn.wait_closed())
+    det = asyncio.ensure_future(detached.wait())
+    try:
+        await asyncio.wait({out_task, lost, det}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (out_task, in_task, lost, det):
+            t.cancel()
+        for t in (out_task, in_task, lost, det):
+            with contextlib.suppress(BaseException):
+                await t
+        await session.close()
+
+
+async def _until_closed(conn, coro):
+    """Await `coro` (an attach waiting for the container's start) unless the client goes away first."""
+    task = asyncio.ensure_future(coro)
+    lost = asyncio.ensure_future(conn.wait_closed())
+    await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+    lost.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        session = await task
+        await session.close()
+    return None
+
+
+ROUTES = [
+    ("POST", "/containers/create", create),
+    ("GET", "/containers/json", list_containers),
+    ("POST", "/containers/prune", prune),
+    ("GET", "/containers/{id}/json", inspect),
+    ("POST", "/containers/{id}/start", start),
+    ("POST", "/containers/{id}/stop", stop),
+    ("POST", "/containers/{id}/restart", restart),
+    ("POST", "/containers/{id}/kill", kill),
+    ("POST", "/containers/{id}/pause", pause),
+    ("POST", "/containers/{id}/unpause", unpause),
+    ("POST", "/containers/{id}/wait", wait),
+    ("DELETE", "/containers/{id}", remove),
+    ("POST", "/containers/{id}/rename", rename),
+    ("POST", "/containers/{id}/update", update),
+    ("GET", "/containers/{id}/top", top),
+    ("POST", "/containers/{id}/resize", resize),
+    ("GET", "/containers/{id}/stats", stats),
+    ("GET", "/containers/{id}/logs", logs),
+    ("POST", "/containers/{id}/attach", attach),
+]
+
+__all__ = ["ROUTES", "no_such_container"]

@@ -1,0 +1,106 @@
+"""translate/containers.py and translate/filters.py: presenters, status text, filters, config rules."""
+
+import pytest
+
+from shim.engine import containerconfig as cc
+from shim.engine.model import Container, ContainerState, Health
+from shim.errors import InvalidParameter
+from shim.translate import containers as tr
+from shim.translate import filters as tf
+from shim.translate.versions import Version
+
+NS = 1_000_000_000
+
+
+def make(**state):
+    return Container(id="a" * 64, name="web", created=100 * NS, path="sleep", args=["300"],
+                     config=cc.normalize_config({"Image": "busybox", "Labels": {"rec": "1"}}),
+                     host_config=cc.adapt_host_config(cc.normalize_host_config({})), networking_config={},
+                     image_id="sha256:" + "b" * 64, state=ContainerState(**state))
+
+
+@pytest.mark.parametrize("secs,text", [(0.5, "Less than a second"), (1, "1 second"), (59, "59 seconds"),
+                                       (60, "About a minute"), (180, "3 minutes"), (3600, "About an hour"),
+                                       (7200, "2 hours"), (3 * 86400, "3 days")])
+def test_human_duration(secs, text):
+    assert tr.human_duration(secs) == text
+
+
+def test_status_text():
+    now = 1000 * NS
+    assert tr.status_text(make(), now) == "Created"
+    assert tr.status_text(make(running=True, started_at=now - 180 * NS), now) == "Up 3 minutes"
+    assert tr.status_text(make(running=True, paused=True, started_at=now - 2 * NS), now) == "Up 2 seconds (Paused)"
+    assert tr.status_text(make(started_at=1, finished_at=now - 2 * NS, exit_code=3), now) == "Exited (3) 2 seconds ago"
+    c = make(running=True, started_at=now, health=Health(status="starting"))
+    assert tr.status_text(c, now) == "Up Less than a second (health: starting)"
+
+
+def test_rfc3339nano():
+    assert tr.rfc3339nano(0) == "0001-01-01T00:00:00Z"
+    assert tr.rfc3339nano(1795886212769391443) == "2026-11-28T17:16:52.769391443Z"
+    assert tr.rfc3339nano(1795886212500000000) == "2026-11-28T17:16:52.5Z"
+
+
+def test_inspect_versions():
+    c = make()
+    new = tr.inspect_out(c, Version(1, 41))
+    assert new["State"]["FinishedAt"] == "0001-01-01T00:00:00Z" and new["Name"] == "/web"
+    assert new["HostConfig"]["IpcMode"] == "private" and new["HostConfig"]["LogConfig"]["Type"] == "json-file"
+    assert "Networks" in new["NetworkSettings"]
+    old = tr.inspect_out(c, Version(1, 19))
+    assert "Volumes" in old and "Mounts" not in old and "Status" not in old["State"]
+
+
+def test_list_item():
+    item = tr.list_item_out(make(), Version(1, 41))
+    assert item["Names"] == ["/web"] and item["Command"] == "sleep 300" and item["Created"] == 100
+    assert item["HostConfig"] == {"NetworkMode": "default"} and item["Labels"] == {"rec": "1"}
+
+
+def test_ps_filters():
+    c = make(started_at=1, finished_at=2, exit_code=3, status="exited")
+    assert tf.matches(c, tf.ps_filter({"name": ["we"]}))
+    assert not tf.matches(c, tf.ps_filter({"name": ["^/nope"]}))
+    assert tf.matches(c, tf.ps_filter({"label": ["rec=1"], "exited": ["3"], "status": ["exited"]}))
+    assert not tf.matches(c, tf.ps_filter({"exited": ["0"]}))
+    assert tf.matches(c, tf.ps_filter({"health": ["none"]}))
+    assert tf.matches(c, tf.ps_filter({"ancestor": ["busybox"]}), ancestor_ids={c.image_id})
+    with pytest.raises(InvalidParameter, match="Invalid filter 'bogus'"):
+        tf.ps_filter({"bogus": ["1"]})
+    with pytest.raises(InvalidParameter, match="Unrecognised filter value for status: nope"):
+        tf.ps_filter({"status": ["nope"]})
+
+
+def test_merge_image_config():
+    user = cc.normalize_config({"Image": "x", "Env": ["A=1", "PATH=/mine"]})
+    cc.merge_image_config(user, {"Env": ["PATH=/img", "B=2"], "Cmd": ["sh"], "WorkingDir": "/w",
+                                 "Entrypoint": ["/init"], "Labels": {"l": "v"}})
+    assert user["Env"] == ["A=1", "PATH=/mine", "B=2"] and user["Cmd"] == ["sh"] and user["WorkingDir"] == "/w"
+    assert user["Entrypoint"] == ["/init"] and user["Labels"] == {"l": "v"}
+    assert cc.command(user) == ("/init", ["sh"])
+    user = cc.normalize_config({"Image": "x", "Entrypoint": ["/e"]})
+    cc.merge_image_config(user, {"Cmd": ["sh"]})
+    assert user["Cmd"] is None and cc.command(user) == ("/e", [])  # a user entrypoint drops the image Cmd
+    with pytest.raises(InvalidParameter, match="No command specified"):
+        cc.command(cc.normalize_config({"Image": "x"}))
+
+
+def test_verify_settings_messages():
+    for hc, msg in [({"Memory": 1}, "Minimum memory limit allowed is 6MB"),
+                    ({"Memory": 8 << 20, "MemorySwap": 7 << 20}, "Minimum memoryswap limit should be larger"),
+                    ({"RestartPolicy": {"Name": "sometimes"}}, "invalid restart policy 'sometimes'"),
+                    ({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 2}},
+                     "maximum retry count cannot be used with restart policy 'always'"),
+                    ({"CpuQuota": 10}, "CPU cfs quota can not be less than 1ms")]:
+        with pytest.raises(InvalidParameter, match=msg):
+            cc.verify_host_config(cc.normalize_host_config(hc))
+    with pytest.raises(InvalidParameter, match="the working directory 'rel' is invalid"):
+        cc.verify_config({"WorkingDir": "rel"})
+
+
+def test_detach_keys():
+    assert tr.detach_keys_in(None) == b"\x10\x11"
+    assert tr.detach_keys_in("ctrl-a,x") == b"\x01x"
+    with pytest.raises(InvalidParameter):
+        tr.detach_keys_in("ctrl-aa")
