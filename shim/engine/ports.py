@@ -185,3 +185,6 @@ class LayerStore(Protocol):
 
     def save_archive(self, out_path: str, images: list[ArchiveImage]) -> None:
         """Write a docker-archive (docker save format) of the given images."""
+
+    def diff_tar(self, upper_dir: str) -> str:
+        """A container's overlay upper dir as a layer tar (staging file) with AUFS whiteouts."""

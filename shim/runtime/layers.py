@@ -74,6 +74,37 @@ def whiteout_hook(ti: tarfile.TarInfo, path: str) -> bool:
     return True
 
 
+def tar_diff(upper_dir: str, out_path: str) -> None:
+    """A container's overlay upper dir as a layer tar, whiteouts back in AUFS form (docker commit).
+
+    0/0 character devices become `.wh.<name>`, opaque directories get a `.wh..wh..opq` entry,
+    as dockerd's overlay2 differ writes them.
+    """
+    with tarfile.open(out_path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for dirpath, dirnames, filenames in os.walk(upper_dir):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, upper_dir)
+            for name in sorted(dirnames + filenames):
+                path = os.path.join(dirpath, name)
+                arc = name if rel_dir == "." else f"{rel_dir}/{name}"
+                st = os.lstat(path)
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
+                    ti = tarfile.TarInfo(os.path.join(os.path.dirname(arc), ".wh." + name).lstrip("/"))
+                    ti.mtime = int(st.st_mtime)
+                    tar.addfile(ti)
+                    continue
+                tar.add(path, arcname=arc, recursive=False)
+                if stat.S_ISDIR(st.st_mode):
+                    try:
+                        opaque = os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+                    except OSError:
+                        opaque = False
+                    if opaque:
+                        ti = tarfile.TarInfo(f"{arc}/.wh..wh..opq")
+                        ti.mtime = int(st.st_mtime)
+                        tar.addfile(ti)
+
+
 class LayerStore:
     def __init__(self, data_root: str) -> None:
         self.root = os.path.join(data_root, "image")
@@ -199,6 +230,16 @@ class LayerStore:
             os.unlink(os.path.join(self.configs_dir, _hex(image_id) + ".json"))
         except FileNotFoundError:
             pass
+
+    def diff_tar(self, upper_dir: str) -> str:
+        """The upper dir as a layer tar in a staging file (AUFS whiteouts); for docker commit."""
+        path = self.staging_file()
+        try:
+            tar_diff(upper_dir, path)
+        except BaseException:
+            self.discard(path)
+            raise
+        return path
 
     # --- archives (docker load / docker save) ------------------------------
     def load_archive(self, path: str) -> list[ArchiveImage]:

@@ -296,3 +296,33 @@ async def test_history(svc):
     h = svc.history("busybox")
     assert h[0]["id"] == svc.get("busybox").id and h[0]["tags"] == ["busybox:latest"]
     assert h[0]["size"] == 0 and h[1]["size"] == svc.get("busybox").size and h[1]["id"] == "<missing>"
+
+
+async def test_commit_from_upper_dir_keeps_whiteouts(svc, tmp_path):
+    from shim.runtime.layers import tar_diff
+
+    await load_busybox(svc)
+    upper = tmp_path / "upper"
+    (upper / "etc").mkdir(parents=True)
+    (upper / "etc/new").write_text("n")
+    os.mknod(upper / "etc/passwd", stat.S_IFCHR | 0o600, os.makedev(0, 0))  # deleted in the container
+    (upper / "tmp").mkdir()
+    os.setxattr(upper / "tmp", "trusted.overlay.opaque", b"y")
+    out = tmp_path / "diff.tar"
+    tar_diff(str(upper), str(out))
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert "etc/.wh.passwd" in names and "tmp/.wh..wh..opq" in names and "etc/new" in names
+    new_id = await svc.commit(layer_tar=str(out), parent_id=svc.get("busybox").id,
+                              config=svc.get("busybox").container_config, repo="committed", tag="1",
+                              changes=["ENV X=1"], author="me", comment="msg")
+    img = svc.get("committed:1")
+    assert img.id == new_id and img.parent == svc.get("busybox").id and len(img.diff_ids) == 2
+    assert "X=1" in img.container_config["Env"] and img.container_config["Cmd"] == ["sh"]
+    top = svc.image_for_container("committed:1").layer_dirs[-1]
+    assert stat.S_ISCHR(os.lstat(os.path.join(top, "etc/passwd")).st_mode)
+    assert not out.exists()  # consumed
+    with pytest.raises(Conflict, match="image has dependent child images"):
+        await svc.remove(svc.get("busybox").id, force=True)
+    recs = await svc.remove("committed:1")
+    assert recs[:2] == [{"Untagged": "committed:1"}, {"Deleted": new_id}]
