@@ -413,13 +413,17 @@ class ImageService:
         self._event(img.id, "import", img.id, img)
         return img.id
 
-    async def commit(self, *, layer_tar: str, parent_id: str, config: dict, author: str = "", comment: str = "",
-                     created_by: str = "", repo: str = "", tag: str = "", changes: list[str] | None = None) -> str:
-        """A new image: `parent_id`'s layers plus one layer from the tar at `layer_tar` (consumed).
+    async def commit(self, *, parent_id: str, config: dict, upper_dir: str = "", layer_tar: str = "",
+                     author: str = "", comment: str = "", created_by: str = "", repo: str = "", tag: str = "",
+                     changes: list[str] | None = None) -> str:
+        """`docker commit`: `parent_id`'s layers plus one new layer; returns the new image ID.
 
-        For `docker commit`: the container engine writes the container's diff as a tar
-        (AUFS whiteouts) and passes its image Config merged with the container's.
+        The new layer is the container's overlay upper dir (`upper_dir`, whiteouts converted)
+        or a ready layer tar (`layer_tar`, consumed). `config` is the container's Config
+        (image defaults already merged), `changes` Dockerfile instructions applied on top.
         """
+        if upper_dir:
+            layer_tar = await asyncio.to_thread(self.layers.diff_tar, upper_dir)
         parent = self.images.get(parent_id) if parent_id else None
         target = refs.parse_repo_tag(repo, tag) if repo else None
         cfg = apply_changes(config, changes or [])
