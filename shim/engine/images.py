@@ -555,6 +555,10 @@ class ImageService:
         self._event(img.id, "delete", img.id, None)
         records.append({"Deleted": img.id})
         in_use = {d for other in self.images.values() for d in other.diff_ids}
+        if self._usage(img.id):
+            # `rmi -f` of an image a stopped container still uses (dockerd allows it): the
+            # container's rootfs needs these lower dirs, so the layers stay on disk.
+            in_use.update(img.diff_ids)
         reclaimed = 0
         for diff_id, chain_id in reversed(list(zip(img.diff_ids, chain_ids(img.diff_ids)))):
             if diff_id in in_use:

@@ -326,3 +326,13 @@ async def test_commit_from_upper_dir_keeps_whiteouts(svc, tmp_path):
         await svc.remove(svc.get("busybox").id, force=True)
     recs = await svc.remove("committed:1")
     assert recs[:2] == [{"Untagged": "committed:1"}, {"Deleted": new_id}]
+
+
+async def test_force_rmi_keeps_layers_a_stopped_container_uses(svc):
+    await load_busybox(svc)
+    img = svc.get("busybox")
+    dirs = svc.image_for_container("busybox").layer_dirs
+    svc.set_usage(lambda image_id: [("e" * 64, False)] if image_id == img.id else [])
+    recs = await svc.remove("busybox", force=True)
+    assert {"Deleted": img.id} in recs and {"Deleted": img.diff_ids[0]} not in recs
+    assert all(os.path.isdir(d) for d in dirs)
