@@ -327,6 +327,11 @@ class ImageService:
                         names.append(refs.parse_image_ref(t).with_default_tag().canonical)
                     except InvalidParameter:
                         raise InvalidParameter(f"invalid reference format: {t!r} in archive") from None
+                for n in names:
+                    old = self.tags.get(n)
+                    if old and old != item.image_id:
+                        lines.append(f"The image {refs.parse_image_ref(n).familiar} already exists, renaming "
+                                     f"the old one with ID {old} to empty string\n")
                 img = await self._register(item.image_id, item.config, self._size_of(item.diff_ids), names,
                                            touch=False)
                 self._event(img.id, "load", img.id, img)

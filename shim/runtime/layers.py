@@ -212,9 +212,10 @@ class LayerStore:
         hexid = hashlib.sha256(data).hexdigest()
         path = os.path.join(self.configs_dir, hexid + ".json")
         if not os.path.exists(path):
-            tmp = path + ".tmp"
-            with open(tmp, "wb") as f:
+            fd, tmp = tempfile.mkstemp(dir=self.tmp_dir)  # unique: concurrent loads of one image
+            with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            os.chmod(tmp, 0o600)
             os.replace(tmp, path)
         return "sha256:" + hexid
 

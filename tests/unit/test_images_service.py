@@ -336,3 +336,12 @@ async def test_force_rmi_keeps_layers_a_stopped_container_uses(svc):
     recs = await svc.remove("busybox", force=True)
     assert {"Deleted": img.id} in recs and {"Deleted": img.diff_ids[0]} not in recs
     assert all(os.path.isdir(d) for d in dirs)
+
+
+async def test_load_over_an_existing_tag_renames_the_old_image(svc):
+    await svc.load(chunks(docker_archive([tar_bytes([("a", b"1")])], ["same:1"])))
+    old = svc.get("same:1").id
+    lines = await svc.load(chunks(docker_archive([tar_bytes([("b", b"2")])], ["same:1"])))
+    assert lines == [f"The image same:1 already exists, renaming the old one with ID {old} to empty string\n",
+                     "Loaded image: same:1\n"]
+    assert svc.get(old).repo_tags == [] and svc.get("same:1").id != old
