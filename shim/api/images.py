@@ -122,6 +122,12 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     raise InvalidParameter("either fromSrc or fromImage must be given")
 
 
+async def push_image(request: web.Request) -> web.StreamResponse:
+    """POST /images/{name}/push?tag="""
+    messages = _svc(request).push(request.match_info["name"], request.query.get("tag", ""))
+    return await json_lines(request, _items(messages), progress=True)
+
+
 ROUTES = [
     ("GET", "/images/json", list_images),
     ("POST", "/images/load", load_images),
@@ -132,5 +138,6 @@ ROUTES = [
     ("GET", "/images/{name:.+}/history", image_history),
     ("GET", "/images/{name:.+}/get", save_image),
     ("POST", "/images/{name:.+}/tag", tag_image),
+    ("POST", "/images/{name:.+}/push", push_image),
     ("DELETE", "/images/{name:.+}", delete_image),
 ]

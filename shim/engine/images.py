@@ -472,6 +472,21 @@ class ImageService:
         raise NotFound(f"pull access denied for {ref.familiar_name}, repository does not exist or may "
                        "require 'docker login': denied: requested access to the resource is denied")
 
+    def push(self, name: str, tag: str = "") -> list[dict]:
+        """No registry support: a missing image is dockerd's 404, a present one fails in the stream."""
+        ref = refs.parse_image_ref(name)
+        if tag:
+            ref = dataclasses.replace(ref, tag=tag)
+        if ref.tag is None and ref.digest is None:
+            tagged = [t for t in self.tags if refs.parse_image_ref(t).name == ref.name]
+            if not tagged:
+                raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
+        elif ref.canonical not in self.tags:
+            raise NotFound(f"An image does not exist locally with the tag: {ref.familiar}")
+        msg = "pushing to a registry is not supported by this daemon"
+        return [{"status": f"The push refers to repository [{ref.name}]"},
+                {"errorDetail": {"message": msg}, "error": msg}]
+
     # --- removal ---------------------------------------------------------
     async def remove(self, ref: str, *, force: bool = False, prune: bool = True) -> list[dict[str, str]]:
         """`docker rmi`: dockerd's ImageDelete. Returns [{"Untagged": …}, {"Deleted": …}]."""

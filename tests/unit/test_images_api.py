@@ -98,3 +98,13 @@ async def test_save_streams_a_tar(client):
 async def test_prune_body(client):
     r = await client.post("/v1.41/images/prune", params={"filters": '{"dangling":{"true":true}}'})
     assert await r.read() == b'{"ImagesDeleted":null,"SpaceReclaimed":0}\n'
+
+
+async def test_push_is_a_clean_error(client):
+    r = await client.post("/v1.41/images/nosuch/push?tag=latest")
+    assert r.status == 404 and (await r.json())["message"] == \
+        "An image does not exist locally with the tag: nosuch:latest"
+    r = await client.post("/v1.41/images/busybox/push?tag=latest")
+    lines = [json.loads(line) for line in (await r.read()).split(b"\r\n") if line]
+    assert r.status == 200 and lines[0] == {"status": "The push refers to repository [docker.io/library/busybox]"}
+    assert "not supported" in lines[-1]["error"]
