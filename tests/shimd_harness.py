@@ -51,6 +51,9 @@ class Shimd:
 
     # --- lifecycle -------------------------------------------------------
     def start(self, extra_args: list[str] | None = None) -> None:
+        config = self.base / "daemon.json"
+        if not config.exists():  # private and empty: never pick up the machine's /etc/shim/daemon.json
+            config.write_text("{}")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(SHIMD), "-H", self.docker_host, "--data-root", self.data_root, "--exec-root", self.exec_root,

@@ -44,7 +44,7 @@ async def version(request: web.Request) -> web.Response:
 async def info(request: web.Request) -> web.Response:
     """GET /info"""
     engine = request.app[ENGINE]
-    counts = engine.containers.counts() if engine.containers is not None else {}
+    counts = engine.container_counts()
     images = engine.images.count() if engine.images is not None else 0
     return json_response(tr.info_body(
         engine_id=engine.id, host=engine.host, settings=engine.settings, counts=counts, images=images,

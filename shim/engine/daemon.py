@@ -48,6 +48,21 @@ class Engine:
             self.store.put("daemon", "identity", rec)
         return rec["ID"]
 
+    def container_counts(self) -> dict[str, int]:
+        """/info's figures, as dockerd counts them: paused ones are not counted as running."""
+        counts = {"total": 0, "running": 0, "paused": 0, "stopped": 0}
+        if self.containers is None:
+            return counts
+        for c in self.containers.all():
+            counts["total"] += 1
+            if c.state.paused:
+                counts["paused"] += 1
+            elif c.state.running:
+                counts["running"] += 1
+            else:
+                counts["stopped"] += 1
+        return counts
+
     def services(self) -> list[Any]:
         return [s for s in (self.images, self.containers, *self.more.values()) if s is not None]
 
