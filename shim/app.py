@@ -45,6 +45,17 @@ def build_engine(settings: Settings) -> Engine:
         ImageService = None
     if ImageService is not None:
         services["images"] = ImageService(store=store, layers=LayerStore(settings.data_root), events=events)
+    try:
+        from shim.engine.containers import ContainerService
+        from shim.runtime.runc import RuncRuntime
+    except ImportError:  # pragma: no cover - while the runtime is being built
+        ContainerService = None
+    if ContainerService is not None:
+        runtime = RuncRuntime(data_root=settings.data_root, exec_root=settings.exec_root)
+        services["runtime"] = runtime
+        # after images: Engine.start restores services in order, and containers need the images
+        services["containers"] = ContainerService(store=store, events=events, images=services.get("images"),
+                                                  runtime=runtime)
     return Engine(settings=settings, store=store, events=events, host=host, **services)
 
 

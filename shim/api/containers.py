@@ -14,7 +14,7 @@ from shim.api.responses import dumps, empty_ok, json_response, no_content
 from shim.api.server import ENGINE
 from shim.api.streams import (client_gone, hijack, json_when_done, open_raw_stream, open_stream, stdcopy_frame)
 from shim.api.validate import json_body
-from shim.errors import NotImplementedYet, no_such_container
+from shim.errors import NotImplementedYet, ShimError, no_such_container
 from shim.translate import containers as tr
 from shim.translate import filters as tf
 from shim.translate import legacy
@@ -219,6 +219,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
             await _attach_stream(svc, c.id, conn, tty, want_in, want_out, want_err, detach)
     except (ConnectionResetError, ConnectionError):
         pass
+    except ShimError as e:
+        # Past the 101 an HTTP error can't be sent any more: end the stream, as dockerd does.
+        log.warning("attach %s: %s", c.id, e)
     return conn.close()
 
 

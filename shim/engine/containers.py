@@ -304,10 +304,22 @@ class ContainerService:
         c.has_been_started = True
         await self._save(c)
         self._event(c, "start")
-        self._watch(c)
+        # Attaches made before start (docker run) connect now, before the exit watcher exists: a
+        # process that prints and exits at once must not be cleaned up before they claim its output.
         for fut in self._start_waiters.pop(c.id, []):
-            if not fut.done():
-                fut.set_result(True)
+            if fut.done():
+                continue
+            try:
+                handle = await self._runtime.attach(c.id)
+            except ShimError as e:
+                log.warning("attach to %s at start: %s", c.id, e)
+                handle = None
+            if fut.done():
+                if handle is not None:
+                    await handle.close()
+            else:
+                fut.set_result(handle)
+        self._watch(c)
 
     def _start_error(self, c: Container, err: BaseException) -> BaseException:
         if not isinstance(err, ShimError):
@@ -460,7 +472,7 @@ class ContainerService:
                 w.future.set_result((c.state.exit_code, c.state.error))
         for fut in self._start_waiters.pop(c.id, []):
             if not fut.done():
-                fut.set_result(False)
+                fut.set_result(None)
 
     # ------------------------------------------------------------ wait
 
@@ -830,9 +842,9 @@ class ContainerService:
                 if not c.state.running or c.state.restarting:
                     fut: asyncio.Future = asyncio.get_running_loop().create_future()
                     self._start_waiters.setdefault(c.id, []).append(fut)
-                    if not await fut:
-                        return AttachSession(c, None, bool(c.config.get("Tty")), False, done)
-                handle = await self._runtime.attach(c.id)
+                    handle = await fut  # connected by _start_locked (None: removed, or no stdio)
+                else:
+                    handle = await self._runtime.attach(c.id)
         except BaseException:
             done()
             raise
