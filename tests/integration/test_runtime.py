@@ -1,0 +1,312 @@
+"""Integration: RuncRuntime with real runc + conmon + overlayfs on a busybox layer (root only).
+
+No shimd here: the adapter alone, on temporary data/exec roots. Every container is
+torn down in the fixture's finalizer (runc delete -f, conmon killed, rootfs unmounted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+from shim.engine.ports import RunRequest
+from shim.errors import InvalidParameter
+from shim.runtime.runc import RuncRuntime
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("runc") or not shutil.which("conmon"),
+    reason="needs root, runc and conmon",
+)
+
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n"
+GROUP = "root:x:0:\nwheel:x:10:user\nuser:x:1000:\n"
+
+
+def make_busybox_layer(d: str) -> None:
+    """An image layer dir: /bin/busybox with its applet symlinks, /etc/passwd and /etc/group."""
+    for sub in ("bin", "etc", "tmp", "root", "proc", "sys", "dev", "home/user"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    shutil.copy2("/bin/busybox", os.path.join(d, "bin/busybox"))
+    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for a in applets:
+        p = os.path.join(d, "bin", a)
+        if not os.path.lexists(p):
+            os.symlink("busybox", p)
+    with open(os.path.join(d, "etc/passwd"), "w") as f:
+        f.write(PASSWD)
+    with open(os.path.join(d, "etc/group"), "w") as f:
+        f.write(GROUP)
+
+
+@pytest.fixture(scope="module")
+def layer():
+    d = tempfile.mkdtemp(prefix="shim-rt-layer-")
+    make_busybox_layer(d)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+class Env:
+    def __init__(self, root: str, layer: str) -> None:
+        self.root = root
+        self.layer = layer
+        self.data_root = os.path.join(root, "d")
+        self.exec_root = os.path.join(root, "x")
+        self.rt = RuncRuntime(data_root=self.data_root, exec_root=self.exec_root)
+        self.ids: list[str] = []
+
+    def new_runtime(self) -> RuncRuntime:
+        """What a restarted shimd builds: a fresh adapter on the same roots."""
+        self.rt = RuncRuntime(data_root=self.data_root, exec_root=self.exec_root)
+        return self.rt
+
+    def req(self, *args: str, **kw) -> RunRequest:
+        cid = uuid.uuid4().hex + uuid.uuid4().hex
+        self.ids.append(cid)
+        hc = kw.pop("host_config", {})
+        fields = dict(id=cid, name=f"rt-{cid[:8]}", layer_dirs=[self.layer], args=list(args),
+                      env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"HOSTNAME={cid[:12]}"], cwd="/",
+                      user="", hostname=cid[:12], domainname="", tty=False, open_stdin=False,
+                      stdin_once=False, config={}, host_config=hc)
+        fields.update(kw)
+        return RunRequest(**fields)
+
+    def force_cleanup(self) -> None:
+        """Finalizer: whatever a failing test left, synchronously and thoroughly."""
+        runc_root = os.path.join(self.exec_root, "runc")
+        for cid in self.ids:
+            subprocess.run(["runc", "--root", runc_root, "delete", "--force", cid], capture_output=True)
+            pidfile = os.path.join(self.exec_root, "containers", cid, "conmon.pid")
+            try:
+                with open(pidfile) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            rootfs = os.path.join(self.exec_root, "containers", cid, "rootfs")
+            subprocess.run(["umount", "-l", rootfs], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def env(layer):
+    e = Env(tempfile.mkdtemp(prefix="shim-rt-"), layer)
+    try:
+        yield e
+    finally:
+        try:
+            asyncio.run(_remove_all(e))
+        finally:
+            e.force_cleanup()
+
+
+async def _remove_all(e: Env) -> None:
+    for cid in e.ids:
+        try:
+            await e.rt.remove(cid)
+        except Exception:
+            pass
+
+
+async def output_of(rt: RuncRuntime, cid: str) -> bytes:
+    h = await rt.attach(cid)
+    out = b""
+    try:
+        while (item := await asyncio.wait_for(h.read(), 30)) is not None:
+            out += item[1]
+    finally:
+        await h.close()
+    return out
+
+
+async def log_text(rt: RuncRuntime, cid: str) -> list[tuple[str, bytes]]:
+    return [(e.stream, e.data) async for e in rt.logs(cid)]
+
+
+def assert_nothing_left(e: Env, cid: str) -> None:
+    with open("/proc/mounts") as f:
+        assert cid not in f.read()
+    assert not os.path.exists(os.path.join(e.exec_root, "runc", cid))
+    assert not os.path.exists(os.path.join(e.exec_root, "containers", cid))
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/shim/{cid}")
+
+
+async def test_echo_logs_and_exit_zero(env):
+    r = env.req("echo", "hi")
+    pid = await env.rt.start(r)
+    assert pid > 0
+    # attach right after start sees output from the first byte, however fast the process
+    assert await output_of(env.rt, r.id) == b"hi\n"
+    info = await env.rt.wait_exit(r.id)
+    assert info.exit_code == 0 and info.finished_at > 0
+    logs = [e async for e in env.rt.logs(r.id)]
+    assert [(x.stream, x.data) for x in logs] == [("stdout", b"hi\n")]
+    assert logs[0].time_nano.endswith("Z")
+    st = await env.rt.state(r.id)
+    assert st.status == "stopped" and st.exit.exit_code == 0
+    await env.rt.cleanup(r.id)
+    await env.rt.cleanup(r.id)  # idempotent
+    with open("/proc/mounts") as f:
+        assert r.id not in f.read()
+
+
+async def test_exit_code_and_stderr(env):
+    r = env.req("sh", "-c", "echo out; echo err >&2; printf partial; exit 3")
+    await env.rt.start(r)
+    assert (await env.rt.wait_exit(r.id)).exit_code == 3
+    logs = await log_text(env.rt, r.id)
+    assert ("stdout", b"out\n") in logs and ("stderr", b"err\n") in logs
+    assert ("stdout", b"partial") in logs
+
+
+async def test_missing_executable_leaves_nothing(env):
+    r = env.req("nosuchcmd")
+    with pytest.raises(InvalidParameter) as ei:
+        await env.rt.start(r)
+    assert 'exec: "nosuchcmd": executable file not found in $PATH' in str(ei.value)
+    assert ei.value.exit_code == 127
+    assert_nothing_left(env, r.id)
+
+
+async def test_unknown_user(env):
+    r = env.req("true", user="nosuch")
+    with pytest.raises(InvalidParameter, match="unable to find user nosuch: no matching entries in passwd file"):
+        await env.rt.start(r)
+    assert_nothing_left(env, r.id)
+
+
+async def test_user_workdir_and_groups(env):
+    r = env.req("sh", "-c", "id; pwd", user="user", cwd="/new/dir")
+    await env.rt.start(r)
+    out = await output_of(env.rt, r.id)
+    assert b"uid=1000(user) gid=1000(user)" in out and b"10(wheel)" in out
+    assert out.endswith(b"/new/dir\n")
+    r2 = env.req("id", user="1234:55")
+    await env.rt.start(r2)
+    assert (await output_of(env.rt, r2.id)).startswith(b"uid=1234 gid=55")
+
+
+async def test_kill_long_sleep(env):
+    r = env.req("sleep", "1000")
+    await env.rt.start(r)
+    assert (await env.rt.state(r.id)).status == "running"
+    await env.rt.kill(r.id, signal.SIGKILL)
+    assert (await env.rt.wait_exit(r.id)).exit_code == 137
+
+
+async def test_pause_resume(env):
+    r = env.req("sleep", "1000")
+    await env.rt.start(r)
+    await env.rt.pause(r.id)
+    assert (await env.rt.state(r.id)).status == "paused"
+    await env.rt.resume(r.id)
+    assert (await env.rt.state(r.id)).status == "running"
+    # sleep as PID 1 ignores SIGTERM (no handler): SIGKILL, as docker stop does after its timeout
+    await env.rt.kill(r.id, signal.SIGKILL)
+    assert (await env.rt.wait_exit(r.id)).exit_code == 137
+
+
+async def test_memory_limit_stats_top_update(env):
+    r = env.req("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 1000",
+                host_config={"Memory": 32 * 1024 * 1024, "PidsLimit": 50})
+    await env.rt.start(r)
+    with open(f"/sys/fs/cgroup/memory/shim/{r.id}/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 32 * 1024 * 1024
+    h = await env.rt.attach(r.id)
+    stream, data = await asyncio.wait_for(h.read(), 30)
+    await h.close()
+    assert data == b"33554432\n"
+    st = await env.rt.stats(r.id)
+    assert st["memory_stats"]["limit"] == 32 * 1024 * 1024
+    assert st["memory_stats"]["usage"] > 0
+    assert st["pids_stats"]["limit"] == 50 and st["pids_stats"]["current"] >= 1
+    assert st["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+    titles, procs = await env.rt.top(r.id, "")
+    assert titles[:3] == ["UID", "PID", "PPID"] and titles[-1] == "CMD"
+    assert len(procs) == 1 and procs[0][-1] == "sleep 1000"
+    await env.rt.update(r.id, {"Memory": 64 * 1024 * 1024})
+    with open(f"/sys/fs/cgroup/memory/shim/{r.id}/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 64 * 1024 * 1024
+    await env.rt.kill(r.id, signal.SIGKILL)
+    await env.rt.wait_exit(r.id)
+
+
+async def test_monitor_survives_shimd_crash(env):
+    r = env.req("sh", "-c", "echo before; sleep 1; echo after; exit 7")
+    await env.rt.start(r)
+    env.rt = None  # shimd "crashes": the adapter and its event-loop state are gone
+    await asyncio.sleep(0.1)
+    rt = env.new_runtime()
+    assert (await rt.state(r.id)).status in ("running", "stopped")
+    assert (await rt.wait_exit(r.id)).exit_code == 7
+    assert await log_text(rt, r.id) == [("stdout", b"before\n"), ("stdout", b"after\n")]
+
+
+async def test_exit_while_down_is_reported(env):
+    r = env.req("sh", "-c", "exit 42")
+    await env.rt.start(r)
+    await asyncio.sleep(0.5)  # exits while no adapter watches
+    rt = env.new_runtime()
+    info = await rt.wait_exit(r.id)
+    assert info.exit_code == 42
+
+
+async def test_attach_stdin_cat(env):
+    r = env.req("cat", open_stdin=True, stdin_once=True)
+    await env.rt.start(r)
+    h = await env.rt.attach(r.id)
+    await h.write(b"hello\n")
+    await h.close_stdin()
+    out = b""
+    while (item := await asyncio.wait_for(h.read(), 30)) is not None:
+        out += item[1]
+    await h.close()
+    assert out == b"hello\n"
+    assert (await env.rt.wait_exit(r.id)).exit_code == 0
+
+
+async def test_follow_logs_until_exit(env):
+    r = env.req("sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done")
+    await env.rt.start(r)
+    got = [e.data async for e in env.rt.logs(r.id, follow=True)]
+    assert got == [b"1\n", b"2\n", b"3\n"]
+
+
+async def test_tty_resize(env):
+    r = env.req("sh", tty=True, open_stdin=True, stdin_once=True)
+    await env.rt.start(r)
+    h = await env.rt.attach(r.id)
+    await env.rt.resize(r.id, 30, 100)
+    await h.write(b"stty size; exit 5\n")
+    out = b""
+    while (item := await asyncio.wait_for(h.read(), 30)) is not None:
+        assert item[0] == 1  # a tty has one stream
+        out += item[1]
+    await h.close()
+    assert b"30 100\r\n" in out
+    assert (await env.rt.wait_exit(r.id)).exit_code == 5
+
+
+async def test_readonly_init_and_clamped_ulimit(env):
+    r = env.req("sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro; cat /proc/1/cmdline | tr '\\0' ' '; echo; ulimit -n",
+                host_config={"ReadonlyRootfs": True, "Init": True,
+                             "Ulimits": [{"Name": "nofile", "Soft": 1048576, "Hard": 1048576}]})
+    await env.rt.start(r)
+    out = (await output_of(env.rt, r.id)).decode()
+    lines = out.splitlines()
+    assert lines[0] == "ro"
+    assert lines[1].startswith("/sbin/docker-init -- sh -c")
+    assert lines[2] == "20000"
+    assert (await env.rt.wait_exit(r.id)).exit_code == 0
+
+
+async def test_cap_drop_all(env):
+    r = env.req("sh", "-c", "grep CapEff /proc/self/status", host_config={"CapDrop": ["ALL"]})
+    await env.rt.start(r)
+    assert (await output_of(env.rt, r.id)).split() == [b"CapEff:", b"0000000000000000"]
