@@ -13,7 +13,7 @@ from shim.api.responses import json_response
 from shim.api.server import ENGINE
 from shim.api.streams import json_lines
 from shim.engine.events import matches
-from shim.errors import InvalidParameter
+from shim.errors import InvalidParameter, NotFound
 from shim.translate import system as tr
 
 PYTHON = f"python{platform.python_version()}"
@@ -79,10 +79,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     return await json_lines(request, selected())
 
 
+async def plugins(request: web.Request) -> web.Response:
+    """GET /plugins: shim has no plugin system; the list is empty, as on a plain dockerd."""
+    return json_response([])
+
+
+async def plugin_inspect(request: web.Request) -> web.Response:
+    """GET /plugins/{name}/json: `docker inspect <unknown>` probes here last."""
+    raise NotFound(f"plugin \"{request.match_info['name']}\" not found")
+
+
 ROUTES = [
     ("GET", "/_ping", ping),
     ("HEAD", "/_ping", ping),
     ("GET", "/version", version),
     ("GET", "/info", info),
     ("GET", "/events", events),
+    ("GET", "/plugins", plugins),
+    ("GET", "/plugins/{name:.+}/json", plugin_inspect),
 ]
