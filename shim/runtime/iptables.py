@@ -1,0 +1,163 @@
+"""Runtime adapter: the firewall (NAT for published ports, masquerading, forwarding, isolation).
+
+Backend: the `iptables` of the machine, i.e. iptables-nft, driven with `iptables-restore
+--noflush` (one atomic transaction per change, run as an asyncio subprocess). Why not
+python-iptables (libiptc, the legacy backend): both backends' hooks run side by side and a
+DROP in either wins. dockerd installs `-P FORWARD DROP` in the nft tables (the reference
+dockerd on these machines does) and br_netfilter sends bridged frames through FORWARD, so
+container-to-container traffic on our bridges dies unless the ACCEPT lives in the nft
+family too. Legacy rules cannot override an nft DROP.
+
+Layout, per daemon instance (`tag` = the default bridge name, so two shimd never collide):
+  nat    SHIM-<tag>       DNAT of published ports  (jumped to from PREROUTING and OUTPUT for local dst)
+  nat    SHIM-<tag>-POST  MASQUERADE leaving a subnet, loopback-sourced and hairpin traffic
+  filter SHIM-<tag>-FWD   isolation between our networks, Internal networks, accepts
+Chains are rendered whole from the desired state (`FirewallState`) and replaced in one
+transaction, which makes reconciliation trivial: render what the store says, and every
+rule of a container that no longer exists is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import shutil
+
+from shim.errors import SystemFailure
+
+log = logging.getLogger("shim.iptables")
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class BridgeRules:
+    bridge: str
+    subnet: str
+    internal: bool = False
+    masquerade: bool = True
+    icc: bool = True
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class PortRule:
+    proto: str  # tcp | udp
+    host_ip: str  # "" or 0.0.0.0 → every local address
+    host_port: int
+    container_ip: str
+    container_port: int
+    bridge: str
+
+
+@dataclasses.dataclass(slots=True)
+class FirewallState:
+    bridges: list[BridgeRules] = dataclasses.field(default_factory=list)
+    ports: list[PortRule] = dataclasses.field(default_factory=list)
+
+
+def chain_names(tag: str) -> tuple[str, str, str]:
+    base = f"SHIM-{tag}"[:22]  # iptables chain names are at most 28 characters
+    return base, base + "-POST", base + "-FWD"
+
+
+def render(tag: str, state: FirewallState) -> str:
+    """The iptables-restore text that replaces our three chains with `state`."""
+    dnat, post, fwd = chain_names(tag)
+    nat = ["*nat", f":{dnat} - [0:0]", f":{post} - [0:0]"]
+    for p in state.ports:
+        dst = f"-d {p.host_ip}/32 " if p.host_ip and p.host_ip != "0.0.0.0" else ""
+        nat.append(f"-A {dnat} {dst}-p {p.proto} -m {p.proto} --dport {p.host_port} "
+                   f"-j DNAT --to-destination {p.container_ip}:{p.container_port}")
+    for b in state.bridges:
+        if b.masquerade and not b.internal:
+            nat.append(f"-A {post} -s {b.subnet} ! -o {b.bridge} -j MASQUERADE")
+        # 127.0.0.1:HOSTPORT → container: the source must not stay a loopback address.
+        nat.append(f"-A {post} -o {b.bridge} -m addrtype --src-type LOCAL -j MASQUERADE")
+    for p in state.ports:
+        nat.append(f"-A {post} -s {p.container_ip}/32 -d {p.container_ip}/32 -p {p.proto} -m {p.proto} "
+                   f"--dport {p.container_port} -j MASQUERADE")
+    nat.append("COMMIT")
+    flt = ["*filter", f":{fwd} - [0:0]"]
+    names = [b.bridge for b in state.bridges]
+    for a in names:  # networks never talk to each other (dockerd's ISOLATION stages)
+        for b in names:
+            if a != b:
+                flt.append(f"-A {fwd} -i {a} -o {b} -j DROP")
+    for b in state.bridges:
+        if b.internal:
+            flt.append(f"-A {fwd} -i {b.bridge} ! -o {b.bridge} -j DROP")
+            flt.append(f"-A {fwd} ! -i {b.bridge} -o {b.bridge} -j DROP")
+        else:
+            flt.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+            for p in state.ports:
+                if p.bridge == b.bridge:
+                    flt.append(f"-A {fwd} -d {p.container_ip}/32 ! -i {b.bridge} -o {b.bridge} -p {p.proto} "
+                               f"-m {p.proto} --dport {p.container_port} -j ACCEPT")
+            flt.append(f"-A {fwd} -i {b.bridge} ! -o {b.bridge} -j ACCEPT")
+        flt.append(f"-A {fwd} -i {b.bridge} -o {b.bridge} -j {'ACCEPT' if b.icc else 'DROP'}")
+    flt.append("COMMIT")
+    return "\n".join(nat + flt) + "\n"
+
+
+def jumps(tag: str) -> list[tuple[str, str, list[str]]]:
+    """(table, builtin chain, rule) of the jumps into our chains."""
+    dnat, post, fwd = chain_names(tag)
+    local = ["-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat]
+    return [("nat", "PREROUTING", local), ("nat", "OUTPUT", local),
+            ("nat", "POSTROUTING", ["-j", post]), ("filter", "FORWARD", ["-j", fwd])]
+
+
+class Firewall:
+    """iptables-nft through subprocesses; one change at a time (a lock: rules are rendered whole)."""
+
+    def __init__(self, tag: str, iptables: str = "iptables") -> None:
+        self.tag = tag
+        self.iptables = shutil.which(iptables) or iptables
+        self.restore = shutil.which(iptables + "-restore") or iptables + "-restore"
+        self._lock = asyncio.Lock()
+        self._jumps_ok = False
+
+    async def _run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate(stdin)
+        rc = proc.returncode or 0
+        if check and rc != 0:
+            raise SystemFailure(f"{' '.join(args[:4])}…: {err.decode(errors='replace').strip()}")
+        return rc, out.decode(errors="replace")
+
+    async def _ensure_jumps(self) -> None:
+        for table, chain, rule in jumps(self.tag):
+            rc, _ = await self._run(self.iptables, "-w", "-t", table, "-C", chain, *rule, check=False)
+            if rc != 0:
+                # FORWARD: first, before any DROP a dockerd on the machine put there.
+                await self._run(self.iptables, "-w", "-t", table, "-I", chain, "1", *rule)
+
+    async def apply(self, state: FirewallState) -> None:
+        """Make our chains exactly `state` (creating chains and jumps the first time)."""
+        async with self._lock:
+            await self._run(self.restore, "-w", "--noflush", stdin=render(self.tag, state).encode())
+            if not self._jumps_ok:
+                await self._ensure_jumps()
+                self._jumps_ok = True
+
+    async def remove_all(self) -> None:
+        """Delete our jumps and chains (daemon shutdown with nothing left running; tests)."""
+        async with self._lock:
+            for table, chain, rule in jumps(self.tag):
+                while (await self._run(self.iptables, "-w", "-t", table, "-D", chain, *rule, check=False))[0] == 0:
+                    pass
+            dnat, post, fwd = chain_names(self.tag)
+            for table, ch in (("nat", dnat), ("nat", post), ("filter", fwd)):
+                await self._run(self.iptables, "-w", "-t", table, "-F", ch, check=False)
+                await self._run(self.iptables, "-w", "-t", table, "-X", ch, check=False)
+            self._jumps_ok = False
+
+    async def dump(self) -> str:
+        """Every rule of ours, in `iptables -S` form, nat then filter (tests, reconciliation)."""
+        lines = []
+        dnat, post, fwd = chain_names(self.tag)
+        for table in ("nat", "filter"):
+            _, out = await self._run(self.iptables, "-w", "-t", table, "-S", check=False)
+            lines += [ln for ln in out.splitlines() if any(c in ln.split() for c in (dnat, post, fwd))]
+        return "\n".join(lines)
