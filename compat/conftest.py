@@ -156,6 +156,14 @@ def pytest_collection_finish(session):
 _DOCS = {}
 
 
+def _is_partial(config):
+    """A run that selected scenarios (-k, -m, paths other than compat/) updates the last results."""
+    if config.option.keyword or config.option.markexpr:
+        return True
+    args = config.option.file_or_dir or []
+    return any(Path(a.split("::")[0]).resolve() != HERE or "::" in a for a in args) if args else False
+
+
 def pytest_sessionfinish(session, exitstatus):
     eng = _ENGINE
     if eng is None or not _RESULTS:
@@ -167,9 +175,7 @@ def pytest_sessionfinish(session, exitstatus):
         "api_version": eng.api_version,
         "min_api_version": eng.min_api,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "partial": bool(session.config.option.keyword or session.config.option.markexpr
-                        or session.config.option.file_or_dir != [str(HERE)]
-                        and any("::" in a for a in session.config.option.file_or_dir)),
+        "partial": _is_partial(session.config),
         "scenarios": [],
     }
     for nodeid, rec in _RESULTS.items():

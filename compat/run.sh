@@ -30,10 +30,10 @@ need_image_tar() {
 }
 
 run_pytest() {
-  # $1 = engine name for the results file; remaining args go to pytest
+  # $1 = engine name for the results file ("" = detect from /version); the rest goes to pytest
   local engine=$1; shift
-  (cd "$ROOT" && COMPAT_ENGINE="$engine" "$PY" -m pytest -p no:cacheprovider -c "$HERE/pytest.ini" \
-      --rootdir "$HERE" "$HERE" "$@")
+  if [ -n "$engine" ]; then export COMPAT_ENGINE="$engine"; fi
+  (cd "$ROOT" && "$PY" -m pytest -p no:cacheprovider -q "$HERE" "$@")
   local rc=$?
   "$PY" "$HERE/report.py" >/dev/null || echo "compat: report generation failed" >&2
   return $rc
@@ -117,7 +117,7 @@ run_reference() {
 # ---------------------------------------------------------------- any engine
 run_external() {
   if [ -z "${DOCKER_HOST:-}" ]; then echo "compat: set DOCKER_HOST=unix:///path/to/docker.sock" >&2; exit 2; fi
-  run_pytest "${COMPAT_ENGINE:-external}" "$@"
+  run_pytest "${COMPAT_ENGINE:-}" "$@"
 }
 
 case "$mode" in
