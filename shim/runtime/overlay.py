@@ -95,12 +95,12 @@ def setup_working_dir(rootfs: str, cwd: str) -> None:
     path = secure_join(rootfs, posixpath.normpath(cwd))
     if os.path.exists(path):
         if not os.path.isdir(path):
-            raise InvalidParameter(f"Cannot mkdir: {cwd} is not a directory")
+            raise SystemFailure(f"Cannot mkdir: {cwd} is not a directory")
         return
     try:
         os.makedirs(path, mode=0o755)
     except NotADirectoryError as e:
-        raise InvalidParameter(f"Cannot mkdir: {cwd} is not a directory") from e
+        raise SystemFailure(f"Cannot mkdir: {cwd} is not a directory") from e
 
 
 # --- users (runc libcontainer/user.GetExecUser semantics, dockerd's wording) ---

@@ -20,7 +20,7 @@ import time
 from typing import AsyncIterator
 
 from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, RunRequest, RuntimeState
-from shim.errors import Conflict, InvalidParameter, NotFound, ShimError, SystemFailure
+from shim.errors import Conflict, InvalidParameter, ShimError, SystemFailure
 from shim.runtime import cgroups, oci_spec, overlay
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, parse_log_line, read_sync_message, runc_error_text
 
@@ -110,7 +110,7 @@ class RuncRuntime:
         if not text:
             return None
         code = int(text)
-        oom = any(os.path.exists(os.path.join(d, "oom")) for d in (self.bundle(cid), self.exit_dir + "/" + cid + ".oom"))
+        oom = os.path.exists(os.path.join(self.bundle(cid), "oom"))  # conmon writes it in --persist-dir
         return ExitInfo(exit_code=code, finished_at=finished, oom_killed=oom)
 
     def _cgpath(self, cid: str) -> str:
@@ -186,7 +186,11 @@ class RuncRuntime:
         try:
             if os.path.isdir(os.path.join(self.runc_root, cid)):
                 await self._runc("delete", "--force", cid)
-            await asyncio.to_thread(self._prepare, req)
+            try:
+                await asyncio.to_thread(self._prepare, req)
+            except InvalidParameter as e:
+                # moby: any error while creating the spec is a System error (500), even a bad user
+                raise SystemFailure(e.message) from e
             pid = await self._spawn(req)
             early = None
             try:
@@ -415,8 +419,6 @@ class RuncRuntime:
             out = await _ps(args)
             if out is None:
                 raise SystemFailure("Error running ps")
-        if isinstance(out, Exception):
-            raise out
         return cgroups.parse_ps_output(out, pids)
 
     async def update(self, cid: str, host_config: dict) -> None:
@@ -448,5 +450,3 @@ async def _ps(args: list[str]) -> str | None:
         return None
     return out.decode(errors="replace")
 
-
-__all__ = ["RuncRuntime", "NotFound"]

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from shim.engine.ports import RunRequest
-from shim.errors import InvalidParameter
+from shim.errors import InvalidParameter, SystemFailure
 from shim.runtime.runc import RuncRuntime
 
 pytestmark = pytest.mark.skipif(
@@ -176,7 +176,8 @@ async def test_missing_executable_leaves_nothing(env):
 
 async def test_unknown_user(env):
     r = env.req("true", user="nosuch")
-    with pytest.raises(InvalidParameter, match="unable to find user nosuch: no matching entries in passwd file"):
+    # moby: every error while building the spec is a System error (500)
+    with pytest.raises(SystemFailure, match="unable to find user nosuch: no matching entries in passwd file"):
         await env.rt.start(r)
     assert_nothing_left(env, r.id)
 

@@ -1,0 +1,147 @@
+"""Unit: the runtime adapter's pure parts (conmon logs and errors, ps output, users in a rootfs)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from shim.errors import InvalidParameter, SystemFailure
+from shim.runtime import cgroups, overlay
+from shim.runtime.conmon import parse_log_line, parse_timestamp, runc_error_text
+
+
+@pytest.mark.parametrize(
+    "text, unix, nano",
+    [
+        ("2026-11-28T17:17:00.797395711+00:00", 1795886220.797395711, "2026-11-28T17:17:00.797395711Z"),
+        ("2026-11-28T18:17:00.797395700+01:00", 1795886220.7973957, "2026-11-28T17:17:00.7973957Z"),
+        ("2026-11-28T17:17:00.000000000Z", 1795886220.0, "2026-11-28T17:17:00Z"),
+        ("2026-11-28T12:17:00.5-05:00", 1795886220.5, "2026-11-28T17:17:00.5Z"),
+    ],
+)
+def test_parse_timestamp(text, unix, nano):
+    ts, text_utc = parse_timestamp(text)
+    assert ts == pytest.approx(unix, abs=1e-6)
+    assert text_utc == nano
+
+
+@pytest.mark.parametrize(
+    "line, stream, data",
+    [
+        (b"2026-11-28T17:17:00.1+00:00 stdout F hello world", "stdout", b"hello world\n"),
+        (b"2026-11-28T17:17:00.1+00:00 stderr P partial", "stderr", b"partial"),
+        (b"2026-11-28T17:17:00.1+00:00 stdout F ", "stdout", b"\n"),
+        (b"2026-11-28T17:17:00.1+00:00 stdout F", "stdout", b"\n"),
+        (b"2026-11-28T17:17:00.1+00:00 stdout F  two  spaces ", "stdout", b" two  spaces \n"),
+    ],
+)
+def test_parse_log_line(line, stream, data):
+    e = parse_log_line(line)
+    assert (e.stream, e.data) == (stream, data)
+
+
+@pytest.mark.parametrize("line", [b"", b"garbage", b"2026-11-28T17:17:00Z stdin F x"])
+def test_parse_log_line_rejects(line):
+    assert parse_log_line(line) is None
+
+
+def test_runc_error_text():
+    raw = ('time="2026-11-28T20:25:01Z" level=error msg="runc create failed: unable to start container '
+           'process: exec: \\"nosuchcmd\\": executable file not found in $PATH"\n')
+    assert runc_error_text(raw) == ('runc create failed: unable to start container process: '
+                                    'exec: "nosuchcmd": executable file not found in $PATH')
+    assert runc_error_text("plain failure\n") == "plain failure"
+
+
+PS = """UID          PID    PPID  C STIME TTY          TIME CMD
+root           1       0  0 20:00 ?        00:00:01 /sbin/init
+root         100       1  0 20:01 ?        00:00:00 sleep 1000 --long arg
+root         101     100  0 20:01 ?        00:00:00 sh -c x
+"""
+
+
+def test_parse_ps_output():
+    titles, procs = cgroups.parse_ps_output(PS, [100, 101])
+    assert titles == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    assert procs == [
+        ["root", "100", "1", "0", "20:01", "?", "00:00:00", "sleep 1000 --long arg"],
+        ["root", "101", "100", "0", "20:01", "?", "00:00:00", "sh -c x"],
+    ]
+
+
+def test_parse_ps_output_needs_pid():
+    with pytest.raises(InvalidParameter, match="Couldn't find PID field in ps output"):
+        cgroups.parse_ps_output("USER COMMAND\nroot x\n", [1])
+
+
+def test_validate_ps_args():
+    cgroups.validate_ps_args("-ef")
+    cgroups.validate_ps_args("-o pid=PID,comm")
+    with pytest.raises(InvalidParameter, match='specifying "user=PID" is not allowed'):
+        cgroups.validate_ps_args("-o user=PID")
+
+
+@pytest.fixture
+def rootfs(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1001::/home/user:/bin/sh\n")
+    (tmp_path / "etc/group").write_text("root:x:0:\nwheel:x:10:user,other\nstaff:x:50:\nuser:x:1001:\n")
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "spec, group_add, expected",
+    [
+        ("", None, (0, 0, [])),
+        ("root", None, (0, 0, [])),
+        ("user", None, (1000, 1001, [10])),
+        ("1000", None, (1000, 1001, [10])),
+        ("4242", None, (4242, 0, [])),  # a uid without a passwd entry is fine
+        ("1000:1000", None, (1000, 1000, [])),
+        ("user:staff", None, (1000, 50, [])),
+        ("user", ["staff", "77"], (1000, 1001, [10, 50, 77])),
+    ],
+)
+def test_resolve_user(rootfs, spec, group_add, expected):
+    u = overlay.resolve_user(rootfs, spec, group_add)
+    assert (u.uid, u.gid, u.additional_gids) == expected
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("nosuch", "unable to find user nosuch: no matching entries in passwd file"),
+        ("user:nogroup", "unable to find group nogroup: no matching entries in group file"),
+    ],
+)
+def test_resolve_user_errors(rootfs, spec, message):
+    with pytest.raises(InvalidParameter, match=message):
+        overlay.resolve_user(rootfs, spec)
+
+
+def test_resolve_user_without_passwd(tmp_path):
+    assert overlay.resolve_user(str(tmp_path), "1000:1000").uid == 1000
+    with pytest.raises(InvalidParameter, match="unable to find user app"):
+        overlay.resolve_user(str(tmp_path), "app")
+
+
+def test_secure_join_stays_inside(tmp_path):
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    os.symlink("/etc", root / "a/abs")
+    os.symlink("../../../..", root / "a/up")
+    assert overlay.secure_join(str(root), "/a/abs/passwd") == str(root / "etc/passwd")
+    assert overlay.secure_join(str(root), "/a/up/x") == str(root / "x")
+    assert overlay.secure_join(str(root), "/../../x") == str(root / "x")
+
+
+def test_setup_working_dir(tmp_path):
+    overlay.setup_working_dir(str(tmp_path), "/new/dir")
+    assert (tmp_path / "new/dir").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemFailure, match="Cannot mkdir: /file/sub is not a directory"):
+        overlay.setup_working_dir(str(tmp_path), "/file/sub")
+    with pytest.raises(SystemFailure, match="Cannot mkdir: /file is not a directory"):
+        overlay.setup_working_dir(str(tmp_path), "/file")
