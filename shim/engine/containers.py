@@ -337,9 +337,10 @@ class ContainerService:
         st = c.state
         st.error = text
         if st.exit_code == 0:
-            if getattr(err, "exit_code", None):
-                st.exit_code = int(getattr(err, "exit_code"))
-            elif "executable file not found" in lower or "no such file or directory" in lower:
+            # translateContainerdStartErr: 127 only when the message names the command itself (a
+            # missing sysctl file is "no such file or directory" too), 126 for EACCES, else 128.
+            if c.path.lower() in lower and ("executable file not found" in lower or
+                                            "no such file or directory" in lower):
                 st.exit_code = 127
             elif "permission denied" in lower:
                 st.exit_code = 126
