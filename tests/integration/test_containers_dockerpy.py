@@ -1,0 +1,119 @@
+"""Containers through docker-py 7, and a shimd killed with SIGKILL while containers run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+
+import docker
+import pytest
+
+from tests.shimd_harness import Shimd
+
+
+def test_run_remove_true(shimd):
+    out = shimd.client.containers.run("busybox", "echo hi", remove=True)
+    assert out == b"hi\n"
+
+
+def test_run_detach_logs_wait_stop(shimd, unique):
+    c = shimd.client.containers.run("busybox", ["sh", "-c", "echo one; echo two >&2; sleep 300"], detach=True,
+                                    name=unique("py"))
+    try:
+        assert c.status in ("created", "running")
+        stream = c.logs(stream=True, follow=True)
+        got = b""
+        for chunk in stream:
+            got += chunk
+            if b"two" in got:
+                break
+        assert b"one\n" in got and b"two\n" in got
+        c.reload()
+        assert c.status == "running" and c.attrs["State"]["Pid"] > 0
+        stats = c.stats(stream=False)
+        assert stats["memory_stats"]["usage"] > 0 and stats["precpu_stats"]["cpu_usage"]["total_usage"] > 0
+        c.stop(timeout=1)
+        assert c.wait()["StatusCode"] == 137
+    finally:
+        c.remove(force=True)
+
+
+def test_wait_returns_exit_code(shimd):
+    c = shimd.client.containers.run("busybox", ["sh", "-c", "exit 5"], detach=True)
+    try:
+        assert c.wait(timeout=30) == {"Error": None, "StatusCode": 5}
+    finally:
+        c.remove(force=True)
+
+
+def test_attach_socket(shimd):
+    api = shimd.client.api
+    c = api.create_container("busybox", ["cat"], stdin_open=True)
+    try:
+        sock = api.attach_socket(c["Id"], params={"stdin": 1, "stdout": 1, "stream": 1})
+        api.start(c["Id"])
+        raw = sock._sock
+        raw.sendall(b"via-attach\n")
+        want = struct.pack(">BxxxI", 1, len(b"via-attach\n")) + b"via-attach\n"
+        data = b""
+        raw.settimeout(20)
+        while len(data) < len(want):
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert data == want
+        api.kill(c["Id"])
+        assert api.wait(c["Id"], timeout=30)["StatusCode"] == 137
+        raw.close()
+    finally:
+        api.remove_container(c["Id"], force=True)
+
+
+def test_not_found_errors_for_docker_py(shimd):
+    with pytest.raises(docker.errors.NotFound):
+        shimd.client.containers.get("nosuch-ctr")
+    with pytest.raises(docker.errors.ImageNotFound):
+        shimd.client.api.create_container("nosuch-image:latest")
+
+
+def test_sigkill_shimd_then_restart(unique):
+    """Containers outlive a SIGKILLed shimd: still running, logs continue, an exit during the
+    downtime is reported with its real code; restart policies apply again."""
+    d = Shimd()
+    try:
+        d.start()
+        d.load_busybox()
+        d.cli("run", "-d", "--name", "alive", "busybox", "sh", "-c",
+              "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+        d.cli("run", "-d", "--name", "dies", "busybox", "sh", "-c", "sleep 1.5; exit 9")
+        d.cli("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 1.5; exit 2")
+        pid_before = json.loads(d.cli("inspect", "alive").stdout)[0]["State"]["Pid"]
+        d.stop(kill=True)
+        time.sleep(2.5)  # "dies" and "always" exit while shimd is down
+        d.start()
+        alive = json.loads(d.cli("inspect", "alive").stdout)[0]["State"]
+        assert alive["Running"] and alive["Pid"] == pid_before
+        n_before = d.cli("logs", "alive").stdout.count("tick")
+        deadline = time.monotonic() + 10
+        while d.cli("logs", "alive").stdout.count("tick") <= n_before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert d.cli("logs", "alive").stdout.count("tick") > n_before
+        dies = json.loads(d.cli("inspect", "dies").stdout)[0]["State"]
+        assert dies["Status"] == "exited" and dies["ExitCode"] == 9
+        assert d.cli("wait", "dies").stdout.strip() == "9"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            st = json.loads(d.cli("inspect", "always").stdout)[0]
+            if st["RestartCount"] >= 1:
+                break
+            time.sleep(0.2)
+        assert st["RestartCount"] >= 1
+        d.cli("stop", "-t", "0", "alive")
+        assert json.loads(d.cli("inspect", "alive").stdout)[0]["State"]["ExitCode"] == 137
+    finally:
+        for n in ("alive", "dies", "always"):
+            d.cli("rm", "-f", n, check=False)
+        d.destroy()
