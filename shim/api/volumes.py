@@ -1,0 +1,68 @@
+"""API layer: the volume endpoints (create, list, inspect, remove, prune)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from shim.api.params import qbool, qfilters
+from shim.api.responses import json_response, no_content
+from shim.api.server import ENGINE
+from shim.api.validate import json_body
+from shim.errors import NotImplementedYet
+from shim.translate import volumes as tr
+
+
+def _svc(request: web.Request):
+    engine = request.app[ENGINE]
+    svc = getattr(engine, "volumes", None) or engine.more.get("volumes")
+    if svc is None:
+        raise NotImplementedYet("volumes are not available")
+    return svc
+
+
+def _out(svc, v) -> dict:
+    return tr.volume_out(v, svc.mountpoint(v.name))
+
+
+async def create(request: web.Request) -> web.Response:
+    """POST /volumes/create {Name, Driver, DriverOpts, Labels}"""
+    body = await json_body(request, "volume_create", allow_empty=True) or {}
+    svc = _svc(request)
+    v = await svc.create(body.get("Name") or "", body.get("Driver") or "local", body.get("Labels"),
+                         body.get("DriverOpts"))
+    return json_response(_out(svc, v), status=201)
+
+
+async def list_volumes(request: web.Request) -> web.Response:
+    """GET /volumes?filters="""
+    svc = _svc(request)
+    return json_response(tr.volume_list_out([_out(svc, v) for v in svc.list(qfilters(request))]))
+
+
+async def inspect(request: web.Request) -> web.Response:
+    """GET /volumes/{name}"""
+    svc = _svc(request)
+    return json_response(_out(svc, svc.get(request.match_info["name"])))
+
+
+async def remove(request: web.Request) -> web.Response:
+    """DELETE /volumes/{name}?force="""
+    await _svc(request).remove(request.match_info["name"], force=qbool(request, "force"))
+    return no_content()
+
+
+async def prune(request: web.Request) -> web.Response:
+    """POST /volumes/prune?filters= (anonymous volumes only from API 1.42 unless all=true)"""
+    filters = qfilters(request)
+    deleted, reclaimed = await _svc(request).prune(
+        filters, anonymous_only=tr.prune_anonymous_only(filters, request["version"]))
+    return json_response(tr.volume_prune_out(deleted, reclaimed))
+
+
+ROUTES = [
+    ("POST", "/volumes/create", create),
+    ("GET", "/volumes", list_volumes),
+    ("POST", "/volumes/prune", prune),
+    ("GET", "/volumes/{name}", inspect),
+    ("DELETE", "/volumes/{name}", remove),
+]

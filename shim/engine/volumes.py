@@ -1,0 +1,370 @@
+"""Engine layer: volumes (the `local` driver) and each container's mounts.
+
+dockerd's volume/service + daemon/volumes.go. Volumes are persisted in the Store
+(`volumes/<name>`), a container's resolved mounts in `mounts/<cid>` (inspect's
+`Mounts`, what the next start mounts). References (container → volume) are rebuilt
+from those records at restore; a volume is "in use" while any container (running or
+not) references it, as with dockerd.
+
+The container service calls, in its lifecycle: `register(c)` at create, `start_mounts(c)`
+while starting (the seed's mounts step), `release(cid)` in its cleanup after the process
+ended, `forget(cid, remove_anonymous=…)` at remove (`rm -v`). Blocking work goes to the
+`fs` (runtime/volumefs.LocalVolumeFS) and `rootfs` (runtime/rootfs_io.RootfsIO) adapters
+through asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+import secrets
+import time
+from typing import Any, Callable
+
+from shim.engine import mounts as mp_
+from shim.engine.mounts import ANONYMOUS_LABEL, MountPoint
+from shim.engine.ports import MountSpec
+from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
+
+log = logging.getLogger("shim.volumes")
+
+KIND = "volumes"
+MOUNTS_KIND = "mounts"
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+VALID_OPTS = {"type", "device", "o", "size"}
+
+
+@dataclasses.dataclass(slots=True)
+class Volume:
+    name: str
+    driver: str = "local"
+    labels: dict[str, str] | None = None
+    options: dict[str, str] | None = None
+    created: int = 0  # ns
+    anonymous: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Volume":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def validate_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise InvalidParameter(
+            f"create {name}: \"{name}\" includes invalid characters for a local volume name, only "
+            "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")
+
+
+def validate_opts(name: str, opts: dict[str, str]) -> None:
+    """The local driver's setOpts checks, with its wording."""
+    for key in opts:
+        if key not in VALID_OPTS:
+            raise InvalidParameter(f"create {name}: invalid option key: \"{key}\"")
+    if opts.get("size"):
+        raise InvalidParameter(f"create {name}: quota size requested but no quota support")
+
+
+def rfc3339(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 1_000_000_000))
+
+
+class VolumeService:
+    def __init__(self, *, store: Any, events: Any, fs: Any, rootfs: Any = None,
+                 protected_roots: list[str] | None = None) -> None:
+        self._store = store
+        self._events = events
+        self._fs = fs
+        self._rootfs = rootfs
+        self._protected = list(protected_roots or [])
+        self._vols: dict[str, Volume] = {}
+        self._mounts: dict[str, list[MountPoint]] = {}  # cid -> mount points
+        self._active: dict[str, set[str]] = {}  # volume -> running containers that mounted it
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ volumes
+
+    def get(self, name: str) -> Volume:
+        v = self._vols.get(name)
+        if v is None:
+            raise NotFound(f"get {name}: no such volume")
+        return v
+
+    def users(self, name: str) -> list[str]:
+        return sorted(cid for cid, mps in self._mounts.items()
+                      if any(m.type == "volume" and m.name == name for m in mps))
+
+    def mountpoint(self, name: str) -> str:
+        return self._fs.path(name)
+
+    async def create(self, name: str = "", driver: str = "local", labels: dict[str, str] | None = None,
+                     options: dict[str, str] | None = None, *, anonymous: bool = False) -> Volume:
+        driver = driver or "local"
+        if driver != "local":
+            raise NotFound(f"create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found")
+        if name:
+            validate_name(name)
+        else:
+            name = secrets.token_hex(32)
+        opts = dict(options or {})
+        validate_opts(name, opts)
+        async with self._lock:
+            existing = self._vols.get(name)
+            if existing is not None:
+                return existing  # dockerd: creating an existing volume gives it back
+            v = Volume(name=name, driver=driver, labels=dict(labels) if labels is not None else None,
+                       options=opts or None, created=time.time_ns(), anonymous=anonymous)
+            if anonymous:
+                v.labels = dict(v.labels or {})
+                v.labels.setdefault(ANONYMOUS_LABEL, "")
+            await asyncio.to_thread(self._fs.create, name)
+            await self._store.aput(KIND, name, v.to_dict())
+            self._vols[name] = v
+        self._events.publish("volume", "create", name, {"driver": driver})
+        return v
+
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[Volume]:
+        filters = filters or {}
+        for key in filters:
+            if key not in ("name", "label", "dangling", "driver"):
+                raise InvalidParameter(f"invalid filter '{key}'")
+        out = []
+        for v in sorted(self._vols.values(), key=lambda v: v.name):
+            if self._matches(v, filters):
+                out.append(v)
+        return out
+
+    def _matches(self, v: Volume, filters: dict[str, list[str]]) -> bool:
+        names = filters.get("name") or []
+        if names and not any(n in v.name for n in names):
+            return False
+        drivers = filters.get("driver") or []
+        if drivers and v.driver not in drivers:
+            return False
+        if filters.get("label") and not labels_match(v.labels or {}, filters["label"]):
+            return False
+        dangling = filters.get("dangling") or []
+        if dangling:
+            want = _bool_value("dangling", dangling[-1])
+            if want != (not self.users(v.name)):
+                return False
+        return True
+
+    async def remove(self, name: str, force: bool = False) -> None:
+        async with self._lock:
+            v = self._vols.get(name)
+            if v is None:
+                if force:
+                    return
+                raise NotFound(f"get {name}: no such volume")
+            users = self.users(name)
+            if users:
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+            await self._destroy(v)
+
+    async def _destroy(self, v: Volume) -> None:
+        await asyncio.to_thread(self._fs.remove, v.name)
+        await self._store.adelete(KIND, v.name)
+        self._vols.pop(v.name, None)
+        self._events.publish("volume", "destroy", v.name, {"driver": v.driver})
+
+    async def prune(self, filters: dict[str, list[str]] | None = None, *, anonymous_only: bool = False
+                    ) -> tuple[list[str], int]:
+        """Unused volumes matching `label`/`label!` filters; from API 1.42 only anonymous ones
+        unless the `all` filter says otherwise (the API layer decides `anonymous_only`)."""
+        filters = dict(filters or {})
+        for key in filters:
+            if key not in ("label", "label!", "all"):
+                raise InvalidParameter(f"invalid filter '{key}'")
+        deleted, reclaimed = [], 0
+        async with self._lock:
+            for v in list(self._vols.values()):
+                if self.users(v.name):
+                    continue
+                if anonymous_only and not v.anonymous and ANONYMOUS_LABEL not in (v.labels or {}):
+                    continue
+                if filters.get("label") and not labels_match(v.labels or {}, filters["label"]):
+                    continue
+                if filters.get("label!") and labels_match(v.labels or {}, filters["label!"], any_=True):
+                    continue
+                size = await asyncio.to_thread(self._fs.size, v.name)
+                try:
+                    await self._destroy(v)
+                except ShimError as e:
+                    log.warning("prune %s: %s", v.name, e)
+                    continue
+                deleted.append(v.name)
+                reclaimed += size
+        self._events.publish("volume", "prune", "", {"reclaimed": str(reclaimed)})
+        return deleted, reclaimed
+
+    async def usage(self, name: str) -> dict[str, int]:
+        """UsageData for `system df -v`: Size in bytes, RefCount containers."""
+        size = await asyncio.to_thread(self._fs.size, name)
+        return {"Size": size, "RefCount": len(self.users(name))}
+
+    # ------------------------------------------------------------ containers' mounts
+
+    def mount_points(self, cid: str) -> list[MountPoint]:
+        return list(self._mounts.get(cid, []))
+
+    def inspect_mounts(self, cid: str) -> list[dict[str, Any]]:
+        return [m.inspect() for m in self._mounts.get(cid, [])]
+
+    async def register(self, c: Any, lookup: Callable[[str], Any] | None = None) -> list[MountPoint]:
+        """At create: plan the mounts, create named and anonymous volumes, fill fresh ones from the
+        image (copy-up) and persist the plan. `lookup(ref)` finds a container for --volumes-from."""
+        def from_container(ref: str) -> tuple[str, list[MountPoint]]:
+            if lookup is None:
+                raise NotFound(f"No such container: {ref}")
+            other = lookup(ref)
+            return other.id, self.mount_points(other.id)
+
+        plan = mp_.plan(c.config, c.host_config, from_container)
+        created: list[Volume] = []
+        try:
+            for m in plan:
+                mp_.check_not_under(m, self._protected)
+                if m.type == "bind" and not m.create_source:
+                    if not await asyncio.to_thread(self._fs.exists, m.source):
+                        raise InvalidParameter(f"invalid mount config for type \"bind\": bind source path does "
+                                               f"not exist: {m.source}")
+                if m.type != "volume":
+                    continue
+                existed = m.name in self._vols
+                v = await self.create(m.name, m.driver or "local", m.volume_labels or None, m.volume_options or None,
+                                      anonymous=m.anonymous)
+                if not existed:
+                    created.append(v)
+                m.name, m.source, m.driver = v.name, self._fs.path(v.name), v.driver
+            copies = [m for m in plan if m.type == "volume" and m.copy_data and m.from_spec != "volumes-from"
+                      and any(v.name == m.name for v in created) and not (self._vols[m.name].options or {})]
+            if copies and self._rootfs is not None:
+                await self._rootfs.copy_up(c.id, list(c.layer_dirs),
+                                           [(m.destination, m.source) for m in copies])
+        except BaseException:
+            for v in created:
+                try:
+                    await self._destroy(v)
+                except Exception:
+                    log.exception("removing volume %s after a failed create", v.name)
+            raise
+        self._mounts[c.id] = plan
+        await self._store.aput(MOUNTS_KIND, c.id, [m.to_dict() for m in plan])
+        return plan
+
+    async def start_mounts(self, c: Any) -> list[MountSpec]:
+        """The seed's mounts step: mount volumes that need it, create missing `-v` sources, and give
+        the runtime its MountSpecs (parents first)."""
+        specs: list[MountSpec] = []
+        mounted: list[str] = []
+        try:
+            for m in mp_.sort_for_mounting(self._mounts.get(c.id, [])):
+                if m.type == "tmpfs":
+                    specs.append(MountSpec(destination=m.destination, source="tmpfs", type="tmpfs",
+                                           options=mp_.tmpfs_options(m)))
+                    continue
+                if m.type == "bind":
+                    mp_.check_not_under(m, self._protected)
+                    if m.create_source:
+                        await asyncio.to_thread(self._fs.ensure_bind_source, m.source)
+                    elif not await asyncio.to_thread(self._fs.exists, m.source):
+                        raise InvalidParameter(f"invalid mount config for type \"bind\": bind source path does "
+                                               f"not exist: {m.source}")
+                else:
+                    v = self._vols.get(m.name)
+                    if v is None:  # removed behind our back (force): dockerd recreates it
+                        v = await self.create(m.name, anonymous=m.anonymous)
+                    if v.options:
+                        await asyncio.to_thread(self._fs.mount, v.name, v.options)
+                    mounted.append(v.name)
+                    self._active.setdefault(v.name, set()).add(c.id)
+                    self._events.publish("volume", "mount", v.name, {
+                        "container": c.id, "destination": m.destination, "driver": v.driver,
+                        "propagation": m.propagation, "read/write": str(m.rw).lower()})
+                opts = ["rbind", "rw" if m.rw else "ro"]
+                opts.append(m.propagation or "rprivate")
+                specs.append(MountSpec(destination=m.destination, source=m.source, type="bind", options=opts))
+        except BaseException:
+            await self.release(c.id)
+            raise
+        return specs
+
+    async def release(self, cid: str) -> None:
+        """After the process ended (the seed's Cleanup): unmount volumes no container uses any more."""
+        for name, users in list(self._active.items()):
+            if cid not in users:
+                continue
+            users.discard(cid)
+            v = self._vols.get(name)
+            self._events.publish("volume", "unmount", name, {"container": cid, "driver": v.driver if v else "local"})
+            if not users:
+                del self._active[name]
+                if v is not None and v.options:
+                    try:
+                        await asyncio.to_thread(self._fs.unmount, name)
+                    except ShimError:
+                        log.exception("unmounting volume %s", name)
+
+    async def forget(self, cid: str, *, remove_anonymous: bool = False) -> None:
+        """At container remove: drop its references; `rm -v` removes its anonymous volumes
+        (named ones stay, and so does an anonymous one another container still uses)."""
+        await self.release(cid)
+        mps = self._mounts.pop(cid, [])
+        await self._store.adelete(MOUNTS_KIND, cid)
+        if not remove_anonymous:
+            return
+        for m in mps:
+            if m.type != "volume" or m.from_spec == "volumes-from":
+                continue
+            v = self._vols.get(m.name)
+            if v is None or not (v.anonymous or ANONYMOUS_LABEL in (v.labels or {})):
+                continue
+            try:
+                await self.remove(v.name)
+            except ShimError as e:
+                log.info("keeping volume %s: %s", v.name, e)
+
+    # ------------------------------------------------------------ daemon start / stop
+
+    async def restore(self) -> None:
+        for name, data in self._store.load_all(KIND).items():
+            try:
+                self._vols[name] = Volume.from_dict(data)
+            except TypeError:
+                log.error("volume %s: unreadable record, skipped", name)
+        for cid, data in self._store.load_all(MOUNTS_KIND).items():
+            try:
+                self._mounts[cid] = [MountPoint.from_dict(d) for d in data]
+            except TypeError:
+                log.error("mounts of %s: unreadable record, skipped", cid)
+
+    def drop_stale(self, known: set[str]) -> None:
+        """Mount records of containers that no longer exist (a crash between remove and forget)."""
+        for cid in list(self._mounts):
+            if cid not in known:
+                self._mounts.pop(cid, None)
+                self._store.delete(MOUNTS_KIND, cid)
+
+
+def _bool_value(key: str, raw: str) -> bool:
+    low = raw.lower()
+    if low in ("1", "true"):
+        return True
+    if low in ("0", "false"):
+        return False
+    raise InvalidParameter(f"invalid filter '{key}={raw}'")
+
+
+def labels_match(labels: dict[str, str], specs: list[str], *, any_: bool = False) -> bool:
+    """`key` or `key=value`; all must hold (or any, for label!)."""
+    results = []
+    for spec in specs:
+        k, eq, val = spec.partition("=")
+        results.append(k in labels and (not eq or labels[k] == val))
+    return any(results) if any_ else all(results)
