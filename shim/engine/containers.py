@@ -99,8 +99,15 @@ class AttachSession:
 
 
 class ContainerService:
-    def __init__(self, *, store: Any, events: Any, images: Any, runtime: Any, ncpu: int | None = None) -> None:
+    def __init__(self, *, store: Any, events: Any, images: Any, runtime: Any, volumes: Any = None,
+                 network: Any = None) -> None:
+        """`volumes`: engine.volumes.VolumeService (register/start_mounts/release/forget/inspect_mounts).
+        `network` (optional, the networking service): `await connect(c)` → an object with `netns_path`
+        and `mounts` (the seed's initializeNetworking step), `await release(cid)` after the process
+        ended, `await forget(cid)` at remove, `inspect(c)` → NetworkSettings dict (or None)."""
         self._store = store
+        self._volumes = volumes
+        self._network = network
         self._events = events
         self._images = images
         self._runtime = runtime
@@ -230,6 +237,8 @@ class ContainerService:
             host_config=host_config, networking_config=spec.networking_config or {},
             image_id=info.id, layer_dirs=list(info.layer_dirs), platform=self.platform,
         )
+        if self._volumes is not None:
+            await self._volumes.register(c, self.get)  # the seed's registerMountPoints, at create
         self._by_id[cid] = c
         self._names[name] = cid
         await self._save(c)
@@ -280,6 +289,8 @@ class ContainerService:
         if not new.get("NetworkMode"):
             new["NetworkMode"] = "default"
         c.host_config = new
+        if self._volumes is not None:
+            await self._volumes.register(c, self.get)  # registers the new binds, as setHostConfig
         await self._save(c)
 
     async def _start_locked(self, c: Container, *, manual: bool) -> None:
@@ -292,7 +303,7 @@ class ContainerService:
             c.restart_count = 0
             c.manually_stopped = False
         try:
-            req = self._run_request(c)
+            req = await self._setup(c)
             pid = await self._runtime.start(req)
         except BaseException as err:
             await self._start_failed(c, err)
@@ -350,12 +361,37 @@ class ContainerService:
         if c.has_been_started or st.status == Status.RESTARTING.value:
             st.status = Status.EXITED.value
         await self._save(c)
-        try:
-            await self._runtime.cleanup(c.id)
-        except Exception:  # cleanup must not hide the start error
-            log.exception("cleanup of %s after a failed start", c.id)
+        await self._teardown(c)  # everything set up so far, whatever step failed
         self._event(c, "die", exitCode=str(st.exit_code))
         self._notify_exit(c)
+
+    async def _setup(self, c: Container) -> RunRequest:
+        """The seed's order: networking, (links), working dir, environment, command, IPC, mounts;
+        the rootfs mount, working dir and IPC are done by the runtime inside start()."""
+        req = self._run_request(c)
+        if self._network is not None:
+            att = await self._network.connect(c)
+            req.netns_path = getattr(att, "netns_path", req.netns_path)
+            req.mounts.extend(getattr(att, "mounts", []) or [])
+        if self._volumes is not None:
+            req.mounts.extend(await self._volumes.start_mounts(c))
+        else:
+            req.mounts.extend(_bind_mounts(c.host_config.get("Binds") or []))
+        return req
+
+    async def _teardown(self, c: Container) -> None:
+        """The seed's Cleanup: network, IPC and rootfs (runtime), volumes. Never raises."""
+        steps = []
+        if self._network is not None:
+            steps.append(("network", self._network.release))
+        steps.append(("runtime", self._runtime.cleanup))
+        if self._volumes is not None:
+            steps.append(("volumes", self._volumes.release))
+        for what, fn in steps:
+            try:
+                await fn(c.id)
+            except Exception:
+                log.exception("cleanup (%s) of %s", what, c.id)
 
     def _run_request(self, c: Container) -> RunRequest:
         cfg, hc = c.config, c.host_config
@@ -365,7 +401,7 @@ class ContainerService:
             env=cc.daemon_env(cfg), cwd=cfg.get("WorkingDir") or "/", user=cfg.get("User") or "",
             hostname=cfg.get("Hostname") or c.id[:12], domainname=cfg.get("Domainname") or "",
             tty=bool(cfg.get("Tty")), open_stdin=bool(cfg.get("OpenStdin")), stdin_once=bool(cfg.get("StdinOnce")),
-            config=cfg, host_config=hc, mounts=_bind_mounts(hc.get("Binds") or []),
+            config=cfg, host_config=hc, mounts=[],
             netns_path="host" if mode == "host" else None,
             stop_signal=cfg.get("StopSignal") or "SIGTERM",
         )
@@ -405,10 +441,7 @@ class ContainerService:
             st.exit_code, st.oom_killed = info.exit_code, info.oom_killed
             st.finished_at = int(info.finished_at * 1e9)
             st.status = Status.EXITED.value
-            try:
-                await self._runtime.cleanup(c.id)
-            except Exception:
-                log.exception("cleanup of %s", c.id)
+            await self._teardown(c)
             rm = self._restarts.setdefault(c.id, RestartManager())
             restart, delay = rm.should_restart(c.host_config.get("RestartPolicy") or {}, info.exit_code,
                                                c.manually_stopped or self._closing, ran_for)
@@ -621,8 +654,12 @@ class ContainerService:
             c.state.removal_in_progress = True
             c.state.status = Status.REMOVING.value
             try:
-                await self._runtime.cleanup(c.id)
+                await self._teardown(c)
                 await self._runtime.remove(c.id)
+                if self._network is not None:
+                    await self._network.forget(c.id)
+                if self._volumes is not None:
+                    await self._volumes.forget(c.id, remove_anonymous=volumes)
             except ShimError as e:
                 c.state.removal_in_progress = False
                 c.state.dead = True
@@ -728,7 +765,9 @@ class ContainerService:
                 "UpperDir": upper,
                 "WorkDir": os.path.join(base, "work"),
             },
-            "mounts": _mount_points(c.host_config.get("Binds") or []),
+            "mounts": (self._volumes.inspect_mounts(c.id) if self._volumes is not None
+                       else _mount_points(c.host_config.get("Binds") or [])),
+            "network_settings": self._network.inspect(c) if self._network is not None else None,
         }
 
     async def top(self, ref: str, ps_args: str = "") -> tuple[list[str], list[list[str]]]:
@@ -873,6 +912,8 @@ class ContainerService:
                 continue
             self._by_id[c.id] = c
             self._names[c.name] = c.id
+        if self._volumes is not None and hasattr(self._volumes, "drop_stale"):
+            self._volumes.drop_stale(set(self._by_id))
         to_start: list[Container] = []
         for c in list(self._by_id.values()):
             try:

@@ -286,3 +286,71 @@ async def test_stats_stopped_and_running(env):
     [one] = [s async for s in svc.stats(c.id, stream=False, one_shot=True)]
     assert one["memory_stats"]["usage"] == 786432 and one["id"] == c.id
     assert one["preread"] == "0001-01-01T00:00:00Z"
+
+
+class _RecVolumes:
+    def __init__(self):
+        self.calls = []
+
+    async def register(self, c, lookup):
+        self.calls.append(("register", c.id))
+
+    async def start_mounts(self, c):
+        from shim.engine.ports import MountSpec
+        self.calls.append(("start_mounts", c.id))
+        return [MountSpec(destination="/data", source="/vol/x", options=["rbind", "rw"])]
+
+    async def release(self, cid):
+        self.calls.append(("release", cid))
+
+    async def forget(self, cid, remove_anonymous=False):
+        self.calls.append(("forget", cid, remove_anonymous))
+
+    def inspect_mounts(self, cid):
+        return [{"Type": "volume", "Destination": "/data"}]
+
+    def drop_stale(self, known):
+        self.calls.append(("drop_stale", len(known)))
+
+
+class _RecNetwork:
+    def __init__(self):
+        self.calls = []
+
+    async def connect(self, c):
+        import types
+        self.calls.append(("connect", c.id))
+        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[])
+
+    async def release(self, cid):
+        self.calls.append(("release", cid))
+
+    async def forget(self, cid):
+        self.calls.append(("forget", cid))
+
+    def inspect(self, c):
+        return {"Networks": {"bridge": {"IPAddress": "172.18.0.2"}}}
+
+
+async def test_volumes_and_network_participate_in_the_lifecycle(tmp_path):
+    vols, net, rt = _RecVolumes(), _RecNetwork(), FakeRuntime()
+    svc = ContainerService(store=Store(tmp_path), events=Events(), images=FakeImages(), runtime=rt,
+                           volumes=vols, network=net)
+    c, _ = await svc.create(spec("vn"))
+    await svc.start(c.id)
+    assert rt.started[-1].netns_path == "/run/netns/x" and rt.started[-1].mounts[0].destination == "/data"
+    assert svc.extra(c)["mounts"] == [{"Type": "volume", "Destination": "/data"}]
+    assert svc.extra(c)["network_settings"]["Networks"]["bridge"]["IPAddress"] == "172.18.0.2"
+    rt.exit(c.id, 0)
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if ("release", c.id) in vols.calls:
+            break
+    rt.fail_next_start = SystemFailure("boom")
+    with pytest.raises(SystemFailure):
+        await svc.start(c.id)
+    await svc.remove(c.id, volumes=True)
+    assert vols.calls == [("register", c.id), ("start_mounts", c.id), ("release", c.id),
+                          ("start_mounts", c.id), ("release", c.id), ("release", c.id), ("forget", c.id, True)]
+    assert net.calls == [("connect", c.id), ("release", c.id), ("connect", c.id), ("release", c.id),
+                         ("release", c.id), ("forget", c.id)]
