@@ -628,52 +628,62 @@ class ContainerService:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
-        if c.state.removal_in_progress:
-            raise Conflict(f"removal of container {ref} is already in progress")
-        if c.state.running and not force:
+        for _ in range(5):
+            if c.state.removal_in_progress:
+                raise Conflict(f"removal of container {ref} is already in progress")
+            if c.state.running:
+                await self._kill_for_removal(c, force)
+            async with self._lock(c.id):
+                if c.id not in self._by_id:
+                    return
+                if c.state.running:
+                    continue  # started again while we waited for the lock: kill that run too
+                await self._remove_locked(c, volumes)
+                break
+        self._locks.pop(c.id, None)
+
+    async def _kill_for_removal(self, c: Container, force: bool) -> None:
+        if not force:
             if c.state.paused:
                 raise Conflict(f"You cannot remove a paused container {c.id}. Unpause and then stop the "
                                "container before attempting removal or force remove")
             raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
                            "attempting removal or force remove")
-        if c.state.running:
-            c.manually_stopped = True
-            self._cancel_restart(c.id)
-            if c.state.restarting:
-                await self._stop(c, 0)
-            else:
-                try:
-                    await self._signal(c, _signal.SIGKILL)
-                except ShimError:
-                    pass
-                if not await self._wait_stopped(c, 30):
-                    raise SystemFailure(f"Could not kill running container {c.id}, cannot remove")
-        async with self._lock(c.id):
-            if c.id not in self._by_id:
-                return
-            c.state.removal_in_progress = True
-            c.state.status = Status.REMOVING.value
-            try:
-                await self._teardown(c)
-                await self._runtime.remove(c.id)
-                if self._network is not None:
-                    await self._network.forget(c.id)
-                if self._volumes is not None:
-                    await self._volumes.forget(c.id, remove_anonymous=volumes)
-            except ShimError as e:
-                c.state.removal_in_progress = False
-                c.state.dead = True
-                c.state.status = Status.DEAD.value
-                await self._save(c)
-                raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
-            self._store.delete(KIND, c.id)
-            self._by_id.pop(c.id, None)
-            if self._names.get(c.name) == c.id:
-                del self._names[c.name]
-            self._restarts.pop(c.id, None)
-            self._event(c, "destroy")
-            self._notify_removed(c)
-        self._locks.pop(c.id, None)
+        c.manually_stopped = True
+        self._cancel_restart(c.id)
+        if c.state.restarting:
+            await self._stop(c, 0)
+            return
+        try:
+            await self._signal(c, _signal.SIGKILL)
+        except ShimError:
+            pass
+        if not await self._wait_stopped(c, 30):
+            raise SystemFailure(f"Could not kill running container {c.id}, cannot remove")
+
+    async def _remove_locked(self, c: Container, volumes: bool) -> None:
+        c.state.removal_in_progress = True
+        c.state.status = Status.REMOVING.value
+        try:
+            await self._teardown(c)
+            await self._runtime.remove(c.id)
+            if self._network is not None:
+                await self._network.forget(c.id)
+            if self._volumes is not None:
+                await self._volumes.forget(c.id, remove_anonymous=volumes)
+        except ShimError as e:
+            c.state.removal_in_progress = False
+            c.state.dead = True
+            c.state.status = Status.DEAD.value
+            await self._save(c)
+            raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
+        self._store.delete(KIND, c.id)
+        self._by_id.pop(c.id, None)
+        if self._names.get(c.name) == c.id:
+            del self._names[c.name]
+        self._restarts.pop(c.id, None)
+        self._event(c, "destroy")
+        self._notify_removed(c)
 
     async def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
