@@ -721,10 +721,6 @@ class ContainerService:
                 val = body.get(key)
                 if val not in (None, 0, "", []):
                     hc[key] = val
-            mem, swap = body.get("Memory") or 0, body.get("MemorySwap") or 0
-            if mem and not swap and (hc.get("MemorySwap") or 0) > 0 and mem > hc["MemorySwap"]:
-                raise InvalidParameter("Memory limit should be smaller than already set memoryswap limit, "
-                                       "update the memoryswap at the same time")
             rp = body.get("RestartPolicy")
             if rp and rp.get("Name") is not None and (rp.get("Name") or rp.get("MaximumRetryCount")):
                 if c.host_config.get("AutoRemove") and rp.get("Name") not in ("", "no"):
@@ -733,6 +729,12 @@ class ContainerService:
                 hc["RestartPolicy"] = {"Name": rp.get("Name") or "", "MaximumRetryCount":
                                        rp.get("MaximumRetryCount") or 0}
             warnings = cc.verify_host_config(hc, update=True)
+            mem, swap = body.get("Memory") or 0, body.get("MemorySwap") or 0
+            # dockerd's UpdateContainer compares with the current MemorySwap even when that is 0 (no
+            # limit): `docker update --memory` alone fails on a container created without one.
+            if mem and not swap and mem > (c.host_config.get("MemorySwap") or 0):
+                raise Conflict("Memory limit should be smaller than already set memoryswap limit, "
+                               "update the memoryswap at the same time")
             if c.state.running and not c.state.restarting:
                 await self._runtime.update(c.id, hc)
             c.host_config = hc

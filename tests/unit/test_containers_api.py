@@ -176,6 +176,8 @@ async def test_stats_and_update_and_prune(api):
     r = await api.get("/v1.41/containers/sp/stats?stream=0&one-shot=1")
     assert (await r.json())["memory_stats"]["usage"] == 786432
     r = await api.post("/v1.41/containers/sp/update", json={"Memory": 33554432})
+    assert r.status == 409 and "update the memoryswap at the same time" in (await r.json())["message"]
+    r = await api.post("/v1.41/containers/sp/update", json={"Memory": 33554432, "MemorySwap": -1})
     assert r.status == 200 and await r.json() == {"Warnings": []}
     r = await api.post("/v1.41/containers/sp/update", json={"Memory": "x"})
     assert r.status == 400
