@@ -20,38 +20,13 @@ rule of a container that no longer exists is gone.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import shutil
 
+from shim.engine.netmodel import FirewallState
 from shim.errors import SystemFailure
 
 log = logging.getLogger("shim.iptables")
-
-
-@dataclasses.dataclass(slots=True, frozen=True)
-class BridgeRules:
-    bridge: str
-    subnet: str
-    internal: bool = False
-    masquerade: bool = True
-    icc: bool = True
-
-
-@dataclasses.dataclass(slots=True, frozen=True)
-class PortRule:
-    proto: str  # tcp | udp
-    host_ip: str  # "" or 0.0.0.0 → every local address
-    host_port: int
-    container_ip: str
-    container_port: int
-    bridge: str
-
-
-@dataclasses.dataclass(slots=True)
-class FirewallState:
-    bridges: list[BridgeRules] = dataclasses.field(default_factory=list)
-    ports: list[PortRule] = dataclasses.field(default_factory=list)
 
 
 def chain_names(tag: str) -> tuple[str, str, str]:

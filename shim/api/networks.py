@@ -1,0 +1,93 @@
+"""API layer: the network endpoints (list, inspect, create, remove, connect, disconnect, prune)."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from shim.api.params import qfilters
+from shim.api.responses import empty_ok, json_response, no_content
+from shim.api.server import ENGINE
+from shim.api.validate import json_body
+from shim.errors import NotImplementedYet
+from shim.translate import networks as tr
+
+
+def _svc(request: web.Request):
+    engine = request.app[ENGINE]
+    svc = getattr(engine, "networks", None) or engine.more.get("networks")
+    if svc is None:
+        raise NotImplementedYet("networks are not available")
+    return svc
+
+
+def _container(request: web.Request, ref: str):
+    containers = request.app[ENGINE].containers
+    if containers is None:
+        raise NotImplementedYet("containers are not available")
+    return containers.get(ref)
+
+
+async def list_networks(request: web.Request) -> web.Response:
+    """GET /networks"""
+    svc = _svc(request)
+    await svc.restore()
+    keep = tr.list_filter(qfilters(request), lambda n: bool(svc.endpoints_on(n)))
+    return json_response([tr.network_out(n) for n in svc.networks() if keep(n)])
+
+
+async def inspect_network(request: web.Request) -> web.Response:
+    """GET /networks/{id}"""
+    svc = _svc(request)
+    await svc.restore()
+    net = svc.get(request.match_info["id"])
+    return json_response(tr.network_out(net, tr.network_containers(svc.endpoints_on(net))))
+
+
+async def create_network(request: web.Request) -> web.Response:
+    """POST /networks/create -> 201 {"Id", "Warning"}"""
+    body = await json_body(request, "network_create")
+    net, warning = await _svc(request).create(**tr.create_in(body))
+    return json_response({"Id": net.id, "Warning": warning}, status=201)
+
+
+async def remove_network(request: web.Request) -> web.Response:
+    """DELETE /networks/{id} -> 204"""
+    await _svc(request).remove(request.match_info["id"])
+    return no_content()
+
+
+async def connect_network(request: web.Request) -> web.Response:
+    """POST /networks/{id}/connect -> 200, empty"""
+    body = await json_body(request, "network_connect")
+    c = _container(request, body["Container"])
+    await _svc(request).connect(request.match_info["id"], c, body.get("EndpointConfig"),
+                                running=bool(c.state.running))
+    return empty_ok()
+
+
+async def disconnect_network(request: web.Request) -> web.Response:
+    """POST /networks/{id}/disconnect -> 200, empty"""
+    body = await json_body(request, "network_disconnect")
+    c = _container(request, body["Container"])
+    await _svc(request).disconnect(request.match_info["id"], c, force=bool(body.get("Force")))
+    return empty_ok()
+
+
+async def prune_networks(request: web.Request) -> web.Response:
+    """POST /networks/prune -> {"NetworksDeleted": [names]}"""
+    keep = tr.prune_filter(qfilters(request), time.time_ns())
+    deleted = await _svc(request).prune(keep)
+    return json_response({"NetworksDeleted": deleted or None})  # Go: a nil slice is null
+
+
+ROUTES = [
+    ("GET", "/networks", list_networks),
+    ("POST", "/networks/create", create_network),
+    ("POST", "/networks/prune", prune_networks),
+    ("GET", "/networks/{id}", inspect_network),
+    ("DELETE", "/networks/{id}", remove_network),
+    ("POST", "/networks/{id}/connect", connect_network),
+    ("POST", "/networks/{id}/disconnect", disconnect_network),
+]

@@ -1,0 +1,204 @@
+"""Translate layer: network objects and containers' NetworkSettings in dockerd's shapes.
+
+Shapes follow dockerd 20.10's recorded answers (api-traffic.md 3.9): a network object with
+Name, Id, Created, Scope, Driver, EnableIPv6, IPAM, Internal, Attachable, Ingress, ConfigFrom,
+ConfigOnly, Containers (empty in lists, as dockerd's list), Options, Labels.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Callable
+
+from shim.engine.netmodel import ContainerNet, Endpoint, EndpointView, Network
+from shim.errors import InvalidParameter
+from shim.translate.versions import Version
+
+
+def rfc3339nano(ns: int) -> str:
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return base + (f".{frac:09d}".rstrip("0") if frac else "") + "Z"
+
+
+def create_in(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /networks/create body → NetworkService.create keyword arguments."""
+    return {
+        "name": body.get("Name"),
+        "driver": body.get("Driver") or "bridge",
+        "ipam": body.get("IPAM") or {},
+        "internal": bool(body.get("Internal")),
+        "attachable": bool(body.get("Attachable")),
+        "ingress": bool(body.get("Ingress")),
+        "enable_ipv6": bool(body.get("EnableIPv6")),
+        "labels": body.get("Labels") or {},
+        "options": body.get("Options") or {},
+    }
+
+
+def network_out(n: Network, containers: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "Name": n.name,
+        "Id": n.id,
+        "Created": rfc3339nano(n.created),
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv6": n.enable_ipv6,
+        "IPAM": {"Driver": n.ipam_driver, "Options": n.ipam_options,
+                 "Config": [dict(c) for c in n.ipam_config] if n.driver == "bridge" else []},
+        "Internal": n.internal,
+        "Attachable": n.attachable,
+        "Ingress": n.ingress,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": containers or {},
+        "Options": dict(n.options),
+        "Labels": dict(n.labels),
+    }
+
+
+def network_containers(pairs: list[tuple[ContainerNet, Endpoint]]) -> dict[str, dict[str, Any]]:
+    return {cn.cid: {"Name": cn.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
+                     "IPv4Address": f"{ep.ip}/{ep.prefix}" if ep.ip else "", "IPv6Address": ""}
+            for cn, ep in pairs}
+
+
+def _label_ok(labels: dict[str, str], spec: str) -> bool:
+    k, sep, v = spec.partition("=")
+    return k in labels and (not sep or labels[k] == v)
+
+
+def list_filter(filters: dict[str, list[str]], used: Callable[[Network], bool]) -> Callable[[Network], bool]:
+    """GET /networks filters: name (substring), id (prefix), driver, label, type, scope, dangling."""
+    allowed = {"name", "id", "driver", "label", "type", "scope", "dangling"}
+    for key in filters:
+        if key not in allowed:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    for t in filters.get("type", []):
+        if t not in ("custom", "builtin"):
+            raise InvalidParameter(f"invalid filter: 'type'='{t}'")
+
+    def keep(n: Network) -> bool:
+        if filters.get("name") and not any(v in n.name for v in filters["name"]):
+            return False
+        if filters.get("id") and not any(n.id.startswith(v) for v in filters["id"]):
+            return False
+        if filters.get("driver") and n.driver not in filters["driver"]:
+            return False
+        if filters.get("label") and not all(_label_ok(n.labels, v) for v in filters["label"]):
+            return False
+        if filters.get("type") and ("builtin" if n.predefined else "custom") not in filters["type"]:
+            return False
+        if filters.get("scope") and "local" not in filters["scope"]:
+            return False
+        if filters.get("dangling"):
+            want = filters["dangling"][-1].lower() in ("1", "true")
+            if (not n.predefined and not used(n)) != want:
+                return False
+        return True
+    return keep
+
+
+def prune_filter(filters: dict[str, list[str]], now_ns: int) -> Callable[[Network], bool]:
+    for key in filters:
+        if key not in ("until", "label", "label!"):
+            raise InvalidParameter(f"invalid filter '{key}'")
+    until = None
+    if filters.get("until"):
+        until = _parse_until(filters["until"][-1], now_ns)
+
+    def keep(n: Network) -> bool:
+        if until is not None and n.created >= until:
+            return False
+        if filters.get("label") and not all(_label_ok(n.labels, v) for v in filters["label"]):
+            return False
+        if filters.get("label!") and any(_label_ok(n.labels, v) for v in filters["label!"]):
+            return False
+        return True
+    return keep
+
+
+def _parse_until(raw: str, now_ns: int) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if raw and raw[-1] in units and raw[:-1].replace(".", "", 1).isdigit():
+            return now_ns - int(float(raw[:-1]) * units[raw[-1]] * 1e9)
+        return int(float(raw) * 1e9)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return int(dt.timestamp() * 1e9)
+    except ValueError:
+        raise InvalidParameter(f"invalid filter 'until={raw}'") from None
+
+
+# ------------------------------------------------------------------ containers' NetworkSettings
+
+
+def _empty_endpoint(network_id: str = "") -> dict[str, Any]:
+    return {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": network_id, "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+
+
+def _endpoint_out(cn: ContainerNet, ep: Endpoint, net: Network, version: Version) -> dict[str, Any]:
+    aliases = list(ep.aliases) or None
+    if ep.endpoint_id and not net.predefined:
+        aliases = [*(ep.aliases or []), cn.cid[:12]]  # dockerd adds the short ID on user networks
+    out = {
+        "IPAMConfig": ep.ipam_config or None, "Links": ep.links or None, "Aliases": aliases,
+        "NetworkID": net.id, "EndpointID": ep.endpoint_id, "Gateway": ep.gateway, "IPAddress": ep.ip,
+        "IPPrefixLen": ep.prefix, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "MacAddress": ep.mac, "DriverOpts": ep.driver_opts or None,
+    }
+    if version >= Version(1, 44):
+        out["DNSNames"] = [cn.name, cn.cid[:12], *ep.aliases] if ep.endpoint_id and not net.predefined else None
+    return out
+
+
+def ports_out(view: EndpointView) -> dict[str, Any]:
+    """NetworkSettings.Ports: exposed ports (null when not published) and live host bindings."""
+    cn = view.net
+    if cn is None or not cn.live:
+        return {}
+    out: dict[str, Any] = {k: None for k in view.exposed}
+    for key in view.port_bindings:
+        out.setdefault(key if "/" in key else key + "/tcp", None)
+    for p in cn.ports:
+        key = f"{p.container_port}/{p.proto}"
+        if out.get(key) is None:
+            out[key] = []
+        out[key].append({"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)})
+    return out
+
+
+def network_settings(view: EndpointView, version: Version) -> dict[str, Any]:
+    """A container's NetworkSettings for inspect (and, its Networks, for lists)."""
+    cn = view.net
+    networks: dict[str, Any] = {}
+    top = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}
+    if cn is not None:
+        for nid in cn.order:
+            net = view.networks.get(nid)
+            ep = cn.endpoints.get(nid)
+            if net is None or ep is None:
+                continue
+            networks[net.name] = _endpoint_out(cn, ep, net, version)
+            if net.is_default_bridge:
+                top = {"EndpointID": ep.endpoint_id, "Gateway": ep.gateway, "IPAddress": ep.ip,
+                       "IPPrefixLen": ep.prefix, "MacAddress": ep.mac}
+    if view.mode in ("host", "none"):
+        net = next((n for n in view.networks.values() if n.name == view.mode), None)
+        networks = {view.mode: _empty_endpoint(net.id if net else "")}
+    live = cn is not None and cn.live
+    return {
+        "Bridge": "", "SandboxID": cn.sandbox_id if live and cn else "", "HairpinMode": False,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": ports_out(view),
+        "SandboxKey": cn.netns if live and cn and cn.netns != "host" else "",
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        **{k: v for k, v in top.items() if k == "EndpointID"},
+        "Gateway": top["Gateway"], "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": top["IPAddress"], "IPPrefixLen": top["IPPrefixLen"], "IPv6Gateway": "",
+        "MacAddress": top["MacAddress"], "Networks": networks,
+    }
