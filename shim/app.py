@@ -54,9 +54,38 @@ def build_engine(settings: Settings) -> Engine:
         runtime = RuncRuntime(data_root=settings.data_root, exec_root=settings.exec_root)
         services["runtime"] = runtime
         # after images: Engine.start restores services in order, and containers need the images
+        volumes = _volume_services(settings, store, events, runtime, services)
         services["containers"] = ContainerService(store=store, events=events, images=services.get("images"),
-                                                  runtime=runtime)
+                                                  runtime=runtime, volumes=volumes)
+        _exec_and_archive_services(store, events, runtime, services)
     return Engine(settings=settings, store=store, events=events, host=host, **services)
+
+
+def _volume_services(settings: Settings, store: Store, events: Events, runtime, services: dict):
+    """Volumes (local driver) and the rootfs file access they share with archive/commit."""
+    from shim.engine.volumes import VolumeService
+    from shim.runtime.rootfs_io import RootfsIO
+    from shim.runtime.volumefs import LocalVolumeFS
+
+    services["rootfs_io"] = RootfsIO(runtime)
+    services["volumes"] = VolumeService(store=store, events=events, fs=LocalVolumeFS(settings.data_root),
+                                        rootfs=services["rootfs_io"],
+                                        protected_roots=[settings.data_root, settings.exec_root])
+    return services["volumes"]
+
+
+def _exec_and_archive_services(store: Store, events: Events, runtime, services: dict) -> None:
+    from shim.engine.archive import ArchiveService
+
+    services["archive"] = ArchiveService(containers=services["containers"], volumes=services.get("volumes"),
+                                         rootfs=services["rootfs_io"], images=services.get("images"), events=events)
+    try:
+        from shim.engine.execs import ExecService
+        from shim.runtime.execproc import ExecRuntime
+    except ImportError:  # pragma: no cover - while exec is being built
+        return
+    services["execs"] = ExecService(containers=services["containers"], events=events,
+                                    runtime=ExecRuntime(runtime))
 
 
 def _unix_path(host: str) -> str:

@@ -86,6 +86,7 @@ class VolumeService:
         self._mounts: dict[str, list[MountPoint]] = {}  # cid -> mount points
         self._active: dict[str, set[str]] = {}  # volume -> running containers that mounted it
         self._lock = asyncio.Lock()
+        self._loaded = False
 
     # ------------------------------------------------------------ volumes
 
@@ -333,6 +334,13 @@ class VolumeService:
     # ------------------------------------------------------------ daemon start / stop
 
     async def restore(self) -> None:
+        self._load()
+
+    def _load(self) -> None:
+        """Volumes and mount records from the store, once (the container service may ask first)."""
+        if self._loaded:
+            return
+        self._loaded = True
         for name, data in self._store.load_all(KIND).items():
             try:
                 self._vols[name] = Volume.from_dict(data)
@@ -345,7 +353,9 @@ class VolumeService:
                 log.error("mounts of %s: unreadable record, skipped", cid)
 
     def drop_stale(self, known: set[str]) -> None:
-        """Mount records of containers that no longer exist (a crash between remove and forget)."""
+        """Mount records of containers that no longer exist (a crash between remove and forget).
+        Called by the container service's restore, before it restarts containers: load now."""
+        self._load()
         for cid in list(self._mounts):
             if cid not in known:
                 self._mounts.pop(cid, None)
