@@ -648,21 +648,21 @@ class NetworkService:
     def _uses_embedded_dns(self, cn: ContainerNet) -> bool:
         return any(nid in self._nets and not self._nets[nid].predefined for nid in cn.order)
 
-    async def detach(self, c: Any, *, remove: bool = False) -> None:
+    async def detach(self, cid: str, *, remove: bool = False) -> None:
         """At stop, failed start and removal (idempotent). `remove` forgets the container's endpoints."""
         await self.restore()
         async with self._lock:
-            cn = self._cn.get(c.id)
+            cn = self._cn.get(cid)
             if cn is None:
                 return
             was = [nid for nid in cn.order if cn.endpoints.get(nid) and cn.endpoints[nid].endpoint_id]
             await self._detach_locked(cn, events=False)
             if remove:
-                self._cn.pop(c.id, None)
-                await self._store.adelete(ENDPOINTS, c.id)
+                self._cn.pop(cid, None)
+                await self._store.adelete(ENDPOINTS, cid)
         for nid in was:
             if nid in self._nets:
-                self._event("disconnect", self._nets[nid], container=c.id)
+                self._event("disconnect", self._nets[nid], container=cid)
 
     async def _detach_locked(self, cn: ContainerNet, *, events: bool) -> None:
         await self._dns.stop(cn.cid)
