@@ -44,6 +44,9 @@ class ContainerNetworking:
     def inspect(self, c: Any) -> dict:
         return tr.network_settings(self.svc.view(c), MAX_VERSION)
 
+    async def rename(self, cid: str, name: str) -> None:
+        await self.svc.rename(cid, name)
+
     def paths(self, c: Any) -> dict[str, str]:
         return self.svc.paths(c)
 

@@ -136,8 +136,13 @@ class NetworkService:
 
     def view(self, c: Any) -> EndpointView:
         """For inspect's NetworkSettings (translate.networks.network_settings)."""
-        cn = self._cn.get(c.id) or self._configured(c)
+        try:
+            cn = self._cn.get(c.id) or self._configured(c)
+        except NotFound:  # its network was removed since: inspect still works, start will fail
+            cn = ContainerNet(cid=c.id, name=c.name, mode=c.host_config.get("NetworkMode") or "")
         nets = {nid: self._nets[nid] for nid in cn.endpoints if nid in self._nets}
+        if cn.mode in ("host", "none"):
+            nets.update({n.id: n for n in self._nets.values() if n.predefined and n.name == cn.mode})
         return EndpointView(net=cn, networks=nets, mode=cn.mode,
                             exposed=sorted((c.config.get("ExposedPorts") or {}).keys()),
                             port_bindings=c.host_config.get("PortBindings") or {})
@@ -162,9 +167,10 @@ class NetworkService:
         for oid, d in (await asyncio.to_thread(self._store.load_all, NETWORKS)).items():
             self._nets[oid] = Network.from_dict(d)
         await self._predefined()
+        pinned = set(await self._nl.list_netns())
         for oid, d in (await asyncio.to_thread(self._store.load_all, ENDPOINTS)).items():
             cn = ContainerNet.from_dict(d)
-            if cn.live and cn.owns_netns and not os.path.exists(cn.netns):
+            if cn.live and cn.owns_netns and oid not in pinned:
                 cn.live = False  # the namespace is gone (host reboot): nothing of it is live any more
             self._cn[oid] = cn
         await self._nl.sysctl("net/ipv4/ip_forward", "1")
@@ -431,7 +437,8 @@ class NetworkService:
 
     def _record(self, c: Any) -> ContainerNet:
         cn = self._cn.get(c.id)
-        if cn is None:
+        if cn is None or (not cn.live and cn.mode != self._resolve_mode(c)):
+            # new, or NetworkMode replaced by a pre-1.24 start body: start over from the config
             cn = self._cn[c.id] = self._configured(c)
         cn.name = c.name
         return cn
@@ -751,6 +758,13 @@ class NetworkService:
             await self._save_cn(cn)
         if was_live:
             self._event("disconnect", net, container=c.id)
+
+    async def rename(self, cid: str, name: str) -> None:
+        """The embedded DNS answers the new name at once (dockerd updates its service records)."""
+        cn = self._cn.get(cid)
+        if cn is not None:
+            cn.name = name
+            await self._save_cn(cn)
 
     # ------------------------------------------------------------ DNS
 
