@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import collections
+import contextlib
 import json
 import os
 import re
@@ -59,17 +60,31 @@ def runc_error_text(raw: str) -> str:
 
 
 class ConmonAttach:
-    """AttachHandle over conmon's attach socket."""
+    """AttachHandle over conmon's attach socket.
 
-    def __init__(self, sock: socket.socket) -> None:
+    One pump task is the only reader of the socket (never cancelled mid-read, so no
+    message can be lost); read() takes from its buffer. Once claimed, the pump stops
+    reading past HIGH_WATER bytes, so a slow client slows the container as with dockerd.
+    """
+
+    HIGH_WATER = 1024 * 1024
+    UNCLAIMED_LIMIT = 4 * 1024 * 1024  # kept for a claimer-to-be, then dropped
+
+    def __init__(self, sock: socket.socket, claimed: bool = True) -> None:
         self._sock = sock
-        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
-        self._buffered = 0
+        self._items: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._bytes = 0
         self._eof = False
         self._closed = False
+        self.claimed = claimed
+        self.discard = False
+        self._ready = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump())
 
     @classmethod
-    async def connect(cls, path: str) -> "ConmonAttach":
+    async def connect(cls, path: str, claimed: bool = True) -> "ConmonAttach":
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sock.setblocking(False)
         try:
@@ -77,30 +92,50 @@ class ConmonAttach:
         except BaseException:
             sock.close()
             raise
-        return cls(sock)
+        return cls(sock, claimed)
 
-    async def _recv(self) -> tuple[int, bytes] | None:
+    async def _pump(self) -> None:
         loop = asyncio.get_running_loop()
-        while not self._eof and not self._closed:
+        while not self._closed:
             try:
                 msg = await loop.sock_recv(self._sock, 65536)
             except (ConnectionError, OSError):
                 msg = b""
             if not msg:
-                self._eof = True
-                return None
+                break
             if msg[0] == CONMON_PIPE_STDOUT:
-                return 1, msg[1:]
-            if msg[0] == CONMON_PIPE_STDERR:
-                return 2, msg[1:]
-        return None
+                item = (1, msg[1:])
+            elif msg[0] == CONMON_PIPE_STDERR:
+                item = (2, msg[1:])
+            else:
+                continue
+            if self.discard or (not self.claimed and self._bytes >= self.UNCLAIMED_LIMIT):
+                continue
+            self._items.append(item)
+            self._bytes += len(item[1])
+            self._ready.set()
+            while self.claimed and self._bytes > self.HIGH_WATER and not self._closed:
+                self._space.clear()
+                await self._space.wait()
+        self._eof = True
+        self._ready.set()
+
+    def drop_buffered(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+        self._space.set()
 
     async def read(self) -> tuple[int, bytes] | None:
-        if self._pending:
-            item = self._pending.popleft()
-            self._buffered -= len(item[1])
-            return item
-        return await self._recv()
+        while not self._items:
+            if self._eof or self._closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        item = self._items.popleft()
+        self._bytes -= len(item[1])
+        if self._bytes <= self.HIGH_WATER:
+            self._space.set()
+        return item
 
     async def write(self, data: bytes) -> None:
         loop = asyncio.get_running_loop()
@@ -116,61 +151,50 @@ class ConmonAttach:
             pass
 
     async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._sock.close()
+        if self._closed:
+            return
+        self._closed = True
+        self._ready.set()
+        self._space.set()
+        self._pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._pump_task
+        self._sock.close()
 
 
 class EarlyAttach:
     """An attach connection made before `runc start`, buffering output until claimed.
 
     A container may print and exit before anyone could attach after start (`docker
-    run busybox echo hi`); the first attach() shortly after start gets this handle
-    with everything the process wrote from its first byte.
+    run busybox echo hi`); the first attach() within WINDOW seconds of the start gets
+    this handle with everything the process wrote from its first byte.
     """
 
-    WINDOW = 10.0  # seconds during which attach() may claim it
-    LIMIT = 4 * 1024 * 1024  # bytes kept while unclaimed
+    WINDOW = 10.0
 
     def __init__(self, handle: ConmonAttach, keep_open: bool) -> None:
         self.handle = handle
-        self.deadline = time.monotonic() + self.WINDOW
-        # closing the socket makes conmon close stdin (StdinOnce): keep draining instead
+        # closing the socket makes conmon close stdin (StdinOnce): then keep draining instead
         self.keep_open = keep_open
-        self.task = asyncio.get_running_loop().create_task(self._drain())
+        self.expired = False
+        self._timer = asyncio.get_running_loop().call_later(self.WINDOW, self._expire)
 
-    async def _drain(self) -> None:
-        h = self.handle
-        while True:
-            if time.monotonic() > self.deadline and not self.keep_open:
-                await h.close()
-                return
-            try:
-                item = await asyncio.wait_for(h._recv(), timeout=max(0.05, self.deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                continue
-            if item is None:
-                return
-            if time.monotonic() <= self.deadline and h._buffered < self.LIMIT:
-                h._pending.append(item)
-                h._buffered += len(item[1])
+    def _expire(self) -> None:
+        self.expired = True
+        self.handle.discard = True
+        self.handle.drop_buffered()
+        if not self.keep_open:
+            asyncio.get_running_loop().create_task(self.handle.close())
 
-    async def claim(self) -> ConmonAttach | None:
-        if time.monotonic() > self.deadline:
+    def claim(self) -> ConmonAttach | None:
+        if self.expired:
             return None
-        self.task.cancel()
-        try:
-            await self.task
-        except asyncio.CancelledError:
-            pass
+        self._timer.cancel()
+        self.handle.claimed = True
         return self.handle
 
     async def close(self) -> None:
-        self.task.cancel()
-        try:
-            await self.task
-        except (asyncio.CancelledError, Exception):
-            pass
+        self._timer.cancel()
         await self.handle.close()
 
 

@@ -194,7 +194,7 @@ class RuncRuntime:
             pid = await self._spawn(req)
             early = None
             try:
-                early = EarlyAttach(await ConmonAttach.connect(self._attach_path(cid)),
+                early = EarlyAttach(await ConmonAttach.connect(self._attach_path(cid), claimed=False),
                                     keep_open=req.open_stdin and req.stdin_once)
             except OSError:
                 pass
@@ -362,7 +362,7 @@ class RuncRuntime:
     async def attach(self, cid: str) -> AttachHandle:
         early = self._early.pop(cid, None)
         if early is not None:
-            handle = await early.claim()
+            handle = early.claim()
             if handle is not None:
                 return handle
             self._early[cid] = early  # past its window: keeps draining until the exit
