@@ -55,8 +55,12 @@ def build_engine(settings: Settings) -> Engine:
         services["runtime"] = runtime
         # after images: Engine.start restores services in order, and containers need the images
         volumes = _volume_services(settings, store, events, runtime, services)
+        from shim.netwiring import build_networking
+
+        services["networks"], network = build_networking(settings, store, events)
         services["containers"] = ContainerService(store=store, events=events, images=services.get("images"),
-                                                  runtime=runtime, volumes=volumes)
+                                                  runtime=runtime, volumes=volumes, network=network)
+        network.bind(services["containers"])
         _exec_and_archive_services(store, events, runtime, services)
     return Engine(settings=settings, store=store, events=events, host=host, **services)
 

@@ -46,6 +46,9 @@ class Shimd:
         self.pidfile = str(self.base / "shimd.pid")
         self.log_path = self.base / "shimd.log"
         self.docker_host = f"unix://{self.socket}"
+        # Our own default bridge and subnet: daemons of concurrent test runs never share one.
+        self.bridge = "sht" + os.urandom(4).hex()
+        self.bip = _free_bip()
         self.proc: subprocess.Popen | None = None
         self._client = None
 
@@ -58,7 +61,7 @@ class Shimd:
         self.proc = subprocess.Popen(
             [str(SHIMD), "-H", self.docker_host, "--data-root", self.data_root, "--exec-root", self.exec_root,
              "--pidfile", self.pidfile, "--config-file", str(self.base / "daemon.json"), "--log-level", "debug",
-             *(extra_args or [])],
+             *_network_args(self, extra_args or []), *(extra_args or [])],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 30
@@ -171,6 +174,7 @@ class Shimd:
             mounts = [line.split()[4] for line in f]
         for m in sorted((m for m in mounts if m.startswith(base)), key=len, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True)
+        _sweep_network(self.exec_root, self.bridge)
 
     def destroy(self) -> None:
         try:
@@ -180,3 +184,47 @@ class Shimd:
         finally:
             self.sweep()
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _free_bip() -> str:
+    """10.213.N.1/24 with N (0-99) not routed on the host yet (tests own 10.213.0.0/16)."""
+    import random
+
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    candidates = list(range(100))
+    random.shuffle(candidates)
+    for n in candidates:
+        if f"10.213.{n}." not in routes:
+            return f"10.213.{n}.1/24"
+    return f"10.213.{candidates[0]}.1/24"
+
+
+def _network_args(d: "Shimd", extra: list[str]) -> list[str]:
+    if any(a in ("-b", "--bridge") or a.startswith("--bridge=") for a in extra):
+        return []
+    return ["--bridge", d.bridge, "--bip", d.bip]
+
+
+def _sweep_network(exec_root: str, bridge: str) -> None:
+    """A daemon that died without cleaning up: remove its links and iptables chains."""
+    import asyncio
+    import threading
+
+    try:
+        from shim.runtime.iptables import Firewall
+        from shim.runtime.netlink import Netlink
+    except ImportError:
+        return
+
+    async def sweep() -> None:
+        nl = Netlink(exec_root, bridge)
+        try:
+            for name, _, _ in await nl.our_links():
+                await nl.delete_link(name)
+        finally:
+            nl.close()
+        await Firewall(bridge).remove_all()
+
+    t = threading.Thread(target=lambda: asyncio.run(sweep()))
+    t.start()
+    t.join()
