@@ -94,20 +94,21 @@ def path_stat_header(name: str, size: int, st_mode: int, mtime_ns: int, link_tar
 # --- exec --------------------------------------------------------------------------------
 
 def exec_inspect_out(e: Any) -> dict[str, Any]:
+    """GET /exec/{id}/json in dockerd's field order; ExitCode null until the process ended."""
     pc: dict[str, Any] = {"tty": e.tty, "entrypoint": e.cmd[0] if e.cmd else "", "arguments": list(e.cmd[1:]),
                           "privileged": e.privileged}
     if e.user:
         pc["user"] = e.user
     return {
+        "ID": e.id,
+        "Running": e.running,
+        "ExitCode": e.exit_code,
+        "ProcessConfig": pc,
+        "OpenStdin": e.attach_stdin,
+        "OpenStderr": e.attach_stderr,
+        "OpenStdout": e.attach_stdout,
         "CanRemove": False,
         "ContainerID": e.container_id,
         "DetachKeys": e.detach_keys_raw,
-        "ExitCode": e.exit_code,
-        "ID": e.id,
-        "OpenStderr": e.attach_stderr,
-        "OpenStdin": e.attach_stdin,
-        "OpenStdout": e.attach_stdout,
-        "ProcessConfig": pc,
-        "Running": e.running,
         "Pid": e.pid,
     }

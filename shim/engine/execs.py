@@ -1,0 +1,199 @@
+"""Engine layer: exec sessions (dockerd's daemon/exec.go).
+
+An exec is created against a running container, started once (attached or detached),
+and kept, finished or not, until its container stops: then it is released and leaves
+the container's `ExecIDs` (the seed's Cleanup). The service learns of stops from the
+event bus (`die`), so the container service needs no hook for it. Processes are run by
+the exec runtime adapter (runtime/execproc.ExecRuntime).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+from typing import Any
+
+from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
+
+log = logging.getLogger("shim.execs")
+
+
+@dataclasses.dataclass(slots=True)
+class ExecSession:
+    id: str
+    container_id: str
+    cmd: list[str]
+    env: list[str]
+    user: str
+    working_dir: str
+    privileged: bool
+    tty: bool
+    attach_stdin: bool
+    attach_stdout: bool
+    attach_stderr: bool
+    detach_keys_raw: str
+    console_size: tuple[int, int] | None = None
+    running: bool = False
+    started: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    process: Any = None
+    error: str = ""
+    done: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+def _not_running(cid: str) -> Conflict:
+    return Conflict(f"Container {cid} is not running")
+
+
+def _check_container(c: Any) -> None:
+    st = c.state
+    if not st.running:
+        raise _not_running(c.id)
+    if st.paused:
+        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+    if st.restarting:
+        raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
+
+
+class ExecService:
+    def __init__(self, *, containers: Any, events: Any, runtime: Any) -> None:
+        self._containers = containers
+        self._events = events
+        self._runtime = runtime
+        self._execs: dict[str, ExecSession] = {}
+        self._watcher: asyncio.Task | None = None
+
+    def _event(self, e: ExecSession, action: str, **extra: str) -> None:
+        try:
+            c = self._containers.get(e.container_id)
+        except ShimError:
+            return
+        attrs: dict[str, str] = dict(c.config.get("Labels") or {})
+        attrs.update(image=c.config.get("Image") or c.image_id, name=c.name, execID=e.id)
+        attrs.update(extra)
+        self._events.publish("container", action, c.id, attrs)
+
+    def get(self, exec_id: str) -> ExecSession:
+        e = self._execs.get(exec_id)
+        if e is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return e
+
+    async def create(self, ref: str, body: dict[str, Any]) -> ExecSession:
+        c = self._containers.get(ref)
+        _check_container(c)
+        cmd = list(body.get("Cmd") or [])
+        if not cmd:
+            raise InvalidParameter("No exec command specified")
+        size = body.get("ConsoleSize")
+        e = ExecSession(
+            id=self._new_id(), container_id=c.id, cmd=cmd, env=list(body.get("Env") or []),
+            user=body.get("User") or "", working_dir=body.get("WorkingDir") or "",
+            privileged=bool(body.get("Privileged")), tty=bool(body.get("Tty")),
+            attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
+            attach_stderr=bool(body.get("AttachStderr")), detach_keys_raw=body.get("DetachKeys") or "",
+            console_size=(int(size[0]), int(size[1])) if size and len(size) == 2 else None,
+        )
+        self._execs[e.id] = e
+        c.exec_ids.append(e.id)
+        self._event(e, "exec_create: " + " ".join(cmd))
+        return e
+
+    def _new_id(self) -> str:
+        while True:
+            eid = secrets.token_hex(32)
+            if eid not in self._execs:
+                return eid
+
+    def check_startable(self, exec_id: str) -> ExecSession:
+        e = self.get(exec_id)
+        if e.exit_code is not None:
+            raise Conflict(f"Error: Exec command {e.id} has already run")
+        if e.running or e.started:
+            raise Conflict(f"Error: Exec command {e.id} is already running")
+        _check_container(self._containers.get(e.container_id))
+        return e
+
+    async def start(self, exec_id: str, *, console_size: tuple[int, int] | None = None) -> ExecSession:
+        """Start the process; the caller pumps its stdio (attached) or returns at once (detached)."""
+        e = self.check_startable(exec_id)
+        c = self._containers.get(e.container_id)
+        e.started = True
+        cwd = e.working_dir or c.config.get("WorkingDir") or "/"
+        user = e.user or c.config.get("User") or ""
+        try:
+            e.process = await self._runtime.start(
+                c.id, cmd=e.cmd, env=e.env, cwd=cwd, user=user, tty=e.tty, privileged=e.privileged,
+                attach_stdin=e.attach_stdin, console_size=console_size or e.console_size)
+        except BaseException as err:
+            e.exit_code = 126
+            e.done.set()
+            if isinstance(err, ShimError):
+                raise
+            raise Conflict(str(err)) from err
+        e.running = True
+        self._event(e, "exec_start: " + " ".join(e.cmd))
+        asyncio.get_running_loop().create_task(self._reap(e))
+        e.pid = await e.process.read_pid()
+        return e
+
+    async def _reap(self, e: ExecSession) -> None:
+        code = await e.process.wait()
+        e.exit_code = code
+        e.error = getattr(e.process, "runc_error", "")
+        e.running = False
+        e.done.set()
+        self._event(e, "exec_die", exitCode=str(code))
+
+    async def wait(self, e: ExecSession) -> int:
+        await e.done.wait()
+        return e.exit_code if e.exit_code is not None else 0
+
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        e = self.get(exec_id)
+        if e.process is None:
+            raise Conflict(f"Exec {exec_id} is not running")  # dockerd: resize before start
+        await e.process.resize(height, width)
+
+    async def release_container(self, cid: str) -> None:
+        """The container stopped: its exec sessions end and leave ExecIDs."""
+        for e in [x for x in self._execs.values() if x.container_id == cid]:
+            self._execs.pop(e.id, None)
+            if e.process is not None:
+                with contextlib.suppress(Exception):
+                    await e.process.kill()
+        try:
+            c = self._containers.get(cid)
+        except ShimError:
+            return
+        c.exec_ids.clear()
+
+    # ------------------------------------------------------------ daemon start / stop
+
+    async def restore(self) -> None:
+        # exec sessions do not outlive shimd: IDs a container kept from before are stale
+        for c in self._containers.all():
+            c.exec_ids.clear()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_stops())
+
+    async def _watch_stops(self) -> None:
+        async for ev in self._events.stream():
+            if ev.get("Type") == "container" and ev.get("Action") in ("die", "destroy"):
+                try:
+                    await self.release_container(ev["Actor"]["ID"])
+                except Exception:
+                    log.exception("releasing exec sessions of %s", ev["Actor"]["ID"])
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await self._watcher
+        for e in list(self._execs.values()):
+            if e.process is not None:
+                with contextlib.suppress(Exception):
+                    await e.process.kill()
