@@ -281,10 +281,17 @@ def default_mounts(hc: dict) -> list[dict]:
     return mounts
 
 
+PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave"}
+
+
 def user_mount(m: MountSpec) -> dict:
     opts = list(m.options)
-    if m.type == "bind" and not any(o in ("bind", "rbind") for o in opts):
-        opts.insert(0, "rbind")
+    if m.type == "bind":
+        if not any(o in ("bind", "rbind") for o in opts):
+            opts.insert(0, "rbind")
+        # dockerd's default bind propagation is rprivate
+        if not any(o in PROPAGATIONS for o in opts):
+            opts.append("rprivate")
     return {"destination": m.destination, "type": m.type, "source": m.source, "options": opts}
 
 

@@ -311,3 +311,40 @@ async def test_cap_drop_all(env):
     r = env.req("sh", "-c", "grep CapEff /proc/self/status", host_config={"CapDrop": ["ALL"]})
     await env.rt.start(r)
     assert (await output_of(env.rt, r.id)).split() == [b"CapEff:", b"0000000000000000"]
+
+
+async def test_oom_killed(env):
+    r = env.req("sh", "-c", "head -c 100000000 /dev/zero | tail", host_config={"Memory": 8 * 1024 * 1024})
+    await env.rt.start(r)
+    info = await env.rt.wait_exit(r.id)
+    assert info.oom_killed is True and info.exit_code == 137
+
+
+async def test_restart_same_container_keeps_diff_and_logs(env):
+    r = env.req("sh", "-c", "cat /mark 2>/dev/null || echo first > /mark; echo run")
+    await env.rt.start(r)
+    await env.rt.wait_exit(r.id)
+    await env.rt.cleanup(r.id)
+    assert os.path.exists(os.path.join(env.rt.upper_dir(r.id), "mark"))
+    await env.rt.start(r)
+    assert (await env.rt.wait_exit(r.id)).exit_code == 0
+    assert [d for _, d in await log_text(env.rt, r.id)] == [b"run\n", b"first\n", b"run\n"]
+
+
+async def test_loopback_only_netns_and_bind_mount(env, tmp_path):
+    from shim.engine.ports import MountSpec
+
+    (tmp_path / "f.txt").write_text("from host\n")
+    r = env.req("sh", "-c", "cat /data/f.txt; ip -o link | cut -d: -f2 | tr -d ' '",
+                mounts=[MountSpec("/data", str(tmp_path), options=["ro"])])
+    await env.rt.start(r)
+    assert (await output_of(env.rt, r.id)).split() == [b"from", b"host", b"lo"]
+
+
+async def test_lost_monitor_is_reported(env):
+    r = env.req("sleep", "1000")
+    await env.rt.start(r)
+    os.kill(env.rt._conmon_pid(r.id), signal.SIGKILL)
+    await env.rt.kill(r.id, signal.SIGKILL)
+    info = await asyncio.wait_for(env.rt.wait_exit(r.id), 30)
+    assert info.exit_code == 255  # the monitor that knew the real code is gone

@@ -119,7 +119,12 @@ def test_user_mounts_replace_and_sort():
     assert dests.count("/dev/shm") == 1
     assert dests.index("/data") < dests.index("/data/sub")
     sub = next(m for m in s["mounts"] if m["destination"] == "/data/sub")
-    assert sub["options"] == ["rbind", "ro"] and sub["type"] == "bind"
+    assert sub["options"] == ["rbind", "ro", "rprivate"] and sub["type"] == "bind"
+    r.mounts = [MountSpec("/data", "/h/data", options=["bind", "rshared"]),
+                MountSpec("/t", "tmpfs", type="tmpfs", options=["size=1m"])]
+    by_dest = {m["destination"]: m for m in spec(r)["mounts"]}
+    assert by_dest["/data"]["options"] == ["bind", "rshared"]
+    assert by_dest["/t"] == {"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}
 
 
 @pytest.mark.parametrize(
