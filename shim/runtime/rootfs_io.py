@@ -161,10 +161,12 @@ def write_archive(view: ContainerView, path: str, out: IO[bytes]) -> None:
 def _walk(view: ContainerView, tar: tarfile.TarFile, cdir: str, arcdir: str) -> None:
     host_dir, _, _ = view.host_of(cdir)
     try:
-        names = sorted(os.listdir(host_dir))
+        names = set(os.listdir(host_dir))
     except OSError:
         return
-    for name in names:
+    # mounts right below (their mount point may not exist in the rootfs before a first start)
+    names.update(posixpath.basename(d) for d, _, _ in view.mounts if posixpath.dirname(d) == cdir)
+    for name in sorted(names):
         cpath = posixpath.join(cdir, name)
         host, _, _ = view.host_of(cpath)  # a volume mounted here shows its own content
         arc = f"{arcdir}/{name}" if arcdir != "." else f"./{name}"
@@ -316,10 +318,10 @@ def changes(upper: str, layer_dirs: list[str]) -> list[tuple[str, int]]:
                             break
                     kind = CHANGE_MODIFY
                     break
-            if stat.S_ISDIR(st.st_mode):
-                changed_dirs.add(path)
             if kind == -1:
                 continue
+            if stat.S_ISDIR(st.st_mode):
+                changed_dirs.add(path)
             out.append((path, kind))
             if kind in (CHANGE_ADD, CHANGE_DELETE):
                 parent = posixpath.dirname(path)
