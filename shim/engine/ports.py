@@ -87,9 +87,10 @@ class Runtime(Protocol):
         """Mount the rootfs, write the bundle, create and start the process under its monitor.
 
         Returns the container's host PID once the process runs. Raises a ShimError subclass
-        with dockerd's wording on failure (e.g. InvalidParameter for a bad user,
-        SystemFailure 'exec: "x": executable file not found in $PATH' for a missing command,
-        whose exit code the engine turns into 127). Leaves nothing behind on failure.
+        with dockerd's wording on failure (as moby: SystemFailure for anything while building
+        the spec, e.g. a bad user; InvalidParameter '...exec: "x": executable file not found in
+        $PATH...' with `.exit_code` 127 (126 for permission denied) for a bad command; see
+        docs/RUNTIME.md). Leaves nothing behind on failure.
         """
 
     async def wait_exit(self, cid: str) -> ExitInfo:
