@@ -17,12 +17,13 @@ import os
 import secrets
 import signal as _signal
 import time
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from shim.engine import containerconfig as cc
 from shim.engine import names, refs
 from shim.engine.model import Container, ContainerState, CreateSpec
 from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, MountSpec, RunRequest
+from shim.engine.health import HealthMonitor, ProbeFn
 from shim.engine.restart import RestartManager
 from shim.engine.state import Status, check
 from shim.errors import (Conflict, InvalidParameter, NotFound, NotModified, ShimError, SystemFailure,
@@ -121,8 +122,39 @@ class ContainerService:
         self._restart_tasks: dict[str, asyncio.Task] = {}
         self._attached: dict[str, int] = {}  # live attach sessions per container (AutoRemove waits)
         self._closing = False
+        self._health: HealthMonitor | None = None
+        self._cleanup_hooks: list[Callable[[str], Awaitable[None]]] = []
         if images is not None and hasattr(images, "set_usage"):
             images.set_usage(self.image_usage)
+
+    # ------------------------------------------------------------ wiring for other services
+
+    def set_health_probe(self, probe: ProbeFn) -> None:
+        """The exec service gives a way to run a command in a container: healthchecks start then."""
+        self._health = HealthMonitor(probe, self._health_changed)
+
+    def add_cleanup_hook(self, fn: Callable[[str], Awaitable[None]]) -> None:
+        """Called with the container ID in the seed's Cleanup (e.g. the exec service drops its sessions)."""
+        self._cleanup_hooks.append(fn)
+
+    async def add_exec(self, ref: str, exec_id: str) -> Container:
+        """Register an exec session (inspect's ExecIDs); 409 as dockerd when it can't run."""
+        c = self.get(ref)
+        if not c.state.running or c.state.restarting:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.state.paused:
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        c.exec_ids.append(exec_id)
+        return c
+
+    def remove_exec(self, cid: str, exec_id: str) -> None:
+        c = self._by_id.get(cid)
+        if c is not None and exec_id in c.exec_ids:
+            c.exec_ids.remove(exec_id)
+
+    async def _health_changed(self, c: Container, status: str) -> None:
+        await self._save(c)
+        self._event(c, f"health_status: {status}")
 
     # ------------------------------------------------------------ lookup
 
@@ -330,6 +362,8 @@ class ContainerService:
                     await handle.close()
             else:
                 fut.set_result(handle)
+        if self._health is not None:
+            self._health.start(c)
         self._watch(c)
 
     def _start_error(self, c: Container, err: BaseException) -> BaseException:
@@ -380,11 +414,15 @@ class ContainerService:
         return req
 
     async def _teardown(self, c: Container) -> None:
-        """The seed's Cleanup: network, IPC and rootfs (runtime), volumes. Never raises."""
+        """The seed's Cleanup: network, IPC and rootfs (runtime), exec sessions, volumes. Never raises."""
+        if self._health is not None:
+            self._health.stop(c.id)
+        c.exec_ids.clear()
         steps = []
         if self._network is not None:
             steps.append(("network", self._network.release))
         steps.append(("runtime", self._runtime.cleanup))
+        steps.extend(("hook", fn) for fn in self._cleanup_hooks)
         if self._volumes is not None:
             steps.append(("volumes", self._volumes.release))
         for what, fn in steps:
@@ -952,6 +990,8 @@ class ContainerService:
                 st.paused = rs.status == "paused"
                 st.status = Status.PAUSED.value if st.paused else Status.RUNNING.value
                 await self._save(c)
+                if self._health is not None:
+                    self._health.start(c)
                 self._watch(c)
                 return
             info = rs.exit or ExitInfo(exit_code=255, finished_at=time.time())
@@ -969,6 +1009,8 @@ class ContainerService:
     async def close(self) -> None:
         """shimd stops; containers keep running under their monitors (live-restore)."""
         self._closing = True
+        if self._health is not None:
+            self._health.stop_all()
         for task in list(self._watchers.values()) + list(self._restart_tasks.values()):
             task.cancel()
         for task in list(self._watchers.values()) + list(self._restart_tasks.values()):

@@ -354,3 +354,52 @@ async def test_volumes_and_network_participate_in_the_lifecycle(tmp_path):
                           ("start_mounts", c.id), ("release", c.id), ("release", c.id), ("forget", c.id, True)]
     assert net.calls == [("connect", c.id), ("release", c.id), ("connect", c.id), ("release", c.id),
                          ("release", c.id), ("forget", c.id)]
+
+
+async def test_healthcheck_through_an_injected_probe(env):
+    svc, rt, events, _ = env
+    results = [1, 1, 0, 1, 1]
+
+    async def probe(cid, argv, timeout):
+        assert argv == ["/bin/sh", "-c", "check"]
+        return (results.pop(0) if results else 1), "out"
+
+    svc.set_health_probe(probe)
+    c, _ = await svc.create(spec("hh", Healthcheck={"Test": ["CMD-SHELL", "check"], "Interval": 10_000_000,
+                                                   "Retries": 2}))
+    await svc.start(c.id)
+    assert c.state.health.status == "starting"
+    seen = []
+    for _ in range(300):
+        await asyncio.sleep(0.01)
+        h = c.state.health.status
+        if not seen or seen[-1] != h:
+            seen.append(h)
+        if len(seen) >= 4:
+            break
+    assert seen[:4] == ["starting", "unhealthy", "healthy", "unhealthy"]
+    assert len(c.state.health.log) <= 5 and c.state.health.log[-1].output == "out"
+    assert "health_status: healthy" in actions(events)
+    await svc.stop(c.id, timeout=1)
+
+
+async def test_exec_registration(env):
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("ex"))
+    with pytest.raises(Conflict, match=f"Container {c.id} is not running"):
+        await svc.add_exec(c.id, "e1")
+    dropped = []
+
+    async def hook(cid):
+        dropped.append(cid)
+
+    svc.add_cleanup_hook(hook)
+    await svc.start(c.id)
+    await svc.add_exec(c.id, "e1")
+    assert c.exec_ids == ["e1"]
+    await svc.pause(c.id)
+    with pytest.raises(Conflict, match="is paused, unpause the container before exec"):
+        await svc.add_exec(c.id, "e2")
+    await svc.unpause(c.id)
+    await svc.stop(c.id, timeout=1)
+    assert c.exec_ids == [] and dropped == [c.id]
