@@ -737,6 +737,9 @@ class ContainerService:
             self._names[new] = c.id
             c.name = new
             await self._save(c)
+            rename = getattr(self._network, "rename", None)
+            if rename is not None:
+                await rename(c.id, new)  # DNS names on user networks follow the container's name
             self._event(c, "rename", oldName="/" + old)
 
     UPDATABLE = ("BlkioWeight", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuShares",
@@ -807,7 +810,9 @@ class ContainerService:
         rt = self._runtime
         upper = rt.upper_dir(c.id)
         base = os.path.dirname(upper)
+        paths = getattr(self._network, "paths", None)
         return {
+            **(paths(c) if paths is not None else {}),
             "log_path": rt.log_path(c.id),
             "graph_driver_data": {
                 "LowerDir": ":".join(reversed(c.layer_dirs)),
@@ -953,7 +958,7 @@ class ContainerService:
     # ------------------------------------------------------------ daemon start / stop
 
     async def restore(self) -> None:
-        """Reload from the store and reconcile with what the runtime says is running."""
+        """Daemon start, first pass: reload the containers from the store (others may look them up)."""
         for cid, data in self._store.load_all(KIND).items():
             try:
                 c = Container.from_dict(data)
@@ -962,6 +967,10 @@ class ContainerService:
                 continue
             self._by_id[c.id] = c
             self._names[c.name] = c.id
+
+    async def after_restore(self) -> None:
+        """Daemon start, once every service is restored (volumes, networks): reconcile with what the
+        runtime says is running, apply exits that happened while shimd was down, restart policies."""
         if self._volumes is not None and hasattr(self._volumes, "drop_stale"):
             self._volumes.drop_stale(set(self._by_id))
         to_start: list[Container] = []

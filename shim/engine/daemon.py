@@ -71,6 +71,11 @@ class Engine:
             restore = getattr(svc, "restore", None)
             if restore is not None:
                 await restore()
+        # Second pass once every service has its state back (containers restart into volumes/networks).
+        for svc in self.services():
+            after = getattr(svc, "after_restore", None)
+            if after is not None:
+                await after()
 
     async def close(self) -> None:
         for svc in reversed(self.services()):

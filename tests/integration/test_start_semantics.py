@@ -110,7 +110,7 @@ def _procs_mentioning(cid: str) -> list[int]:
 @pytest.mark.parametrize("create,code", [
     ({"User": "nosuchuser"}, 128),                                # user resolution in the rootfs
     ({"WorkingDir": "/etc/passwd/sub"}, None),                    # working directory creation
-    ({"HostConfig": {"Binds": ["/nonexistent-shim-src:/mnt"]}}, None),  # mounts
+    ({"HostConfig": {"Binds": ["/etc/hostname:/bin"]}}, None),    # mounts (a file over a directory)
     ({"HostConfig": {"Sysctls": {"net.nosuch.knob": "1"}}}, 128),  # runc create (OCI spec applied)
     ({"Cmd": ["nosuchcmd"]}, 127),                                # exec of the command
 ], ids=["user", "workdir", "bind", "sysctl", "exec"])

@@ -230,6 +230,7 @@ async def test_restore_reconciles(tmp_path):
     rt.exit(gone.id, 7)  # exits while "shimd" is down
     svc2 = ContainerService(store=store, events=Events(), images=images, runtime=rt)
     await svc2.restore()
+    await svc2.after_restore()
     assert svc2.get("alive").state.running
     g = svc2.get("gone")
     assert g.state.status == "exited" and g.state.exit_code == 7
