@@ -22,6 +22,7 @@ from typing import AsyncIterator
 from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, ShimError, SystemFailure
 from shim.runtime import cgroups, oci_spec, overlay
+from shim.runtime.exitwatch import ExitWatcher
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, parse_log_line, read_sync_message, runc_error_text
 
 
@@ -47,6 +48,7 @@ class RuncRuntime:
         self._facts: oci_spec.HostFacts | None = None
         self._early: dict[str, EarlyAttach] = {}
         self._cgpaths: dict[str, str] = {}
+        self._exits = ExitWatcher(self.exit_dir)
 
     # --- paths ---------------------------------------------------------------
 
@@ -293,23 +295,18 @@ class RuncRuntime:
     # --- lifecycle -----------------------------------------------------------------
 
     async def wait_exit(self, cid: str) -> ExitInfo:
-        delay = 0.02
         while True:
-            info = self._read_exit(cid)
+            info = await self._exits.wait(cid, lambda: self._read_exit(cid), timeout=1.0)
             if info is not None:
                 return info
-            if not self._conmon_alive(cid) and not os.path.exists(self._exit_file(cid)):
-                # the monitor is gone without a word (killed): the process is lost with it
-                await asyncio.sleep(0.1)
+            if not self._conmon_alive(cid):
+                # the monitor is gone without a word (killed): its exit code is lost with it
                 info = self._read_exit(cid)
                 if info is not None:
                     return info
                 rc, out = await self._runc("state", cid)
-                status = json.loads(out).get("status") if rc == 0 else "stopped"
-                if status == "stopped":
+                if rc != 0 or json.loads(out).get("status") == "stopped":
                     return ExitInfo(exit_code=255, finished_at=time.time())
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
 
     async def state(self, cid: str) -> RuntimeState:
         info = self._read_exit(cid)
