@@ -429,6 +429,10 @@ def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
         if num is not None:
             facts.hard_rlimits[name] = resource.getrlimit(num)[1]
     facts.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+    for candidate in (INIT_HOST_BINARY, "/usr/libexec/docker/docker-init", "/usr/bin/docker-init"):
+        if os.path.exists(candidate):
+            facts.init_binary = candidate
+            break
     return facts
 
 

@@ -35,7 +35,7 @@ class RuncRuntime:
 
     def __init__(self, *, data_root: str, exec_root: str, runc: str | None = None,
                  conmon: str | None = None, cgroup_root: str = "/shim",
-                 init_binary: str = oci_spec.INIT_HOST_BINARY) -> None:
+                 init_binary: str | None = None) -> None:
         self.data_root = os.path.abspath(data_root)
         self.exec_root = os.path.abspath(exec_root)
         self.runc = runc or _which("runc", "/usr/sbin/runc")
@@ -145,7 +145,8 @@ class RuncRuntime:
         if self._facts is None:
             self._facts = oci_spec.read_host_facts(self.cgroup_root)
         facts = self._facts
-        facts.init_binary = self.init_binary
+        if self.init_binary:
+            facts.init_binary = self.init_binary
         if hc.get("Privileged"):
             facts = oci_spec.HostFacts(**{f: getattr(facts, f) for f in facts.__slots__})
             facts.host_devices = oci_spec.host_devices()
