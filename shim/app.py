@@ -90,6 +90,10 @@ def _exec_and_archive_services(store: Store, events: Events, runtime, services: 
         return
     services["execs"] = ExecService(containers=services["containers"], events=events,
                                     runtime=ExecRuntime(runtime))
+    # healthchecks probe through exec (engine/health.py)
+    from shim.engine.health import exec_probe
+
+    services["containers"].set_health_probe(exec_probe(ExecRuntime(runtime)))
 
 
 def _unix_path(host: str) -> str:

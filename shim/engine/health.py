@@ -117,3 +117,29 @@ class HealthMonitor:
                 h.status = "unhealthy"
         if h.status != old:
             await self._on_change(c, h.status)
+
+
+def exec_probe(exec_runtime: Any) -> ProbeFn:
+    """A probe on the exec runtime (runtime/execproc.ExecRuntime): run `argv` in the container
+    with its own user, env and working dir, collect stdout+stderr, return (exit code, output)."""
+
+    async def probe(cid: str, argv: list[str], timeout: float) -> tuple[int, str]:
+        proc = await exec_runtime.start(cid, cmd=argv, env=[], cwd="", user="", tty=False, privileged=False,
+                                        attach_stdin=False)
+        out = bytearray()
+        try:
+            while True:
+                item = await proc.read()
+                if item is None:
+                    break
+                if len(out) < MAX_OUTPUT_LEN:
+                    out.extend(item[1])
+            code = await proc.wait()
+        except asyncio.CancelledError:
+            await proc.kill()
+            raise
+        finally:
+            await proc.close()
+        return code, out.decode(errors="replace")
+
+    return probe

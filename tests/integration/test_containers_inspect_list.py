@@ -119,3 +119,27 @@ def test_attach_detach_keys_and_events(shimd, unique):
         assert "attach" in actions and "kill" in actions and "die" in actions
         die = json.loads([line for line in lines if line.startswith("die ")][0].split(" ", 1)[1])
         assert die["exitCode"] == "137" and die["name"] == name and die["image"] == "busybox"
+
+
+def test_healthcheck_states_and_events(shimd, unique):
+    name = unique("health")
+    with cleanup(shimd, name):
+        shimd.cli("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
+                  "--health-retries", "2", "busybox", "sleep", "300")
+
+        def health():
+            return json.loads(shimd.cli("inspect", name).stdout)[0]["State"].get("Health", {}).get("Status")
+
+        deadline = time.monotonic() + 20
+        while health() != "unhealthy" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert health() == "unhealthy"
+        assert "(unhealthy)" in shimd.cli("ps", "--filter", f"name={name}", "--format", "{{.Status}}").stdout
+        shimd.cli("exec", name, "touch", "/tmp/ok")
+        deadline = time.monotonic() + 20
+        while health() != "healthy" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert health() == "healthy"
+        assert shimd.cli("ps", "--filter", "health=healthy", "--format", "{{.Names}}").stdout.split() == [name]
+        log = json.loads(shimd.cli("inspect", name).stdout)[0]["State"]["Health"]["Log"]
+        assert 0 < len(log) <= 5 and log[-1]["ExitCode"] == 0
