@@ -96,6 +96,8 @@ class HostFacts:
     # RLIMIT_* name -> the daemon's hard limit (-1 = unlimited); rlimits are clamped to it
     hard_rlimits: dict[str, int] = dataclasses.field(default_factory=dict)
     swap_accounting: bool = True
+    # blkio.weight / blkio.bfq.weight exist (dockerd discards the weights, with a warning, if not)
+    blkio_weight: bool = True
     host_devices: list[dict] = dataclasses.field(default_factory=list)  # for Privileged
     cgroup_root: str = "/shim"
     init_binary: str = INIT_HOST_BINARY
@@ -220,7 +222,7 @@ def resources(hc: dict, facts: HostFacts) -> dict:
         res["pids"] = {"limit": pids if pids > 0 else -1}
 
     blkio: dict = {}
-    if hc.get("BlkioWeight"):
+    if hc.get("BlkioWeight") and facts.blkio_weight:
         blkio["weight"] = hc["BlkioWeight"]
     if blkio:
         res["blockIO"] = blkio
@@ -336,8 +338,12 @@ def namespaces(req: RunRequest) -> list[dict]:
 
 
 def build_spec(req: RunRequest, rootfs: str, user: ResolvedUser, facts: HostFacts,
-               devices: list[dict] | None = None) -> dict:
-    """The config.json for `req`; `devices` come from resolve_devices(HostConfig.Devices)."""
+               devices: list[dict] | None = None, blkio_devices: dict | None = None) -> dict:
+    """The config.json for `req`.
+
+    `devices` come from resolve_devices(HostConfig.Devices), `blkio_devices` from
+    resolve_blkio_devices(HostConfig) (both stat host paths, so they are resolved outside).
+    """
     hc = req.host_config
     privileged = bool(hc.get("Privileged"))
     caps = tweak_caps(hc.get("CapAdd"), hc.get("CapDrop"), privileged, facts.available_caps)
@@ -371,6 +377,12 @@ def build_spec(req: RunRequest, rootfs: str, user: ResolvedUser, facts: HostFact
         process["oomScoreAdj"] = hc["OomScoreAdj"]
 
     res = resources(hc, facts)
+    if blkio_devices:
+        blkio_devices = dict(blkio_devices)
+        if not facts.blkio_weight:
+            blkio_devices.pop("weightDevice", None)
+        if blkio_devices:
+            res.setdefault("blockIO", {}).update(blkio_devices)
     if privileged:
         oci_devices = list(facts.host_devices)
         res["devices"] = [{"allow": True, "access": "rwm"}]
@@ -389,8 +401,9 @@ def build_spec(req: RunRequest, rootfs: str, user: ResolvedUser, facts: HostFact
         "cgroupsPath": f"{parent}/{req.id}",
         "namespaces": namespaces(req),
         "devices": oci_devices,
-        "maskedPaths": [] if privileged else list(MASKED_PATHS),
-        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
+        # moby: HostConfig.MaskedPaths/ReadonlyPaths (filled at create from API 1.44) win
+        "maskedPaths": [] if privileged else list(_or(hc.get("MaskedPaths"), MASKED_PATHS)),
+        "readonlyPaths": [] if privileged else list(_or(hc.get("ReadonlyPaths"), READONLY_PATHS)),
     }
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
@@ -410,7 +423,35 @@ def build_spec(req: RunRequest, rootfs: str, user: ResolvedUser, facts: HostFact
     return spec
 
 
+def _or(value: list[str] | None, default: list[str]) -> list[str]:
+    return default if value is None else value
+
+
 # --- host facts (the only I/O here, kept out of build_spec) -------------------
+
+
+_BLKIO_DEVICE_FIELDS = [
+    ("BlkioWeightDevice", "weightDevice", "Weight", "weight"),
+    ("BlkioDeviceReadBps", "throttleReadBpsDevice", "Rate", "rate"),
+    ("BlkioDeviceWriteBps", "throttleWriteBpsDevice", "Rate", "rate"),
+    ("BlkioDeviceReadIOps", "throttleReadIOPSDevice", "Rate", "rate"),
+    ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice", "Rate", "rate"),
+]
+
+
+def resolve_blkio_devices(hc: dict) -> dict:
+    """HostConfig Blkio*Device lists -> linux.resources.blockIO device entries (stats the paths)."""
+    out: dict = {}
+    for key, oci_key, field, oci_field in _BLKIO_DEVICE_FIELDS:
+        for d in hc.get(key) or []:
+            path = d.get("Path", "")
+            try:
+                rdev = os.stat(path).st_rdev
+            except OSError as e:
+                raise InvalidParameter(f"{path}: {(e.strerror or str(e)).lower()}") from e
+            out.setdefault(oci_key, []).append(
+                {"major": os.major(rdev), "minor": os.minor(rdev), oci_field: d.get(field, 0)})
+    return out
 
 
 def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
@@ -429,6 +470,7 @@ def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
         if num is not None:
             facts.hard_rlimits[name] = resource.getrlimit(num)[1]
     facts.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+    facts.blkio_weight = any(os.path.exists(f"/sys/fs/cgroup/blkio/{f}") for f in ("blkio.weight", "blkio.bfq.weight"))
     for candidate in (INIT_HOST_BINARY, "/usr/libexec/docker/docker-init", "/usr/bin/docker-init"):
         if os.path.exists(candidate):
             facts.init_binary = candidate

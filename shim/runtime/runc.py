@@ -151,7 +151,7 @@ class RuncRuntime:
             facts = oci_spec.HostFacts(**{f: getattr(facts, f) for f in facts.__slots__})
             facts.host_devices = oci_spec.host_devices()
         devices = oci_spec.resolve_devices(hc.get("Devices"))
-        spec = oci_spec.build_spec(req, rootfs, user, facts, devices)
+        spec = oci_spec.build_spec(req, rootfs, user, facts, devices, oci_spec.resolve_blkio_devices(hc))
         tmp = os.path.join(bundle, "config.json.tmp")
         with open(tmp, "w") as f:
             json.dump(spec, f)
@@ -423,6 +423,12 @@ class RuncRuntime:
         if self._facts is None:
             self._facts = await asyncio.to_thread(oci_spec.read_host_facts, self.cgroup_root)
         res = oci_spec.resources(host_config, self._facts)
+        try:
+            blkio = await asyncio.to_thread(oci_spec.resolve_blkio_devices, host_config)
+        except InvalidParameter as e:
+            raise SystemFailure(f"Cannot update container {cid}: {e.message}") from e
+        if blkio:
+            res.setdefault("blockIO", {}).update(blkio)
         rc, out = await self._runc("update", "-r", "-", cid, stdin=json.dumps(res).encode())
         if rc != 0:
             msg = runc_error_text(out)

@@ -348,3 +348,16 @@ async def test_lost_monitor_is_reported(env):
     await env.rt.kill(r.id, signal.SIGKILL)
     info = await asyncio.wait_for(env.rt.wait_exit(r.id), 30)
     assert info.exit_code == 255  # the monitor that knew the real code is gone
+
+
+async def test_blkio_and_cpu_settings_start(env):
+    """Settings this kernel can't honour (no blkio.weight here) must not break the start."""
+    hc = {"BlkioWeight": 300, "NanoCpus": 500_000_000, "CpuShares": 512, "PidsLimit": 20,
+          "OomKillDisable": True, "MemoryReservation": 16 << 20}
+    disks = [f"/dev/{d}" for d in sorted(os.listdir("/sys/block")) if d.startswith(("vd", "sd", "nvme"))]
+    if disks and os.path.exists(disks[0]):
+        hc["BlkioDeviceReadBps"] = [{"Path": disks[0], "Rate": 1048576}]
+    r = env.req("cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", host_config=hc)
+    await env.rt.start(r)
+    assert await output_of(env.rt, r.id) == b"50000\n"
+    assert (await env.rt.wait_exit(r.id)).exit_code == 0

@@ -249,3 +249,33 @@ def test_resolve_devices_real_node():
     assert devs[0]["path"] == "/dev/xnull" and devs[0]["major"] == 1 and devs[0]["minor"] == 3
     with pytest.raises(InvalidParameter, match="error gathering device information"):
         oci_spec.resolve_devices([{"PathOnHost": "/dev/does-not-exist"}])
+
+
+def test_masked_paths_from_host_config():
+    s = spec(MaskedPaths=["/proc/x"], ReadonlyPaths=[])
+    assert s["linux"]["maskedPaths"] == ["/proc/x"] and s["linux"]["readonlyPaths"] == []
+    assert spec(Privileged=True, MaskedPaths=["/proc/x"])["linux"]["maskedPaths"] == []
+
+
+def test_blkio_devices():
+    hc = {"BlkioWeight": 300, "BlkioWeightDevice": [{"Path": "/dev/null", "Weight": 200}],
+          "BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1048576}],
+          "BlkioDeviceWriteIOps": [{"Path": "/dev/zero", "Rate": 10}]}
+    blk = oci_spec.resolve_blkio_devices(hc)
+    s = build_spec(req(**hc), "/r", ResolvedUser(), FACTS, blkio_devices=blk)
+    assert s["linux"]["resources"]["blockIO"] == {
+        "weight": 300,
+        "weightDevice": [{"major": 1, "minor": 3, "weight": 200}],
+        "throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 1048576}],
+        "throttleWriteIOPSDevice": [{"major": 1, "minor": 5, "rate": 10}],
+    }
+    with pytest.raises(InvalidParameter, match="/dev/nope: no such file or directory"):
+        oci_spec.resolve_blkio_devices({"BlkioDeviceReadBps": [{"Path": "/dev/nope", "Rate": 1}]})
+
+
+def test_blkio_weight_dropped_without_kernel_support():
+    facts = HostFacts(blkio_weight=False)
+    blk = {"weightDevice": [{"major": 1, "minor": 3, "weight": 200}],
+           "throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 5}]}
+    s = build_spec(req(BlkioWeight=300), "/r", ResolvedUser(), facts, blkio_devices=blk)
+    assert s["linux"]["resources"]["blockIO"] == {"throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 5}]}
