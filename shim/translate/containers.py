@@ -24,11 +24,11 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 def create_in(body: dict[str, Any] | None, version: Version, name: str = "", platform: str = "") -> CreateSpec:
     """POST /containers/create: split the body into Config / HostConfig / NetworkingConfig."""
     body = dict(body or {})
-    host_config = body.pop("HostConfig", None) or {}
+    inner = body.pop("HostConfig", None)
     networking = body.pop("NetworkingConfig", None) or {}
-    if not isinstance(host_config, dict):
+    if inner is not None and not isinstance(inner, dict):
         raise InvalidParameter("HostConfig: expected an object")
-    host_config = dict(host_config)
+    host_config = _wrapped_host_config(body, inner)
     if version.lt("1.25"):
         # API <= 1.24: the client removes the container itself (moby postContainersCreate).
         host_config["AutoRemove"] = False
@@ -37,6 +37,32 @@ def create_in(body: dict[str, Any] | None, version: Version, name: str = "", pla
         host_config.pop("KernelMemory", None)
     return CreateSpec(name=name, config=body, host_config=host_config, networking_config=networking,
                       platform=platform)
+
+
+# HostConfig fields an old client may put at the top level of the create body (runconfig's
+# ContainerConfigWrapper embeds a *HostConfig; Config's own fields never clash with these).
+_TOP_LEVEL_HOST_FIELDS = {
+    "Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove",
+    "VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd",
+    "IpcMode", "Links", "OomScoreAdj", "PidMode", "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt",
+    "UTSMode", "ShmSize", "CpuShares", "Memory", "MemorySwap", "CpusetCpus", "CpuQuota", "CpuPeriod",
+    "BlkioWeight", "Devices", "Ulimits", "OomKillDisable", "MemoryReservation", "KernelMemory",
+}
+
+
+def _wrapped_host_config(body: dict[str, Any], inner: dict[str, Any] | None) -> dict[str, Any]:
+    """getHostConfig: the inner HostConfig wins; top-level fields count when there is none, and a few
+    resources (Memory, MemorySwap, CpuShares, Cpuset) still fill an inner one that leaves them out."""
+    top = {k: body.pop(k) for k in list(body) if k in _TOP_LEVEL_HOST_FIELDS}
+    if "Cpuset" in body:
+        top.setdefault("CpusetCpus", body.pop("Cpuset"))
+    if inner is None:
+        return top
+    hc = dict(inner)
+    for key in ("Memory", "MemorySwap", "CpuShares", "CpusetCpus"):
+        if top.get(key) and not hc.get(key):
+            hc[key] = top[key]
+    return hc
 
 
 def update_in(body: dict[str, Any] | None) -> dict[str, Any]:
@@ -293,7 +319,7 @@ def list_item_out(c: Container, version: Version, extra: dict[str, Any] | None =
         "ImageID": c.image_id,
         "Command": command_text(c),
         "Created": c.created // 1_000_000_000,
-        "Ports": extra.get("ports", []),
+        "Ports": extra.get("ports", list_ports((extra.get("network_settings") or {}).get("Ports"))),
         "Labels": dict(c.config.get("Labels") or {}),
         "State": c.state.status,
         "Status": status_text(c, now_ns),
@@ -306,6 +332,28 @@ def list_item_out(c: Container, version: Version, extra: dict[str, Any] | None =
         out["SizeRw"] = extra["size_rw"]
         out["SizeRootFs"] = extra.get("size_root_fs", 0)
     return _apply(_LIST_CHANGES, out, version)
+
+
+def list_ports(ports: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """NetworkSettings.Ports → the list's Ports (dockerd's view: published ones with IP/PublicPort)."""
+    out: list[dict[str, Any]] = []
+    for key, bindings in (ports or {}).items():
+        port, _, proto = key.partition("/")
+        try:
+            private = int(port)
+        except ValueError:
+            continue
+        proto = proto or "tcp"
+        if not bindings:
+            out.append({"PrivatePort": private, "Type": proto})
+            continue
+        for b in bindings:
+            try:
+                public = int(b.get("HostPort") or 0)
+            except ValueError:
+                public = 0
+            out.append({"IP": b.get("HostIp") or "", "PrivatePort": private, "PublicPort": public, "Type": proto})
+    return out
 
 
 def _list_pre_125(out: dict[str, Any]) -> dict[str, Any]:

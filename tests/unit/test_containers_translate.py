@@ -104,3 +104,18 @@ def test_detach_keys():
     assert tr.detach_keys_in("ctrl-a,x") == b"\x01x"
     with pytest.raises(InvalidParameter):
         tr.detach_keys_in("ctrl-aa")
+
+
+def test_create_in_top_level_host_fields():
+    spec = tr.create_in({"Image": "busybox", "Memory": 67108864, "Binds": ["/a:/b"]}, Version(1, 21))
+    assert spec.host_config == {"Memory": 67108864, "Binds": ["/a:/b"], "AutoRemove": False}
+    assert "Memory" not in spec.config
+    spec = tr.create_in({"Image": "busybox", "Memory": 8 << 20, "HostConfig": {"Binds": ["/x:/y"]}}, Version(1, 41))
+    assert spec.host_config == {"Binds": ["/x:/y"], "Memory": 8 << 20}
+    assert tr.create_in({"Image": "b", "HostConfig": {"AutoRemove": True}}, Version(1, 24)).host_config["AutoRemove"] is False
+
+
+def test_list_ports():
+    ports = {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}], "53/udp": None}
+    assert tr.list_ports(ports) == [{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"},
+                                    {"PrivatePort": 53, "Type": "udp"}]
