@@ -122,6 +122,7 @@ class ContainerService:
         self._restart_tasks: dict[str, asyncio.Task] = {}
         self._attached: dict[str, int] = {}  # live attach sessions per container (AutoRemove waits)
         self._closing = False
+        self._restarting_by_hand: set[str] = set()  # `docker restart`: AutoRemove waits for the start
         self._health: HealthMonitor | None = None
         self._cleanup_hooks: list[Callable[[str], Awaitable[None]]] = []
         if images is not None and hasattr(images, "set_usage"):
@@ -492,7 +493,7 @@ class ContainerService:
             self._notify_exit(c)
         if restart:
             self._restart_tasks[c.id] = asyncio.get_running_loop().create_task(self._restart_after(c, delay))
-        elif c.host_config.get("AutoRemove"):
+        elif c.host_config.get("AutoRemove") and c.id not in self._restarting_by_hand:
             await self._auto_remove(c)
 
     async def _restart_after(self, c: Container, delay: float) -> None:
@@ -636,10 +637,15 @@ class ContainerService:
 
     async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         c = self.get(ref)
-        if c.state.running:
-            await self._stop(c, timeout, sig)
-        async with self._lock(c.id):
-            await self._start_locked(c, manual=True)
+        # dockerd's containerRestart turns AutoRemove off meanwhile: the stop must not remove it.
+        self._restarting_by_hand.add(c.id)
+        try:
+            if c.state.running:
+                await self._stop(c, timeout, sig)
+            async with self._lock(c.id):
+                await self._start_locked(c, manual=True)
+        finally:
+            self._restarting_by_hand.discard(c.id)
         self._event(c, "restart")
 
     # ------------------------------------------------------------ pause

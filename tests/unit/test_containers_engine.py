@@ -404,3 +404,17 @@ async def test_exec_registration(env):
     await svc.unpause(c.id)
     await svc.stop(c.id, timeout=1)
     assert c.exec_ids == [] and dropped == [c.id]
+
+
+async def test_restart_keeps_an_autoremove_container(env):
+    svc, rt, events, _ = env
+    c, _ = await svc.create(spec("ar", HostConfig={"AutoRemove": True}))
+    await svc.start(c.id)
+    await svc.restart(c.id, timeout=1)
+    assert svc.get(c.id).state.running and actions(events)[-1] == "restart"
+    await svc.stop(c.id, timeout=1)
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if c.id not in [x.id for x in svc.all()]:
+            break
+    assert c.id not in [x.id for x in svc.all()]
