@@ -77,6 +77,7 @@ async def json_when_done(request: web.Request, fut: "_asyncio.Future", render) -
         if done:
             break
         if client_gone(request):
+            fut.cancel()  # the engine drops cancelled waiters
             return resp
     try:
         await resp.write((dumps(render(fut.result())) + "\n").encode())

@@ -532,9 +532,10 @@ class ContainerService:
         waiters = self._waiters.get(c.id, [])
         keep = []
         for w in waiters:
+            if w.future.done():
+                continue
             if w.condition in ("not-running", "next-exit"):
-                if not w.future.done():
-                    w.future.set_result((c.state.exit_code, c.state.error))
+                w.future.set_result((c.state.exit_code, c.state.error))
             else:
                 keep.append(w)
         self._waiters[c.id] = keep
@@ -557,7 +558,9 @@ class ContainerService:
         if condition == "not-running" and not c.state.running:
             fut.set_result((c.state.exit_code, c.state.error))
             return fut
-        self._waiters.setdefault(c.id, []).append(_Waiter(condition, fut))
+        waiters = [w for w in self._waiters.get(c.id, []) if not w.future.done()]  # drop abandoned ones
+        waiters.append(_Waiter(condition, fut))
+        self._waiters[c.id] = waiters
         return fut
 
     async def _wait_stopped(self, c: Container, timeout: float | None) -> bool:
