@@ -934,6 +934,15 @@ class ContainerService:
             if wanted(e):
                 yield e
 
+    def check_attachable(self, ref: str) -> Container:
+        """daemon.ContainerAttach's refusals, answered before the connection is hijacked."""
+        c = self.get(ref)
+        if c.state.paused:
+            raise Conflict(f"container {ref} is paused, unpause the container before attach")
+        if c.state.restarting:
+            raise Conflict(f"container {ref} is restarting, wait until the container is running")
+        return c
+
     async def attach(self, ref: str, *, stream: bool = True) -> AttachSession:
         """Connect to the container's stdio; attached before start (docker run), it connects at start."""
         c = self.get(ref)
