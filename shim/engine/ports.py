@@ -43,6 +43,8 @@ class RunRequest:
     mounts: list[MountSpec] = dataclasses.field(default_factory=list)
     netns_path: str | None = None  # None: the runtime makes a fresh netns (loopback only); "host": share the host's
     stop_signal: str = "SIGTERM"
+    # join another container's namespaces (IpcMode/PidMode "container:<id>"): {"ipc"|"pid"|"uts": "/proc/<pid>/ns/<type>"}
+    namespace_paths: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(slots=True)

@@ -323,13 +323,13 @@ def no_new_privileges(security_opt: list[str] | None) -> bool:
 
 def namespaces(req: RunRequest) -> list[dict]:
     hc = req.host_config
+    paths = req.namespace_paths or {}
     ns: list[dict] = [{"type": "mount"}]
-    if hc.get("PidMode") != "host":
-        ns.append({"type": "pid"})
-    if hc.get("IpcMode") != "host":
-        ns.append({"type": "ipc"})
-    if hc.get("UTSMode") != "host":
-        ns.append({"type": "uts"})
+    for kind, mode in (("pid", "PidMode"), ("ipc", "IpcMode"), ("uts", "UTSMode")):
+        if kind in paths:
+            ns.append({"type": kind, "path": paths[kind]})  # container:<id>
+        elif hc.get(mode) != "host":
+            ns.append({"type": kind})
     if req.netns_path is None:
         ns.append({"type": "network"})
     elif req.netns_path != "host":

@@ -361,3 +361,15 @@ async def test_blkio_and_cpu_settings_start(env):
     await env.rt.start(r)
     assert await output_of(env.rt, r.id) == b"50000\n"
     assert (await env.rt.wait_exit(r.id)).exit_code == 0
+
+
+async def test_join_another_containers_pid_and_ipc(env):
+    a = env.req("sleep", "1000")
+    pid = await env.rt.start(a)
+    b = env.req("sh", "-c", "ps -o comm | grep -c sleep",
+                host_config={"PidMode": f"container:{a.id}", "IpcMode": f"container:{a.id}"},
+                namespace_paths={"pid": f"/proc/{pid}/ns/pid", "ipc": f"/proc/{pid}/ns/ipc"})
+    await env.rt.start(b)
+    assert await output_of(env.rt, b.id) == b"1\n"  # sees the other container's sleep
+    await env.rt.kill(a.id, signal.SIGKILL)
+    await env.rt.wait_exit(a.id)

@@ -279,3 +279,11 @@ def test_blkio_weight_dropped_without_kernel_support():
            "throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 5}]}
     s = build_spec(req(BlkioWeight=300), "/r", ResolvedUser(), facts, blkio_devices=blk)
     assert s["linux"]["resources"]["blockIO"] == {"throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 5}]}
+
+
+def test_join_other_namespaces():
+    r = req(IpcMode="container:x", PidMode="container:x")
+    r.namespace_paths = {"ipc": "/proc/9/ns/ipc", "pid": "/proc/9/ns/pid"}
+    ns = spec(r)["linux"]["namespaces"]
+    assert {"type": "ipc", "path": "/proc/9/ns/ipc"} in ns and {"type": "pid", "path": "/proc/9/ns/pid"} in ns
+    assert {"type": "uts"} in ns
