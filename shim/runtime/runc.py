@@ -109,9 +109,10 @@ class RuncRuntime:
             finished = os.stat(path).st_mtime
         except OSError:
             return None
-        if not text:
+        try:
+            code = int(text)
+        except ValueError:  # empty or half-written: not an exit yet
             return None
-        code = int(text)
         oom = os.path.exists(os.path.join(self.bundle(cid), "oom"))  # conmon writes it in --persist-dir
         return ExitInfo(exit_code=code, finished_at=finished, oom_killed=oom)
 
@@ -157,8 +158,6 @@ class RuncRuntime:
             json.dump(spec, f)
         os.replace(tmp, os.path.join(bundle, "config.json"))
         self._cgpaths[cid] = spec["linux"]["cgroupsPath"]
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.log_path(cid) + ".tmp")
 
     def _conmon_args(self, req: RunRequest) -> list[str]:
         cid = req.id
