@@ -58,7 +58,9 @@ async def list_containers(request: web.Request) -> web.Response:
     limit = qint(request, "limit", -1) or -1
     show_all = qbool(request, "all") or f.all_states or limit > 0
     ctx = svc.filter_context(ancestors=f.values("ancestor"), before=f.values("before"), since=f.values("since"))
-    found = svc.list(lambda c: tf.matches(c, f, **ctx), show_all=show_all, limit=limit)
+    needs_facts = bool(f.values("network") or f.values("volume"))
+    found = svc.list(lambda c: tf.matches(c, f, **ctx, **(svc.filter_facts(c) if needs_facts else {})),
+                     show_all=show_all, limit=limit)
     v, size = request["version"], qbool(request, "size")
     out = []
     for c in found:

@@ -834,6 +834,21 @@ class ContainerService:
             "network_settings": self._network.inspect(c) if self._network is not None else None,
         }
 
+    def filter_facts(self, c: Container, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What the network and volume ps filters match against: network names and IDs, and the
+        volume names / sources / destinations of the container's mounts."""
+        extra = extra if extra is not None else self.extra(c)
+        facts: dict[str, Any] = {}
+        nets = (extra.get("network_settings") or {}).get("Networks")
+        if nets is not None:
+            facts["networks"] = list(nets)
+            facts["network_ids"] = [n.get("NetworkID") or "" for n in nets.values()]
+        vols: list[str] = []
+        for m in extra.get("mounts") or []:
+            vols.extend(v for v in (m.get("Name"), m.get("Source"), m.get("Destination")) if v)
+        facts["volumes"] = vols
+        return facts
+
     async def top(self, ref: str, ps_args: str = "") -> tuple[list[str], list[list[str]]]:
         c = self.get(ref)
         if not c.state.running or c.state.restarting:

@@ -84,7 +84,7 @@ def match_labels(patterns: list[str], labels: dict[str, str]) -> bool:
 
 def matches(c: Container, f: PsFilter, *, ancestor_ids: set[str] | None = None, before_created: int | None = None,
             since_created: int | None = None, networks: list[str] | None = None,
-            volumes: list[str] | None = None) -> bool:
+            network_ids: list[str] | None = None, volumes: list[str] | None = None) -> bool:
     """Does container `c` pass the filter? Resolved references come from the engine."""
     if f.values("id") and not _regex_any(f.values("id"), c.id):
         return False
@@ -108,8 +108,10 @@ def matches(c: Container, f: PsFilter, *, ancestor_ids: set[str] | None = None, 
     if since_created is not None and c.created <= since_created:
         return False
     if f.values("network"):
-        nets = networks if networks is not None else [c.host_config.get("NetworkMode") or "default"]
-        if not any(v in nets for v in f.values("network")):
+        mode = c.host_config.get("NetworkMode") or "default"
+        nets = networks if networks is not None else ["bridge" if mode == "default" else mode]
+        ids = network_ids or []
+        if not any(v in nets or any(i.startswith(v) for i in ids if i) for v in f.values("network")):
             return False
     if f.values("volume"):
         if not any(v in (volumes or []) for v in f.values("volume")):

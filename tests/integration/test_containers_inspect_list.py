@@ -72,6 +72,8 @@ def test_ps_filters(shimd, unique):
         assert names("--filter", f"since={a}") == sorted([b, c])
         assert names("--filter", f"before={c}") == sorted([a, b])
         assert names("--filter", f"name={c}") == [c]
+        assert names("--filter", "network=bridge", "--filter", f"name={c}") == [c]
+        assert names("--filter", "volume=/nowhere") == []
         running = shimd.cli("ps", "--format", "{{.Names}}").stdout.split()
         assert c in running and a not in running and b not in running
         assert shimd.cli("ps", "-a", "-n", "1", "--format", "{{.Names}}").stdout.split() == [c]

@@ -119,3 +119,12 @@ def test_list_ports():
     ports = {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}], "53/udp": None}
     assert tr.list_ports(ports) == [{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"},
                                     {"PrivatePort": 53, "Type": "udp"}]
+
+
+def test_network_and_volume_filters():
+    c = make()
+    assert tf.matches(c, tf.ps_filter({"network": ["bridge"]}))
+    assert tf.matches(c, tf.ps_filter({"network": ["abc"]}), networks=["mynet"], network_ids=["abcdef"])
+    assert not tf.matches(c, tf.ps_filter({"network": ["other"]}), networks=["mynet"], network_ids=["abcdef"])
+    assert tf.matches(c, tf.ps_filter({"volume": ["/data"]}), volumes=["vol1", "/var/lib/x", "/data"])
+    assert not tf.matches(c, tf.ps_filter({"volume": ["nope"]}), volumes=["vol1"])
