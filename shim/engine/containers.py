@@ -318,6 +318,8 @@ class ContainerService:
 
     async def _set_host_config(self, c: Container, hc: dict[str, Any]) -> None:
         """setHostConfig: the start-time HostConfig replaces the container's (not merged), persisted."""
+        log.warning("DEPRECATED: Setting host configuration options when the container starts is deprecated "
+                    "and has been removed in Docker 1.12 (container %s)", c.id)
         new = cc.normalize_host_config(hc)
         if not new.get("NetworkMode"):
             new["NetworkMode"] = "default"
