@@ -417,7 +417,7 @@ class NetworkService:
         cfgs = (c.networking_config or {}).get("EndpointsConfig") or {}
         for key, epc in cfgs.items():
             try:
-                net = self.get(key)
+                net = main if key in ("default", "bridge") and mode == "bridge" else self.get(key)
             except NotFound:
                 continue
             self._add_config(cn, net, epc or {})
@@ -537,7 +537,7 @@ class NetworkService:
     def _check_static_ip(self, net: Network, ep: Endpoint) -> str:
         want = (ep.ipam_config or {}).get("IPv4Address") or ""
         if want and (net.predefined or not any(c.get("Subnet") for c in net.ipam_config if not net.predefined)):
-            raise Forbidden("user specified IP address is supported on user defined networks only"
+            raise InvalidParameter("user specified IP address is supported on user defined networks only"
                             if net.predefined else
                             "user specified IP address is supported only when connecting to networks with "
                             "user configured subnets")

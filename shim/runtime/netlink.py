@@ -30,6 +30,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from shim.errors import SystemFailure
 
 log = logging.getLogger("shim.netlink")
+# pyroute2 logs every netlink message at DEBUG: far too costly and noisy for a daemon at -D.
+logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 

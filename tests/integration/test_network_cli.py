@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import uuid
 
 import pytest
@@ -92,11 +91,11 @@ def test_publish_on_localhost(d, name):
     assert info["IPAddress"].startswith(d.bip.rsplit(".", 1)[0] + ".")
     assert info["MacAddress"].startswith("02:42:")
     # the same host port again: dockerd's error, the container is left not running and nothing stays behind
-    rules_before = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    rules_before = our_rules(d)
     r = d.cli("run", "-d", "--name", name("dup"), "-p", f"127.0.0.1:{port}:80", *HTTPD, check=False)
     assert r.returncode == 125
     assert f"Bind for 127.0.0.1:{port} failed: port is already allocated" in r.stderr
-    assert subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout == rules_before
+    assert our_rules(d) == rules_before
     assert len(os.listdir(os.path.join(d.exec_root, "netns"))) == 1
 
 
@@ -208,7 +207,23 @@ def test_docker_py(d, name):
         net.remove()
 
 
-def test_sigkill_restart_keeps_ports_then_nothing_left(d, name):
+def test_internal_network_and_static_ip(d, name):
+    net = name("internal")
+    d.cli("network", "create", "--internal", "--subnet", "10.213.249.0/24", net)
+    r = d.cli("run", "--rm", "--network", net, "--ip", "10.213.249.9", "busybox", "sh", "-c",
+              "ip -o -4 addr show eth0; echo routes; ip route")
+    assert "inet 10.213.249.9/24" in r.stdout
+    assert "default" not in r.stdout.split("routes", 1)[1]  # no way out
+    ls = d.cli("network", "ls", "--filter", f"name={net}", "--format", "{{.Name}} {{.Driver}} {{.Scope}}").stdout
+    assert ls.strip() == f"{net} bridge local"
+    # not with --rm: the engine does not yet remove an AutoRemove container whose start failed
+    r = d.cli("run", "--ip", "172.17.0.9", "busybox", "true", check=False)
+    assert r.returncode == 125
+    assert "user specified IP address is supported on user defined networks only" in r.stderr
+
+
+def test_zz_sigkill_restart_keeps_ports_then_nothing_left(d, name):
+    """Last in the module: it stops the daemon."""
     port = free_port()
     c = name("survivor")
     d.cli("run", "-d", "--name", c, "-p", f"127.0.0.1:{port}:80", *HTTPD)
@@ -219,6 +234,13 @@ def test_sigkill_restart_keeps_ports_then_nothing_left(d, name):
     d.cli("network", "create", name("last"))
     d.stop()
     assert leftovers_now(d) == []
+
+
+def our_rules(d) -> str:
+    import asyncio
+
+    from shim.runtime.iptables import Firewall
+    return asyncio.run(Firewall(d.bridge).dump())
 
 
 def leftovers_now(d) -> list[str]:
