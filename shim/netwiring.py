@@ -47,6 +47,10 @@ class ContainerNetworking:
     async def rename(self, cid: str, name: str) -> None:
         await self.svc.rename(cid, name)
 
+    async def stats(self, cid: str) -> dict[str, dict[str, int]]:
+        """The `networks` object of a stats body ({"eth0": {"rx_bytes": …}})."""
+        return await self.svc.stats(cid)
+
     def paths(self, c: Any) -> dict[str, str]:
         return self.svc.paths(c)
 

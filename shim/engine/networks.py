@@ -766,6 +766,22 @@ class NetworkService:
             cn.name = name
             await self._save_cn(cn)
 
+    async def stats(self, cid: str) -> dict[str, dict[str, int]]:
+        """Docker's stats `networks`: per container interface, counted on the host end of its veth
+        (what the host receives is what the container sent, so rx and tx swap)."""
+        cn = self._cn.get(cid)
+        out: dict[str, dict[str, int]] = {}
+        if cn is None or not cn.live:
+            return out
+        for nid in cn.order:
+            ep = cn.endpoints.get(nid)
+            if ep is None or not ep.veth:
+                continue
+            host = await self._nl.link_stats(ep.veth)
+            out[ep.ifname] = {k.replace("rx_", "TX_").replace("tx_", "rx_").replace("TX_", "tx_"): v
+                              for k, v in host.items()}
+        return out
+
     # ------------------------------------------------------------ DNS
 
     async def _serve_dns(self, cn: ContainerNet) -> None:

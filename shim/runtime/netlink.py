@@ -367,6 +367,23 @@ class Netlink:
         """Deleting the host end deletes the pair, wherever the peer lives."""
         await self.delete_link(host_if)
 
+    @staticmethod
+    def _link_stats(ifname: str) -> dict[str, int]:
+        base = f"/sys/class/net/{ifname}/statistics/"
+        out = {}
+        for k in ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors",
+                  "tx_dropped"):
+            try:
+                with open(base + k) as f:
+                    out[k] = int(f.read())
+            except (OSError, ValueError):
+                out[k] = 0
+        return out
+
+    async def link_stats(self, ifname: str) -> dict[str, int]:
+        """Counters of a host link (sysfs), as the kernel sees them from the host side."""
+        return await asyncio.to_thread(self._link_stats, ifname)
+
     async def netns_interfaces(self, netns: str) -> dict[str, list[str]]:
         """{ifname: [cidr, …]} inside a namespace (tests and diagnostics)."""
         def read() -> dict[str, list[str]]:

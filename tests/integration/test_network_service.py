@@ -89,6 +89,8 @@ async def test_user_network_dns_ports_isolation(env):
     port = svc._cn[a.id].ports[0].host_port
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         assert s.recv(100) == b"hello\n"
+    stats = await svc.stats(a.id)
+    assert set(stats) == {"eth0"} and stats["eth0"]["rx_bytes"] > 0 and stats["eth0"]["tx_packets"] > 0
     # the embedded DNS does not answer across networks
     svc_c_names = svc.lookup_a(c.id, "alpha")
     assert svc_c_names is None
