@@ -49,12 +49,13 @@ def _not_running(cid: str) -> Conflict:
     return Conflict(f"Container {cid} is not running")
 
 
-def _check_container(c: Any) -> None:
+def _check_container(c: Any, ref: str = "") -> None:
+    """getActiveContainer: not running names the ID, paused the reference as the client gave it."""
     st = c.state
     if not st.running:
         raise _not_running(c.id)
     if st.paused:
-        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        raise Conflict(f"Container {ref or c.id} is paused, unpause the container before exec")
     if st.restarting:
         raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
 
@@ -85,7 +86,7 @@ class ExecService:
 
     async def create(self, ref: str, body: dict[str, Any]) -> ExecSession:
         c = self._containers.get(ref)
-        _check_container(c)
+        _check_container(c, ref)
         cmd = list(body.get("Cmd") or [])
         if not cmd:
             raise InvalidParameter("No exec command specified")

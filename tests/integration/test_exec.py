@@ -69,7 +69,7 @@ def test_exec_in_stopped_and_paused(shimd, box, unique):
     try:
         p = shimd.cli("exec", box, "true", check=False)
         cid = json.loads(shimd.cli("inspect", box).stdout)[0]["Id"]
-        assert p.returncode != 0 and f"Container {cid} is paused, unpause the container before exec" in p.stderr
+        assert p.returncode != 0 and f"Container {box} is paused, unpause the container before exec" in p.stderr
     finally:
         shimd.cli("unpause", box)
     shimd.cli("kill", box)
