@@ -100,6 +100,8 @@ class NetworkService:
         self._lock = asyncio.Lock()
         self._restored = False
         self._get_container: Callable[[str], Any] | None = None
+        self._quarantine: dict[str, set[str]] = {}  # network id -> addresses whose veth is being deleted
+        self._background: set[asyncio.Task] = set()
 
     def bind_containers(self, get: Callable[[str], Any]) -> None:
         """The container engine's lookup by ref (NotFound if none): for container:<ref> and links."""
@@ -208,6 +210,8 @@ class NetworkService:
                 await self._save_cn(cn)
 
     async def close(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self._dns.close()
         self._ports.close()
         if not any(cn.live for cn in self._cn.values()):
@@ -452,11 +456,11 @@ class NetworkService:
         async with self._lock:
             cn = self._record(c)
             if cn.live:
-                await self._detach_locked(cn, events=False)
+                await self._detach_locked(cn)
             try:
                 att = await self._attach_locked(c, cn)
             except BaseException:
-                await self._detach_locked(cn, events=False)
+                await self._detach_locked(cn)
                 raise
         for nid in cn.order:
             if nid in self._nets:
@@ -511,6 +515,7 @@ class NetworkService:
 
     def _used_ips(self, net: Network) -> set[str]:
         used = {ep.ip for _, ep in self.endpoints_on(net) if ep.ip}
+        used |= self._quarantine.get(net.id, set())
         used.add(net.gateway)
         return used
 
@@ -663,7 +668,7 @@ class NetworkService:
             if cn is None:
                 return
             was = [nid for nid in cn.order if cn.endpoints.get(nid) and cn.endpoints[nid].endpoint_id]
-            await self._detach_locked(cn, events=False)
+            await self._detach_locked(cn, background=True)
             if remove:
                 self._cn.pop(cid, None)
                 await self._store.adelete(ENDPOINTS, cid)
@@ -671,25 +676,49 @@ class NetworkService:
             if nid in self._nets:
                 self._event("disconnect", self._nets[nid], container=cid)
 
-    async def _detach_locked(self, cn: ContainerNet, *, events: bool) -> None:
+    async def _detach_locked(self, cn: ContainerNet, *, background: bool = False) -> None:
         await self._dns.stop(cn.cid)
         for p in cn.ports:
             self._ports.release(p.proto, p.host_ip, p.host_port)
-        cn.ports = []
-        for ep in cn.endpoints.values():
-            if ep.veth:
-                try:
-                    await self._nl.remove_endpoint(ep.veth)
-                except Exception:
-                    log.exception("removing %s", ep.veth)
+        veths = [(ep.network_id, ep.ip, ep.veth) for ep in cn.endpoints.values() if ep.veth]
         if cn.owns_netns and cn.netns and cn.netns != "host":
             try:
                 await self._nl.delete_netns(cn.netns)
             except Exception:
                 log.exception("removing netns %s", cn.netns)
+        had_ports = bool(cn.ports)
         self._clear_live(cn)
-        await self._apply_firewall()
+        if background:
+            # Deleting a veth waits ~20-30 ms for the kernel (RCU) and an nft commit 10-40 ms; a stop
+            # need not wait for either. The addresses stay out of IPAM until their links are really
+            # gone (no two bridge ports with one MAC); a stale DNAT rule meanwhile leads nowhere.
+            for nid, ip, _ in veths:
+                self._quarantine.setdefault(nid, set()).add(ip)
+            if veths or had_ports:
+                task = asyncio.get_running_loop().create_task(self._release_links(veths, had_ports))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        else:
+            await self._remove_veths(veths)
+            await self._apply_firewall()
         await self._save_cn(cn)
+
+    async def _release_links(self, veths: list[tuple[str, str, str]], firewall: bool) -> None:
+        if firewall:
+            try:
+                await self._apply_firewall()
+            except Exception:
+                log.exception("firewall update after a stop")
+        await self._remove_veths(veths)
+
+    async def _remove_veths(self, veths: list[tuple[str, str, str]]) -> None:
+        for nid, ip, veth in veths:
+            try:
+                await self._nl.remove_endpoint(veth)
+            except Exception:
+                log.exception("removing %s", veth)
+            finally:
+                self._quarantine.get(nid, set()).discard(ip)
 
     @staticmethod
     def _clear_live(cn: ContainerNet) -> None:
@@ -838,6 +867,10 @@ class NetworkService:
     # ------------------------------------------------------------ firewall
 
     async def _apply_firewall(self) -> None:
+        # The state is built by the adapter under its lock: the latest state always wins.
+        await self._fw.apply(self._firewall_state)
+
+    def _firewall_state(self) -> FirewallState:
         state = FirewallState()
         for n in self.networks():
             if n.driver == "bridge" and n.bridge:
@@ -855,7 +888,7 @@ class NetworkService:
                     continue
                 state.ports.append(PortRule(proto=p.proto, host_ip=p.host_ip, host_port=p.host_port,
                                             container_ip=ep.ip, container_port=p.container_port, bridge=net.bridge))
-        await self._fw.apply(state)
+        return state
 
 
 def _mac(ip: str) -> str:

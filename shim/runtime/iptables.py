@@ -20,6 +20,7 @@ rule of a container that no longer exists is gone.
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 import logging
 import shutil
 
@@ -34,8 +35,8 @@ def chain_names(tag: str) -> tuple[str, str, str]:
     return base, base + "-POST", base + "-FWD"
 
 
-def render(tag: str, state: FirewallState) -> str:
-    """The iptables-restore text that replaces our three chains with `state`."""
+def render_tables(tag: str, state: FirewallState) -> dict[str, str]:
+    """The iptables-restore text, per table, that replaces our chains with `state`."""
     dnat, post, fwd = chain_names(tag)
     nat = ["*nat", f":{dnat} - [0:0]", f":{post} - [0:0]"]
     for p in state.ports:
@@ -51,6 +52,9 @@ def render(tag: str, state: FirewallState) -> str:
         nat.append(f"-A {post} -s {p.container_ip}/32 -d {p.container_ip}/32 -p {p.proto} -m {p.proto} "
                    f"--dport {p.container_port} -j MASQUERADE")
     nat.append("COMMIT")
+    # The filter table depends on the networks only, never on published ports (connections our
+    # DNAT made are accepted by conntrack state), so starting a container with -p is one nat
+    # transaction: each nft commit costs 10-40 ms here.
     flt = ["*filter", f":{fwd} - [0:0]"]
     names = [b.bridge for b in state.bridges]
     for a in names:  # networks never talk to each other (dockerd's ISOLATION stages)
@@ -63,14 +67,16 @@ def render(tag: str, state: FirewallState) -> str:
             flt.append(f"-A {fwd} ! -i {b.bridge} -o {b.bridge} -j DROP")
         else:
             flt.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
-            for p in state.ports:
-                if p.bridge == b.bridge:
-                    flt.append(f"-A {fwd} -d {p.container_ip}/32 ! -i {b.bridge} -o {b.bridge} -p {p.proto} "
-                               f"-m {p.proto} --dport {p.container_port} -j ACCEPT")
+            flt.append(f"-A {fwd} ! -i {b.bridge} -o {b.bridge} -m conntrack --ctstate DNAT -j ACCEPT")
             flt.append(f"-A {fwd} -i {b.bridge} ! -o {b.bridge} -j ACCEPT")
         flt.append(f"-A {fwd} -i {b.bridge} -o {b.bridge} -j {'ACCEPT' if b.icc else 'DROP'}")
     flt.append("COMMIT")
-    return "\n".join(nat + flt) + "\n"
+    return {"nat": "\n".join(nat) + "\n", "filter": "\n".join(flt) + "\n"}
+
+
+def render(tag: str, state: FirewallState) -> str:
+    t = render_tables(tag, state)
+    return t["nat"] + t["filter"]
 
 
 def jumps(tag: str) -> list[tuple[str, str, list[str]]]:
@@ -90,6 +96,7 @@ class Firewall:
         self.restore = shutil.which(iptables + "-restore") or iptables + "-restore"
         self._lock = asyncio.Lock()
         self._jumps_ok = False
+        self._last: dict[str, str] = {}  # table -> text last applied: we are the only writer of our chains
 
     async def _run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -108,13 +115,24 @@ class Firewall:
                 # FORWARD: first, before any DROP a dockerd on the machine put there.
                 await self._run(self.iptables, "-w", "-t", table, "-I", chain, "1", *rule)
 
-    async def apply(self, state: FirewallState) -> None:
-        """Make our chains exactly `state` (creating chains and jumps the first time)."""
+    async def apply(self, state: FirewallState | Callable[[], FirewallState]) -> None:
+        """Make our chains exactly `state` (creating chains and jumps the first time).
+
+        `state` may be a callable, evaluated under the lock: concurrent callers then can't apply
+        an older state after a newer one. Tables whose text is unchanged are not sent at all."""
         async with self._lock:
-            await self._run(self.restore, "-w", "--noflush", stdin=render(self.tag, state).encode())
+            current = state() if callable(state) else state
+            tables = render_tables(self.tag, current)
+            changed = [t for t in ("nat", "filter") if tables[t] != self._last.get(t)]
+            if not changed and self._jumps_ok:
+                return
+            for t in changed:
+                self._last.pop(t, None)
+            await self._run(self.restore, "-w", "--noflush", stdin="".join(tables[t] for t in changed).encode())
             if not self._jumps_ok:
                 await self._ensure_jumps()
                 self._jumps_ok = True
+            self._last.update({t: tables[t] for t in changed})
 
     async def remove_all(self) -> None:
         """Delete our jumps and chains (daemon shutdown with nothing left running; tests)."""
@@ -127,6 +145,7 @@ class Firewall:
                 await self._run(self.iptables, "-w", "-t", table, "-F", ch, check=False)
                 await self._run(self.iptables, "-w", "-t", table, "-X", ch, check=False)
             self._jumps_ok = False
+            self._last = {}
 
     async def dump(self) -> str:
         """Every rule of ours, in `iptables -S` form, nat then filter (tests, reconciliation)."""

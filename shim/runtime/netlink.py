@@ -312,26 +312,25 @@ class Netlink:
 
     def _add_endpoint(self, netns: str, bridge: str, host_if: str, ifname: str, address: str, prefix: int,
                       gateway: str | None, mac: str, mtu: int, owner: str) -> None:
-        tmp = "tmp" + host_if[4:]  # unique while it lives in the host namespace
+        tmp = "tmp" + host_if[4:]
         with _ipr() as ip:
             br = _index(ip, bridge)
             if br is None:
                 raise SystemFailure(f"bridge {bridge} not found")
-            ip.link("add", ifname=host_if, kind="veth", peer=tmp)
+            nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                # The peer is born inside the namespace: moving it there afterwards costs ~15 ms
+                # (the kernel waits for an RCU grace period), creating it there ~1 ms.
+                ip.link("add", ifname=host_if, kind="veth", mtu=mtu, master=br,
+                        peer={"ifname": tmp, "net_ns_fd": nsfd, "mtu": mtu})
+            finally:
+                os.close(nsfd)
             try:
                 hidx = _index(ip, host_if)
-                pidx = _index(ip, tmp)
-                ip.link("set", index=hidx, master=br, mtu=mtu, ifalias=self.alias(owner))
-                ip.link("set", index=pidx, mtu=mtu)
+                ip.link("set", index=hidx, ifalias=self.alias(owner), state="up")
                 # hairpin: a container reaching its own published port comes back through its port.
                 with open(f"/sys/class/net/{host_if}/brport/hairpin_mode", "w") as f:
                     f.write("1")
-                ip.link("set", index=hidx, state="up")
-                nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    ip.link("set", index=pidx, net_ns_fd=nsfd)
-                finally:
-                    os.close(nsfd)
             except BaseException:
                 with contextlib.suppress(NetlinkError):
                     ip.link("del", ifname=host_if)

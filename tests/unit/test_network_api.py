@@ -71,7 +71,7 @@ class FakeFirewall:
         self.state = None
 
     async def apply(self, state):
-        self.state = state
+        self.state = state() if callable(state) else state
 
     async def remove_all(self):
         self.state = None
@@ -246,7 +246,7 @@ async def test_run_with_ports_inspect_and_stop(api):
     assert len(api.nl.netns) == 1 and len(api.nl.veths) == 1
     api.rt.exit(cid, 0)
     for _ in range(50):
-        if not api.nl.netns:
+        if not api.nl.netns and not api.nl.veths and not api.fw.state.ports:
             break
         await __import__("asyncio").sleep(0.01)
     assert api.nl.netns == set() and api.nl.veths == {} and api.ports.held == set()
