@@ -123,6 +123,19 @@ def test_volumes_from_and_tmpfs_volume_driver(shimd, unique, cleanup):
     assert _mounts_under(os.path.join(shimd.data_root, "volumes")) == []
 
 
+def test_system_df_verbose(shimd, unique, cleanup):
+    vol, name = unique("dfv"), unique("dfc")
+    cleanup["volumes"].append(vol)
+    cleanup["containers"].append(name)
+    shimd.cli("create", "--name", name, "-v", f"{vol}:/d", "busybox", "true")
+    out = shimd.cli("system", "df", "-v").stdout
+    assert vol in out and name in out and "busybox" in out
+    status, _, body = shimd.http("GET", "/v1.41/system/df")
+    df = json.loads(body)
+    mine = [v for v in df["Volumes"] if v["Name"] == vol][0]
+    assert status == 200 and mine["UsageData"] == {"Size": 0, "RefCount": 1}
+
+
 def test_dockerpy_volumes(shimd, unique):
     c = shimd.client
     name = unique("py")
