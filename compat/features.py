@@ -41,28 +41,8 @@ FEATURES = {
 
 # Features shim lacks today. The lead deletes an entry when its feature lands.
 PENDING_ON_SHIM = {
-    "containers": 3,
-    "lifecycle": 3,
-    "start_semantics": 3,
-    "legacy_start": 3,
-    "logs": 3,
-    "attach": 3,
-    "runtime_config": 3,
-    "resources": 3,
-    "top_stats": 3,
-    "restart_policy": 3,
     "healthcheck": 3,
-    "net_modes": 3,
-    "networks": 4,
-    "ports": 4,
-    "dns": 4,
     "links": 4,
-    "volumes": 5,
-    "binds": 5,
-    "exec": 5,
-    "cp": 5,
-    "commit_export": 5,
-    "system_df": 5,
 }
 
 assert set(PENDING_ON_SHIM) <= set(FEATURES)
