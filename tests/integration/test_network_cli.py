@@ -225,13 +225,22 @@ def test_internal_network_and_static_ip(d, name):
 def test_zz_sigkill_restart_keeps_ports_then_nothing_left(d, name):
     """Last in the module: it stops the daemon."""
     port = free_port()
-    c = name("survivor")
-    d.cli("run", "-d", "--name", c, "-p", f"127.0.0.1:{port}:80", *HTTPD)
+    c, net, gone = name("survivor"), name("keepnet"), name("gone")
+    d.cli("network", "create", net)
+    d.cli("run", "-d", "--name", c, "--network", net, "--network-alias", "alive", "-p", f"127.0.0.1:{port}:80",
+          *HTTPD)
+    d.cli("run", "-d", "--name", gone, "--network", net, "busybox", "sleep", "300")
+    gone_pid = d.client.api.inspect_container(gone)["State"]["Pid"]
     wait_http(port)
-    d.restart(kill=True)
+    d.stop(kill=True)
+    os.kill(gone_pid, 9)  # exits while shimd is down: its endpoint must be released at restore
+    d.start()
     assert b"root:x:0:0:" in wait_http(port)
-    d.cli("rm", "-f", c)
-    d.cli("network", "create", name("last"))
+    ip = d.client.api.inspect_container(c)["NetworkSettings"]["Networks"][net]["IPAddress"]
+    r = d.cli("exec", c, "nslookup", "alive", "127.0.0.11")
+    assert ip in r.stdout  # the survivor's embedded DNS server came back with the daemon
+    assert len(os.listdir(os.path.join(d.exec_root, "netns"))) == 1
+    d.cli("rm", "-f", c, gone)
     d.stop()
     assert leftovers_now(d) == []
 
