@@ -180,6 +180,7 @@ class ExecService:
         for c in self._containers.all():
             c.exec_ids.clear()
         self._watcher = asyncio.get_running_loop().create_task(self._watch_stops())
+        await asyncio.sleep(0)  # let it subscribe before anything can stop
 
     async def _watch_stops(self) -> None:
         async for ev in self._events.stream():

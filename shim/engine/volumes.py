@@ -298,6 +298,13 @@ class VolumeService:
 
     async def release(self, cid: str) -> None:
         """After the process ended (the seed's Cleanup): unmount volumes no container uses any more."""
+        # after a shimd restart `_active` is empty while containers still run: a volume of this
+        # container that is mounted and claimed by nobody else is released too
+        for m in self._mounts.get(cid, []):
+            if m.type == "volume" and m.name not in self._active:
+                v = self._vols.get(m.name)
+                if v is not None and v.options:
+                    self._active[m.name] = {cid}
         for name, users in list(self._active.items()):
             if cid not in users:
                 continue
