@@ -92,6 +92,7 @@ class ContainerNet:
     sandbox_id: str = ""
     ports: list[PortMapping] = dataclasses.field(default_factory=list)
     hostname: str = ""
+    upstream_dns: list[str] = dataclasses.field(default_factory=list)  # HostConfig.Dns, for the embedded DNS
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # hosts/hostname/resolv_conf -> path
 
     def to_dict(self) -> dict[str, Any]:

@@ -102,6 +102,7 @@ class NetworkService:
         self._get_container: Callable[[str], Any] | None = None
         self._quarantine: dict[str, set[str]] = {}  # network id -> addresses whose veth is being deleted
         self._background: set[asyncio.Task] = set()
+        self._host_upstreams: list[str] = list(hf.DEFAULT_NAMESERVERS)
 
     def bind_containers(self, get: Callable[[str], Any]) -> None:
         """The container engine's lookup by ref (NotFound if none): for container:<ref> and links."""
@@ -176,6 +177,8 @@ class NetworkService:
                 cn.live = False  # the namespace is gone (host reboot): nothing of it is live any more
             self._cn[oid] = cn
         await self._nl.sysctl("net/ipv4/ip_forward", "1")
+        host_resolv = hf.parse_resolv_conf(await asyncio.to_thread(self._files.read_host_resolv_conf))
+        self._host_upstreams = hf.upstream_nameservers(host_resolv, [])
         for n in self._nets.values():
             if n.driver == "bridge":
                 await self._nl.ensure_bridge(n.bridge, n.gateway, n.prefix, n.mtu, owner=n.id)
@@ -496,6 +499,10 @@ class NetworkService:
                 await self._plug(c, cn, net, default_route=(i == 0))
             await self._publish(c, cn)
             env = self._link_env(c, cn)
+            cn.upstream_dns = list(c.host_config.get("Dns") or [])
+            for nid in cn.order:  # legacy links on a user network are DNS aliases of this container
+                if nid in self._nets and not self._nets[nid].predefined and not cn.endpoints[nid].links:
+                    cn.endpoints[nid].links = list(c.host_config.get("Links") or []) or None
             await self._write_files(c, cn, files)
             await self._serve_dns(cn)
             await self._apply_firewall()
@@ -643,6 +650,7 @@ class NetworkService:
                                 for child, alias, cip in self._links(c, cn) if cip])
         hosts = hf.hosts(cn.hostname, c.config.get("Domainname") or "", ip, extra)
         host_resolv = hf.parse_resolv_conf(await asyncio.to_thread(self._files.read_host_resolv_conf))
+        self._host_upstreams = hf.upstream_nameservers(host_resolv, [])  # no file reads per DNS query
         resolv = hf.resolv_conf(host_resolv, hc.get("Dns") or [], hc.get("DnsSearch") or [],
                                 hc.get("DnsOptions") or [], embedded=self._uses_embedded_dns(cn))
         await asyncio.to_thread(self._write_all, files, hosts, hf.hostname_file(cn.hostname), resolv)
@@ -818,10 +826,14 @@ class NetworkService:
             return
         cid = cn.cid
         await self._dns.serve(cid, cn.netns, lambda name: self.lookup_a(cid, name),
-                              lambda ip: self.lookup_ptr(cid, ip), self._upstreams)
+                              lambda ip: self.lookup_ptr(cid, ip), lambda: self._upstreams(cid))
 
-    def _upstreams(self) -> list[str]:
-        return hf.upstream_nameservers(hf.parse_resolv_conf(self._files.read_host_resolv_conf()), [])
+    def _upstreams(self, cid: str) -> list[str]:
+        """Where the embedded DNS forwards: the container's Dns, else the host's resolvers."""
+        cn = self._cn.get(cid)
+        if cn is not None and cn.upstream_dns:
+            return list(cn.upstream_dns)
+        return list(self._host_upstreams)
 
     def lookup_a(self, cid: str, name: str) -> list[str] | None:
         """Names the embedded DNS answers for container `cid`: peers' names, aliases, IDs, links."""

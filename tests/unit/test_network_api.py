@@ -351,3 +351,18 @@ async def test_bad_port_spec_at_start(api):
 
 
 _ = types
+
+
+async def test_embedded_dns_upstreams_and_link_aliases(api):
+    await api.post("/v1.41/networks/create", json={"Name": "proj_default"})
+    w = await _create(api, "proj_worker_1", HostConfig={"NetworkMode": "proj_default"})
+    await _start(api, "proj_worker_1")
+    c = await _create(api, "proj_web_1", HostConfig={"NetworkMode": "proj_default", "Dns": ["10.7.7.7"],
+                                                     "Links": ["proj_worker_1:worker"]})
+    await _start(api, "proj_web_1")
+    assert api.nets._upstreams(c) == ["10.7.7.7"]
+    assert api.nets._upstreams(w) == ["10.9.9.9"]  # the host's, loopback ones left out
+    lookup_a, _ = api.dns.serving[c]
+    ip = api.nets._cn[w].endpoints[api.nets.get("proj_default").id].ip
+    assert lookup_a("worker") == [ip] and lookup_a("proj_worker_1") == [ip]
+    assert api.dns.serving[w][0]("worker") is None  # link aliases belong to the linking container
