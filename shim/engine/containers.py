@@ -262,7 +262,9 @@ class ContainerService:
         cc.adapt_host_config(host_config, create=True)
         cid = self._new_id()
         if not config.get("Hostname"):
-            config["Hostname"] = cid[:12]
+            # dockerd: the short ID, or the host's own name with --network host
+            host_mode = (host_config.get("NetworkMode") or "") == "host"
+            config["Hostname"] = os.uname().nodename if host_mode else cid[:12]
         if spec.name:
             self._check_name_free(name)  # again: the image lookup yielded to other requests
         c = Container(
@@ -401,6 +403,10 @@ class ContainerService:
         await self._teardown(c)  # everything set up so far, whatever step failed
         self._event(c, "die", exitCode=str(st.exit_code))
         self._notify_exit(c)
+        if c.host_config.get("AutoRemove"):
+            # dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for
+            # condition=removed); it runs once the caller releases the container's lock.
+            asyncio.get_running_loop().create_task(self._auto_remove(c))
 
     async def _setup(self, c: Container) -> RunRequest:
         """The seed's order: networking, (links), working dir, environment, command, IPC, mounts;

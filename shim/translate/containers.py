@@ -24,6 +24,9 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 def create_in(body: dict[str, Any] | None, version: Version, name: str = "", platform: str = "") -> CreateSpec:
     """POST /containers/create: split the body into Config / HostConfig / NetworkingConfig."""
     body = dict(body or {})
+    if not any(k not in ("HostConfig", "NetworkingConfig") for k in body):
+        # runconfig's decoder: an object with no Config field leaves the embedded *Config nil
+        raise InvalidParameter("Config cannot be empty in order to create a container")
     inner = body.pop("HostConfig", None)
     networking = body.pop("NetworkingConfig", None) or {}
     if inner is not None and not isinstance(inner, dict):

@@ -418,3 +418,14 @@ async def test_restart_keeps_an_autoremove_container(env):
         if c.id not in [x.id for x in svc.all()]:
             break
     assert c.id not in [x.id for x in svc.all()]
+
+
+async def test_failed_start_removes_an_autoremove_container(env):
+    svc, rt, events, _ = env
+    c, _ = await svc.create(spec("fr", Cmd=["nosuchcmd"], HostConfig={"AutoRemove": True}))
+    removed = svc.wait(c.id, "removed")
+    rt.fail_next_start = bad_executable()
+    with pytest.raises(InvalidParameter):
+        await svc.start(c.id)
+    assert (await asyncio.wait_for(removed, 5))[0] == 127
+    assert actions(events)[-2:] == ["die", "destroy"]

@@ -128,3 +128,9 @@ def test_network_and_volume_filters():
     assert not tf.matches(c, tf.ps_filter({"network": ["other"]}), networks=["mynet"], network_ids=["abcdef"])
     assert tf.matches(c, tf.ps_filter({"volume": ["/data"]}), volumes=["vol1", "/var/lib/x", "/data"])
     assert not tf.matches(c, tf.ps_filter({"volume": ["nope"]}), volumes=["vol1"])
+
+
+def test_create_in_empty_config():
+    for body in ({}, {"HostConfig": {"Memory": 0}}):
+        with pytest.raises(InvalidParameter, match="Config cannot be empty in order to create a container"):
+            tr.create_in(body, Version(1, 41))
