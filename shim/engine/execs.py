@@ -80,9 +80,19 @@ class ExecService:
 
     def get(self, exec_id: str) -> ExecSession:
         e = self._execs.get(exec_id)
+        if e is not None and not self._container_running(e.container_id):
+            # its container stopped and the `die` event is still on its way to _watch_stops
+            self._release_now(e.container_id)
+            e = None
         if e is None:
             raise NotFound(f"No such exec instance: {exec_id}")
         return e
+
+    def _container_running(self, cid: str) -> bool:
+        try:
+            return bool(self._containers.get(cid).state.running)
+        except ShimError:
+            return False
 
     async def create(self, ref: str, body: dict[str, Any]) -> ExecSession:
         c = self._containers.get(ref)
@@ -160,18 +170,22 @@ class ExecService:
             raise Conflict(f"Exec {exec_id} is not running")  # dockerd: resize before start
         await e.process.resize(height, width)
 
+    def _release_now(self, cid: str) -> list[ExecSession]:
+        gone = [x for x in self._execs.values() if x.container_id == cid]
+        for e in gone:
+            self._execs.pop(e.id, None)
+        try:
+            self._containers.get(cid).exec_ids.clear()
+        except ShimError:
+            pass
+        return gone
+
     async def release_container(self, cid: str) -> None:
         """The container stopped: its exec sessions end and leave ExecIDs."""
-        for e in [x for x in self._execs.values() if x.container_id == cid]:
-            self._execs.pop(e.id, None)
+        for e in self._release_now(cid):
             if e.process is not None:
                 with contextlib.suppress(Exception):
                     await e.process.kill()
-        try:
-            c = self._containers.get(cid)
-        except ShimError:
-            return
-        c.exec_ids.clear()
 
     # ------------------------------------------------------------ daemon start / stop
 
