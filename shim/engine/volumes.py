@@ -243,8 +243,10 @@ class VolumeService:
                 if not existed:
                     created.append(v)
                 m.name, m.source, m.driver = v.name, self._fs.path(v.name), v.driver
+            # dockerd's populateVolumes: an empty local volume gets the image's content at its path
             copies = [m for m in plan if m.type == "volume" and m.copy_data and m.from_spec != "volumes-from"
-                      and any(v.name == m.name for v in created) and not (self._vols[m.name].options or {})]
+                      and not (self._vols[m.name].options or {})
+                      and await asyncio.to_thread(self._fs.is_empty, m.name)]
             if copies and self._rootfs is not None:
                 await self._rootfs.copy_up(c.id, list(c.layer_dirs),
                                            [(m.destination, m.source) for m in copies])

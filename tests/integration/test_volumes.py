@@ -136,6 +136,21 @@ def test_system_df_verbose(shimd, unique, cleanup):
     assert status == 200 and mine["UsageData"] == {"Size": 0, "RefCount": 1}
 
 
+def test_bind_device_volume_and_existing_empty_volume_copy_up(shimd, unique, cleanup, tmp_path):
+    bindvol, empty = unique("bdev"), unique("empty")
+    cleanup["volumes"] += [bindvol, empty]
+    (tmp_path / "from-host").write_text("via device\n")
+    shimd.cli("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={tmp_path}", bindvol)
+    out = shimd.cli("run", "--rm", "-v", f"{bindvol}:/dev-data", "busybox", "sh", "-c",
+                    "cat /dev-data/from-host; echo back > /dev-data/written").stdout
+    assert out == "via device\n" and (tmp_path / "written").read_text() == "back\n"
+    assert _mounts_under(os.path.join(shimd.data_root, "volumes")) == []
+    # a volume that exists but is empty is filled from the image too (dockerd's populateVolumes)
+    shimd.cli("volume", "create", empty)
+    out = shimd.cli("run", "--rm", "-v", f"{empty}:/etc", "busybox", "cat", "/etc/group").stdout
+    assert "root" in out
+
+
 def test_dockerpy_volumes(shimd, unique):
     c = shimd.client
     name = unique("py")

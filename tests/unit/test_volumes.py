@@ -36,6 +36,9 @@ class FakeVolumeFS:
     def unmount(self, name):
         self.mounted.discard(name)
 
+    def is_empty(self, name):
+        return not self.dirs.get(name)
+
     def size(self, name):
         return self.dirs.get(name, 0)
 
