@@ -732,7 +732,7 @@ class ContainerService:
             c.state.status = Status.DEAD.value
             await self._save(c)
             raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
-        self._store.delete(KIND, c.id)
+        await self._store.adelete(KIND, c.id)
         self._by_id.pop(c.id, None)
         if self._names.get(c.name) == c.id:
             del self._names[c.name]
@@ -1000,7 +1000,7 @@ class ContainerService:
 
     async def restore(self) -> None:
         """Daemon start, first pass: reload the containers from the store (others may look them up)."""
-        for cid, data in self._store.load_all(KIND).items():
+        for cid, data in (await asyncio.to_thread(self._store.load_all, KIND)).items():
             try:
                 c = Container.from_dict(data)
             except (TypeError, KeyError) as e:
