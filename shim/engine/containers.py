@@ -654,7 +654,10 @@ class ContainerService:
             if c.state.running:
                 await self._stop(c, timeout, sig)
             async with self._lock(c.id):
-                await self._start_locked(c, manual=True)
+                try:
+                    await self._start_locked(c, manual=True)
+                except NotModified:
+                    pass  # started by someone else meanwhile: containerStart returns nil then
         finally:
             self._restarting_by_hand.discard(c.id)
         self._event(c, "restart")
@@ -665,7 +668,7 @@ class ContainerService:
         c = self.get(ref)
         async with self._lock(c.id):
             check(c.state.status, "pause", c.id)
-            await self._runtime.pause(c.id)
+            await self._runtime_op(c, self._runtime.pause)
             c.state.paused, c.state.status = True, Status.PAUSED.value
             await self._save(c)
             self._event(c, "pause")
@@ -674,10 +677,21 @@ class ContainerService:
         c = self.get(ref)
         async with self._lock(c.id):
             check(c.state.status, "unpause", c.id)
-            await self._runtime.resume(c.id)
+            await self._runtime_op(c, self._runtime.resume)
             c.state.paused, c.state.status = False, Status.RUNNING.value
             await self._save(c)
             self._event(c, "unpause")
+
+    async def _runtime_op(self, c: Container, op: Callable[[str], Awaitable[None]]) -> None:
+        """A runtime call on a container whose process may have just ended (its exit not handled yet):
+        then it is dockerd's 409 "not running", not a 500."""
+        try:
+            await op(c.id)
+        except SystemFailure:
+            rs = await self._runtime.state(c.id)
+            if rs.status not in ("running", "paused"):
+                raise Conflict(f"Container {c.id} is not running") from None
+            raise
 
     # ------------------------------------------------------------ remove / rename / update / prune
 

@@ -155,3 +155,27 @@ def test_wait_headers_come_before_start(shimd, ctr):
         rest += s.recv(4096)
     assert b'{"Error":null,"StatusCode":5}\n' in rest
     s.close()
+
+
+def test_concurrent_lifecycle_requests_are_serialised(shimd, ctr):
+    """start/stop/kill/restart/pause/unpause (and rm -f) at once: no 5xx, a coherent end state."""
+    import concurrent.futures as cf
+    import random
+
+    for round_ in range(4):
+        name = ctr({"Image": "busybox", "Cmd": ["sleep", "300"]})
+        ops = [("POST", f"/v1.41/containers/{name}/{op}") for op in
+               ("start", "stop?t=0", "kill", "start", "restart?t=0", "pause", "unpause")]
+        if round_ % 2:
+            ops.append(("DELETE", f"/v1.41/containers/{name}?force=1"))
+        random.shuffle(ops)
+        with cf.ThreadPoolExecutor(len(ops)) as ex:
+            results = list(ex.map(lambda o: shimd.http(*o), ops))
+        assert all(status < 500 for status, _, _ in results), [(o, r[0], r[2]) for o, r in zip(ops, results)]
+        status, _, body = shimd.http("GET", f"/v1.41/containers/{name}/json")
+        if status == 404:
+            continue
+        st = json.loads(body)["State"]
+        assert st["Running"] == (st["Pid"] > 0)
+        assert st["Status"] in ("running", "paused", "exited", "created")
+        assert st["Paused"] == (st["Status"] == "paused")
