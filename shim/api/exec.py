@@ -56,7 +56,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     e = svc.get(request.match_info["id"])
     if body.get("Detach"):
-        await svc.start(e.id, console_size=_size(body))
+        await svc.start(e.id, console_size=_size(body), detach=True)
         return empty_ok()
     svc.check_startable(e.id)  # 404/409 as plain answers, before the upgrade
     ctype = trc.stream_content_type(request["version"], e.tty, attach=True) or ""
@@ -119,16 +119,22 @@ async def _pump(svc, e, conn) -> None:
     in_task = asyncio.ensure_future(pump_in())
     lost = asyncio.ensure_future(conn.wait_closed())
     det = asyncio.ensure_future(detached.wait())
+    complete = False
     try:
         await asyncio.wait({out_task, lost, det}, return_when=asyncio.FIRST_COMPLETED)
         if out_task.done():
             out_task.result()
+            complete = True
     finally:
         for t in (out_task, in_task, lost, det):
             t.cancel()
         for t in (out_task, in_task, lost, det):
             with contextlib.suppress(BaseException):
                 await t
+        if complete:
+            await svc.finished(e)
+        else:
+            svc.abandon(e)  # detached or gone: the process runs on, its output drained
 
 
 ROUTES = [

@@ -129,7 +129,18 @@ class ExecService:
         _check_container(self._containers.get(e.container_id))
         return e
 
-    async def start(self, exec_id: str, *, console_size: tuple[int, int] | None = None) -> ExecSession:
+    def abandon(self, e: ExecSession) -> None:
+        """No client reads this exec's output (any more): drain it in the background and release it."""
+        if e.process is not None:
+            asyncio.get_running_loop().create_task(e.process.drain_and_close())
+
+    async def finished(self, e: ExecSession) -> None:
+        """The attached client read everything: release the process's pipes or pty."""
+        if e.process is not None:
+            await e.process.close()
+
+    async def start(self, exec_id: str, *, console_size: tuple[int, int] | None = None,
+                    detach: bool = False) -> ExecSession:
         """Start the process; the caller pumps its stdio (attached) or returns at once (detached)."""
         e = self.check_startable(exec_id)
         c = self._containers.get(e.container_id)
@@ -148,6 +159,8 @@ class ExecService:
             raise Conflict(str(err)) from err
         e.running = True
         self._event(e, "exec_start: " + " ".join(e.cmd))
+        if detach:
+            self.abandon(e)
         asyncio.get_running_loop().create_task(self._reap(e))
         e.pid = await e.process.read_pid()
         return e

@@ -186,6 +186,13 @@ class ExecProcess:
                 os.kill(self.pid, signal.SIGKILL)
             self._proc.kill()
 
+    async def drain_and_close(self) -> None:
+        """Nobody reads any more (detached, or the client went away): keep the pipes flowing so the
+        process never blocks on a full pipe, then release our ends."""
+        while await self.read() is not None:
+            pass
+        await self.close()
+
     async def close(self) -> None:
         """Release our ends once the process is gone (the exit is awaited by whoever needs it)."""
         with contextlib.suppress(Exception):
