@@ -129,8 +129,9 @@ class LocalVolumeFS:
 
     @staticmethod
     def ensure_bind_source(path: str) -> None:
-        """`-v /missing:/x`: dockerd creates the host directory (0755)."""
-        os.makedirs(path, mode=0o755, exist_ok=True)
+        """`-v /missing:/x`: dockerd creates the host directory (0755); an existing file stays a file."""
+        if not os.path.lexists(path):
+            os.makedirs(path, mode=0o755, exist_ok=True)
 
     @staticmethod
     def exists(path: str) -> bool:

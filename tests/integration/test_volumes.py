@@ -63,6 +63,9 @@ def test_bind_read_only_and_created_source(shimd, tmp_path):
                     "cat /data/in.txt; touch /data/x 2>&1 || echo refused").stdout
     assert out.startswith("host\n") and "refused" in out
     assert not (tmp_path / "x").exists()
+    (tmp_path / "single").write_text("one file\n")
+    assert shimd.cli("run", "--rm", "-v", f"{tmp_path}/single:/etc/single:ro", "busybox", "cat",
+                     "/etc/single").stdout == "one file\n"
     missing = tmp_path / "made" / "here"
     shimd.cli("run", "--rm", "-v", f"{missing}:/m", "busybox", "touch", "/m/ok")
     assert (missing / "ok").exists()
