@@ -191,3 +191,85 @@ class LayerStore(Protocol):
 
     def diff_tar(self, upper_dir: str) -> str:
         """A container's overlay upper dir as a layer tar (staging file) with AUFS whiteouts."""
+
+
+# --- volumes, files in and out, exec (shim/runtime/volumefs.py, rootfs_io.py, execproc.py) -------
+
+
+class VolumeFS(Protocol):
+    """Blocking disk side of the `local` volume driver; the engine calls it via to_thread."""
+
+    def path(self, name: str) -> str:
+        """`<data-root>/volumes/<name>/_data`."""
+
+    def create(self, name: str) -> str: ...
+
+    def remove(self, name: str) -> None: ...
+
+    def mount(self, name: str, opts: dict[str, str]) -> None:
+        """Mount the DriverOpts filesystem (type/device/o) on the volume's _data; idempotent."""
+
+    def unmount(self, name: str) -> None: ...
+
+    def is_empty(self, name: str) -> bool: ...
+
+    def size(self, name: str) -> int: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def ensure_bind_source(self, path: str) -> None: ...
+
+
+class RootfsAccess(Protocol):
+    """A container's files as the container sees them (rootfs plus (dest, source, rw) mounts)."""
+
+    def upper_dir(self, cid: str) -> str: ...
+
+    async def copy_up(self, cid: str, layer_dirs: list[str], pairs: list[tuple[str, str]]) -> None:
+        """Fill fresh volumes (host dirs) with the image's content at their destinations."""
+
+    async def stat(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str,
+                   readonly: bool = False) -> "object":
+        """A PathStat (name, size, mode, mtime_ns, link_target); NotFound if missing."""
+
+    def read_archive(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]],
+                     path: str) -> AsyncIterator[bytes]: ...
+
+    async def write_archive(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str,
+                            chunks: AsyncIterator[bytes], *, readonly: bool, no_overwrite_dir_nondir: bool,
+                            user: str | None) -> None: ...
+
+    def export(self, cid: str, layer_dirs: list[str]) -> AsyncIterator[bytes]: ...
+
+    async def changes(self, cid: str, layer_dirs: list[str]) -> list[tuple[str, int]]:
+        """(path, kind) with kind 0 modified, 1 added, 2 deleted."""
+
+
+class ExecProcessHandle(Protocol):
+    pid: int
+    runc_error: str  # set when the runtime could not start the process (exit code 126)
+
+    async def read_pid(self) -> int: ...
+
+    async def read(self) -> tuple[int, bytes] | None:
+        """Next output chunk as (stream, bytes), 1=stdout 2=stderr (a TTY has only 1); None at end."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def resize(self, height: int, width: int) -> None: ...
+
+    async def wait(self) -> int: ...
+
+    async def kill(self) -> None: ...
+
+    async def drain_and_close(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ExecRuntimePort(Protocol):
+    async def start(self, cid: str, *, cmd: list[str], env: list[str], cwd: str, user: str, tty: bool,
+                    privileged: bool, attach_stdin: bool,
+                    console_size: tuple[int, int] | None = None) -> ExecProcessHandle: ...
