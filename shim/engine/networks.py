@@ -541,8 +541,10 @@ class NetworkService:
                 raise Forbidden("Address already in use")
             return requested
         rng = ipaddress.IPv4Network(net.ip_range) if net.ip_range else subnet
-        for addr in rng.hosts():
-            if str(addr) not in used:
+        # the range's own first/last addresses are usable: only the subnet's network/broadcast are not
+        edges = {subnet.network_address, subnet.broadcast_address}
+        for addr in (rng if net.ip_range else subnet.hosts()):
+            if addr not in edges and str(addr) not in used:
                 return str(addr)
         raise Forbidden(f"no available IPv4 addresses on this network's address pools: {net.name} ({net.id})")
 

@@ -366,3 +366,16 @@ async def test_embedded_dns_upstreams_and_link_aliases(api):
     ip = api.nets._cn[w].endpoints[api.nets.get("proj_default").id].ip
     assert lookup_a("worker") == [ip] and lookup_a("proj_worker_1") == [ip]
     assert api.dns.serving[w][0]("worker") is None  # link aliases belong to the linking container
+
+
+async def test_ip_range_allocation(api):
+    r = await api.post("/v1.41/networks/create", json={"Name": "rng", "IPAM": {"Config": [
+        {"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25"}]}})
+    assert r.status == 201
+    await _create(api, "inrange", HostConfig={"NetworkMode": "rng"})
+    await _start(api, "inrange")
+    body = await (await api.get("/v1.41/containers/inrange/json")).json()
+    assert body["NetworkSettings"]["Networks"]["rng"]["IPAddress"] == "10.213.30.128"
+    net = await (await api.get("/v1.41/networks/rng")).json()
+    assert net["IPAM"]["Config"] == [{"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25",
+                                      "Gateway": "10.213.30.1"}]
