@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator
 
+from shim.engine.ports import RootfsAccess
 from shim.errors import Conflict, NotFound
 
 CHANGE_KINDS = {0: "C", 1: "A", 2: "D"}
 
 
 class ArchiveService:
-    def __init__(self, *, containers: Any, volumes: Any, rootfs: Any, images: Any, events: Any) -> None:
+    def __init__(self, *, containers: Any, volumes: Any, rootfs: RootfsAccess, images: Any, events: Any) -> None:
         self._containers = containers
         self._volumes = volumes
         self._rootfs = rootfs

@@ -16,6 +16,7 @@ import logging
 import secrets
 from typing import Any
 
+from shim.engine.ports import ExecRuntimePort
 from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
 
 log = logging.getLogger("shim.execs")
@@ -61,7 +62,7 @@ def _check_container(c: Any, ref: str = "") -> None:
 
 
 class ExecService:
-    def __init__(self, *, containers: Any, events: Any, runtime: Any) -> None:
+    def __init__(self, *, containers: Any, events: Any, runtime: ExecRuntimePort) -> None:
         self._containers = containers
         self._events = events
         self._runtime = runtime

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from shim.engine import mounts as mp_
 from shim.engine.mounts import ANONYMOUS_LABEL, MountPoint
-from shim.engine.ports import MountSpec
+from shim.engine.ports import MountSpec, RootfsAccess, VolumeFS
 from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
 
 log = logging.getLogger("shim.volumes")
@@ -75,7 +75,7 @@ def rfc3339(ns: int) -> str:
 
 
 class VolumeService:
-    def __init__(self, *, store: Any, events: Any, fs: Any, rootfs: Any = None,
+    def __init__(self, *, store: Any, events: Any, fs: VolumeFS, rootfs: RootfsAccess | None = None,
                  protected_roots: list[str] | None = None) -> None:
         self._store = store
         self._events = events
