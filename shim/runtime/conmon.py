@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import re
-import select
 import socket
 import time
 
@@ -27,21 +26,33 @@ CONMON_PIPE_STDOUT = 2
 CONMON_PIPE_STDERR = 3
 
 
-def read_sync_message(fd: int, timeout: float = 60.0) -> dict:
-    """Blocking: one JSON line from conmon's sync pipe ({"data": pid} or {"data": -1, "message": ...})."""
+async def read_sync_message(fd: int, timeout: float = 60.0) -> dict:
+    """One JSON line from conmon's sync pipe ({"data": pid} or {"data": -1, "message": ...}).
+
+    Read on the event loop, not in a thread: parallel starts would otherwise each hold a thread
+    of the default pool (6 on 2 cores) for the whole `runc create`, and every other to_thread
+    call (overlay mounts, netlink, the store) queued behind them."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
     buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("timed out waiting for conmon")
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buf += chunk
+    try:
+        async with asyncio.timeout(timeout):
+            while b"\n" not in buf:
+                ready = loop.create_future()
+                loop.add_reader(fd, lambda f=ready: f.done() or f.set_result(None))
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(fd)
+                try:
+                    chunk = os.read(fd, 4096)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    break
+                buf += chunk
+    except TimeoutError:
+        raise TimeoutError("timed out waiting for conmon") from None
     if not buf.strip():
         return {"data": -1, "message": "conmon exited without reporting the container's pid"}
     return json.loads(buf.split(b"\n", 1)[0])

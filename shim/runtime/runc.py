@@ -234,7 +234,7 @@ class RuncRuntime:
             os.write(start_w, b"0")  # conmon waits for this before forking runc
             os.close(start_w)
             start_w = -1
-            msg = await asyncio.to_thread(read_sync_message, sync_r)
+            msg = await read_sync_message(sync_r)
         finally:
             os.close(sync_r)
             if start_w >= 0:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
 
 from shim.errors import InvalidParameter, SystemFailure
 from shim.runtime import cgroups, overlay
-from shim.runtime.conmon import parse_log_line, parse_timestamp, runc_error_text
+from shim.runtime.conmon import parse_log_line, parse_timestamp, read_sync_message, runc_error_text
 
 
 @pytest.mark.parametrize(
@@ -145,3 +146,31 @@ def test_setup_working_dir(tmp_path):
         overlay.setup_working_dir(str(tmp_path), "/file/sub")
     with pytest.raises(SystemFailure, match="Cannot mkdir: /file is not a directory"):
         overlay.setup_working_dir(str(tmp_path), "/file")
+
+
+async def test_read_sync_message_from_the_event_loop():
+    r, w = os.pipe()
+    try:
+        os.write(w, b'{"data": ')
+        asyncio.get_running_loop().call_later(0.01, os.write, w, b'4242}\n{"ignored": 1}\n')
+        assert await read_sync_message(r, timeout=5) == {"data": 4242}
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+async def test_read_sync_message_conmon_gone_or_silent():
+    r, w = os.pipe()
+    os.close(w)  # conmon died without a word
+    try:
+        msg = await read_sync_message(r, timeout=5)
+        assert msg["data"] == -1 and "without reporting" in msg["message"]
+    finally:
+        os.close(r)
+    r, w = os.pipe()
+    try:
+        with pytest.raises(TimeoutError, match="timed out waiting for conmon"):
+            await read_sync_message(r, timeout=0.05)
+    finally:
+        os.close(r)
+        os.close(w)
