@@ -492,11 +492,13 @@ class NetworkService:
             cn.live = True  # from here on, detach has something to undo
             cn.netns = await self._nl.create_netns(c.id)
             cn.owns_netns = True
-            for i, nid in enumerate(list(cn.order)):
+            # the default route goes through the first network that has a way out (not Internal)
+            gw_net = next((n for n in cn.order if n in self._nets and not self._nets[n].internal), None)
+            for nid in list(cn.order):
                 net = self._nets.get(nid)
                 if net is None:
                     raise NotFound(f"network {nid} not found")
-                await self._plug(c, cn, net, default_route=(i == 0))
+                await self._plug(c, cn, net, default_route=(nid == gw_net))
             await self._publish(c, cn)
             env = self._link_env(c, cn)
             cn.upstream_dns = list(c.host_config.get("Dns") or [])
