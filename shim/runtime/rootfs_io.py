@@ -280,6 +280,19 @@ def _hardlink(view: ContainerView, cdest: str, ti: tarfile.TarInfo, target: str,
 
 CHANGE_MODIFY, CHANGE_ADD, CHANGE_DELETE = 0, 1, 2
 
+# dockerd keeps these in a container's "-init" layer, below its diff: the mount points of the
+# files and filesystems it mounts. Here runc creates them in the upper dir; empty, they are no change.
+INIT_PATHS = {"/dev", "/dev/pts", "/dev/shm", "/dev/console", "/dev/mqueue", "/proc", "/sys", "/.dockerenv",
+              "/etc/resolv.conf", "/etc/hosts", "/etc/hostname", "/etc/mtab", "/sys/fs/cgroup"}
+
+
+def _placeholder(path: str, st: os.stat_result) -> bool:
+    if path not in INIT_PATHS:
+        return False
+    if stat.S_ISREG(st.st_mode):
+        return st.st_size == 0
+    return stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)
+
 
 def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
@@ -302,6 +315,8 @@ def changes(upper: str, layer_dirs: list[str]) -> list[tuple[str, int]]:
                 st = os.lstat(host)
             except FileNotFoundError:
                 continue
+            if _placeholder(path, st):
+                continue
             if _is_whiteout(st):
                 kind = CHANGE_DELETE
             else:
@@ -312,8 +327,10 @@ def changes(upper: str, layer_dirs: list[str]) -> list[tuple[str, int]]:
                     except OSError:
                         continue
                     if stat.S_ISDIR(lst.st_mode) and stat.S_ISDIR(st.st_mode):
+                        # a directory copied up only to hold init-layer mount points is no change either
+                        holder = any(posixpath.dirname(p) == path for p in INIT_PATHS)
                         if (lst.st_size == st.st_size and lst.st_mode == st.st_mode
-                                and int(lst.st_mtime) == int(st.st_mtime)):
+                                and (holder or int(lst.st_mtime) == int(st.st_mtime))):
                             kind = -1  # the same directory: not a change by itself
                             break
                     kind = CHANGE_MODIFY

@@ -124,3 +124,13 @@ def test_changes_from_upper(tmp_path):
     (upper / "usr" / "added").mkdir(parents=True)
     got = rio.changes(str(upper), [str(lower)])
     assert ("/etc/group", 2) in got and ("/newfile", 1) in got and ("/usr/added", 1) in got and ("/usr", 0) in got
+
+
+def test_changes_ignore_init_layer_mount_points(tmp_path):
+    lower, upper = tmp_path / "l", tmp_path / "u"
+    (lower / "etc").mkdir(parents=True)
+    (upper / "etc").mkdir(parents=True)
+    for f in ("hosts", "hostname", "resolv.conf"):
+        (upper / "etc" / f).write_text("")
+    (upper / "made").write_text("x")
+    assert rio.changes(str(upper), [str(lower)]) == [("/made", 1)]
