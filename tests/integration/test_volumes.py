@@ -170,6 +170,18 @@ def test_dockerpy_volumes(shimd, unique):
             pass
 
 
+def test_volumes_and_mounts_survive_a_restart(shimd, unique, cleanup):
+    vol, name = unique("rv"), unique("rc")
+    cleanup["volumes"].append(vol)
+    cleanup["containers"].append(name)
+    shimd.cli("run", "-d", "--name", name, "-v", f"{vol}:/d", "busybox", "sh", "-c", "echo x > /d/f; sleep 300")
+    shimd.restart(kill=True)
+    assert json.loads(shimd.cli("inspect", name).stdout)[0]["Mounts"][0]["Name"] == vol
+    p = shimd.cli("volume", "rm", vol, check=False)
+    assert p.returncode != 0 and "volume is in use" in p.stderr
+    assert shimd.cli("exec", name, "cat", "/d/f").stdout == "x\n"
+
+
 def test_no_shim_mount_left(shimd):
     """Runs last in this module: after the runs above nothing of ours is mounted but running containers'."""
     running = set(shimd.cli("ps", "-q", "--no-trunc").stdout.split())
