@@ -12,7 +12,8 @@ from aiohttp import web
 from shim.api.params import qbool, qfilters, qint
 from shim.api.responses import dumps, empty_ok, json_response, no_content
 from shim.api.server import ENGINE
-from shim.api.streams import (client_gone, hijack, json_when_done, open_raw_stream, open_stream, stdcopy_frame)
+from shim.api.streams import (client_gone, hijack, json_when_done, open_raw_stream, open_stream, stdcopy_frame,
+                               until_client_gone)
 from shim.api.validate import json_body
 from shim.errors import NotImplementedYet, ShimError, no_such_container
 from shim.translate import containers as tr
@@ -168,11 +169,10 @@ async def stats(request: web.Request) -> web.StreamResponse:
         return json_response({})
     resp = await open_stream(request)
     try:
-        async for item in items:
+        async for item in until_client_gone(request, items):
             await resp.write((dumps(item) + "\n").encode())
-            if client_gone(request):
-                break
-        await resp.write_eof()
+        if not client_gone(request):
+            await resp.write_eof()
     except (ConnectionResetError, ConnectionError):
         pass
     return resp
@@ -194,11 +194,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
     tty, ts = bool(c.config.get("Tty")), qbool(request, "timestamps")
     resp = await open_raw_stream(request, tr.stream_content_type(request["version"], tty))
     try:
-        async for entry in entries:
+        async for entry in until_client_gone(request, entries):
             await resp.write(_render_log(entry, tty, ts))
-            if client_gone(request):
-                return resp
-        await resp.write_eof()
+        if not client_gone(request):
+            await resp.write_eof()
     except (ConnectionResetError, ConnectionError):
         pass
     return resp

@@ -37,6 +37,7 @@ async def json_lines(request: web.Request, items: AsyncIterator[Any], *, progres
 # (appended by the containers area; JSON-lines helpers stay above)
 
 import asyncio as _asyncio
+import contextlib
 import struct as _struct
 
 
@@ -191,3 +192,30 @@ async def hijack(request: web.Request, content_type: str = "application/vnd.dock
     except (AttributeError, RuntimeError):
         pass
     return Hijacked(request, proto)
+
+
+async def until_client_gone(request: web.Request, items: AsyncIterator[Any], poll: float = 1.0) -> AsyncIterator[Any]:
+    """Items of a follow stream (logs -f, stats) until the stream ends or the client goes away, even
+    while the stream is silent; the source is closed either way (its cleanup runs now)."""
+    it = items.__aiter__()
+    try:
+        while True:
+            nxt = _asyncio.ensure_future(it.__anext__())
+            while True:
+                done, _ = await _asyncio.wait({nxt}, timeout=poll)
+                if done:
+                    break
+                if client_gone(request):
+                    nxt.cancel()
+                    with contextlib.suppress(BaseException):
+                        await nxt
+                    return
+            try:
+                yield nxt.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(BaseException):
+                await aclose()

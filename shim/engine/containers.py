@@ -21,13 +21,15 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from shim.engine import containerconfig as cc
 from shim.engine import names, refs
-from shim.engine.model import Container, ContainerState, CreateSpec
-from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, MountSpec, RunRequest
+from shim.engine.container_io import AttachSession, bind_mounts, du, mount_points, read_logs, stats_samples
 from shim.engine.health import HealthMonitor, ProbeFn
+from shim.engine.model import Container, CreateSpec
+from shim.engine.ports import ExitInfo, LogEntry, RunRequest
 from shim.engine.restart import RestartManager
+from shim.engine.signals import parse_signal
 from shim.engine.state import Status, check
-from shim.errors import (Conflict, InvalidParameter, NotFound, NotModified, ShimError, SystemFailure,
-                         no_such_container, no_such_image)
+from shim.errors import (Conflict, InvalidParameter, NotModified, ShimError, SystemFailure, no_such_container,
+                         no_such_image)
 
 log = logging.getLogger("shim.containers")
 
@@ -36,67 +38,10 @@ HOSTCONFIG_ON_START_WINDOWS = "Supplying a hostconfig on start is not supported.
 DEFAULT_STOP_TIMEOUT = 10
 
 
-def parse_signal(raw: str | int | None, default: int = _signal.SIGKILL) -> int:
-    """moby's signal.ParseSignal: a number, or a name with or without SIG, any case."""
-    if raw is None or raw == "":
-        return default
-    text = str(raw)
-    try:
-        n = int(text)
-    except ValueError:
-        pass
-    else:
-        if n <= 0 or n > 64:
-            raise InvalidParameter(f"Invalid signal: {text}")
-        return n
-    name = text.upper()
-    name = name[3:] if name.startswith("SIG") else name
-    try:
-        return int(_signal.Signals["SIG" + name])
-    except KeyError:
-        raise InvalidParameter(f"Invalid signal: {text}") from None
-
-
 @dataclasses.dataclass(slots=True)
 class _Waiter:
     condition: str  # not-running | next-exit | removed
     future: asyncio.Future
-
-
-@dataclasses.dataclass(slots=True)
-class AttachSession:
-    """An attach for the API layer: output chunks (stream, bytes), stdin in, and how to end."""
-
-    container: Container
-    handle: AttachHandle | None
-    tty: bool
-    stdin_once: bool
-    done: Callable[[], None]
-
-    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
-        if self.handle is None:
-            return
-        while True:
-            item = await self.handle.read()
-            if item is None:
-                return
-            yield item
-
-    async def write(self, data: bytes) -> None:
-        if self.handle is not None:
-            await self.handle.write(data)
-
-    async def stdin_closed(self) -> None:
-        """The client half-closed: StdinOnce closes the container's stdin (`run -i` → cat ends)."""
-        if self.handle is not None and self.stdin_once:
-            await self.handle.close_stdin()
-
-    async def close(self) -> None:
-        try:
-            if self.handle is not None:
-                await self.handle.close()
-        finally:
-            self.done()
 
 
 class ContainerService:
@@ -419,7 +364,7 @@ class ContainerService:
         if self._volumes is not None:
             req.mounts.extend(await self._volumes.start_mounts(c))
         else:
-            req.mounts.extend(_bind_mounts(c.host_config.get("Binds") or []))
+            req.mounts.extend(bind_mounts(c.host_config.get("Binds") or []))
         return req
 
     async def _teardown(self, c: Container) -> None:
@@ -526,11 +471,6 @@ class ContainerService:
             rm.reset()
 
     async def _auto_remove(self, c: Container) -> None:
-        # Let attached clients read the last output first (dockerd: attach EOF precedes the wait body).
-        for _ in range(100):
-            if not self._attached.get(c.id):
-                break
-            await asyncio.sleep(0.02)
         try:
             await self.remove(c.id, force=True, volumes=True)
         except ShimError as e:
@@ -733,6 +673,8 @@ class ContainerService:
     async def _remove_locked(self, c: Container, volumes: bool) -> None:
         c.state.removal_in_progress = True
         c.state.status = Status.REMOVING.value
+        # dockerd: attach EOF precedes the wait body, and a follower keeps its log file open
+        await self._drain_streams(c.id)
         try:
             await self._teardown(c)
             await self._runtime.remove(c.id)
@@ -832,7 +774,7 @@ class ContainerService:
         return deleted, reclaimed
 
     async def size_rw(self, c: Container) -> int:
-        return await asyncio.to_thread(_du, self._runtime.upper_dir(c.id))
+        return await asyncio.to_thread(du, self._runtime.upper_dir(c.id))
 
     # ------------------------------------------------------------ inspection helpers
 
@@ -852,7 +794,7 @@ class ContainerService:
                 "WorkDir": os.path.join(base, "work"),
             },
             "mounts": (self._volumes.inspect_mounts(c.id) if self._volumes is not None
-                       else _mount_points(c.host_config.get("Binds") or [])),
+                       else mount_points(c.host_config.get("Binds") or [])),
             "network_settings": self._network.inspect(c) if self._network is not None else None,
         }
 
@@ -890,41 +832,7 @@ class ContainerService:
 
     def stats(self, ref: str, stream: bool = True, one_shot: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Stats bodies: one (stream=False) or one per second; 404 raised here, before any output."""
-        return self._stats(self.get(ref), stream, one_shot)
-
-    async def _stats(self, c: Container, stream: bool, one_shot: bool) -> AsyncIterator[dict[str, Any]]:
-        if not c.state.running:
-            # dockerd: a stopped container gets one empty StatsJSON, stream or not.
-            yield _empty_stats(c)
-            return
-        prev: dict[str, Any] | None = None
-        prev_read = "0001-01-01T00:00:00Z"
-        if not stream and not one_shot:
-            # precpu_stats filled: dockerd takes two samples about a second apart.
-            prev = await self._sample(c)
-            prev_read = prev["read"]
-            await asyncio.sleep(1.0)
-        while True:
-            if not c.state.running:
-                return
-            try:
-                cur = await self._sample(c)
-            except ShimError:
-                return
-            cur["preread"] = prev_read
-            cur["precpu_stats"] = prev["cpu_stats"] if prev else _zero_cpu()
-            yield cur
-            if not stream:
-                return
-            prev, prev_read = cur, cur["read"]
-            await asyncio.sleep(1.0)
-
-    async def _sample(self, c: Container) -> dict[str, Any]:
-        raw = dict(await self._runtime.stats(c.id))
-        raw.setdefault("read", _now_rfc3339())
-        raw["name"] = "/" + c.name
-        raw["id"] = c.id
-        return raw
+        return stats_samples(self._runtime, self.get(ref), stream, one_shot)
 
     # ------------------------------------------------------------ logs and attach
 
@@ -933,43 +841,27 @@ class ContainerService:
         if not (stdout or stderr):
             raise InvalidParameter("Bad parameters: you must choose at least one stream")
         c = self.get(ref)
-        return self._logs(c, stdout, stderr, follow and c.state.running, since, until, tail)
+        return self._counted(c.id, read_logs(self._runtime, c.id, stdout=stdout, stderr=stderr,
+                                             follow=follow and c.state.running, since=since, until=until,
+                                             tail=tail))
 
-    async def _logs(self, c: Container, stdout: bool, stderr: bool, follow: bool, since: float, until: float,
-                    tail: int | None) -> AsyncIterator[LogEntry]:
-        def wanted(e: LogEntry) -> bool:
-            if since and e.time < since:
-                return False
-            if e.stream == "stdout" and not stdout:
-                return False
-            if e.stream == "stderr" and not stderr:
-                return False
-            return True
-
-        skip = 0
-        if tail is not None and tail >= 0:
-            # tail counts lines across both streams (api-traffic 5.2), then the filters apply.
-            import collections
-
-            last: collections.deque[LogEntry] = collections.deque(maxlen=tail)
-            async for e in self._runtime.logs(c.id, follow=False):
-                last.append(e)
-                skip += 1
-            for e in last:
-                if until and e.time > until:
-                    return
-                if wanted(e):
-                    yield e
-            if not follow:
-                return
-        async for e in self._runtime.logs(c.id, follow=follow):
-            if skip:
-                skip -= 1
-                continue
-            if until and e.time > until:
-                return
-            if wanted(e):
+    async def _counted(self, cid: str, items: AsyncIterator[LogEntry]) -> AsyncIterator[LogEntry]:
+        """A log reader the removal waits for: its file must outlive the last read (docker-py's
+        run(remove=True) reads the followed logs only after its DELETE)."""
+        self._attached[cid] = self._attached.get(cid, 0) + 1
+        try:
+            async for e in items:
                 yield e
+        finally:
+            self._attached[cid] = max(0, self._attached.get(cid, 1) - 1)
+
+    async def _drain_streams(self, cid: str, timeout: float = 2.0) -> None:
+        """Let attach sessions and log followers read the container's last output before its files go."""
+        for _ in range(int(timeout / 0.02)):
+            if not self._attached.get(cid):
+                return
+            await asyncio.sleep(0.02)
+
 
     def check_attachable(self, ref: str) -> Container:
         """daemon.ContainerAttach's refusals, answered before the connection is hijacked."""
@@ -1084,64 +976,4 @@ class ContainerService:
                 pass
 
 
-# ---------------------------------------------------------------- helpers
-
-def _bind_mounts(binds: list[str]) -> list[MountSpec]:
-    """Host-path binds (`/src:/dst[:ro]`); named volumes are the volume service's."""
-    out = []
-    for b in binds:
-        parts = b.split(":")
-        if len(parts) < 2 or not parts[0].startswith("/"):
-            continue
-        src, dst = parts[0], parts[1]
-        mode = parts[2] if len(parts) > 2 else ""
-        opts = ["rbind", "ro" if "ro" in mode.split(",") else "rw"]
-        out.append(MountSpec(destination=dst, source=src, type="bind", options=opts))
-    return out
-
-
-def _mount_points(binds: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for b in binds:
-        parts = b.split(":")
-        if len(parts) < 2 or not parts[0].startswith("/"):
-            continue
-        mode = parts[2] if len(parts) > 2 else ""
-        out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
-                    "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
-    return out
-
-
-def _du(path: str) -> int:
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def _now_rfc3339() -> str:
-    ns = time.time_ns()
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-
-
-def _zero_cpu() -> dict[str, Any]:
-    return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
-
-
-def _empty_stats(c: Container) -> dict[str, Any]:
-    zero = "0001-01-01T00:00:00Z"
-    blk = {k: None for k in ("io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive",
-                             "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive",
-                             "io_time_recursive", "sectors_recursive")}
-    return {"read": zero, "preread": zero, "pids_stats": {}, "blkio_stats": blk, "num_procs": 0,
-            "storage_stats": {}, "cpu_stats": _zero_cpu(), "precpu_stats": _zero_cpu(), "memory_stats": {},
-            "name": "/" + c.name, "id": c.id}
-
-
-__all__ = ["ContainerService", "AttachSession", "parse_signal", "ContainerState"]
+__all__ = ["ContainerService", "AttachSession", "parse_signal"]

@@ -1,0 +1,182 @@
+"""Engine layer: a container's streams: attach sessions, log reading with dockerd's filters,
+stats samples, and the small helpers around them (pure or off-loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import os
+import time
+from typing import Any, AsyncIterator, Callable
+
+from shim.engine.model import Container
+from shim.engine.ports import AttachHandle, LogEntry, MountSpec
+from shim.errors import ShimError
+
+
+@dataclasses.dataclass(slots=True)
+class AttachSession:
+    """An attach for the API layer: output chunks (stream, bytes), stdin in, and how to end."""
+
+    container: Container
+    handle: AttachHandle | None
+    tty: bool
+    stdin_once: bool
+    done: Callable[[], None]
+
+    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        if self.handle is None:
+            return
+        while True:
+            item = await self.handle.read()
+            if item is None:
+                return
+            yield item
+
+    async def write(self, data: bytes) -> None:
+        if self.handle is not None:
+            await self.handle.write(data)
+
+    async def stdin_closed(self) -> None:
+        """The client half-closed: StdinOnce closes the container's stdin (`run -i` → cat ends)."""
+        if self.handle is not None and self.stdin_once:
+            await self.handle.close_stdin()
+
+    async def close(self) -> None:
+        try:
+            if self.handle is not None:
+                await self.handle.close()
+        finally:
+            self.done()
+
+
+
+async def read_logs(runtime: Any, cid: str, *, stdout: bool, stderr: bool, follow: bool, since: float,
+                    until: float, tail: int | None) -> AsyncIterator[LogEntry]:
+    """json-file semantics: tail counts lines across both streams (api-traffic 5.2), then since /
+    until and the stream choice apply; with follow, new entries after the tail are streamed."""
+    def wanted(e: LogEntry) -> bool:
+        if since and e.time < since:
+            return False
+        if e.stream == "stdout" and not stdout:
+            return False
+        if e.stream == "stderr" and not stderr:
+            return False
+        return True
+
+    skip = 0
+    if tail is not None and tail >= 0:
+        last: collections.deque[LogEntry] = collections.deque(maxlen=tail)
+        async for e in runtime.logs(cid, follow=False):
+            last.append(e)
+            skip += 1
+        for e in last:
+            if until and e.time > until:
+                return
+            if wanted(e):
+                yield e
+        if not follow:
+            return
+    async for e in runtime.logs(cid, follow=follow):
+        if skip:
+            skip -= 1
+            continue
+        if until and e.time > until:
+            return
+        if wanted(e):
+            yield e
+
+
+async def stats_samples(runtime: Any, c: Container, stream: bool, one_shot: bool) -> AsyncIterator[dict[str, Any]]:
+    """Stats bodies as dockerd sends them: a stopped container gets one empty StatsJSON; stream=0
+    takes two samples a second apart so precpu_stats is filled; stream=1 one per second."""
+    if not c.state.running:
+        yield empty_stats(c)
+        return
+    prev: dict[str, Any] | None = None
+    prev_read = "0001-01-01T00:00:00Z"
+    if not stream and not one_shot:
+        prev = await _sample(runtime, c)
+        prev_read = prev["read"]
+        await asyncio.sleep(1.0)
+    while True:
+        if not c.state.running:
+            return
+        try:
+            cur = await _sample(runtime, c)
+        except ShimError:
+            return
+        cur["preread"] = prev_read
+        cur["precpu_stats"] = prev["cpu_stats"] if prev else zero_cpu()
+        yield cur
+        if not stream:
+            return
+        prev, prev_read = cur, cur["read"]
+        await asyncio.sleep(1.0)
+
+
+async def _sample(runtime: Any, c: Container) -> dict[str, Any]:
+    raw = dict(await runtime.stats(c.id))
+    raw.setdefault("read", now_rfc3339())
+    raw["name"] = "/" + c.name
+    raw["id"] = c.id
+    return raw
+
+
+def bind_mounts(binds: list[str]) -> list[MountSpec]:
+    """Host-path binds (`/src:/dst[:ro]`); named volumes are the volume service's."""
+    out = []
+    for b in binds:
+        parts = b.split(":")
+        if len(parts) < 2 or not parts[0].startswith("/"):
+            continue
+        src, dst = parts[0], parts[1]
+        mode = parts[2] if len(parts) > 2 else ""
+        opts = ["rbind", "ro" if "ro" in mode.split(",") else "rw"]
+        out.append(MountSpec(destination=dst, source=src, type="bind", options=opts))
+    return out
+
+
+def mount_points(binds: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for b in binds:
+        parts = b.split(":")
+        if len(parts) < 2 or not parts[0].startswith("/"):
+            continue
+        mode = parts[2] if len(parts) > 2 else ""
+        out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
+                    "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
+    return out
+
+
+def du(path: str) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def now_rfc3339() -> str:
+    ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def zero_cpu() -> dict[str, Any]:
+    return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+
+
+def empty_stats(c: Container) -> dict[str, Any]:
+    zero = "0001-01-01T00:00:00Z"
+    blk = {k: None for k in ("io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive",
+                             "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive",
+                             "io_time_recursive", "sectors_recursive")}
+    return {"read": zero, "preread": zero, "pids_stats": {}, "blkio_stats": blk, "num_procs": 0,
+            "storage_stats": {}, "cpu_stats": zero_cpu(), "precpu_stats": zero_cpu(), "memory_stats": {},
+            "name": "/" + c.name, "id": c.id}
