@@ -97,7 +97,8 @@ async def restart(request: web.Request) -> web.Response:
 
 async def kill(request: web.Request) -> web.Response:
     """POST /containers/{id}/kill?signal="""
-    await _svc(request).kill(_id(request), request.query.get("signal"))
+    await _svc(request).kill(_id(request), request.query.get("signal"),
+                             stopped_is_error=tr.kill_stopped_is_error(request["version"]))
     return no_content()
 
 
@@ -115,8 +116,10 @@ async def unpause(request: web.Request) -> web.Response:
 
 async def wait(request: web.Request) -> web.StreamResponse:
     """POST /containers/{id}/wait?condition= (headers at once, the body when the condition is met)"""
-    cond = tr.wait_condition_in(request.query.get("condition"), request["version"])
-    fut = _svc(request).wait(_id(request), cond)
+    v = request["version"]
+    fut = _svc(request).wait(_id(request), tr.wait_condition_in(request.query.get("condition"), v))
+    if not tr.wait_headers_first(v):
+        return json_response(tr.wait_out(*(await fut)))
     return await json_when_done(request, fut, lambda r: tr.wait_out(*r))
 
 

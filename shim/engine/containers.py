@@ -572,11 +572,13 @@ class ContainerService:
             c.state.status = Status.RUNNING.value
             self._event(c, "unpause")
 
-    async def kill(self, ref: str, sig: str | None = None) -> None:
+    async def kill(self, ref: str, sig: str | None = None, *, stopped_is_error: bool = True) -> None:
         try:
             c = self.get(ref)
             signum = parse_signal(sig)
             if not c.state.running or c.state.restarting:
+                if not stopped_is_error:
+                    return  # API < 1.20: killing a stopped container was not an error
                 raise Conflict(f"Container {c.id} is not running")
         except ShimError as e:
             raise type(e)(f"Cannot kill container: {ref}: {e.message}") from None

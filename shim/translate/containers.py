@@ -419,7 +419,10 @@ def prune_out(deleted: list[str], reclaimed: int) -> dict[str, Any]:
 
 
 def wait_condition_in(cond: str | None, version: Version) -> str:
-    """POST /containers/{id}/wait?condition=: 400 for an unknown one (from 1.30 on, CHANGELOG v1.42)."""
+    """POST /containers/{id}/wait?condition=: 400 for an unknown one (from 1.30 on, CHANGELOG v1.42);
+    before 1.30 there was no condition: the wait is for the container to stop."""
+    if version.lt("1.30"):
+        return "not-running"
     cond = cond or "not-running"
     if cond not in ("not-running", "next-exit", "removed"):
         if version.ge("1.30"):
@@ -485,3 +488,13 @@ def signal_in(query, version: Version) -> str | None:
     if version.lt("1.42"):
         return None
     return query.get("signal") or None
+
+
+def wait_headers_first(version: Version) -> bool:
+    """From 1.30 dockerd writes the wait headers at once; before, one whole response at the end."""
+    return version.ge("1.30")
+
+
+def kill_stopped_is_error(version: Version) -> bool:
+    """Killing a container that is not running: an error from 1.20 on, silently fine before."""
+    return version.ge("1.20")

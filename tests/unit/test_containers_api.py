@@ -234,3 +234,16 @@ async def test_attach_without_upgrade_and_logs_replay(api):
     assert data.startswith(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n")
     assert data.endswith(struct.pack(">BxxxI", 1, 4) + b"old\n")
     writer.close()
+
+
+async def test_old_api_wait_and_kill(api):
+    cid = await create(api, "ow")
+    assert (await api.post(f"/v1.19/containers/{cid}/kill")).status == 204  # stopped: fine before 1.20
+    assert (await api.post(f"/v1.20/containers/{cid}/kill")).status == 409
+    await api.post(f"/v1.41/containers/{cid}/start")
+    task = asyncio.ensure_future(api.post(f"/v1.24/containers/{cid}/wait?condition=bogus"))
+    await asyncio.sleep(0.05)
+    assert not task.done()  # < 1.30: no headers until the end, condition ignored
+    api.rt.exit(cid, 4)
+    r = await task
+    assert r.status == 200 and r.headers["Content-Length"] and await r.json() == {"Error": None, "StatusCode": 4}
