@@ -268,14 +268,23 @@ def _inspect_pre_125(out: dict[str, Any]) -> dict[str, Any]:
 
 
 def _inspect_pre_121(out: dict[str, Any]) -> dict[str, Any]:
-    # State.Status and NetworkSettings.Networks appeared in 1.21.
+    # State.Status and NetworkSettings.Networks appeared in 1.21; Config still carried a few
+    # fields that later moved or became omitempty (v1p20.ContainerConfig).
     out["State"].pop("Status", None)
     out["NetworkSettings"].pop("Networks", None)
+    cfg, hc = out["Config"], out["HostConfig"]
+    cfg.setdefault("MacAddress", "")
+    cfg.setdefault("NetworkDisabled", False)
+    cfg.setdefault("ExposedPorts", None)
+    cfg["VolumeDriver"] = hc.get("VolumeDriver", "")
     return out
 
 
 def _inspect_pre_120(out: dict[str, Any]) -> dict[str, Any]:
-    # Before 1.20: Volumes / VolumesRW instead of Mounts (containerInspectPre120).
+    # Before 1.20: Volumes / VolumesRW instead of Mounts, resources inside Config (v1p19).
+    cfg, hc = out["Config"], out["HostConfig"]
+    cfg.update(Memory=hc.get("Memory", 0), MemorySwap=hc.get("MemorySwap", 0), CpuShares=hc.get("CpuShares", 0),
+               Cpuset=hc.get("CpusetCpus", ""))
     mounts = out.pop("Mounts", []) or []
     out["Volumes"] = {m["Destination"]: m.get("Source", "") for m in mounts}
     out["VolumesRW"] = {m["Destination"]: m.get("RW", True) for m in mounts}

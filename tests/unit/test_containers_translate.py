@@ -134,3 +134,11 @@ def test_create_in_empty_config():
     for body in ({}, {"HostConfig": {"Memory": 0}}):
         with pytest.raises(InvalidParameter, match="Config cannot be empty in order to create a container"):
             tr.create_in(body, Version(1, 41))
+
+
+def test_inspect_pre_120_config_carries_resources():
+    c = make()
+    c.host_config["Memory"] = 8 << 20
+    old = tr.inspect_out(c, Version(1, 19))
+    assert old["Config"]["Memory"] == 8 << 20 and old["Config"]["VolumeDriver"] == ""
+    assert "Networks" not in old["NetworkSettings"]
