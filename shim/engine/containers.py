@@ -959,9 +959,12 @@ class ContainerService:
         if st.restarting:
             st.running, st.restarting, st.status = False, False, Status.EXITED.value
             await self._save(c)
-        policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or ""
-        if c.has_been_started and not st.running and (
-                policy == "always" or (policy == "unless-stopped" and not c.manually_stopped)):
+        rp = c.host_config.get("RestartPolicy") or {}
+        policy, maximum = rp.get("Name") or "", rp.get("MaximumRetryCount") or 0
+        on_failure = (policy == "on-failure" and st.exit_code != 0 and not c.manually_stopped
+                      and (maximum == 0 or c.restart_count < maximum))
+        if c.has_been_started and not st.running and not st.removal_in_progress and (
+                policy == "always" or (policy == "unless-stopped" and not c.manually_stopped) or on_failure):
             to_start.append(c)
 
     async def close(self) -> None:
