@@ -176,14 +176,45 @@ class Shimd:
             subprocess.run(["umount", "-l", m], capture_output=True)
         _sweep_network(self.exec_root, self.bridge)
 
-    def destroy(self) -> None:
+    def leftovers(self) -> list[str]:
+        """What a daemon whose containers are all removed should not hold any more.
+
+        Checked after a graceful stop, before the sweep: mounts under our roots, container
+        monitors or processes naming them, veths on our bridge, pinned network namespaces.
+        """
+        base = str(self.base)
+        found = []
+        with open("/proc/self/mountinfo") as f:
+            found += [f"mount {line.split()[4]}" for line in f if line.split()[4].startswith(base)]
+        for pid_dir in Path("/proc").iterdir():
+            if pid_dir.name.isdigit() and int(pid_dir.name) != os.getpid():
+                try:
+                    cmd = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+                if base in cmd:
+                    found.append(f"process {pid_dir.name}: {cmd[:120]}")
+        links = subprocess.run(["ip", "-o", "link", "show", "master", self.bridge], capture_output=True,
+                               text=True).stdout
+        found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if line.strip()]
+        netns = Path(self.exec_root) / "netns"
+        if netns.exists():
+            found += [f"netns {p}" for p in netns.iterdir()]
+        return found
+
+    def destroy(self) -> list[str]:
+        """Remove every container, stop the daemon, sweep; returns what was left before the sweep."""
+        left: list[str] = []
         try:
             if self.proc is not None and self.proc.poll() is None:
                 self.remove_all_containers()
+                self.stop()
+                left = self.leftovers()
             self.stop()
         finally:
             self.sweep()
             shutil.rmtree(self.base, ignore_errors=True)
+        return left
 
 
 def _free_bip() -> str:

@@ -25,7 +25,9 @@ def shimd():
         d.load_busybox()
         yield d
     finally:
-        d.destroy()
+        left = d.destroy()
+    # After the whole session: with every container removed, nothing of shim's may remain.
+    assert not left, "shimd left behind:\n" + "\n".join(left)
 
 
 @pytest.fixture
