@@ -817,10 +817,10 @@ class ContainerService:
 
     async def top(self, ref: str, ps_args: str = "") -> tuple[list[str], list[list[str]]]:
         c = self.get(ref)
-        if not c.state.running or c.state.restarting:
+        if not c.state.running:
             raise Conflict(f"Container {c.id} is not running")
-        if c.state.paused:
-            raise Conflict(f"Container {c.id} is paused")
+        if c.state.restarting:
+            raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
         return await self._runtime.top(c.id, ps_args)
 
     async def resize(self, ref: str, height: int, width: int) -> None:
