@@ -567,10 +567,9 @@ class ContainerService:
         self._event(c, "kill", signal=str(signum))
         if c.state.paused and signum in (_signal.SIGKILL, self._stop_signal(c)):
             # A frozen process never sees the signal: thaw it so it can die (dockerd unpauses too).
-            await self._runtime.resume(c.id)
+            await self._runtime.resume(c.id)  # no unpause event: dockerd resumes silently here
             c.state.paused = False
             c.state.status = Status.RUNNING.value
-            self._event(c, "unpause")
 
     async def kill(self, ref: str, sig: str | None = None, *, stopped_is_error: bool = True) -> None:
         try:
