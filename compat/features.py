@@ -41,7 +41,6 @@ FEATURES = {
 
 # Features shim lacks today. The lead deletes an entry when its feature lands.
 PENDING_ON_SHIM = {
-    "healthcheck": 3,
     "links": 4,
 }
 

@@ -188,7 +188,7 @@ class Engine:
         return f"{self.prefix}-m-{tag}{self._seq}"
 
     # ---- clients ----------------------------------------------------------
-    def cli(self, *args, input=None, check=False, timeout=90, env=None, binary=False):
+    def cli(self, *args, input=None, check=False, timeout=30, env=None, binary=False):
         e = dict(os.environ, DOCKER_HOST=self.docker_host)
         e.pop("DOCKER_API_VERSION", None)
         e.pop("DOCKER_CONTEXT", None)

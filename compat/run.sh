@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the compatibility suite against an engine.
 #   compat/run.sh shim       start a shimd of this checkout on a temporary socket/data root, run, stop it
+#                            (if DOCKER_HOST is set, run against that engine instead: `DOCKER_HOST=… make compat`)
 #   compat/run.sh reference  start a real dockerd (Debian docker.io 20.10) on its own socket, bridge and
 #                            subnet, run, stop it (installs docker.io first if dockerd is missing)
 #   compat/run.sh external   run against whatever DOCKER_HOST names (set COMPAT_ENGINE for the report name)
@@ -42,9 +43,12 @@ run_pytest() {
 # ---------------------------------------------------------------- shim
 run_shim() {
   need_image_tar
-  local tmp; tmp=$(mktemp -d /tmp/compat-shim.XXXXXX)
-  local sock="$tmp/docker.sock" pid=""
+  SHIM_BRIDGE=""
+  SHIM_TMP=$(mktemp -d /tmp/compat-shim.XXXXXX)
+  local tmp=$SHIM_TMP
+  local sock="$tmp/docker.sock"
   cleanup_shim() {
+    local tmp=$SHIM_TMP pid=""
     if [ -f "$tmp/shimd.pid" ]; then pid=$(cat "$tmp/shimd.pid" 2>/dev/null || true); fi
     if [ -n "${SHIMD_PID:-}" ]; then pid=$SHIMD_PID; fi
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -56,11 +60,18 @@ run_shim() {
     # anything shimd left mounted under its roots must not block the removal
     grep -o " $tmp/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     rm -rf "$tmp"
+    # the bridge has a name unique to this run: if shimd left it, it is ours to remove
+    [ -n "$SHIM_BRIDGE" ] && ip link show "$SHIM_BRIDGE" >/dev/null 2>&1 && ip link del "$SHIM_BRIDGE" 2>/dev/null
+    return 0
   }
   trap cleanup_shim EXIT
   trap 'exit 130' INT TERM
+  # its own bridge and subnet, so it never collides with another shimd (or dockerd) on the machine
+  SHIM_BRIDGE="cmpsh$(tr -dc 'a-z0-9' </dev/urandom | head -c 6)"
+  local bridge=$SHIM_BRIDGE
+  local bip="10.$((RANDOM % 40 + 200)).$((RANDOM % 256)).1/24"
   "$VENV/bin/shimd" -H "unix://$sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
-      --pidfile "$tmp/shimd.pid" >"$tmp/shimd.log" 2>&1 </dev/null &
+      --pidfile "$tmp/shimd.pid" --bridge "$bridge" --bip "$bip" >"$tmp/shimd.log" 2>&1 </dev/null &
   SHIMD_PID=$!
   for _ in $(seq 1 100); do
     [ -S "$sock" ] && DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1 && break
@@ -74,6 +85,7 @@ run_shim() {
   DOCKER_HOST="unix://$sock" run_pytest shim "$@"
   local rc=$?
   if [ $rc -ne 0 ] && [ -n "${COMPAT_SHOW_LOG:-}" ]; then tail -50 "$tmp/shimd.log" >&2; fi
+  if [ -n "${COMPAT_KEEP_LOG:-}" ]; then cp "$tmp/shimd.log" "$COMPAT_KEEP_LOG"; fi
   return $rc
 }
 
@@ -102,16 +114,68 @@ install_docker_io() {
   return $rc
 }
 
+# dockerd changes host-wide iptables state: it sets the FORWARD policy to DROP (which cuts every
+# other engine's bridge traffic on a host with br_netfilter) and adds DOCKER* chains and rules for
+# its bridge. The reference run must not disturb the machine: the policy goes back at once, and
+# the rules and chains go when the reference dockerd stops.
+FORWARD_POLICY=""
+save_forward_policy() {
+  FORWARD_POLICY=$(iptables -S FORWARD 2>/dev/null | awk '$1=="-P"{print $3; exit}')
+}
+restore_forward_policy() {
+  [ -n "$FORWARD_POLICY" ] && iptables -P FORWARD "$FORWARD_POLICY" 2>/dev/null
+  return 0
+}
+remove_ref_iptables() {
+  local t rule net="${REF_CIDR%.*}."
+  for t in filter nat; do
+    iptables -t "$t" -S 2>/dev/null | grep -E '^-A (FORWARD|INPUT|OUTPUT|PREROUTING|POSTROUTING) ' \
+      | grep -E -- "$REF_BRIDGE|-s ${net//./\\.}0/|-j DOCKER" | while read -r -a rule; do
+        # jumps into DOCKER* chains stay while another dockerd still runs (it shares them)
+        if pgrep -x dockerd >/dev/null && [[ "${rule[*]}" == *"-j DOCKER"* ]] \
+           && [[ "${rule[*]}" != *"$REF_BRIDGE"* ]]; then continue; fi
+        iptables -t "$t" -D "${rule[@]:1}" 2>/dev/null
+      done
+  done
+  if ! pgrep -x dockerd >/dev/null; then
+    for t in filter nat; do
+      for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^DOCKER/ {print $2}'); do
+        iptables -t "$t" -F "$c" 2>/dev/null
+      done
+      for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^DOCKER/ {print $2}'); do
+        iptables -t "$t" -X "$c" 2>/dev/null
+      done
+    done
+  fi
+  return 0
+}
+
+stop_reference() {
+  "$REF_SCRIPT" stop >/dev/null 2>&1
+  remove_ref_iptables
+  restore_forward_policy
+  return 0
+}
+
 run_reference() {
   need_image_tar
   install_docker_io || { echo "compat: installing docker.io failed" >&2; exit 2; }
   export REF_DIR=${REF_DIR:-/run/compat-ref} REF_DATA=${REF_DATA:-/var/lib/compat-ref}
   export REF_BRIDGE=${REF_BRIDGE:-cmpref0} REF_CIDR=${REF_CIDR:-172.30.98.1/24}
   export REF_IMAGE_TAR="$IMAGE_TAR"
-  trap '"$REF_SCRIPT" stop >/dev/null 2>&1' EXIT
+  save_forward_policy
+  trap stop_reference EXIT
   trap 'exit 130' INT TERM
   "$REF_SCRIPT" start >/dev/null || { echo "compat: reference dockerd did not start" >&2; exit 2; }
-  DOCKER_HOST="unix://$REF_DIR/docker.sock" run_pytest dockerd "$@"
+  restore_forward_policy
+  local host="unix://$REF_DIR/docker.sock" want
+  # the reference must run the fixture image, not whatever busybox an earlier run left in its data root
+  want=$(cat "$IMAGE_TAR.id" 2>/dev/null || true)
+  if [ -n "$want" ] && [ "$(DOCKER_HOST=$host docker image inspect -f '{{.Id}}' busybox:latest 2>/dev/null)" != "$want" ]; then
+    DOCKER_HOST=$host docker rmi -f busybox:latest >/dev/null 2>&1
+    DOCKER_HOST=$host docker load -q -i "$IMAGE_TAR" >/dev/null
+  fi
+  DOCKER_HOST="$host" run_pytest dockerd "$@"
 }
 
 # ---------------------------------------------------------------- any engine
@@ -121,7 +185,14 @@ run_external() {
 }
 
 case "$mode" in
-  shim) run_shim "$@" ;;
+  shim)
+    # `DOCKER_HOST=unix:///… make compat` tests that engine instead of a fresh shimd (the README's promise)
+    if [ -n "${DOCKER_HOST:-}" ] && [ -z "${COMPAT_FRESH_SHIM:-}" ]; then
+      echo "compat: DOCKER_HOST is set: running against $DOCKER_HOST (unset it, or set COMPAT_FRESH_SHIM=1, for a fresh shimd)" >&2
+      run_external "$@"
+    else
+      run_shim "$@"
+    fi ;;
   reference) run_reference "$@" ;;
   external) run_external "$@" ;;
   report) "$PY" "$HERE/report.py" ;;
