@@ -187,3 +187,17 @@ def test_docker_run_it_through_a_pty(shimd):
     finally:
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+def test_oom_killed(shimd, unique):
+    name = unique("oom")
+    since = time.time() - 1
+    with container(shimd, name):
+        r = shimd.cli("run", "--name", name, "-m", "8m", "--memory-swap", "8m", "busybox", "sh", "-c",
+                      "tail /dev/zero", check=False)
+        assert r.returncode == 137
+        st = inspect(shimd, name)["State"]
+        assert st["OOMKilled"] is True and st["ExitCode"] == 137
+        ev = shimd.cli("events", "--since", str(since), "--until", str(time.time() + 1), "--filter",
+                       f"container={name}", "--format", "{{.Action}}").stdout.split()
+        assert "oom" in ev and ev.index("oom") < ev.index("die")
