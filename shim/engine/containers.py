@@ -694,6 +694,8 @@ class ContainerService:
         if self._names.get(c.name) == c.id:
             del self._names[c.name]
         self._restarts.pop(c.id, None)
+        if not self._attached.get(c.id):
+            self._attached.pop(c.id, None)
         self._event(c, "destroy")
         self._notify_removed(c)
 
