@@ -156,6 +156,14 @@ def pytest_collection_finish(session):
 _DOCS = {}
 
 
+def _busybox_id(eng):
+    try:
+        r = eng.http("GET", "/v1.41/images/busybox:latest/json", timeout=10)
+        return r.json().get("Id", "") if r.status == 200 else ""
+    except Exception:
+        return ""
+
+
 def _is_partial(config):
     """A run that selected scenarios (-k, -m, paths other than compat/) updates the last results."""
     if config.option.keyword or config.option.markexpr:
@@ -174,6 +182,7 @@ def pytest_sessionfinish(session, exitstatus):
         "server_version": eng.server_version,
         "api_version": eng.api_version,
         "min_api_version": eng.min_api,
+        "busybox_id": _busybox_id(eng),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "partial": _is_partial(session.config),
         "scenarios": [],

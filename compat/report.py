@@ -45,13 +45,14 @@ def render(order, runs):
            "HTTP on the engine's socket. xfail = a feature shim has not built yet (strict: it turns red",
            "when the feature lands), with the issue that builds it; skip = the engine can't be asked",
            "(e.g. an API version it does not speak).", ""]
-    out.append("| engine | server version | API | min API | finished | pass | fail | skip | xfail |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("| engine | server version | API | min API | busybox image | finished | pass | fail | skip | xfail |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     for e in order:
         r = runs[e]
         c = Counter(s["outcome"] for s in r["scenarios"])
         out.append(f"| {e} | {r.get('server_version', '')} | {r.get('api_version', '')} | "
-                   f"{r.get('min_api_version', '')} | {r.get('finished', '')} | {c['pass']} | {c['fail']} | "
+                   f"{r.get('min_api_version', '')} | {r.get('busybox_id', '')[7:19]} | {r.get('finished', '')} | "
+                   f"{c['pass']} | {c['fail']} | "
                    f"{c['skip']} | {c['xfail']} |")
     out.append("")
     out.append(f"{len(scen)} scenarios.")
@@ -119,8 +120,13 @@ def render(order, runs):
 
 
 def main(argv=None):
+    """REPORT.md holds shim and dockerd; `report.py --all` adds every other results file."""
+    argv = sys.argv[1:] if argv is None else argv
     results_dir = HERE / "results"
     order, runs = load(results_dir)
+    if "--all" not in argv:
+        order = [e for e in order if e in ENGINE_ORDER]
+        runs = {e: runs[e] for e in order}
     if not runs:
         print("no results in compat/results/", file=sys.stderr)
         return 1

@@ -588,6 +588,16 @@ def test_stop_signal_option(eng):
 
 
 @pytest.mark.feature("lifecycle")
+@pytest.mark.api("1.42")
+def test_stop_signal_param_v142(eng):
+    """From /v1.42 POST stop?signal=USR1 sends that signal instead of the stop signal (trap exits 9)."""
+    name = eng.run_d("busybox", "sh", "-c", TRAP)
+    time.sleep(0.3)
+    assert eng.http("POST", f"/v1.42/containers/{name}/stop?signal=USR1&t=10").status == 204
+    assert eng.inspect(name)["State"]["ExitCode"] == 9
+
+
+@pytest.mark.feature("lifecycle")
 def test_stop_http_204_then_304(eng):
     """POST stop answers 204, and 304 with an empty body on an already stopped container."""
     name = eng.run_d("busybox", "sleep", "300")

@@ -1,6 +1,7 @@
 """Volumes and mounts: named and anonymous volumes, binds, tmpfs, --mount, --volumes-from."""
 import json
 import os
+import urllib.parse
 
 import pytest
 
@@ -257,3 +258,26 @@ def test_mount_tmpfs(eng):
                   "grep ' /t ' /proc/mounts")
     assert out.split()[2] == "tmpfs"
     assert eng.inspect(c)["HostConfig"]["Mounts"][0]["Type"] == "tmpfs"
+
+
+def test_prune_v141_removes_named(eng):
+    """At /v1.41 volume prune removes unused named volumes too (dockerd 20.10's behaviour)."""
+    name = eng.name("vol")
+    eng.out("volume", "create", "--label", f"compat.p41={eng.scenario_prefix}", name)
+    flt = urllib.parse.quote(json.dumps({"label": {f"compat.p41={eng.scenario_prefix}": True}}))
+    r = eng.http("POST", f"/v1.41/volumes/prune?filters={flt}")
+    assert r.status == 200 and name in (r.json()["VolumesDeleted"] or [])
+
+
+@pytest.mark.api("1.42")
+def test_prune_v142_keeps_named(eng):
+    """From /v1.42 volume prune takes only anonymous volumes unless the filter all=true is given."""
+    name = eng.name("vol")
+    eng.out("volume", "create", "--label", f"compat.p42={eng.scenario_prefix}", name)
+    label = {f"compat.p42={eng.scenario_prefix}": True}
+    r = eng.http("POST", f"/v1.42/volumes/prune?filters={urllib.parse.quote(json.dumps({'label': label}))}")
+    assert r.status == 200 and name not in (r.json()["VolumesDeleted"] or [])
+    assert eng.cli("volume", "inspect", name).returncode == 0
+    flt = urllib.parse.quote(json.dumps({"label": label, "all": {"true": True}}))
+    r = eng.http("POST", f"/v1.42/volumes/prune?filters={flt}")
+    assert name in (r.json()["VolumesDeleted"] or [])
