@@ -6,7 +6,6 @@ import contextlib
 import json
 import time
 
-import pytest
 
 
 @contextlib.contextmanager
@@ -45,7 +44,7 @@ def test_run_exit_code_and_stderr(shimd, unique):
         assert r.returncode == 3 and r.stdout == "out\n" and r.stderr == "err\n"
         st = inspect(shimd, name)["State"]
         assert st["Status"] == "exited" and st["ExitCode"] == 3 and st["FinishedAt"] != "0001-01-01T00:00:00Z"
-        assert f"Exited (3)" in shimd.cli("ps", "-a", "--filter", f"name={name}").stdout
+        assert "Exited (3)" in shimd.cli("ps", "-a", "--filter", f"name={name}").stdout
 
 
 def test_piped_stdin(shimd):

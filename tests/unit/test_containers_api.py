@@ -169,7 +169,7 @@ async def test_logs_frames_and_tail(api):
 
 
 async def test_stats_and_update_and_prune(api):
-    cid = await create(api, "sp")
+    await create(api, "sp")
     r = await api.get("/v1.41/containers/sp/stats?stream=0")
     assert (await r.json())["read"] == "0001-01-01T00:00:00Z"
     await api.post("/v1.41/containers/sp/start")
