@@ -17,7 +17,7 @@ from compat.lib import Engine, version_tuple
 
 HERE = Path(__file__).resolve().parent
 AREAS = ("system", "images", "containers", "start", "logs_attach", "exec", "networks",
-         "volumes", "cp", "events", "errors")
+         "volumes", "cp", "events", "errors", "restart")
 
 
 def pytest_configure(config):
@@ -28,6 +28,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "needs_legacy_api: uses an API version below 1.24 "
                                        "(skipped when the engine's MinAPIVersion is higher)")
     config.addinivalue_line("markers", "api(version): needs the engine to support this API version")
+    config.addinivalue_line("markers", "needs_restart: restarts the engine through $COMPAT_RESTART_CMD "
+                                       "(skipped when the runner gives none)")
     config.addinivalue_line("markers", "dockerd_differs(reason): a documented difference from dockerd")
     config._compat_results = {}
 
@@ -73,6 +75,9 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("needs_legacy_api") and version_tuple(eng.min_api) > (1, 21):
             item.add_marker(pytest.mark.skip(
                 reason=f"needs API 1.21-1.23; {eng.engine}'s minimum is {eng.min_api}"))
+        if item.get_closest_marker("needs_restart") and not os.environ.get("COMPAT_RESTART_CMD"):
+            item.add_marker(pytest.mark.skip(
+                reason="needs COMPAT_RESTART_CMD to restart the engine (compat/run.sh provides it)"))
         if eng.engine == "shim" and not os.environ.get("COMPAT_IGNORE_PENDING"):
             pending = sorted({(features.PENDING_ON_SHIM[n], n) for n in needed
                               if n in features.PENDING_ON_SHIM})

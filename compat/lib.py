@@ -339,6 +339,11 @@ class Engine:
         except (OSError, http.client.HTTPException, ValueError):
             pass
 
+    def reset_client(self):
+        """Drop docker-py's pooled connections (after the engine restarted)."""
+        self.close()
+        self._client = None
+
     def close(self):
         if self._client is not None:
             self._client.close()

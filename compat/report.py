@@ -9,7 +9,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 AREAS = ("system", "images", "containers", "start", "logs_attach", "exec", "networks",
-         "volumes", "cp", "events", "errors")
+         "volumes", "cp", "events", "errors", "restart")
 ENGINE_ORDER = ("shim", "dockerd")
 SYMBOL = {"pass": "pass", "fail": "**FAIL**", "skip": "skip", "xfail": "xfail"}
 

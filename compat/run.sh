@@ -50,7 +50,7 @@ run_shim() {
   cleanup_shim() {
     local tmp=$SHIM_TMP pid=""
     if [ -f "$tmp/shimd.pid" ]; then pid=$(cat "$tmp/shimd.pid" 2>/dev/null || true); fi
-    if [ -n "${SHIMD_PID:-}" ]; then pid=$SHIMD_PID; fi
+    if [ -z "$pid" ] && [ -n "${SHIMD_PID:-}" ]; then pid=$SHIMD_PID; fi
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -70,9 +70,21 @@ run_shim() {
   SHIM_BRIDGE="cmpsh$(tr -dc 'a-z0-9' </dev/urandom | head -c 6)"
   local bridge=$SHIM_BRIDGE
   local bip="10.$((RANDOM % 40 + 200)).$((RANDOM % 256)).1/24"
-  "$VENV/bin/shimd" -H "unix://$sock" --data-root "$tmp/data" --exec-root "$tmp/exec" \
-      --pidfile "$tmp/shimd.pid" --bridge "$bridge" --bip "$bip" >"$tmp/shimd.log" 2>&1 </dev/null &
+  local args=(-H "unix://$sock" --data-root "$tmp/data" --exec-root "$tmp/exec" --pidfile "$tmp/shimd.pid"
+              --bridge "$bridge" --bip "$bip")
+  "$VENV/bin/shimd" "${args[@]}" >"$tmp/shimd.log" 2>&1 </dev/null &
   SHIMD_PID=$!
+  # scenarios marked needs_restart restart the engine with this (SIGTERM, then the same command again)
+  {
+    echo '#!/usr/bin/env bash'
+    echo "pid=\$(cat '$tmp/shimd.pid' 2>/dev/null)"
+    echo '[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null'
+    echo 'for _ in $(seq 1 200); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done'
+    printf 'setsid %q' "$VENV/bin/shimd"; printf ' %q' "${args[@]}"; echo " >>'$tmp/shimd.log' 2>&1 </dev/null &"
+    echo "for _ in \$(seq 1 200); do DOCKER_HOST=unix://$sock docker version >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1"
+  } > "$tmp/restart.sh"
+  chmod +x "$tmp/restart.sh"
+  export COMPAT_RESTART_CMD="$tmp/restart.sh"
   for _ in $(seq 1 100); do
     [ -S "$sock" ] && DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1 && break
     kill -0 "$SHIMD_PID" 2>/dev/null || break
@@ -150,8 +162,10 @@ remove_ref_iptables() {
   return 0
 }
 
+REF_RESTART=""
 stop_reference() {
   "$REF_SCRIPT" stop >/dev/null 2>&1
+  [ -n "$REF_RESTART" ] && rm -f "$REF_RESTART"
   remove_ref_iptables
   restore_forward_policy
   return 0
@@ -169,6 +183,18 @@ run_reference() {
   "$REF_SCRIPT" start >/dev/null || { echo "compat: reference dockerd did not start" >&2; exit 2; }
   restore_forward_policy
   local host="unix://$REF_DIR/docker.sock" want
+  # scenarios marked needs_restart restart the reference dockerd with this
+  REF_RESTART=$(mktemp /tmp/compat-ref-restart.XXXXXX)
+  {
+    echo '#!/usr/bin/env bash'
+    printf 'export REF_DIR=%q REF_DATA=%q REF_BRIDGE=%q REF_CIDR=%q\n' "$REF_DIR" "$REF_DATA" "$REF_BRIDGE" "$REF_CIDR"
+    printf '%q stop >/dev/null 2>&1\n' "$REF_SCRIPT"
+    printf '%q start >/dev/null || exit 1\n' "$REF_SCRIPT"
+    [ -n "$FORWARD_POLICY" ] && echo "iptables -P FORWARD $FORWARD_POLICY"
+    echo 'exit 0'
+  } > "$REF_RESTART"
+  chmod +x "$REF_RESTART"
+  export COMPAT_RESTART_CMD="$REF_RESTART"
   # the reference must run the fixture image, not whatever busybox an earlier run left in its data root
   want=$(cat "$IMAGE_TAR.id" 2>/dev/null || true)
   if [ -n "$want" ] && [ "$(DOCKER_HOST=$host docker image inspect -f '{{.Id}}' busybox:latest 2>/dev/null)" != "$want" ]; then
