@@ -210,18 +210,27 @@ class ContainerService:
             # dockerd: the short ID, or the host's own name with --network host
             host_mode = (host_config.get("NetworkMode") or "") == "host"
             config["Hostname"] = os.uname().nodename if host_mode else cid[:12]
+        # Reserve the name before anything else yields (the image lookup did; volumes will).
         if spec.name:
-            self._check_name_free(name)  # again: the image lookup yielded to other requests
+            self._check_name_free(name)
+        elif name in self._names:
+            name = self._generate_name()
+        self._names[name] = cid
         c = Container(
             id=cid, name=name, created=time.time_ns(), path=path, args=args, config=config,
             host_config=host_config, networking_config=spec.networking_config or {},
             image_id=info.id, layer_dirs=list(info.layer_dirs), platform=self.platform,
         )
-        if self._volumes is not None:
-            await self._volumes.register(c, self.get)  # the seed's registerMountPoints, at create
-        self._by_id[cid] = c
-        self._names[name] = cid
-        await self._save(c)
+        try:
+            if self._volumes is not None:
+                await self._volumes.register(c, self.get)  # the seed's registerMountPoints, at create
+            self._by_id[cid] = c
+            await self._save(c)
+        except BaseException:
+            self._by_id.pop(cid, None)
+            if self._names.get(name) == cid:
+                del self._names[name]
+            raise
         self._event(c, "create")
         return c, warnings
 

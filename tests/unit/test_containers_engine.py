@@ -429,3 +429,10 @@ async def test_failed_start_removes_an_autoremove_container(env):
         await svc.start(c.id)
     assert (await asyncio.wait_for(removed, 5))[0] == 127
     assert actions(events)[-2:] == ["die", "destroy"]
+
+
+async def test_concurrent_creates_with_one_name(env):
+    svc, *_ = env
+    results = await asyncio.gather(*(svc.create(spec("same")) for _ in range(5)), return_exceptions=True)
+    assert sum(1 for r in results if not isinstance(r, Exception)) == 1
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception))
