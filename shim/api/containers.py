@@ -48,7 +48,7 @@ async def inspect(request: web.Request) -> web.Response:
     c = svc.get(_id(request))
     extra = svc.extra(c)
     if qbool(request, "size"):
-        extra["size_rw"] = await svc.size_rw(c)
+        extra.update(await svc.sizes(c))
     return json_response(tr.inspect_out(c, request["version"], extra))
 
 
@@ -67,7 +67,7 @@ async def list_containers(request: web.Request) -> web.Response:
     for c in found:
         extra = svc.extra(c)
         if size:
-            extra["size_rw"] = await svc.size_rw(c)
+            extra.update(await svc.sizes(c))
         out.append(tr.list_item_out(c, v, extra))
     return json_response(out)
 

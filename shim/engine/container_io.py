@@ -78,14 +78,33 @@ async def read_logs(runtime: Any, cid: str, *, stdout: bool, stderr: bool, follo
                 yield e
         if not follow:
             return
-    async for e in runtime.logs(cid, follow=follow):
-        if skip:
-            skip -= 1
-            continue
-        if until and e.time > until:
-            return
-        if wanted(e):
-            yield e
+    it = runtime.logs(cid, follow=follow).__aiter__()
+    try:
+        while True:
+            if follow and until:
+                # a followed stream with an end in the future stops then, even while silent
+                left = until - time.time()
+                if left <= 0:
+                    return
+                try:
+                    e = await asyncio.wait_for(it.__anext__(), left)
+                except asyncio.TimeoutError:
+                    return
+            else:
+                e = await it.__anext__()
+            if skip:
+                skip -= 1
+                continue
+            if until and e.time > until:
+                return
+            if wanted(e):
+                yield e
+    except StopAsyncIteration:
+        return
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def stats_samples(runtime: Any, c: Container, stream: bool, one_shot: bool) -> AsyncIterator[dict[str, Any]]:

@@ -788,6 +788,12 @@ class ContainerService:
     async def size_rw(self, c: Container) -> int:
         return await asyncio.to_thread(du, self._runtime.upper_dir(c.id))
 
+    async def sizes(self, c: Container) -> dict[str, int]:
+        """inspect/list with size=1: SizeRw (the container's own diff) and SizeRootFs (plus its image)."""
+        rw = await self.size_rw(c)
+        img = getattr(self._images, "images", {}).get(c.image_id) if self._images is not None else None
+        return {"size_rw": rw, "size_root_fs": rw + int(getattr(img, "size", 0) or 0)}
+
     # ------------------------------------------------------------ inspection helpers
 
     def extra(self, c: Container) -> dict[str, Any]:

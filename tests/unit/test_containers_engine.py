@@ -436,3 +436,19 @@ async def test_concurrent_creates_with_one_name(env):
     results = await asyncio.gather(*(svc.create(spec("same")) for _ in range(5)), return_exceptions=True)
     assert sum(1 for r in results if not isinstance(r, Exception)) == 1
     assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception))
+
+
+async def test_logs_follow_ends_at_until(env):
+    import time as _time
+
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("lu"))
+    await svc.start(c.id)
+    rt.log(c.id, "stdout", b"early\n")
+    it = await svc.logs(c.id, stdout=True, stderr=True, follow=True, until=_time.time() + 0.3)
+    got = await asyncio.wait_for(_collect(it), 5)  # ends although the container keeps running silently
+    assert got == [b"early\n"] and c.state.running
+
+
+async def _collect(it):
+    return [e.data async for e in it]
