@@ -90,6 +90,8 @@ def _exec_and_archive_services(store: Store, events: Events, runtime, services: 
         return
     services["execs"] = ExecService(containers=services["containers"], events=events,
                                     runtime=ExecRuntime(runtime))
+    # the seed's Cleanup unregisters exec sessions with the rest of the teardown
+    services["containers"].add_cleanup_hook(services["execs"].release_container)
     # healthchecks probe through exec (engine/health.py)
     from shim.engine.health import exec_probe
 

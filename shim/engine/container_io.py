@@ -107,7 +107,8 @@ async def read_logs(runtime: Any, cid: str, *, stdout: bool, stderr: bool, follo
             await aclose()
 
 
-async def stats_samples(runtime: Any, c: Container, stream: bool, one_shot: bool) -> AsyncIterator[dict[str, Any]]:
+async def stats_samples(runtime: Any, c: Container, stream: bool, one_shot: bool,
+                        network: Any = None) -> AsyncIterator[dict[str, Any]]:
     """Stats bodies as dockerd sends them: a stopped container gets one empty StatsJSON; stream=0
     takes two samples a second apart so precpu_stats is filled; stream=1 one per second."""
     if not c.state.running:
@@ -116,14 +117,14 @@ async def stats_samples(runtime: Any, c: Container, stream: bool, one_shot: bool
     prev: dict[str, Any] | None = None
     prev_read = "0001-01-01T00:00:00Z"
     if not stream and not one_shot:
-        prev = await _sample(runtime, c)
+        prev = await _sample(runtime, c, network)
         prev_read = prev["read"]
         await asyncio.sleep(1.0)
     while True:
         if not c.state.running:
             return
         try:
-            cur = await _sample(runtime, c)
+            cur = await _sample(runtime, c, network)
         except ShimError:
             return
         cur["preread"] = prev_read
@@ -135,8 +136,13 @@ async def stats_samples(runtime: Any, c: Container, stream: bool, one_shot: bool
         await asyncio.sleep(1.0)
 
 
-async def _sample(runtime: Any, c: Container) -> dict[str, Any]:
+async def _sample(runtime: Any, c: Container, network: Any = None) -> dict[str, Any]:
     raw = dict(await runtime.stats(c.id))
+    net_stats = getattr(network, "stats", None)
+    if net_stats is not None:
+        nets = await net_stats(c.id)
+        if nets:  # dockerd leaves `networks` out for a container without interfaces (--network none)
+            raw["networks"] = nets
     raw.setdefault("read", now_rfc3339())
     raw["name"] = "/" + c.name
     raw["id"] = c.id

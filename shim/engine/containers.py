@@ -222,6 +222,9 @@ class ContainerService:
             image_id=info.id, layer_dirs=list(info.layer_dirs), platform=self.platform,
         )
         try:
+            validate = getattr(self._network, "validate", None)
+            if validate is not None:
+                validate(c)  # dockerd refuses bad port specs and unknown networks at create
             if self._volumes is not None:
                 await self._volumes.register(c, self.get)  # the seed's registerMountPoints, at create
             self._by_id[cid] = c
@@ -368,6 +371,10 @@ class ContainerService:
         req = self._run_request(c)
         if self._network is not None:
             att = await self._network.connect(c)
+            link_env = list(getattr(att, "env", None) or [])
+            if link_env:
+                # dockerd's order (createDaemonEnvironment): defaults, then link variables, then Config.Env.
+                req.env = cc.daemon_env({**c.config, "Env": link_env + list(c.config.get("Env") or [])})
             req.netns_path = getattr(att, "netns_path", req.netns_path)
             req.mounts.extend(getattr(att, "mounts", []) or [])
         if self._volumes is not None:
@@ -850,7 +857,7 @@ class ContainerService:
 
     def stats(self, ref: str, stream: bool = True, one_shot: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Stats bodies: one (stream=False) or one per second; 404 raised here, before any output."""
-        return stats_samples(self._runtime, self.get(ref), stream, one_shot)
+        return stats_samples(self._runtime, self.get(ref), stream, one_shot, self._network)
 
     # ------------------------------------------------------------ logs and attach
 

@@ -155,7 +155,6 @@ def test_links_hosts_entry(d, name):
     assert f"{ip}\tdata " in r.stdout and r.stdout.rstrip().split("\n")[-2].endswith(db)
 
 
-@pytest.mark.xfail(reason="needs the container engine to add Attachment.env to the process env", strict=False)
 def test_links_env(d, name):
     db = name("db")
     d.cli("run", "-d", "--name", db, "--expose", "5432", "-e", "PASS=x", "busybox", "sleep", "300")

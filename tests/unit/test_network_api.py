@@ -343,11 +343,20 @@ async def test_restore_reapplies_and_reconciles(api, tmp_path):
     assert ("tcp", "0.0.0.0", 18081) in nets2._ports.held
 
 
-async def test_bad_port_spec_at_start(api):
-    await _create(api, "bad", HostConfig={"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}})
-    r = await api.post("/v1.41/containers/bad/start")
+async def test_bad_port_spec_refused_at_create(api):
+    # dockerd's verifyContainerSettings: refused at create, and no container is made.
+    r = await api.post("/v1.41/containers/create?name=bad",
+                       json={"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}})
     assert r.status == 400 and (await r.json())["message"] == 'invalid port specification: "99999"'
+    assert (await api.get("/v1.41/containers/bad/json")).status == 404
     assert api.nl.netns == set()
+
+
+async def test_unknown_network_refused_at_create(api):
+    r = await api.post("/v1.41/containers/create?name=lost",
+                       json={"Image": "busybox", "HostConfig": {"NetworkMode": "nosuchnet"}})
+    assert r.status == 404 and "nosuchnet" in (await r.json())["message"]
+    assert (await api.get("/v1.41/containers/lost/json")).status == 404
 
 
 _ = types
