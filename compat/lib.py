@@ -303,10 +303,6 @@ class Engine:
         r = self.http("GET", f"{V}/containers/{name}/json")
         return r.json()["State"] if r.status == 200 else None
 
-    def now(self):
-        """The engine's clock (unix seconds, float), from /info SystemTime."""
-        return time.time()
-
     # ---- cleanup ------------------------------------------------------------
     def cleanup(self, prefix):
         """Force-remove every container, image tag, volume and network named with prefix."""

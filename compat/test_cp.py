@@ -1,6 +1,5 @@
 """Files in and out: docker cp and the archive endpoints, export, diff, commit."""
 import io
-import json
 import os
 import tarfile
 import urllib.parse

@@ -1,6 +1,4 @@
 """Exec: commands in a running container, stdin, exit codes, users, inspect of exec sessions."""
-import json
-import time
 
 import pytest
 

@@ -1,10 +1,9 @@
 """Logs and attach: what `docker logs` prints, stdcopy frames, hijacked attach streams."""
-import subprocess
 import time
 
 import pytest
 
-from compat.lib import DOCKER, RFC3339NANO, V, demux
+from compat.lib import RFC3339NANO, V, demux
 
 pytestmark = pytest.mark.feature("containers")
 

@@ -6,8 +6,6 @@ crashes (static NSS), so fetches use nc and names are resolved with nslookup.
 import json
 import random
 import socket
-import time
-import urllib.parse
 
 import pytest
 

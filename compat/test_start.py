@@ -4,7 +4,6 @@ The legacy scenarios speak raw HTTP on pinned versions: /v1.21 and /v1.23 (HostC
 body replaces the container's), /v1.24 and /v1.41 (such a body is a 400). Errors at 1.23 and below
 are plain text.
 """
-import os
 import socket
 
 import pytest

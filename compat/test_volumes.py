@@ -1,6 +1,5 @@
 """Volumes and mounts: named and anonymous volumes, binds, tmpfs, --mount, --volumes-from."""
 import json
-import os
 import urllib.parse
 
 import pytest
