@@ -351,3 +351,48 @@ def stat_header(resp_headers):
 
 
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ")
+
+
+def run_in_pty(argv, script, env, timeout=30, rows=25, cols=90):
+    """Run argv on a pseudo-terminal, type script (bytes) once it prints something (or after 1.5 s),
+    and return (exit code, everything it printed)."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the docker CLI on the pty
+        try:
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    out = b""
+    start = time.monotonic()
+    sent = False
+    status = None
+    while time.monotonic() - start < timeout:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            out += chunk
+            if not chunk:
+                break
+        if not sent and (out or time.monotonic() - start > 1.5):
+            time.sleep(0.3)  # let the shell print its prompt
+            os.write(fd, script)
+            sent = True
+        wpid, st = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            status = st
+            break
+    if status is None:
+        if time.monotonic() - start >= timeout:
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out

@@ -242,3 +242,44 @@ def test_dockerpy_attach_socket(client, eng):
         assert demux(data)[0] == b"via-socket\n"
     finally:
         sock.close()
+
+
+# ------------------------------------------------------------------ interactive terminals
+
+def _cli_env(eng):
+    import os
+    env = dict(os.environ, DOCKER_HOST=eng.docker_host, TERM="xterm")
+    env.pop("DOCKER_API_VERSION", None)
+    return env
+
+
+@pytest.mark.feature("attach", "runtime_config")
+def test_run_it_through_pty(eng):
+    """`docker run --rm -it busybox sh` in a real terminal: typed commands run, `exit 4` exits 4."""
+    from compat.lib import DOCKER, run_in_pty
+    code, out = run_in_pty([DOCKER, "run", "--rm", "-it", "busybox", "sh"],
+                           b"echo typed-$((6*7))\nexit 4\n", _cli_env(eng))
+    assert code == 4, out
+    assert b"typed-42" in out
+
+
+@pytest.mark.feature("attach", "runtime_config")
+def test_run_it_terminal_size(eng):
+    """`docker run -it` gives the container the client's terminal size (stty size: 25 90)."""
+    from compat.lib import DOCKER, run_in_pty
+    code, out = run_in_pty([DOCKER, "run", "--rm", "-it", "busybox", "sh"],
+                           b"stty size; exit 0\n", _cli_env(eng), rows=25, cols=90)
+    assert code == 0, out
+    assert b"25 90" in out
+
+
+@pytest.mark.feature("exec")
+def test_exec_it_through_pty(eng):
+    """`docker exec -it c sh` in a real terminal: typed commands run in the container, exit code kept."""
+    from compat.lib import DOCKER, run_in_pty
+    name = eng.run_d("busybox", "sleep", "300")
+    code, out = run_in_pty([DOCKER, "exec", "-it", name, "sh"],
+                           b"echo in-$(hostname)\nexit 6\n", _cli_env(eng))
+    cid = eng.inspect(name)["Id"]
+    assert code == 6, out
+    assert f"in-{cid[:12]}".encode() in out
