@@ -166,6 +166,9 @@ REF_RESTART=""
 stop_reference() {
   "$REF_SCRIPT" stop >/dev/null 2>&1
   [ -n "$REF_RESTART" ] && rm -f "$REF_RESTART"
+  # libnetwork leaves a bind mount of the host's netns under its exec root
+  local m
+  for m in $(awk -v d="$REF_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount "$m" 2>/dev/null; done
   remove_ref_iptables
   restore_forward_policy
   return 0
