@@ -867,3 +867,113 @@ def test_dockerpy_stop_start(client, eng):
     c.start()
     c.reload()
     assert c.status == "running"
+
+
+# ------------------------------------------------------------------ more of what users type
+
+@pytest.mark.feature("lifecycle")
+def test_kill_invalid_signal(eng):
+    """`docker kill -s NOSUCH`: exit 1, 'Invalid signal: NOSUCH'; the container keeps running."""
+    name = eng.run_d("busybox", "sleep", "300")
+    p = eng.cli("kill", "-s", "NOSUCH", name)
+    assert p.returncode == 1 and "Invalid signal: NOSUCH" in p.stderr
+    assert eng.state(name)["Running"] is True
+
+
+@pytest.mark.feature("lifecycle")
+def test_rename_invalid_name(eng):
+    """Renaming to an invalid name is refused with the 'Invalid container name' message."""
+    name = eng.name("c")
+    eng.out("create", "--name", name, "busybox", "true")
+    p = eng.cli("rename", name, "bad/name")
+    assert p.returncode == 1
+    assert "Invalid container name (/bad/name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" in p.stderr
+    assert eng.inspect(name)["Name"] == "/" + name
+
+
+@pytest.mark.feature("lifecycle")
+def test_rm_several_one_missing(eng):
+    """`docker rm missing existing`: exit 1 naming the missing one; the existing one is removed."""
+    name, missing = eng.name("c"), eng.name("nosuch")
+    eng.out("create", "--name", name, "busybox", "true")
+    p = eng.cli("rm", missing, name)
+    assert p.returncode == 1
+    assert f"No such container: {missing}" in p.stderr and p.stdout.strip() == name
+    assert eng.cli("inspect", name).returncode == 1
+
+
+def test_ps_last_and_limit(eng):
+    """`docker ps -a -l` and `-n 1` show the most recently created container."""
+    names = [eng.name("c") for _ in range(3)]
+    for n in names:
+        eng.out("create", "--name", n, "busybox", "true")
+    assert eng.out("ps", "-a", "-l", "--format", "{{.Names}}") == names[-1]
+    assert eng.out("ps", "-a", "-n", "2", "--format", "{{.Names}}").splitlines() == names[::-1][:2]
+
+
+def test_ps_before_since(eng):
+    """--filter before=X / since=X select containers created before / after X, newest first."""
+    a, b, c = (eng.name("c") for _ in range(3))
+    for n in (a, b, c):
+        eng.out("create", "--name", n, "busybox", "true")
+    mine = lambda out: [n for n in out.splitlines() if n in (a, b, c)]  # noqa: E731
+    assert mine(eng.out("ps", "-a", "--filter", f"before={c}", "--format", "{{.Names}}")) == [b, a]
+    assert mine(eng.out("ps", "-a", "--filter", f"since={a}", "--format", "{{.Names}}")) == [c, b]
+
+
+@pytest.mark.feature("top_stats")
+def test_top_ps_args(eng):
+    """`docker top c -o pid,comm` passes the ps options: columns PID and COMMAND."""
+    name = eng.run_d("busybox", "sleep", "300")
+    header, *rows = eng.out("top", name, "-o", "pid,comm").splitlines()
+    assert header.split() == ["PID", "COMMAND"]
+    pid = eng.inspect(name)["State"]["Pid"]
+    assert [str(pid), "sleep"] in [r.split() for r in rows]
+
+
+def test_inspect_size(eng):
+    """`docker inspect -s` reports SizeRw of what the container wrote (100000 bytes) and SizeRootFs."""
+    name = eng.name("c")
+    eng.out("run", "--name", name, "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big")
+    out = eng.out("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", name)
+    rw, rootfs = (int(x) for x in out.split())
+    assert 100000 <= rw < 200000 and rootfs > rw
+
+
+def test_ps_size(eng):
+    """`docker ps -s` shows the writable layer's size and the virtual size."""
+    name = eng.name("c")
+    eng.out("run", "--name", name, "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big")
+    size = eng.out("ps", "-a", "-s", "--filter", f"name={name}", "--format", "{{.Size}}")
+    assert size.startswith("100kB (virtual ")
+
+
+def test_wait_several(eng):
+    """`docker wait a b` prints each exit code, in order."""
+    a = eng.run_d("busybox", "sh", "-c", "exit 2")
+    b = eng.run_d("busybox", "sh", "-c", "sleep 0.3; exit 5")
+    assert eng.out("wait", a, b).splitlines() == ["2", "5"]
+
+
+@pytest.mark.feature("resources")
+def test_update_stopped_container(eng):
+    """`docker update --memory` works on a container that is not running; inspect shows it."""
+    name = eng.name("c")
+    eng.out("create", "--name", name, "busybox", "true")
+    eng.out("update", "--memory", "64m", "--memory-swap", "128m", name)
+    assert eng.inspect(name)["HostConfig"]["Memory"] == 67108864
+
+
+def test_expose_in_inspect(eng):
+    """--expose 80 is listed in Config.ExposedPorts as 80/tcp."""
+    name = eng.name("c")
+    eng.out("create", "--name", name, "--expose", "80", "busybox", "true")
+    assert eng.inspect(name)["Config"]["ExposedPorts"] == {"80/tcp": {}}
+
+
+@pytest.mark.feature("runtime_config")
+def test_env_file(eng, tmp_path):
+    """--env-file: each VAR=value line reaches the process."""
+    f = tmp_path / "env"
+    f.write_text("FROM_FILE=yes\nSECOND=2\n")
+    assert run(eng, "--env-file", str(f), "busybox", "sh", "-c", "echo $FROM_FILE $SECOND").stdout == "yes 2\n"

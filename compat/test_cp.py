@@ -223,3 +223,11 @@ def test_dockerpy_commit_export(client, eng):
     assert img.id.startswith("sha256:")
     data = b"".join(c.export())
     assert "bin/busybox" in {n.lstrip("./") for n in tar_names(data)}
+
+
+def test_cp_into_missing_dir(eng, box, tmp_path):
+    """`docker cp FILE c:/no/such/dir/` exits 1 (no such directory) and writes nothing."""
+    src = tmp_path / "f"
+    src.write_text("x")
+    p = eng.cli("cp", str(src), f"{box}:/no/such/dir/")
+    assert p.returncode == 1 and "no such directory" in p.stderr.lower()

@@ -430,3 +430,11 @@ def test_rmi_image_in_use_conflict(eng):
     assert r.status == 409
     assert "image is being used by stopped container" in r.message and cid[:12] in r.message
     assert eng.inspect(iid, "image")["Id"] == iid
+
+
+def test_inspect_loaded_metadata(busybox):
+    """A loaded image: Created as RFC 3339, RepoDigests empty, no Parent, Metadata.LastTagTime set."""
+    assert busybox["Created"].endswith("Z") and busybox["Created"][4] == "-"
+    assert busybox["RepoDigests"] == []
+    assert busybox["Parent"] == ""
+    assert busybox["Metadata"]["LastTagTime"]

@@ -436,3 +436,11 @@ def test_dockerpy_ports(client, eng):
     client.containers.run("busybox", ["httpd", "-f", "-p", "80", "-h", "/etc"], detach=True,
                           name=eng.name("c"), ports={"80/tcp": ("127.0.0.1", port)})
     assert b"root:x:0:0" in wait_http(eng, port)
+
+
+@pytest.mark.feature("ports")
+def test_port_none_published(eng):
+    """`docker port` of a container with nothing published prints nothing and exits 0."""
+    name = eng.run_d("busybox", "sleep", "300")
+    p = eng.cli("port", name)
+    assert (p.returncode, p.stdout) == (0, "")

@@ -280,3 +280,13 @@ def test_prune_v142_keeps_named(eng):
     flt = urllib.parse.quote(json.dumps({"label": label, "all": {"true": True}}))
     r = eng.http("POST", f"/v1.42/volumes/prune?filters={flt}")
     assert name in (r.json()["VolumesDeleted"] or [])
+
+
+@pytest.mark.feature("containers", "binds")
+def test_bind_single_file(eng, tmp_path):
+    """A single host file can be bind-mounted read-only: `-v /host/file:/x:ro`."""
+    f = tmp_path / "single"
+    f.write_text("one file\n")
+    p = eng.cli("run", "--rm", "-v", f"{f}:/x:ro", "busybox", "sh", "-c", "cat /x; echo more >> /x")
+    assert p.stdout == "one file\n" and "Read-only file system" in p.stderr
+    assert f.read_text() == "one file\n"
