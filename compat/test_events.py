@@ -156,13 +156,14 @@ def test_container_lifecycle_events(eng):
 
 @pytest.mark.feature("containers", "lifecycle")
 def test_container_kill_stop_events(eng):
-    """`docker stop -t 0` emits kill (signal 15, then 9) and stop; die carries exitCode 137."""
+    """`docker stop -t 0` emits kill (signal 15, then 9), die (exitCode 137), then stop."""
     name = eng.run_d("busybox", "sleep", "300")
     since = time.time() - 0.5
     eng.out("stop", "-t", "0", name)
-    evs = events(eng, since, "type=container", f"container={name}")
+    evs = events(eng, since, "type=container", f"container={name}", until=time.time() + 1)
     actions = [e["Action"] for e in evs]
     assert "kill" in actions and "die" in actions and "stop" in actions
+    assert actions.index("die") < actions.index("stop"), actions  # stop returns once the container died
     die = next(e for e in evs if e["Action"] == "die")
     assert die["Actor"]["Attributes"]["exitCode"] == "137"
     assert any(e["Action"] == "kill" and e["Actor"]["Attributes"].get("signal") == "9" for e in evs)
