@@ -719,7 +719,11 @@ class ContainerService:
         c = self.get(ref)
         if not new_name:
             raise InvalidParameter("Neither old nor new names may be empty")
-        new = names.validate(new_name)
+        try:
+            new = names.validate("/" + new_name.lstrip("/"))
+        except InvalidParameter as e:
+            # dockerd's reserveName sees the slashed name; rename wraps its error
+            raise InvalidParameter(f"Error when allocating new name: {e}") from None
         if new == c.name:
             raise InvalidParameter("Renaming a container with the same name as its current name")
         async with self._lock(c.id):

@@ -692,7 +692,8 @@ def _bool_filter(filters: dict[str, list[str]], key: str) -> bool | None:
         return True
     if v in ("false", "0"):
         return False
-    raise InvalidParameter(f"Invalid filter '{key}={vals[0]}'")
+    # moby formats the values as a Go slice: 'dangling=[maybe]'
+    raise InvalidParameter(f"Invalid filter '{key}=[{' '.join(vals)}]'")
 
 
 def _until(filters: dict[str, list[str]]) -> int | None:
