@@ -14,7 +14,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 PY="$VENV/bin/python"
 IMAGE_TAR=${COMPAT_IMAGE_TAR:-$ROOT/fixtures/build/busybox.tar}
-REF_SCRIPT=${REF_SCRIPT:-/work/shared/bench/reference-dockerd.sh}
+REF_SCRIPT=${REF_SCRIPT:-$ROOT/../shared/bench/reference-dockerd.sh}
 
 mode=${1:-}
 [ $# -gt 0 ] && shift
