@@ -12,8 +12,8 @@ from aiohttp import web
 from shim.api.params import qbool, qfilters, qint
 from shim.api.responses import dumps, empty_ok, json_response, no_content
 from shim.api.server import ENGINE
-from shim.api.streams import (client_gone, hijack, json_when_done, open_raw_stream, open_stream, stdcopy_frame,
-                               until_client_gone)
+from shim.api.streams import (batches_until_client_gone, client_gone, hijack, json_when_done, open_raw_stream,
+                               open_stream, stdcopy_frame, until_client_gone)
 from shim.api.validate import json_body
 from shim.errors import NotImplementedYet, ShimError, no_such_container
 from shim.translate import containers as tr
@@ -197,8 +197,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     tty, ts = bool(c.config.get("Tty")), qbool(request, "timestamps")
     resp = await open_raw_stream(request, tr.stream_content_type(request["version"], tty))
     try:
-        async for entry in until_client_gone(request, entries):
-            await resp.write(_render_log(entry, tty, ts))
+        async for batch in batches_until_client_gone(request, entries):
+            await resp.write(b"".join(_render_log(entry, tty, ts) for entry in batch))
         if not client_gone(request):
             await resp.write_eof()
     except (ConnectionResetError, ConnectionError):

@@ -197,24 +197,66 @@ async def hijack(request: web.Request, content_type: str = "application/vnd.dock
 async def until_client_gone(request: web.Request, items: AsyncIterator[Any], poll: float = 1.0) -> AsyncIterator[Any]:
     """Items of a follow stream (logs -f, stats) until the stream ends or the client goes away, even
     while the stream is silent; the source is closed either way (its cleanup runs now)."""
+    async for batch in batches_until_client_gone(request, items, poll):
+        for item in batch:
+            yield item
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_END = object()
+
+
+async def batches_until_client_gone(request: web.Request, items: AsyncIterator[Any], poll: float = 1.0,
+                                    ahead: int = 1024) -> AsyncIterator[list[Any]]:
+    """until_client_gone, yielding every item already available as one list (never an empty one).
+
+    One task pulls the source into a bounded queue: a task (and asyncio.wait) per item cost 15 us,
+    a third of `docker logs` time for 50 MiB of short lines; the consumer can also write a whole
+    batch at once."""
     it = items.__aiter__()
+    q: _asyncio.Queue = _asyncio.Queue(maxsize=ahead)
+
+    async def pump() -> None:
+        try:
+            async for item in it:
+                await q.put(item)
+            await q.put(_END)
+        except Exception as e:  # handed to the consumer, raised there as before
+            await q.put(_Raised(e))
+
+    pumping = _asyncio.ensure_future(pump())
     try:
         while True:
-            nxt = _asyncio.ensure_future(it.__anext__())
-            while True:
-                done, _ = await _asyncio.wait({nxt}, timeout=poll)
-                if done:
-                    break
-                if client_gone(request):
-                    nxt.cancel()
-                    with contextlib.suppress(BaseException):
-                        await nxt
-                    return
-            try:
-                yield nxt.result()
-            except StopAsyncIteration:
-                return
+            if q.empty():
+                nxt = _asyncio.ensure_future(q.get())
+                while True:
+                    done, _ = await _asyncio.wait({nxt}, timeout=poll)
+                    if done:
+                        break
+                    if client_gone(request):
+                        nxt.cancel()
+                        return
+                batch = [nxt.result()]
+            else:
+                batch = []
+            while not q.empty():
+                batch.append(q.get_nowait())
+            for i, item in enumerate(batch):
+                if item is _END or isinstance(item, _Raised):
+                    if i:
+                        yield batch[:i]
+                    if item is _END:
+                        return
+                    raise item.exc
+            yield batch
     finally:
+        pumping.cancel()
+        with contextlib.suppress(BaseException):
+            await pumping
         aclose = getattr(it, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(BaseException):
