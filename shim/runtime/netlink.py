@@ -125,9 +125,13 @@ def _ipr() -> Iterator[IPRoute]:
         ip.close()
 
 
-def _index(ip: IPRoute, name: str) -> int | None:
-    found = ip.link_lookup(ifname=name)
-    return found[0] if found else None
+def _index(name: str) -> int | None:
+    """The link's index in the calling thread's namespace: one ioctl. pyroute2's link_lookup dumps
+    and parses every link in Python (ms with the GIL held once a few dozen veths exist)."""
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None
 
 
 def _attr(msg: Any, name: str) -> Any:
@@ -160,14 +164,14 @@ class Netlink:
 
     def _ensure_bridge(self, name: str, gateway: str, prefix: int, mtu: int, owner: str) -> None:
         with _ipr() as ip:
-            idx = _index(ip, name)
+            idx = _index(name)
             if idx is None:
                 try:
                     ip.link("add", ifname=name, kind="bridge")
                 except NetlinkError as e:
                     if e.code != errno.EEXIST:
                         raise
-                idx = _index(ip, name)
+                idx = _index(name)
                 if idx is None:
                     raise SystemFailure(f"bridge {name} vanished while being created")
             ip.link("set", index=idx, mtu=mtu, ifalias=self.alias(owner))
@@ -190,10 +194,10 @@ class Netlink:
             raise SystemFailure(f"failed to create bridge {name}: {e}") from e
 
     def _delete_link(self, name: str) -> None:
+        idx = _index(name)
+        if idx is None:
+            return
         with _ipr() as ip:
-            idx = _index(ip, name)
-            if idx is None:
-                return
             try:
                 ip.link("del", index=idx)
             except NetlinkError as e:
@@ -237,10 +241,7 @@ class Netlink:
         return await asyncio.to_thread(self._routed_subnets)
 
     async def link_exists(self, name: str) -> bool:
-        def probe() -> bool:
-            with _ipr() as ip:
-                return _index(ip, name) is not None
-        return await asyncio.to_thread(probe)
+        return await asyncio.to_thread(lambda: _index(name) is not None)
 
     # ------------------------------------------------------------ namespaces
 
@@ -252,7 +253,7 @@ class Netlink:
             _check(_libc.unshare(CLONE_NEWNET), "unshare")
             _check(_libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None), "mount netns")
             with _ipr() as ip:  # opened inside the new namespace
-                ip.link("set", index=_index(ip, "lo"), state="up")
+                ip.link("set", index=_index("lo"), state="up")
         except BaseException:
             _libc.umount2(path.encode(), MNT_DETACH)
             with contextlib.suppress(OSError):
@@ -314,7 +315,7 @@ class Netlink:
                       gateway: str | None, mac: str, mtu: int, owner: str) -> None:
         tmp = "tmp" + host_if[4:]
         with _ipr() as ip:
-            br = _index(ip, bridge)
+            br = _index(bridge)
             if br is None:
                 raise SystemFailure(f"bridge {bridge} not found")
             nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -326,7 +327,7 @@ class Netlink:
             finally:
                 os.close(nsfd)
             try:
-                hidx = _index(ip, host_if)
+                hidx = _index(host_if)
                 ip.link("set", index=hidx, ifalias=self.alias(owner), state="up")
                 # hairpin: a container reaching its own published port comes back through its port.
                 with open(f"/sys/class/net/{host_if}/brport/hairpin_mode", "w") as f:
@@ -339,7 +340,7 @@ class Netlink:
     @staticmethod
     def _configure_peer(tmp: str, ifname: str, address: str, prefix: int, gateway: str | None, mac: str) -> None:
         with _ipr() as ip:
-            idx = _index(ip, tmp)
+            idx = _index(tmp)
             if idx is None:
                 raise SystemFailure(f"interface {tmp} missing in the container's namespace")
             ip.link("set", index=idx, ifname=ifname, address=mac)
