@@ -19,10 +19,18 @@ cleanup() {
     kill -TERM "$SHIM_PID" 2>/dev/null || true; wait "$SHIM_PID" 2>/dev/null || true
   fi
   if [ -S "$REF_DIR/docker.sock" ]; then
-    DOCKER_HOST=unix://$REF_DIR/docker.sock docker ps -aq --filter name=bench- \
+    DOCKER_HOST=unix://$REF_DIR/docker.sock docker ps -aq --filter name=bench \
       | xargs -r env DOCKER_HOST=unix://$REF_DIR/docker.sock docker rm -f >/dev/null 2>&1 || true
   fi
   "$BENCH/reference-dockerd.sh" stop >/dev/null 2>&1 || true
+  # libnetwork leaves its bridge's FORWARD/MASQUERADE rules behind when dockerd stops.
+  for ipt in iptables-nft iptables-legacy; do
+    for t in nat filter; do
+      "$ipt-save" -t $t 2>/dev/null | grep -- "-A .*\b$REF_BRIDGE\b" | sed 's/^-A /-D /' \
+        | while read -r rule; do $ipt -w -t $t $rule 2>/dev/null || true; done || true
+    done
+  done
+  grep -q " $REF_DATA\| $REF_DIR" /proc/mounts || rm -rf "$REF_DATA" "$REF_DIR"
   # Anything a crashed shimd left: processes, mounts under our roots, its links and chains.
   for p in /proc/[0-9]*; do
     { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "$WORK" && kill -KILL "${p#/proc/}" 2>/dev/null || true
