@@ -168,6 +168,9 @@ class FakeRuntime:
     def upper_dir(self, cid: str) -> str:
         return f"/fake/containers/{cid}/diff"
 
+    async def diff_size(self, cid: str) -> int:
+        return 0
+
 
 @dataclasses.dataclass
 class FakeContainerImage:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import os
 import time
 from typing import Any, AsyncIterator, Callable
 
@@ -173,17 +172,6 @@ def mount_points(binds: list[str]) -> list[dict[str, Any]]:
         out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
                     "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
     return out
-
-
-def du(path: str) -> int:
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def now_rfc3339() -> str:

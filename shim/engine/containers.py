@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from shim.engine import containerconfig as cc
 from shim.engine import names, refs
-from shim.engine.container_io import AttachSession, bind_mounts, du, mount_points, read_logs, stats_samples
+from shim.engine.container_io import AttachSession, bind_mounts, mount_points, read_logs, stats_samples
 from shim.engine.health import HealthMonitor, ProbeFn
 from shim.engine.model import Container, CreateSpec
 from shim.engine.ports import ExitInfo, LogEntry, RunRequest
@@ -797,7 +797,7 @@ class ContainerService:
         return deleted, reclaimed
 
     async def size_rw(self, c: Container) -> int:
-        return await asyncio.to_thread(du, self._runtime.upper_dir(c.id))
+        return await self._runtime.diff_size(c.id)
 
     async def sizes(self, c: Container) -> dict[str, int]:
         """inspect/list with size=1: SizeRw (the container's own diff) and SizeRootFs (plus its image)."""

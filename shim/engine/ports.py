@@ -135,6 +135,9 @@ class Runtime(Protocol):
     def upper_dir(self, cid: str) -> str:
         """The container's own diff (overlay upper dir)."""
 
+    async def diff_size(self, cid: str) -> int:
+        """Bytes in the container's own diff (SizeRw)."""
+
 
 # --- image store (shim/runtime/layers.py) ---------------------------------------------
 

@@ -24,6 +24,7 @@ from shim.errors import Conflict, InvalidParameter, ShimError, SystemFailure
 from shim.runtime import cgroups, oci_spec, overlay
 from shim.runtime.exitwatch import ExitWatcher
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, parse_log_line, read_sync_message, runc_error_text
+from shim.runtime.fsutil import tree_size
 
 
 def _which(name: str, fallback: str) -> str:
@@ -63,6 +64,10 @@ class RuncRuntime:
 
     def upper_dir(self, cid: str) -> str:
         return os.path.join(self.container_dir(cid), "diff")
+
+    async def diff_size(self, cid: str) -> int:
+        """Bytes in the container's own diff (SizeRw)."""
+        return await asyncio.to_thread(tree_size, self.upper_dir(cid))
 
     def log_path(self, cid: str) -> str:
         return os.path.join(self.container_dir(cid), "container.log")

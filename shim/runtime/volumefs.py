@@ -16,6 +16,7 @@ import shutil
 import subprocess
 
 from shim.errors import SystemFailure
+from shim.runtime.fsutil import tree_size
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -107,14 +108,7 @@ class LocalVolumeFS:
             return True
 
     def size(self, name: str) -> int:
-        total = 0
-        for root, _dirs, files in os.walk(self.path(name)):
-            for f in files:
-                try:
-                    total += os.lstat(os.path.join(root, f)).st_size
-                except OSError:
-                    pass
-        return total
+        return tree_size(self.path(name))
 
     @staticmethod
     def copy_up(src: str, dst: str) -> None:
