@@ -51,6 +51,75 @@ class AttachSession:
 
 
 
+class _FanoutView:
+    """One attach's share of a fanned-out monitor connection (an AttachHandle)."""
+
+    def __init__(self, fanout: "AttachFanout") -> None:
+        self._fanout = fanout
+        self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=AttachFanout.QUEUE)
+        self.closed = False
+
+    async def read(self) -> tuple[int, bytes] | None:
+        if self.closed:
+            return None
+        return await self.queue.get()
+
+    async def write(self, data: bytes) -> None:
+        await self._fanout.handle.write(data)
+
+    async def close_stdin(self) -> None:
+        await self._fanout.handle.close_stdin()
+
+    async def close(self) -> None:
+        await self._fanout.release(self)
+
+
+class AttachFanout:
+    """The attaches made before start share the one monitor connection that has the process's
+    output from its first byte: dockerd copies a container's stdout/stderr to every attached
+    client, and docker-compose v1 (`run` without the CLI) attaches stdin, stdout and stderr on
+    three separate connections before it starts the container. The slowest reader paces the copy.
+    """
+
+    QUEUE = 64
+
+    def __init__(self, handle: AttachHandle, n: int) -> None:
+        self.handle = handle
+        self.views = [_FanoutView(self) for _ in range(n)]
+        self._pump_task = asyncio.ensure_future(self._pump())
+
+    async def _pump(self) -> None:
+        while True:
+            try:
+                item = await self.handle.read()
+            except Exception:  # a broken monitor connection ends every view's output
+                item = None
+            for v in self.views:
+                if not v.closed:
+                    await v.queue.put(item)
+            if item is None:
+                return
+
+    async def release(self, view: _FanoutView) -> None:
+        view.closed = True
+        while not view.queue.empty():  # unblock the pump if it waits on this view
+            view.queue.get_nowait()
+        if all(v.closed for v in self.views):
+            self._pump_task.cancel()
+            try:
+                await self._pump_task
+            except (asyncio.CancelledError, Exception):
+                pass
+            await self.handle.close()
+
+
+def share_attach(handle: AttachHandle | None, n: int) -> list[AttachHandle | None]:
+    """`n` handles over one connection: itself for one, a fan-out for several."""
+    if handle is None or n <= 1:
+        return [handle] * n
+    return list(AttachFanout(handle, n).views)
+
+
 async def read_logs(runtime: Any, cid: str, *, stdout: bool, stderr: bool, follow: bool, since: float,
                     until: float, tail: int | None) -> AsyncIterator[LogEntry]:
     """json-file semantics: tail counts lines across both streams (api-traffic 5.2), then since /

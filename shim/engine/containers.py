@@ -21,7 +21,8 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from shim.engine import containerconfig as cc
 from shim.engine import names, refs
-from shim.engine.container_io import AttachSession, bind_mounts, mount_points, read_logs, stats_samples
+from shim.engine.container_io import (AttachSession, bind_mounts, mount_points, read_logs, share_attach,
+                                      stats_samples)
 from shim.engine.health import HealthMonitor, ProbeFn
 from shim.engine.model import Container, CreateSpec
 from shim.engine.ports import ExitInfo, LogEntry, RunRequest
@@ -311,19 +312,20 @@ class ContainerService:
         self._event(c, "start")
         # Attaches made before start (docker run) connect now, before the exit watcher exists: a
         # process that prints and exits at once must not be cleaned up before they claim its output.
-        for fut in self._start_waiters.pop(c.id, []):
-            if fut.done():
-                continue
+        # Several of them (compose v1 `run`: stdin, stdout, stderr apart) share that one connection.
+        waiters = [fut for fut in self._start_waiters.pop(c.id, []) if not fut.done()]
+        handle = None
+        if waiters:
             try:
                 handle = await self._runtime.attach(c.id)
             except ShimError as e:
                 log.warning("attach to %s at start: %s", c.id, e)
-                handle = None
+        for fut, shared in zip(waiters, share_attach(handle, len(waiters))):
             if fut.done():
-                if handle is not None:
-                    await handle.close()
+                if shared is not None:
+                    await shared.close()
             else:
-                fut.set_result(handle)
+                fut.set_result(shared)
         if self._health is not None:
             self._health.start(c)
         self._watch(c)
