@@ -1,0 +1,192 @@
+"""The clients people already use, unchanged, against a real shimd: testcontainers-python,
+aiodocker, and docker-compose v1's wire habits through docker-py (compose v1 itself needs a
+source build: scripts/try-compose.sh). What each scenario asserts is what a user sees."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+
+import aiodocker
+import docker
+import pytest
+from docker.utils.socket import frames_iter
+from testcontainers.core.config import ConnectionMode, testcontainers_config
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _http_get(port: int, path: str) -> bytes:
+    """A raw HTTP/1.0 request to 127.0.0.1 (busybox httpd answers and closes)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    with s:
+        s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+# ---------------------------------------------------------------- testcontainers-python
+
+@pytest.fixture
+def tc(shimd, monkeypatch):
+    """testcontainers as its users configure it for a non-default engine: DOCKER_HOST, no Ryuk
+    (its image comes from a registry), and mapped ports on 127.0.0.1: this machine has a
+    /.dockerenv, so testcontainers would otherwise think it runs in a container and use the
+    network gateway (TESTCONTAINERS_HOST_OVERRIDE + TESTCONTAINERS_CONNECTION_MODE=docker_host)."""
+    monkeypatch.setenv("DOCKER_HOST", shimd.docker_host)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    monkeypatch.setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", True)
+    monkeypatch.setenv("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+    monkeypatch.setattr(testcontainers_config, "tc_host_override", "127.0.0.1")
+    monkeypatch.setattr(testcontainers_config, "connection_mode_override", ConnectionMode.docker_host)
+    yield shimd
+    shimd.remove_all_containers()
+
+
+def test_testcontainers_command_logs_exec(tc):
+    c = (DockerContainer("busybox").with_command("sh -c 'echo hello-tc; echo oops >&2; sleep 300'")
+         .with_env("GREETING", "hi").with_name(_name("tc"))
+         .waiting_for(LogMessageWaitStrategy("hello-tc")))
+    with c:
+        stdout, stderr = c.get_logs()
+        assert stdout == b"hello-tc\n" and stderr == b"oops\n"
+        result = c.exec(["sh", "-c", "echo $GREETING; exit 3"])
+        assert (result.exit_code, result.output) == (3, b"hi\n")
+        wrapped = c.get_wrapped_container()
+        wrapped.reload()
+        assert wrapped.status == "running"
+        cid = wrapped.id
+    assert tc.http("GET", f"/containers/{cid}/json")[0] == 404  # stop() removed it
+
+
+def test_testcontainers_published_port_answers_on_loopback(tc):
+    with DockerContainer("busybox").with_command("httpd -f -p 80 -h /etc").with_exposed_ports(80) as c:
+        assert c.get_container_host_ip() == "127.0.0.1"
+        port = int(c.get_exposed_port(80))
+        reply = _http_get(port, "/hostname")
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert body.strip() == c.get_wrapped_container().id[:12].encode()
+
+
+def test_testcontainers_wait_for_exit_code(tc):
+    c = DockerContainer("busybox").with_command("sh -c 'exit 7'")
+    c.start()
+    try:
+        assert c.get_wrapped_container().wait()["StatusCode"] == 7
+    finally:
+        c.stop()
+
+
+# ---------------------------------------------------------------- aiodocker
+
+@pytest.fixture
+async def aio(shimd):
+    d = aiodocker.Docker(url=shimd.docker_host)
+    try:
+        yield d
+    finally:
+        await d.close()
+        shimd.remove_all_containers()
+
+
+async def test_aiodocker_create_start_logs_wait_delete(aio):
+    c = await aio.containers.create(
+        config={"Image": "busybox", "Cmd": ["sh", "-c", "echo out; echo err >&2; exit 4"]}, name=_name("aio"))
+    await c.start()
+    assert (await c.wait())["StatusCode"] == 4
+    assert await c.log(stdout=True, stderr=True) == ["out\n", "err\n"]
+    assert await c.log(stdout=True) == ["out\n"]
+    assert (await c.show())["State"]["Status"] == "exited"
+    await c.delete()
+    with pytest.raises(aiodocker.DockerError) as err:
+        await aio.containers.get(c.id)
+    assert err.value.status == 404
+
+
+async def test_aiodocker_exec_output_stdin_and_exit_code(aio):
+    c = await aio.containers.run(config={"Image": "busybox", "Cmd": ["sleep", "300"]}, name=_name("aio"))
+    try:
+        ex = await c.exec(["sh", "-c", "echo hi; echo e >&2; exit 2"])
+        got = []
+        async with ex.start(detach=False) as stream:
+            while (msg := await stream.read_out()) is not None:
+                got.append((msg.stream, msg.data))
+        assert got == [(1, b"hi\n"), (2, b"e\n")] or sorted(got) == [(1, b"hi\n"), (2, b"e\n")]
+        assert (await ex.inspect())["ExitCode"] == 2
+
+        cat = await c.exec(["cat"], stdin=True)
+        async with cat.start(detach=False) as stream:
+            await stream.write_in(b"piped\n")
+            msg = await stream.read_out()
+        assert (msg.stream, msg.data) == (1, b"piped\n")
+    finally:
+        await c.delete(force=True)
+
+
+async def test_aiodocker_events_of_a_container(aio):
+    since = int(time.time()) - 1
+    c = await aio.containers.run(config={"Image": "busybox", "Cmd": ["true"]}, name=_name("aio"))
+    await c.wait()
+    # since= replays from before the create: no race with the subscription's first request
+    sub = aio.events.subscribe(since=str(since), filters=json.dumps({"container": [c.id]}))
+    seen = []
+    try:
+        while "die" not in seen:
+            event = await sub.get()
+            assert event is not None
+            if event.get("Type") == "container":
+                seen.append(event["Action"])
+    finally:
+        await aio.events.stop()
+    assert seen[:3] == ["create", "start", "die"]
+    await c.delete()
+
+
+async def test_aiodocker_images_list_and_inspect(aio):
+    images = await aio.images.list()
+    busybox = [i for i in images if "busybox:latest" in (i.get("RepoTags") or [])]
+    assert len(busybox) == 1
+    info = await aio.images.inspect("busybox")
+    assert info["Id"] == busybox[0]["Id"]
+    assert info["Config"]["Cmd"] == ["sh"]
+
+
+# ---------------------------------------------------------------- docker-compose v1's wire habits
+
+def test_compose_v1_run_attaches_stdin_stdout_stderr_apart(shimd):
+    """`COMPOSE_INTERACTIVE_NO_CLI=1 docker-compose run` opens three attach connections
+    (stdin, stdout, stderr, each stream=1) before start: each one gets its stream from the
+    first byte, even when the process prints and exits at once."""
+    api = docker.APIClient(base_url=shimd.docker_host)
+    c = api.create_container("busybox", ["sh", "-c", "echo out; echo err >&2; exit 6"],
+                             stdin_open=True, name=_name("cv1"))
+    try:
+        socks = {key: api.attach_socket(c["Id"], params={key: 1, "stream": 1, "logs": False})
+                 for key in ("stdin", "stdout", "stderr")}
+        api.start(c["Id"])
+        assert list(frames_iter(socks["stdout"], tty=False)) == [(1, b"out\n")]
+        assert list(frames_iter(socks["stderr"], tty=False)) == [(2, b"err\n")]
+        assert api.wait(c["Id"])["StatusCode"] == 6
+        for s in socks.values():
+            s.close()
+    finally:
+        api.remove_container(c["Id"], force=True, v=True)
+        api.close()
