@@ -36,15 +36,20 @@ def _breakout(name: str, root: str) -> InvalidParameter:
 
 
 def clean_member_name(name: str, root: str) -> str:
-    """The member's path relative to the target, normalised; refuses anything escaping it."""
-    if name.startswith("/"):
-        raise _breakout(name, root)
+    """The member's path relative to the target, normalised; refuses anything escaping it.
+
+    As dockerd's filepath.Clean + Join: an absolute name is taken inside the target (testcontainers
+    puts `/tmp/x` with path=/) and `/../` is `/`; only a relative `..` that climbs out is refused.
+    """
+    absolute = name.startswith("/")
     parts: list[str] = []
     for part in name.split("/"):
         if part in ("", "."):
             continue
         if part == "..":
             if not parts:
+                if absolute:
+                    continue
                 raise _breakout(name, root)
             parts.pop()
             continue

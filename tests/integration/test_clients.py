@@ -95,6 +95,18 @@ def test_testcontainers_wait_for_exit_code(tc):
         c.stop()
 
 
+
+def test_testcontainers_copy_into_and_from_a_container(tc, tmp_path):
+    """copy_into_container puts a tar whose member names are absolute (`/opt/app/conf.txt`) at
+    path=/: dockerd takes them inside the container's root."""
+    with DockerContainer("busybox").with_command("sleep 300") as c:
+        c.copy_into_container(b"hello-copy\n", "/opt/app/conf.txt")
+        result = c.exec(["cat", "/opt/app/conf.txt"])
+        assert (result.exit_code, result.output) == (0, b"hello-copy\n")
+        out = tmp_path / "back.txt"
+        c.copy_from_container("/opt/app/conf.txt", out)
+        assert out.read_bytes() == b"hello-copy\n"
+
 # ---------------------------------------------------------------- aiodocker
 
 @pytest.fixture

@@ -96,11 +96,18 @@ def test_dotdot_inside_is_fine(dest):
     assert listing(dest) == ["b"]
 
 
-def test_absolute_path_refused(dest):
+def test_absolute_path_lands_inside_the_target(dest):
+    # dockerd: filepath.Join(dest, Clean(name)); testcontainers' copy_into_container relies on it
     target = f"/tmp/shim-tarsafe-{uuid.uuid4().hex}"
-    with pytest.raises(InvalidParameter):
-        tarsafe.extract(make_tar([(target, "file", "x")]), str(dest))
+    tarsafe.extract(make_tar([(target, "file", "x"), ("/../../up", "file", "y")]), str(dest))
     assert not os.path.exists(target)
+    assert (dest / target.lstrip("/")).read_text() == "x"
+    assert (dest / "up").read_text() == "y"
+
+
+def test_relative_dotdot_past_the_target_refused(dest):
+    with pytest.raises(InvalidParameter, match="is outside of"):
+        tarsafe.extract(make_tar([("a/../../x", "file", "x")]), str(dest))
     assert listing(dest) == []
 
 
@@ -162,7 +169,7 @@ def test_hardlink_through_symlink_stays_inside(dest, outside):
 def test_failure_rolls_back_everything(dest):
     with pytest.raises(InvalidParameter):
         tarsafe.extract(make_tar([
-            ("d", "dir", None), ("d/f", "file", "x"), ("g/h", "file", "y"), ("/abs", "file", "z"),
+            ("d", "dir", None), ("d/f", "file", "x"), ("g/h", "file", "y"), ("../up", "file", "z"),
         ]), str(dest))
     assert listing(dest) == []
 
