@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# docker-compose v1 (1.29.2, from PyPI) against a fresh private shimd of this checkout.
+#
+# Not part of `make test`: compose v1 needs a source build of PyYAML 5.4.1 (~20 s cold). The
+# scratch venv lives under /tmp and is removed at the end (KEEP_VENV=1 keeps it, and a kept
+# one is reused: COMPOSE_VENV=/tmp/dir). Prints one line per step and exits non-zero if any
+# step failed. Needs root (shimd runs real containers) and `make install` done (.venv, busybox.tar).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="${COMPOSE_VENV:-$(mktemp -d /tmp/shim-compose-venv.XXXXXX)}"
+cleanup() {
+    if [[ "${KEEP_VENV:-0}" != 1 && -z "${COMPOSE_VENV:-}" ]]; then rm -rf "$VENV"; fi
+}
+trap cleanup EXIT
+
+if [[ ! -x "$VENV/bin/docker-compose" ]]; then
+    echo "== installing docker-compose 1.29.2 into $VENV"
+    python3 -m venv "$VENV"
+    # compose 1.29.2's pins: PyYAML 5.4.1 only builds with Cython 2; docker-py 7 and requests
+    # 2.32 dropped what compose v1 calls.
+    printf 'cython<3\ndocker<7\nrequests<2.32\n' > "$VENV/constraints.txt"
+    PIP_CONSTRAINT="$VENV/constraints.txt" "$VENV/bin/pip" install -q docker-compose==1.29.2
+fi
+
+cd "$ROOT"
+COMPOSE="$VENV/bin/docker-compose" PYTHONPATH="$ROOT" "$ROOT/.venv/bin/python" - <<'PY'
+import os, socket, subprocess, sys, tempfile, time, uuid
+from pathlib import Path
+
+from tests.shimd_harness import Shimd
+
+COMPOSE = os.environ["COMPOSE"]
+results: list[tuple[str, bool, str]] = []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port: int, path: str) -> bytes:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    with s:
+        s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def main() -> int:
+    d = Shimd()
+    work = Path(tempfile.mkdtemp(prefix="shim-compose-proj-", dir="/tmp"))
+    project = "tc" + uuid.uuid4().hex[:8]
+    port = free_port()
+    (work / "docker-compose.yml").write_text(f"""version: "3.8"
+services:
+  web:
+    image: busybox
+    command: httpd -f -p 80 -h /etc
+    ports: ["127.0.0.1:{port}:80"]
+    volumes: ["appdata:/data"]
+    networks: [backend]
+  worker:
+    image: busybox
+    command: sh -c 'echo worker-started; sleep 300'
+    networks:
+      backend:
+        aliases: [wk]
+    depends_on: [web]
+networks:
+  backend: {{}}
+volumes:
+  appdata: {{}}
+""")
+    try:
+        d.start()
+        d.load_busybox()
+        env = dict(d.env(), COMPOSE_PROJECT_NAME=project)
+
+        def compose(*args, extra_env=None, timeout=120):
+            e = dict(env, **(extra_env or {}))
+            return subprocess.run([COMPOSE, *args], cwd=work, env=e, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+
+        def step(name, args, check, extra_env=None):
+            t0, r = time.monotonic(), None
+            try:
+                r = compose(*args, extra_env=extra_env)
+                ok, why = check(r)
+            except Exception as e:  # a timeout or a check that raised
+                ok, why = False, f"{type(e).__name__}: {e}"
+            results.append((name, ok, why if not ok else f"{time.monotonic() - t0:.1f} s"))
+            print(f"{'PASS' if ok else 'FAIL'}  {name}  ({results[-1][2]})", flush=True)
+            if not ok and r is not None:
+                print(f"      rc={r.returncode}\n      stdout: {r.stdout[-800:]}\n      stderr: {r.stderr[-800:]}")
+
+        def rc(code, *needles, where="stdout"):
+            def check(r):
+                text = getattr(r, where)
+                missing = [n for n in needles if n not in text]
+                return r.returncode == code and not missing, f"rc={r.returncode}, missing {missing}"
+            return check
+
+        nocli = {"COMPOSE_INTERACTIVE_NO_CLI": "1"}
+        step("up -d (network, volume, 2 services, port on 127.0.0.1)", ["up", "-d"], rc(0))
+        step("ps", ["ps"], rc(0, f"{project}_web_1", f"127.0.0.1:{port}->80/tcp", f"{project}_worker_1", "Up"))
+
+        def port_answers():
+            reply = http_get(port, "/hostname")
+            return reply.startswith(b"HTTP/1.1 200"), repr(reply[:40])
+        ok, why = port_answers()
+        results.append(("published port answers on 127.0.0.1 (raw socket)", ok, why))
+        print(f"{'PASS' if ok else 'FAIL'}  published port answers on 127.0.0.1 (raw socket)  ({why})")
+
+        step("logs", ["logs", "--no-color"], rc(0, "worker-started"))
+        step("logs --tail 1 worker", ["logs", "--no-color", "--tail", "1", "worker"], rc(0, "worker-started"))
+        step("exec -T (docker CLI): service name and alias by DNS, HTTP to web:80",
+             ["exec", "-T", "worker", "sh", "-c",
+              "nslookup web >/dev/null && ping -c1 -W2 wk >/dev/null && "
+              "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc web 80 | head -1"], rc(0, "HTTP/1.1"))
+        step("exec -T, COMPOSE_INTERACTIVE_NO_CLI=1 (hijacked exec, exit code)",
+             ["exec", "-T", "worker", "sh", "-c", "echo nocli-exec; exit 5"], rc(5, "nocli-exec"), nocli)
+        step("run --rm (docker CLI)", ["run", "--rm", "worker", "echo", "from-run"], rc(0, "from-run"))
+        step("run --rm -T, COMPOSE_INTERACTIVE_NO_CLI=1 (3 attaches before start, exit code)",
+             ["run", "--rm", "-T", "worker", "sh", "-c", "echo nocli-run; echo nocli-err >&2; exit 6"],
+             rc(6, "nocli-run"), nocli)
+        step("top worker", ["top", "worker"], rc(0, "sleep 300"))
+        step("write to the named volume", ["exec", "-T", "web", "sh", "-c", "echo kept > /data/f"], rc(0))
+        step("restart -t 1", ["restart", "-t", "1"], rc(0))
+        step("stop -t 1 / start", ["stop", "-t", "1"], rc(0))
+        step("start", ["start"], rc(0))
+        step("up -d --scale worker=2", ["up", "-d", "--scale", "worker=2"], rc(0))
+        step("ps after scale", ["ps", "-q"], lambda r: (r.stdout.count("\n") == 3, r.stdout))
+        step("up -d --force-recreate at API 1.44 (COMPOSE_API_VERSION)",
+             ["up", "-d", "--force-recreate", "-t", "1", "--scale", "worker=1"], rc(0),
+             {"COMPOSE_API_VERSION": "1.44"})
+        step("the volume survived the recreate", ["exec", "-T", "web", "cat", "/data/f"], rc(0, "kept"))
+        step("stop -t 1 worker", ["stop", "-t", "1", "worker"], rc(0))
+        step("logs -f ends when the service has stopped", ["logs", "--no-color", "-f", "worker"],
+             rc(0, "worker-started"))
+        step("down -v -t 1", ["down", "-v", "-t", "1"], rc(0))
+        left = [d.cli("ps", "-aq").stdout.strip(),
+                d.cli("network", "ls", "-q", "--filter", f"name={project}").stdout.strip(),
+                d.cli("volume", "ls", "-q", "--filter", f"name={project}").stdout.strip()]
+        ok = not any(left)
+        results.append(("nothing left after down -v", ok, repr(left)))
+        print(f"{'PASS' if ok else 'FAIL'}  nothing left after down -v  ({left!r})")
+    finally:
+        left = d.destroy()
+        subprocess.run(["rm", "-rf", str(work)])
+        if left:
+            print("shimd left behind:", *left, sep="\n  ")
+    failed = [name for name, ok, _ in results if not ok]
+    print(f"\n{len(results) - len(failed)}/{len(results)} steps passed")
+    return 1 if failed or left else 0
+
+
+sys.exit(main())
+PY
