@@ -507,3 +507,15 @@ def wait_headers_first(version: Version) -> bool:
 def kill_stopped_is_error(version: Version) -> bool:
     """Killing a container that is not running: an error from 1.20 on, silently fine before."""
     return version.ge("1.20")
+
+
+def ws_attach_streams(version: Version, stdin: bool, stdout: bool, stderr: bool) -> tuple[bool, bool, bool]:
+    """wsContainersAttach: the stdin/stdout/stderr parameters count from 1.42; before, all three."""
+    if version.lt("1.42"):
+        return True, True, True
+    return stdin, stdout, stderr
+
+
+def ws_binary_frames(version: Version) -> bool:
+    """The websocket attach sends binary frames from 1.28 (moby#28176), text frames before."""
+    return version.ge("1.28")

@@ -4,6 +4,7 @@ source build: scripts/try-compose.sh). What each scenario asserts is what a user
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -180,6 +181,18 @@ async def test_aiodocker_images_list_and_inspect(aio):
     assert info["Id"] == busybox[0]["Id"]
     assert info["Config"]["Cmd"] == ["sh"]
 
+
+
+async def test_aiodocker_websocket_attach(aio):
+    c = await aio.containers.run(config={"Image": "busybox", "Cmd": ["cat"], "OpenStdin": True}, name=_name("aio"))
+    try:
+        ws = await c.websocket(stdin=True, stdout=True, stream=True)
+        await ws.send_bytes(b"through-ws\n")
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        await ws.close()
+        assert msg.data == b"through-ws\n"
+    finally:
+        await c.delete(force=True)
 
 # ---------------------------------------------------------------- docker-compose v1's wire habits
 
