@@ -235,7 +235,7 @@ class ExecRuntime:
             proc["user"] = {"uid": ru.uid, "gid": ru.gid, **({"additionalGids": ru.additional_gids}
                                                              if ru.additional_gids else {})}
         if privileged:
-            caps = list(oci_spec.ALL_CAPS)
+            caps = oci_spec.held_caps()  # as a privileged container's: all that shimd holds
             proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
         return proc
 

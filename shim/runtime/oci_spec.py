@@ -454,17 +454,22 @@ def resolve_blkio_devices(hc: dict) -> dict:
     return out
 
 
-def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
-    import resource
-
-    facts = HostFacts(cgroup_root=cgroup_root)
+def held_caps() -> list[str]:
+    """The capabilities in shimd's own bounding set: a process can't be given more (capset fails)."""
     try:
         with open("/proc/self/status") as f:
             bnd = next(line for line in f if line.startswith("CapBnd:"))
         mask = int(bnd.split()[1], 16)
-        facts.available_caps = [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
     except (OSError, StopIteration):
-        pass
+        return list(ALL_CAPS)
+    return [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
+
+
+def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
+    import resource
+
+    facts = HostFacts(cgroup_root=cgroup_root)
+    facts.available_caps = held_caps()
     for name in ULIMIT_NAMES.values():
         num = getattr(resource, name, None)
         if num is not None:

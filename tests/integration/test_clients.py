@@ -215,3 +215,24 @@ def test_compose_v1_run_attaches_stdin_stdout_stderr_apart(shimd):
     finally:
         api.remove_container(c["Id"], force=True, v=True)
         api.close()
+
+
+def test_compose_v1_exec_privileged(shimd):
+    """`docker-compose exec --privileged` (and `docker exec --privileged`): the exec gets every
+    capability shimd holds, even in a container started with fewer."""
+    client = docker.DockerClient(base_url=shimd.docker_host)
+    c = client.containers.run("busybox", ["sleep", "300"], cap_drop=["MKNOD"], detach=True, name=_name("cv1"))
+    try:
+        def cap_eff(**kw):
+            code, out = c.exec_run(["sh", "-c", "grep CapEff /proc/self/status"], **kw)
+            assert code == 0, out
+            return int(out.split()[1], 16)
+        with open("/proc/self/status") as f:
+            held = int(next(line for line in f if line.startswith("CapBnd:")).split()[1], 16)
+        assert cap_eff(privileged=True) == held
+        assert cap_eff() & (1 << 27) == 0  # CAP_MKNOD dropped outside the privileged exec
+        code, out = c.exec_run(["id", "-u"], privileged=True, user="1000")
+        assert (code, out) == (0, b"1000\n")
+    finally:
+        c.remove(force=True)
+        client.close()
