@@ -13,7 +13,7 @@ from shim.api.params import qbool, qfilters, qint
 from shim.api.responses import dumps, empty_ok, json_response, no_content
 from shim.api.server import ENGINE
 from shim.api.streams import (batches_until_client_gone, client_gone, hijack, json_when_done, open_raw_stream,
-                               open_stream, stdcopy_frame, until_client_gone)
+                               open_stream, pump_stdin, run_hijacked, stdcopy_frame, until_client_gone)
 from shim.api.validate import json_body
 from shim.errors import NotImplementedYet, ShimError, no_such_container
 from shim.translate import containers as tr
@@ -234,45 +234,16 @@ async def _attach_stream(svc, cid: str, conn, tty: bool, want_in: bool, want_out
     session = await _until_closed(conn, svc.attach(cid))
     if session is None:
         return
-    detached = asyncio.Event()
 
     async def pump_out() -> None:
         async for stream, data in session.output():
             if (stream == 1 and want_out) or (stream == 2 and want_err):
                 await conn.write(data if tty else stdcopy_frame(stream, data))
 
-    async def pump_in() -> None:
-        matched = 0
-        while True:
-            data = await conn.read()
-            if data is None:
-                if want_in:
-                    await session.stdin_closed()
-                return
-            if not want_in:
-                continue
-            if detach:
-                # ctrl-p,ctrl-q (by default) ends the attach, not the container.
-                for i, b in enumerate(data):
-                    matched = matched + 1 if b == detach[matched] else (1 if b == detach[0] else 0)
-                    if matched == len(detach):
-                        await session.write(data[:max(0, i + 1 - len(detach))])
-                        detached.set()
-                        return
-            await session.write(data)
-
-    out_task = asyncio.ensure_future(pump_out())
-    in_task = asyncio.ensure_future(pump_in())
-    lost = asyncio.ensure_future(conn.wait_closed())
-    det = asyncio.ensure_future(detached.wait())
     try:
-        await asyncio.wait({out_task, lost, det}, return_when=asyncio.FIRST_COMPLETED)
+        await run_hijacked(conn, pump_out(), pump_stdin(conn, session.write, session.stdin_closed,
+                                                        want_in=want_in, detach=detach))
     finally:
-        for t in (out_task, in_task, lost, det):
-            t.cancel()
-        for t in (out_task, in_task, lost, det):
-            with contextlib.suppress(BaseException):
-                await t
         await session.close()
 
 

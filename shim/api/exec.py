@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from aiohttp import web
 
 from shim.api.middleware import COMMON_HEADERS
 from shim.api.params import qint
 from shim.api.responses import empty_ok, json_response
 from shim.api.server import ENGINE
-from shim.api.streams import hijack, stdcopy_frame
+from shim.api.streams import hijack, pump_stdin, run_hijacked, stdcopy_frame
 from shim.api.validate import json_body
 from shim.errors import NotImplementedYet, ShimError
 from shim.translate import containers as trc
@@ -78,7 +75,6 @@ async def start(request: web.Request) -> web.StreamResponse:
 async def _pump(svc, e, conn) -> None:
     proc = e.process
     detach = trc.detach_keys_in(e.detach_keys_raw or None)
-    detached = asyncio.Event()
 
     def frame(stream: int, data: bytes) -> bytes:
         return data if e.tty else stdcopy_frame(stream, data)
@@ -96,41 +92,12 @@ async def _pump(svc, e, conn) -> None:
             # dockerd writes a start failure into the stream (the CLI prints it, then exits 126)
             await conn.write(frame(1, (e.error + "\r\n").encode()))
 
-    async def pump_in() -> None:
-        matched = 0
-        while True:
-            data = await conn.read()
-            if data is None:
-                if e.attach_stdin:
-                    await proc.close_stdin()
-                return
-            if not e.attach_stdin:
-                continue
-            if detach and e.tty:
-                for i, b in enumerate(data):
-                    matched = matched + 1 if b == detach[matched] else (1 if b == detach[0] else 0)
-                    if matched == len(detach):
-                        await proc.write(data[:max(0, i + 1 - len(detach))])
-                        detached.set()
-                        return
-            await proc.write(data)
-
-    out_task = asyncio.ensure_future(pump_out())
-    in_task = asyncio.ensure_future(pump_in())
-    lost = asyncio.ensure_future(conn.wait_closed())
-    det = asyncio.ensure_future(detached.wait())
     complete = False
     try:
-        await asyncio.wait({out_task, lost, det}, return_when=asyncio.FIRST_COMPLETED)
-        if out_task.done():
-            out_task.result()
-            complete = True
+        # detach keys apply to a tty exec only, as dockerd
+        complete = await run_hijacked(conn, pump_out(), pump_stdin(
+            conn, proc.write, proc.close_stdin, want_in=e.attach_stdin, detach=detach if e.tty else b""))
     finally:
-        for t in (out_task, in_task, lost, det):
-            t.cancel()
-        for t in (out_task, in_task, lost, det):
-            with contextlib.suppress(BaseException):
-                await t
         if complete:
             await svc.finished(e)
         else:

@@ -261,3 +261,52 @@ async def batches_until_client_gone(request: web.Request, items: AsyncIterator[A
         if aclose is not None:
             with contextlib.suppress(BaseException):
                 await aclose()
+
+
+async def pump_stdin(conn: "Hijacked", write, close_stdin, *, want_in: bool, detach: bytes) -> bool:
+    """Client bytes to the process's stdin until the client half-closes (stdin is closed then)
+    or types the detach keys (ctrl-p,ctrl-q by default), which end the attach, not the process.
+    Returns True when the detach keys ended it."""
+    matched = 0
+    while True:
+        data = await conn.read()
+        if data is None:
+            if want_in:
+                await close_stdin()
+            return False
+        if not want_in:
+            continue
+        if detach:
+            for i, b in enumerate(data):
+                matched = matched + 1 if b == detach[matched] else (1 if b == detach[0] else 0)
+                if matched == len(detach):
+                    await write(data[:max(0, i + 1 - len(detach))])
+                    return True
+        await write(data)
+
+
+async def run_hijacked(conn: "Hijacked", pump_out, pump_in) -> bool:
+    """Run an output pump and a stdin pump over a hijacked connection until the output ends, the
+    client goes away or detaches. A half-close of stdin alone keeps the output flowing (the CLI
+    half-closes at once without -i). Returns True when the output ended by itself; an error of
+    the output pump is raised."""
+    out_task = _asyncio.ensure_future(pump_out)
+    in_task = _asyncio.ensure_future(pump_in)
+    lost = _asyncio.ensure_future(conn.wait_closed())
+    pending = {out_task, in_task, lost}
+    try:
+        while True:
+            done, pending = await _asyncio.wait(pending, return_when=_asyncio.FIRST_COMPLETED)
+            if out_task in done:
+                out_task.result()
+                return True
+            if lost in done:
+                return False
+            if in_task in done and in_task.exception() is None and in_task.result():
+                return False  # detached
+    finally:
+        for t in (out_task, in_task, lost):
+            t.cancel()
+        for t in (out_task, in_task, lost):
+            with contextlib.suppress(BaseException):
+                await t
