@@ -581,13 +581,17 @@ class ContainerService:
         await self._wait_stopped(c, None)
 
     async def _signal(self, c: Container, signum: int) -> None:
-        await self._runtime.kill(c.id, signum)
-        self._event(c, "kill", signal=str(signum))
-        if c.state.paused and signum in (_signal.SIGKILL, self._stop_signal(c)):
-            # A frozen process never sees the signal: thaw it so it can die (dockerd unpauses too).
-            await self._runtime.resume(c.id)  # no unpause event: dockerd resumes silently here
-            c.state.paused = False
-            c.state.status = Status.RUNNING.value
+        # Under the container's lock: a pause in flight could otherwise freeze the process after
+        # the signal went out but before `paused` was set, and a SIGKILL would never land (a
+        # `rm -f` racing a `pause` then waited in vain and answered 500).
+        async with self._lock(c.id):
+            await self._runtime.kill(c.id, signum)
+            self._event(c, "kill", signal=str(signum))
+            if c.state.paused and signum in (_signal.SIGKILL, self._stop_signal(c)):
+                # A frozen process never sees the signal: thaw it so it can die (dockerd unpauses too).
+                await self._runtime.resume(c.id)  # no unpause event: dockerd resumes silently here
+                c.state.paused = False
+                c.state.status = Status.RUNNING.value
 
     async def kill(self, ref: str, sig: str | None = None, *, stopped_is_error: bool = True) -> None:
         try:

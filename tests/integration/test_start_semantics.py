@@ -171,7 +171,8 @@ def test_concurrent_lifecycle_requests_are_serialised(shimd, ctr):
         random.shuffle(ops)
         with cf.ThreadPoolExecutor(len(ops)) as ex:
             results = list(ex.map(lambda o: shimd.http(*o), ops))
-        assert all(status < 500 for status, _, _ in results), [(o, r[0], r[2]) for o, r in zip(ops, results)]
+        server_errors = [(o, r[0], r[2]) for o, r in zip(ops, results) if r[0] >= 500]
+        assert not server_errors, server_errors
         status, _, body = shimd.http("GET", f"/v1.41/containers/{name}/json")
         if status == 404:
             continue
