@@ -11,6 +11,7 @@ import asyncio
 import collections
 import time
 from typing import Any, AsyncIterator
+from shim.labels import labels_match
 
 BUFFER = 1024
 
@@ -106,7 +107,7 @@ def matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
             cands = {ev["Actor"]["ID"], name, _strip_tag(ev["Actor"]["ID"]), _strip_tag(name)}
             ok = any(v in cands for v in values)
         elif key == "label":
-            ok = all(_label_match(attrs, v) for v in values)  # labels are ANDed, as moby's MatchKVList
+            ok = labels_match(attrs, values)  # labels are ANDed, as moby's MatchKVList
         elif key == "scope":
             ok = ev.get("scope") in values
         else:
@@ -114,13 +115,6 @@ def matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         if not ok:
             return False
     return True
-
-
-def _label_match(attrs: dict[str, str], spec: str) -> bool:
-    if "=" in spec:
-        k, v = spec.split("=", 1)
-        return attrs.get(k) == v
-    return spec in attrs
 
 
 def _strip_tag(ref: str) -> str:

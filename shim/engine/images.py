@@ -23,6 +23,7 @@ from shim.engine import refs
 from shim.engine.changes import apply_changes
 from shim.engine.ports import ArchiveImage, LayerStore
 from shim.errors import Conflict, InvalidParameter, NotFound, no_such_image
+from shim.labels import labels_match
 
 log = logging.getLogger("shim.images")
 
@@ -213,7 +214,7 @@ class ImageService:
                 continue
             if until is not None and img.created_unix > until:
                 continue
-            if not _labels_match(img.container_config.get("Labels") or {}, filters.get("label", [])):
+            if not labels_match(img.container_config.get("Labels") or {}, filters.get("label", [])):
                 continue
             tags = img.familiar_tags
             if filters.get("reference"):
@@ -609,9 +610,9 @@ class ImageService:
                 if dangling_only and (img.repo_tags or img.repo_digests):
                     continue
                 labels = img.container_config.get("Labels") or {}
-                if not _labels_match(labels, filters.get("label", [])):
+                if not labels_match(labels, filters.get("label", [])):
                     continue
-                if filters.get("label!") and any(_labels_match(labels, [lb]) for lb in filters["label!"]):
+                if filters.get("label!") and any(labels_match(labels, [lb]) for lb in filters["label!"]):
                     continue
                 if until is not None and img.created_unix >= until:
                     continue
@@ -723,12 +724,3 @@ def _until(filters: dict[str, list[str]]) -> int | None:
     return int(time.time() - total)
 
 
-def _labels_match(labels: dict[str, str], specs: list[str]) -> bool:
-    for spec in specs:
-        if "=" in spec:
-            k, v = spec.split("=", 1)
-            if labels.get(k) != v:
-                return False
-        elif spec not in labels:
-            return False
-    return True

@@ -27,6 +27,7 @@ from shim.engine import mounts as mp_
 from shim.engine.mounts import ANONYMOUS_LABEL, MountPoint
 from shim.engine.ports import MountSpec, RootfsAccess, VolumeFS
 from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
+from shim.labels import labels_match
 
 log = logging.getLogger("shim.volumes")
 
@@ -379,11 +380,3 @@ def _bool_value(key: str, raw: str) -> bool:
         return False
     raise InvalidParameter(f"invalid filter '{key}={raw}'")
 
-
-def labels_match(labels: dict[str, str], specs: list[str], *, any_: bool = False) -> bool:
-    """`key` or `key=value`; all must hold (or any, for label!)."""
-    results = []
-    for spec in specs:
-        k, eq, val = spec.partition("=")
-        results.append(k in labels and (not eq or labels[k] == val))
-    return any(results) if any_ else all(results)

@@ -14,6 +14,7 @@ from typing import Any
 
 from shim.engine.model import Container
 from shim.errors import InvalidParameter
+from shim.labels import labels_match
 
 PS_KEYS = {"ancestor", "before", "exited", "id", "isolation", "label", "name", "status", "health", "since",
            "volume", "network", "is-task", "publish", "expose"}
@@ -72,14 +73,7 @@ def _regex_any(patterns: list[str], text: str) -> bool:
 
 def match_labels(patterns: list[str], labels: dict[str, str]) -> bool:
     """filters.MatchKVList: every `key` / `key=value` must hold."""
-    for p in patterns:
-        if "=" in p:
-            k, v = p.split("=", 1)
-            if labels.get(k) != v:
-                return False
-        elif p not in labels:
-            return False
-    return True
+    return labels_match(labels, patterns)
 
 
 def matches(c: Container, f: PsFilter, *, ancestor_ids: set[str] | None = None, before_created: int | None = None,

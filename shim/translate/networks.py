@@ -13,6 +13,7 @@ from typing import Any, Callable
 from shim.engine.netmodel import ContainerNet, Endpoint, EndpointView, Network
 from shim.errors import InvalidParameter
 from shim.translate.versions import Version
+from shim.labels import label_matches
 
 
 def rfc3339nano(ns: int) -> str:
@@ -63,11 +64,6 @@ def network_containers(pairs: list[tuple[ContainerNet, Endpoint]]) -> dict[str, 
             for cn, ep in pairs}
 
 
-def _label_ok(labels: dict[str, str], spec: str) -> bool:
-    k, sep, v = spec.partition("=")
-    return k in labels and (not sep or labels[k] == v)
-
-
 def list_filter(filters: dict[str, list[str]], used: Callable[[Network], bool]) -> Callable[[Network], bool]:
     """GET /networks filters: name (substring), id (prefix), driver, label, type, scope, dangling."""
     allowed = {"name", "id", "driver", "label", "type", "scope", "dangling"}
@@ -85,7 +81,7 @@ def list_filter(filters: dict[str, list[str]], used: Callable[[Network], bool]) 
             return False
         if filters.get("driver") and n.driver not in filters["driver"]:
             return False
-        if filters.get("label") and not all(_label_ok(n.labels, v) for v in filters["label"]):
+        if filters.get("label") and not all(label_matches(n.labels, v) for v in filters["label"]):
             return False
         if filters.get("type") and ("builtin" if n.predefined else "custom") not in filters["type"]:
             return False
@@ -110,9 +106,9 @@ def prune_filter(filters: dict[str, list[str]], now_ns: int) -> Callable[[Networ
     def keep(n: Network) -> bool:
         if until is not None and n.created >= until:
             return False
-        if filters.get("label") and not all(_label_ok(n.labels, v) for v in filters["label"]):
+        if filters.get("label") and not all(label_matches(n.labels, v) for v in filters["label"]):
             return False
-        if filters.get("label!") and any(_label_ok(n.labels, v) for v in filters["label!"]):
+        if filters.get("label!") and any(label_matches(n.labels, v) for v in filters["label!"]):
             return False
         return True
     return keep
