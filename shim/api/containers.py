@@ -60,12 +60,19 @@ async def list_containers(request: web.Request) -> web.Response:
     show_all = qbool(request, "all") or f.all_states or limit > 0
     ctx = svc.filter_context(ancestors=f.values("ancestor"), before=f.values("before"), since=f.values("since"))
     needs_facts = bool(f.values("network") or f.values("volume"))
-    found = svc.list(lambda c: tf.matches(c, f, **ctx, **(svc.filter_facts(c) if needs_facts else {})),
+    extras: dict[str, dict] = {}  # each container's extra facts, looked up once for filter and output
+
+    def extra_of(c) -> dict:
+        if c.id not in extras:
+            extras[c.id] = svc.extra(c)
+        return extras[c.id]
+
+    found = svc.list(lambda c: tf.matches(c, f, **ctx, **(svc.filter_facts(c, extra_of(c)) if needs_facts else {})),
                      show_all=show_all, limit=limit)
     v, size = request["version"], qbool(request, "size")
     out = []
     for c in found:
-        extra = svc.extra(c)
+        extra = extra_of(c)
         if size:
             extra.update(await svc.sizes(c))
         out.append(tr.list_item_out(c, v, extra))

@@ -8,9 +8,6 @@ from typing import Any
 from shim import __version__
 from shim.translate.versions import MAX_VERSION, MIN_VERSION, Version
 
-PY_VERSION = "python3.11"
-
-
 def version_body(host, python_version: str, v: Version) -> dict[str, Any]:
     details = {
         "ApiVersion": str(MAX_VERSION),
@@ -118,7 +115,6 @@ def info_body(*, engine_id: str, host, settings, counts: dict[str, int], images:
     }
     if v.ge("1.44"):
         body["CDISpecDirs"] = []
-    if v.ge("1.44"):
-        # Removed from the API in 1.44 (always false since the kernel dropped kmem accounting).
+        # KernelMemory left the API in 1.44 (always false since the kernel dropped kmem accounting).
         body.pop("KernelMemory")
     return body

@@ -9,6 +9,7 @@ request's Version; handlers never compare versions themselves.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 from shim.errors import InvalidParameter
@@ -32,10 +33,14 @@ class Version:
         return f"{self.major}.{self.minor}"
 
     def lt(self, other: str) -> bool:
-        return self < Version.parse(other)
+        return self < _parse_cached(other)
 
     def ge(self, other: str) -> bool:
-        return self >= Version.parse(other)
+        return self >= _parse_cached(other)
+
+
+# Presenters compare against constant strings many times per request: parse each once.
+_parse_cached = functools.cache(Version.parse)
 
 
 MIN_VERSION = Version(1, 12)
