@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 from shim.engine.daemon import HostFacts
+from shim.runtime.cgroups import host_memory_total
 
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
 
@@ -23,14 +24,6 @@ def _os_release() -> tuple[str, str]:
     except OSError:
         pass
     return fields.get("PRETTY_NAME", "Linux"), fields.get("VERSION_ID", "")
-
-
-def _mem_total() -> int:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def _cgroup_version() -> str:
@@ -58,7 +51,7 @@ def read_host_facts(runc: str = "runc") -> HostFacts:
         os_version=version_id,
         architecture=_GOARCH.get(platform.machine(), platform.machine()),
         ncpu=os.cpu_count() or 1,
-        mem_total=_mem_total(),
+        mem_total=host_memory_total(),
         cgroup_driver="cgroupfs",
         cgroup_version=_cgroup_version(),
         hostname=uname.nodename,

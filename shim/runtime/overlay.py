@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import os
 import posixpath
 
 from shim.errors import InvalidParameter, SystemFailure
+from shim.runtime.fsutil import is_mounted, lazy_unmount, libc
 from shim.runtime.oci_spec import ResolvedUser
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
 MS_RDONLY = 1
-MNT_DETACH = 2
-
-
-def is_mounted(target: str) -> bool:
-    target = os.path.realpath(target)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == target for line in f)
 
 
 def mount_overlay(layer_dirs: list[str], upper: str, work: str, target: str, readonly: bool = False) -> None:
@@ -45,19 +34,16 @@ def mount_overlay(layer_dirs: list[str], upper: str, work: str, target: str, rea
         lowers = [empty]
     data = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
     flags = MS_RDONLY if readonly else 0
-    if _libc.mount(b"overlay", target.encode(), b"overlay", flags, data.encode()) != 0:
+    if libc.mount(b"overlay", target.encode(), b"overlay", flags, data.encode()) != 0:
         err = ctypes.get_errno()
         raise SystemFailure(f"error creating overlay mount to {target}: {os.strerror(err).lower()}")
 
 
 def unmount(target: str) -> None:
     """Lazy-unmount `target` if mounted. Idempotent."""
-    while is_mounted(target):
-        if _libc.umount2(target.encode(), MNT_DETACH) != 0:
-            err = ctypes.get_errno()
-            if err in (errno.EINVAL, errno.ENOENT):
-                return
-            raise SystemFailure(f"error unmounting {target}: {os.strerror(err).lower()}")
+    err = lazy_unmount(target)
+    if err:
+        raise SystemFailure(f"error unmounting {target}: {os.strerror(err).lower()}")
 
 
 # --- paths inside the rootfs, never escaping it -------------------------------

@@ -148,11 +148,7 @@ class RuncRuntime:
                               os.path.join(self.container_dir(cid), "work"), rootfs)
         user = overlay.resolve_user(rootfs, req.user, hc.get("GroupAdd"))
         overlay.setup_working_dir(rootfs, req.cwd)
-        if self._facts is None:
-            self._facts = oci_spec.read_host_facts(self.cgroup_root)
-        facts = self._facts
-        if self.init_binary:
-            facts.init_binary = self.init_binary
+        facts = self._host_facts()
         if hc.get("Privileged"):
             facts = oci_spec.HostFacts(**{f: getattr(facts, f) for f in facts.__slots__})
             facts.host_devices = oci_spec.host_devices()
@@ -405,15 +401,25 @@ class RuncRuntime:
                 return
             await asyncio.sleep(0.1)
 
+    def _host_facts(self) -> "oci_spec.HostFacts":
+        """Read once (blocking: call from a thread); the init binary is set once with them."""
+        if self._facts is None:
+            facts = oci_spec.read_host_facts(self.cgroup_root)
+            if self.init_binary:
+                facts.init_binary = self.init_binary
+            self._facts = facts
+        return self._facts
+
     # --- figures -----------------------------------------------------------------------
 
     async def stats(self, cid: str) -> dict:
-        return await asyncio.to_thread(cgroups.stats, self._cgpath(cid))
+        # _cgpath may read the bundle's config.json (after a restart): off the loop with the rest
+        return await asyncio.to_thread(lambda: cgroups.stats(self._cgpath(cid)))
 
     async def top(self, cid: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
         ps_args = ps_args or "-ef"
         cgroups.validate_ps_args(ps_args)
-        pids = await asyncio.to_thread(cgroups.cgroup_pids, self._cgpath(cid))
+        pids = await asyncio.to_thread(lambda: cgroups.cgroup_pids(self._cgpath(cid)))
         args = ps_args.split()
         out = await _ps(args + ["-q", ",".join(str(p) for p in pids)] if pids else args)
         if out is None:
@@ -424,9 +430,7 @@ class RuncRuntime:
         return cgroups.parse_ps_output(out, pids)
 
     async def update(self, cid: str, host_config: dict) -> None:
-        if self._facts is None:
-            self._facts = await asyncio.to_thread(oci_spec.read_host_facts, self.cgroup_root)
-        res = oci_spec.resources(host_config, self._facts)
+        res = oci_spec.resources(host_config, await asyncio.to_thread(self._host_facts))
         try:
             blkio = await asyncio.to_thread(oci_spec.resolve_blkio_devices, host_config)
         except InvalidParameter as e:

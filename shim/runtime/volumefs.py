@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import os
 import shutil
 import subprocess
 
 from shim.errors import SystemFailure
-from shim.runtime.fsutil import tree_size
+from shim.runtime.fsutil import is_mounted, lazy_unmount, libc, tree_size
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
-MNT_DETACH = 2
 # mount(8) flag words the local driver's `o` may carry (moby's mount.ParseOptions subset)
 _FLAGS = {
     "ro": (1, True), "rw": (1, False), "nosuid": (2, True), "suid": (2, False), "nodev": (4, True),
@@ -30,12 +24,6 @@ _FLAGS = {
     "noatime": (1024, True), "atime": (1024, False), "nodiratime": (2048, True), "bind": (4096, True),
     "rbind": (4096 | 16384, True), "relatime": (1 << 21, True), "strictatime": (1 << 24, True),
 }
-
-
-def _is_mounted(path: str) -> bool:
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == path for line in f)
 
 
 class LocalVolumeFS:
@@ -55,14 +43,14 @@ class LocalVolumeFS:
         data = self.path(name)
         self.unmount(name)
         # a bind device's data must never be deleted through the mount point
-        if _is_mounted(data):
+        if is_mounted(data):
             raise SystemFailure(f"remove {name}: volume is still mounted")
         shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
 
     def mount(self, name: str, opts: dict[str, str]) -> None:
         """Mount the volume's filesystem (DriverOpts) on _data; idempotent."""
         data = self.create(name)
-        if _is_mounted(data):
+        if is_mounted(data):
             return
         fstype = opts.get("type") or ""
         device = opts.get("device") or ""
@@ -84,7 +72,7 @@ class LocalVolumeFS:
             raise SystemFailure(f"error while mounting volume '{data}': failed to mount local volume: "
                                 f"mount {device}:{data}, flags: 0x{flags:x}: invalid argument")
         src = device or fstype
-        rc = _libc.mount(src.encode(), data.encode(), fstype.encode() if fstype else None, flags,
+        rc = libc.mount(src.encode(), data.encode(), fstype.encode() if fstype else None, flags,
                          ",".join(rest).encode() if rest else None)
         if rc != 0:
             err = ctypes.get_errno()
@@ -94,12 +82,9 @@ class LocalVolumeFS:
 
     def unmount(self, name: str) -> None:
         data = self.path(name)
-        while _is_mounted(data):
-            if _libc.umount2(data.encode(), MNT_DETACH) != 0:
-                err = ctypes.get_errno()
-                if err in (errno.EINVAL, errno.ENOENT):
-                    return
-                raise SystemFailure(f"error while unmounting volume {name}: {os.strerror(err).lower()}")
+        err = lazy_unmount(data)
+        if err:
+            raise SystemFailure(f"error while unmounting volume {name}: {os.strerror(err).lower()}")
 
     def is_empty(self, name: str) -> bool:
         try:
