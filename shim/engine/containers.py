@@ -564,7 +564,7 @@ class ContainerService:
         if timeout is None:
             timeout = c.config.get("StopTimeout")
             timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
-        signum = parse_signal(sig, self._stop_signal(c)) if sig else self._stop_signal(c)
+        signum = parse_signal(sig, self._stop_signal(c))
         c.manually_stopped = True
         self._cancel_restart(c.id)
         await self._save(c)
@@ -628,22 +628,21 @@ class ContainerService:
     # ------------------------------------------------------------ pause
 
     async def pause(self, ref: str) -> None:
-        c = self.get(ref)
-        async with self._lock(c.id):
-            check(c.state.status, "pause", c.id)
-            await self._runtime_op(c, self._runtime.pause)
-            c.state.paused, c.state.status = True, Status.PAUSED.value
-            await self._save(c)
-            self._event(c, "pause")
+        await self._set_paused(ref, True)
 
     async def unpause(self, ref: str) -> None:
+        await self._set_paused(ref, False)
+
+    async def _set_paused(self, ref: str, paused: bool) -> None:
+        action, op, status = (("pause", self._runtime.pause, Status.PAUSED) if paused
+                              else ("unpause", self._runtime.resume, Status.RUNNING))
         c = self.get(ref)
         async with self._lock(c.id):
-            check(c.state.status, "unpause", c.id)
-            await self._runtime_op(c, self._runtime.resume)
-            c.state.paused, c.state.status = False, Status.RUNNING.value
+            check(c.state.status, action, c.id)
+            await self._runtime_op(c, op)
+            c.state.paused, c.state.status = paused, status.value
             await self._save(c)
-            self._event(c, "unpause")
+            self._event(c, action)
 
     async def _runtime_op(self, c: Container, op: Callable[[str], Awaitable[None]]) -> None:
         """A runtime call on a container whose process may have just ended (its exit not handled yet):

@@ -612,7 +612,7 @@ class ImageService:
                 labels = img.container_config.get("Labels") or {}
                 if not labels_match(labels, filters.get("label", [])):
                     continue
-                if filters.get("label!") and any(labels_match(labels, [lb]) for lb in filters["label!"]):
+                if filters.get("label!") and labels_match(labels, filters["label!"], any_=True):
                     continue
                 if until is not None and img.created_unix >= until:
                     continue

@@ -147,9 +147,8 @@ def prune_matches(c: Container, f: PruneFilter) -> bool:
     labels = c.config.get("Labels") or {}
     if f.labels and not match_labels(f.labels, labels):
         return False
-    for p in f.not_labels:
-        if match_labels([p], labels):
-            return False
+    if f.not_labels and labels_match(labels, f.not_labels, any_=True):
+        return False
     if f.until_ns is not None and c.created >= f.until_ns:
         return False
     return True
