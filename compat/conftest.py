@@ -3,6 +3,7 @@
 Nothing here knows how shim works: the suite drives whatever endpoint DOCKER_HOST names,
 through the docker CLI, docker-py and raw HTTP over the Unix socket.
 """
+
 import json
 import os
 import random
@@ -16,27 +17,41 @@ from compat import features
 from compat.lib import Engine, version_tuple
 
 HERE = Path(__file__).resolve().parent
-AREAS = ("system", "images", "containers", "start", "logs_attach", "exec", "networks",
-         "volumes", "cp", "events", "errors", "restart")
+AREAS = (
+    "system",
+    "images",
+    "containers",
+    "start",
+    "logs_attach",
+    "exec",
+    "networks",
+    "volumes",
+    "cp",
+    "events",
+    "errors",
+    "restart",
+)
 
 
 def pytest_configure(config):
     for area in AREAS:
         config.addinivalue_line("markers", f"{area}: scenarios of the {area} area")
-    config.addinivalue_line("markers", "feature(name, ...): engine features the scenario needs "
-                                       "(compat/features.py)")
-    config.addinivalue_line("markers", "needs_legacy_api: uses an API version below 1.24 "
-                                       "(skipped when the engine's MinAPIVersion is higher)")
+    config.addinivalue_line("markers", "feature(name, ...): engine features the scenario needs (compat/features.py)")
+    config.addinivalue_line(
+        "markers",
+        "needs_legacy_api: uses an API version below 1.24 (skipped when the engine's MinAPIVersion is higher)",
+    )
     config.addinivalue_line("markers", "api(version): needs the engine to support this API version")
-    config.addinivalue_line("markers", "needs_restart: restarts the engine through $COMPAT_RESTART_CMD "
-                                       "(skipped when the runner gives none)")
+    config.addinivalue_line(
+        "markers", "needs_restart: restarts the engine through $COMPAT_RESTART_CMD (skipped when the runner gives none)"
+    )
     config.addinivalue_line("markers", "dockerd_differs(reason): a documented difference from dockerd")
     config._compat_results = {}
 
 
 def _area_of(item):
     stem = Path(str(item.fspath)).stem
-    return stem[len("test_"):] if stem.startswith("test_") else stem
+    return stem[len("test_") :] if stem.startswith("test_") else stem
 
 
 _ENGINE = None
@@ -70,17 +85,17 @@ def pytest_collection_modifyitems(config, items):
         for m in item.iter_markers("api"):
             want = m.args[0]
             if version_tuple(want) > version_tuple(eng.api_version):
-                item.add_marker(pytest.mark.skip(
-                    reason=f"needs API {want}; {eng.engine} speaks at most {eng.api_version}"))
+                item.add_marker(
+                    pytest.mark.skip(reason=f"needs API {want}; {eng.engine} speaks at most {eng.api_version}")
+                )
         if item.get_closest_marker("needs_legacy_api") and version_tuple(eng.min_api) > (1, 21):
-            item.add_marker(pytest.mark.skip(
-                reason=f"needs API 1.21-1.23; {eng.engine}'s minimum is {eng.min_api}"))
+            item.add_marker(pytest.mark.skip(reason=f"needs API 1.21-1.23; {eng.engine}'s minimum is {eng.min_api}"))
         if item.get_closest_marker("needs_restart") and not os.environ.get("COMPAT_RESTART_CMD"):
-            item.add_marker(pytest.mark.skip(
-                reason="needs COMPAT_RESTART_CMD to restart the engine (compat/run.sh provides it)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs COMPAT_RESTART_CMD to restart the engine (compat/run.sh provides it)")
+            )
         if eng.engine == "shim" and not os.environ.get("COMPAT_IGNORE_PENDING"):
-            pending = sorted({(features.PENDING_ON_SHIM[n], n) for n in needed
-                              if n in features.PENDING_ON_SHIM})
+            pending = sorted({(features.PENDING_ON_SHIM[n], n) for n in needed if n in features.PENDING_ON_SHIM})
             if pending:
                 why = ", ".join(f"{n} (issue #{i})" for i, n in pending)
                 item.add_marker(pytest.mark.xfail(strict=True, reason=f"shim: not built yet: {why}"))
@@ -116,6 +131,7 @@ def client(eng):
 
 # ------------------------------------------------------------------ results plugin
 
+
 def pytest_runtest_logreport(report):
     results = _results_store()
     if results is None:
@@ -128,15 +144,14 @@ def pytest_runtest_logreport(report):
         elif rec["outcome"] == "pass":
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             rec.update(outcome="skip", reason=reason.removeprefix("Skipped: "))
-    elif report.failed:
-        if rec["outcome"] != "fail":
-            if hasattr(report, "wasxfail") or "XPASS" in str(report.longrepr or ""):
-                reason = "XPASS(strict): the feature works now; delete its entry in compat/features.py"
-            else:
-                reason = _short_error(report)
-                if report.when != "call":
-                    reason = f"error in {report.when}: {reason}"
-            rec.update(outcome="fail", reason=reason)
+    elif report.failed and rec["outcome"] != "fail":
+        if hasattr(report, "wasxfail") or "XPASS" in str(report.longrepr or ""):
+            reason = "XPASS(strict): the feature works now; delete its entry in compat/features.py"
+        else:
+            reason = _short_error(report)
+            if report.when != "call":
+                reason = f"error in {report.when}: {reason}"
+        rec.update(outcome="fail", reason=reason)
 
 
 def _short_error(report):

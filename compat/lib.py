@@ -1,5 +1,6 @@
 """Client-side helpers for the compat suite: the docker CLI, docker-py and raw HTTP over the
 engine's Unix socket. Engine-agnostic: only what a user of the Docker API can see."""
+
 import base64
 import http.client
 import io
@@ -78,7 +79,7 @@ class Hijacked:
             self.sock.settimeout(max(0.1, deadline - time.monotonic()))
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 break
             if not chunk:
                 break
@@ -94,7 +95,7 @@ class Hijacked:
             self.sock.settimeout(max(0.1, deadline - time.monotonic()))
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 break
             if not chunk:
                 break
@@ -113,10 +114,10 @@ def demux(data, lenient=False):
     out, err = [], []
     i = 0
     while i + 8 <= len(data):
-        kind, size = data[i], struct.unpack(">I", data[i + 4:i + 8])[0]
-        if kind not in (0, 1, 2, 3) or data[i + 1:i + 4] != b"\0\0\0":
-            raise ValueError(f"not a stdcopy frame at {i}: {data[i:i + 8]!r}")
-        payload = data[i + 8:i + 8 + size]
+        kind, size = data[i], struct.unpack(">I", data[i + 4 : i + 8])[0]
+        if kind not in (0, 1, 2, 3) or data[i + 1 : i + 4] != b"\0\0\0":
+            raise ValueError(f"not a stdcopy frame at {i}: {data[i : i + 8]!r}")
+        payload = data[i + 8 : i + 8 + size]
         if len(payload) < size and not lenient:
             raise ValueError("truncated frame")
         (err if kind == 2 else out).append(payload)
@@ -153,7 +154,7 @@ def tar_names(data):
 class Engine:
     def __init__(self, docker_host, prefix):
         self.docker_host = docker_host
-        self.socket = docker_host[len("unix://"):]
+        self.socket = docker_host[len("unix://") :]
         self.prefix = prefix
         self._scenario = 0
         self.scenario_prefix = f"{prefix}-s0"
@@ -197,8 +198,7 @@ class Engine:
         if binary:
             p = subprocess.run([DOCKER, *args], input=input, capture_output=True, env=e, timeout=timeout)
         else:
-            p = subprocess.run([DOCKER, *args], input=input, capture_output=True, text=True, env=e,
-                               timeout=timeout)
+            p = subprocess.run([DOCKER, *args], input=input, capture_output=True, text=True, env=e, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} exited {p.returncode}: {p.stderr}")
         return p
@@ -211,6 +211,7 @@ class Engine:
     def client(self):
         if self._client is None:
             import docker
+
             self._client = docker.DockerClient(base_url=self.docker_host, timeout=60)
         return self._client
 

@@ -1,4 +1,5 @@
 """Containers: run, exit codes, inspect, ps, the process's environment, lifecycle, limits."""
+
 import json
 import os
 import re
@@ -17,8 +18,7 @@ pytestmark = pytest.mark.feature("containers")
 def sleeper(eng):
     """One long-running container shared by read-only scenarios of this module."""
     name = eng.shared_name("sleep")
-    eng.out("run", "-d", "--name", name, "--label", "compat.role=sleeper", "-e", "SHARED=1",
-            "busybox", "sleep", "600")
+    eng.out("run", "-d", "--name", name, "--label", "compat.role=sleeper", "-e", "SHARED=1", "busybox", "sleep", "600")
     yield name
     eng.cli("rm", "-f", name)
 
@@ -28,6 +28,7 @@ def run(eng, *args, **kw):
 
 
 # ------------------------------------------------------------------ run and exit codes
+
 
 def test_run_echo(eng):
     """`docker run --rm busybox echo hello` prints hello and exits 0."""
@@ -169,6 +170,7 @@ def test_wait_removed_condition(eng):
 
 # ------------------------------------------------------------------ inspect and ps
 
+
 def test_inspect_shape(eng, sleeper):
     """inspect: Name with a slash, Path/Args, Config.Image, Image ID of busybox, running State, Pid."""
     c = eng.inspect(sleeper)
@@ -229,8 +231,9 @@ def test_ps_filter_exited_code(eng):
     a, b = eng.name("c"), eng.name("c")
     eng.cli("run", "--name", a, "busybox", "sh", "-c", "exit 3")
     eng.cli("run", "--name", b, "busybox", "true")
-    out = eng.out("ps", "-a", "--filter", "exited=3", "--filter", f"name={eng.scenario_prefix}",
-                  "--format", "{{.Names}}")
+    out = eng.out(
+        "ps", "-a", "--filter", "exited=3", "--filter", f"name={eng.scenario_prefix}", "--format", "{{.Names}}"
+    )
     assert out.splitlines() == [a]
 
 
@@ -280,8 +283,10 @@ def test_create_name_conflict(eng, sleeper):
     cid = eng.inspect(sleeper)["Id"]
     r = eng.http("POST", f"{V}/containers/create?name={sleeper}", body={"Image": "busybox"})
     assert r.status == 409
-    assert r.message == (f'Conflict. The container name "/{sleeper}" is already in use by container "{cid}". '
-                         "You have to remove (or rename) that container to be able to reuse that name.")
+    assert r.message == (
+        f'Conflict. The container name "/{sleeper}" is already in use by container "{cid}". '
+        "You have to remove (or rename) that container to be able to reuse that name."
+    )
 
 
 def test_create_response(eng):
@@ -296,13 +301,21 @@ def test_create_response(eng):
 def test_create_ignores_unknown_fields(eng):
     """A create body with fields the engine doesn't know (newer API) is accepted."""
     name = eng.name("c")
-    r = eng.http("POST", f"{V}/containers/create?name={name}",
-                 body={"Image": "busybox", "Cmd": ["true"], "SomeFutureField": {"x": 1},
-                       "HostConfig": {"GwPriority": 0, "NotAThing": True}})
+    r = eng.http(
+        "POST",
+        f"{V}/containers/create?name={name}",
+        body={
+            "Image": "busybox",
+            "Cmd": ["true"],
+            "SomeFutureField": {"x": 1},
+            "HostConfig": {"GwPriority": 0, "NotAThing": True},
+        },
+    )
     assert r.status == 201, r
 
 
 # ------------------------------------------------------------------ the process's environment
+
 
 @pytest.mark.feature("runtime_config")
 def test_env_and_hostname(eng):
@@ -316,8 +329,10 @@ def test_env_and_hostname(eng):
 @pytest.mark.feature("runtime_config")
 def test_env_path_default(eng):
     """The process sees the image's PATH."""
-    assert run(eng, "busybox", "sh", "-c", "echo $PATH").stdout.strip() == \
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert (
+        run(eng, "busybox", "sh", "-c", "echo $PATH").stdout.strip()
+        == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    )
 
 
 @pytest.mark.feature("runtime_config")
@@ -376,8 +391,7 @@ def test_default_capabilities(eng):
 @pytest.mark.feature("runtime_config")
 def test_cap_drop_all(eng):
     """--cap-drop ALL leaves no effective capability; chown is refused."""
-    p = run(eng, "--cap-drop", "ALL", "busybox", "sh", "-c",
-            "grep CapEff /proc/self/status; chown nobody /tmp")
+    p = run(eng, "--cap-drop", "ALL", "busybox", "sh", "-c", "grep CapEff /proc/self/status; chown nobody /tmp")
     assert "CapEff:\t0000000000000000" in p.stdout
     assert p.returncode == 1 and "Operation not permitted" in p.stderr
 
@@ -386,7 +400,7 @@ def test_cap_drop_all(eng):
 def test_cap_add(eng):
     """--cap-add SYS_ADMIN adds bit 21 to the default set."""
     out = run(eng, "--cap-add", "SYS_ADMIN", "busybox", "grep", "CapEff", "/proc/self/status").stdout
-    assert int(out.split()[1], 16) == 0xa80425fb | (1 << 21)
+    assert int(out.split()[1], 16) == 0xA80425FB | (1 << 21)
 
 
 @pytest.mark.feature("runtime_config")
@@ -420,15 +434,18 @@ def test_ulimit_nofile(eng):
 @pytest.mark.feature("runtime_config")
 def test_sysctl(eng):
     """--sysctl net.core.somaxconn=1024 is set in the container's namespace."""
-    assert run(eng, "--sysctl", "net.core.somaxconn=1024", "busybox", "cat",
-               "/proc/sys/net/core/somaxconn").stdout == "1024\n"
+    assert (
+        run(eng, "--sysctl", "net.core.somaxconn=1024", "busybox", "cat", "/proc/sys/net/core/somaxconn").stdout
+        == "1024\n"
+    )
 
 
 @pytest.mark.feature("runtime_config")
 def test_proc_readonly_paths(eng):
     """/proc/sys, /proc/bus, /proc/irq are mounted read-only as Docker does; writing is refused."""
-    p = run(eng, "busybox", "sh", "-c", "grep -E ' /proc/(sys|bus|irq) ' /proc/mounts; "
-                                        "echo 1 > /proc/sys/kernel/domainname")
+    p = run(
+        eng, "busybox", "sh", "-c", "grep -E ' /proc/(sys|bus|irq) ' /proc/mounts; echo 1 > /proc/sys/kernel/domainname"
+    )
     mounts = {ln.split()[1]: ln.split()[3].split(",") for ln in p.stdout.splitlines()}
     for path in ("/proc/sys", "/proc/bus", "/proc/irq"):
         assert "ro" in mounts[path], p.stdout
@@ -460,12 +477,14 @@ def test_network_host(eng):
 
 # ------------------------------------------------------------------ resources
 
+
 @pytest.mark.feature("resources")
 def test_memory_limit_applied(eng):
     """--memory 32m: inspect HostConfig.Memory and the cgroup limit inside agree."""
     name = eng.name("c")
-    p = eng.cli("run", "--name", name, "--memory", "32m", "busybox", "cat",
-                "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    p = eng.cli(
+        "run", "--name", name, "--memory", "32m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    )
     if p.returncode == 0 and p.stdout.strip():
         assert p.stdout.strip() == "33554432"
     assert eng.inspect(name)["HostConfig"]["Memory"] == 33554432
@@ -483,8 +502,19 @@ def test_memory_minimum(eng):
 def test_oom_killed(eng):
     """A process above its memory limit is killed: exit 137, State.OOMKilled true."""
     name = eng.name("c")
-    p = eng.cli("run", "--name", name, "--memory", "8m", "--memory-swap", "8m", "busybox", "sh", "-c",
-                'x=$(head -c 30000000 /dev/zero | tr "\\0" a); echo survived')
+    p = eng.cli(
+        "run",
+        "--name",
+        name,
+        "--memory",
+        "8m",
+        "--memory-swap",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        'x=$(head -c 30000000 /dev/zero | tr "\\0" a); echo survived',
+    )
     assert p.returncode == 137 and "survived" not in p.stdout
     st = eng.inspect(name)["State"]
     assert st["OOMKilled"] is True and st["ExitCode"] == 137
@@ -520,6 +550,7 @@ def test_cpus_in_inspect(eng):
 
 # ------------------------------------------------------------------ docker-py
 
+
 def test_dockerpy_run_remove(client):
     """docker-py: containers.run('busybox', 'echo hi', remove=True) returns b'hi\\n'."""
     assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
@@ -528,6 +559,7 @@ def test_dockerpy_run_remove(client):
 def test_dockerpy_run_error(client, eng):
     """docker-py: a non-zero exit raises ContainerError with the exit status."""
     import docker
+
     with pytest.raises(docker.errors.ContainerError) as ei:
         client.containers.run("busybox", ["sh", "-c", "exit 9"], name=eng.name("c"))
     assert ei.value.exit_status == 9
@@ -545,6 +577,7 @@ def test_dockerpy_detach_wait_logs(client, eng):
 def test_dockerpy_container_not_found(client, eng):
     """docker-py: containers.get(<missing>) raises NotFound, not ImageNotFound."""
     import docker
+
     with pytest.raises(docker.errors.NotFound) as ei:
         client.containers.get(eng.name("nosuch"))
     assert not isinstance(ei.value, docker.errors.ImageNotFound)
@@ -733,8 +766,9 @@ def test_rm_running_refused(eng):
     cid = eng.inspect(name)["Id"]
     p = eng.cli("rm", name)
     assert p.returncode == 1
-    assert (f"You cannot remove a running container {cid}. Stop the container before attempting "
-            "removal or force remove") in p.stderr
+    assert (
+        f"You cannot remove a running container {cid}. Stop the container before attempting removal or force remove"
+    ) in p.stderr
 
 
 @pytest.mark.feature("lifecycle")
@@ -812,8 +846,15 @@ def test_update_restart_policy(eng):
 def test_restart_on_failure_count(eng):
     """--restart on-failure:2 with a failing command: restarted twice, then stays exited."""
     name = eng.run_d("--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1")
-    eng.wait_for(lambda: eng.inspect(name)["RestartCount"] == 2 and not eng.inspect(name)["State"]["Running"]
-                 and not eng.inspect(name)["State"]["Restarting"], timeout=30, what="two restarts")
+    eng.wait_for(
+        lambda: (
+            eng.inspect(name)["RestartCount"] == 2
+            and not eng.inspect(name)["State"]["Running"]
+            and not eng.inspect(name)["State"]["Restarting"]
+        ),
+        timeout=30,
+        what="two restarts",
+    )
     time.sleep(0.5)
     c = eng.inspect(name)
     assert c["RestartCount"] == 2 and c["State"]["ExitCode"] == 1
@@ -840,8 +881,9 @@ def test_restart_no_policy_stays_exited(eng):
 def test_healthcheck_healthy(eng):
     """--health-cmd true: State.Health.Status becomes healthy, with a log entry."""
     name = eng.run_d("--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "300")
-    eng.wait_for(lambda: (eng.inspect(name)["State"].get("Health") or {}).get("Status") == "healthy",
-                 timeout=20, what="healthy")
+    eng.wait_for(
+        lambda: (eng.inspect(name)["State"].get("Health") or {}).get("Status") == "healthy", timeout=20, what="healthy"
+    )
     h = eng.inspect(name)["State"]["Health"]
     assert h["FailingStreak"] == 0 and h["Log"][-1]["ExitCode"] == 0
     assert "(healthy)" in eng.out("ps", "--filter", f"name={name}", "--format", "{{.Status}}")
@@ -850,10 +892,14 @@ def test_healthcheck_healthy(eng):
 @pytest.mark.feature("healthcheck")
 def test_healthcheck_unhealthy(eng):
     """--health-cmd false --health-retries 1: the container turns unhealthy."""
-    name = eng.run_d("--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1",
-                     "busybox", "sleep", "300")
-    eng.wait_for(lambda: (eng.inspect(name)["State"].get("Health") or {}).get("Status") == "unhealthy",
-                 timeout=20, what="unhealthy")
+    name = eng.run_d(
+        "--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1", "busybox", "sleep", "300"
+    )
+    eng.wait_for(
+        lambda: (eng.inspect(name)["State"].get("Health") or {}).get("Status") == "unhealthy",
+        timeout=20,
+        what="unhealthy",
+    )
     assert eng.inspect(name)["State"]["Health"]["FailingStreak"] >= 1
 
 
@@ -870,6 +916,7 @@ def test_dockerpy_stop_start(client, eng):
 
 
 # ------------------------------------------------------------------ more of what users type
+
 
 @pytest.mark.feature("lifecycle")
 def test_kill_invalid_signal(eng):

@@ -1,4 +1,5 @@
 """Files in and out: docker cp and the archive endpoints, export, diff, commit."""
+
 import io
 import os
 import tarfile
@@ -125,16 +126,24 @@ def test_archive_symlink_stat(eng, box):
 def test_archive_put(eng, box):
     """PUT archive?path=/tmp with a tar: 200 and the files appear in the container."""
     data = make_tar({"put-dir": ("dir",), "put-dir/hello": b"put works\n"})
-    r = eng.http("PUT", f"{V}/containers/{box}/archive?path={q('/tmp')}", body=data,
-                 headers={"Content-Type": "application/x-tar"})
+    r = eng.http(
+        "PUT",
+        f"{V}/containers/{box}/archive?path={q('/tmp')}",
+        body=data,
+        headers={"Content-Type": "application/x-tar"},
+    )
     assert r.status == 200
     assert eng.out("exec", box, "cat", "/tmp/put-dir/hello") == "put works"
 
 
 def test_archive_put_missing_dest(eng, box):
     """PUT archive into a missing directory: 404."""
-    r = eng.http("PUT", f"{V}/containers/{box}/archive?path={q('/no/such/dir')}",
-                 body=make_tar({"f": b"x"}), headers={"Content-Type": "application/x-tar"})
+    r = eng.http(
+        "PUT",
+        f"{V}/containers/{box}/archive?path={q('/no/such/dir')}",
+        body=make_tar({"f": b"x"}),
+        headers={"Content-Type": "application/x-tar"},
+    )
     assert r.status == 404
 
 
@@ -142,8 +151,12 @@ def test_archive_put_dotdot_stays_inside(eng, box, tmp_path):
     """A tar entry with ../ can't escape the container's filesystem."""
     marker = f"cmp-escape-{eng.scenario_prefix}"
     data = make_tar({f"../../../../../../../tmp/{marker}": b"escaped\n"})
-    eng.http("PUT", f"{V}/containers/{box}/archive?path={q('/tmp')}", body=data,
-             headers={"Content-Type": "application/x-tar"})
+    eng.http(
+        "PUT",
+        f"{V}/containers/{box}/archive?path={q('/tmp')}",
+        body=data,
+        headers={"Content-Type": "application/x-tar"},
+    )
     assert not os.path.exists(f"/tmp/{marker}")
 
 
@@ -152,8 +165,12 @@ def test_archive_put_through_symlink_stays_inside(eng, box):
     marker = f"cmp-symlink-{eng.scenario_prefix}"
     eng.out("exec", box, "ln", "-sfn", "/", "/tmp/rootlink")
     data = make_tar({f"{marker}": b"inside\n"})
-    r = eng.http("PUT", f"{V}/containers/{box}/archive?path={q('/tmp/rootlink')}", body=data,
-                 headers={"Content-Type": "application/x-tar"})
+    r = eng.http(
+        "PUT",
+        f"{V}/containers/{box}/archive?path={q('/tmp/rootlink')}",
+        body=data,
+        headers={"Content-Type": "application/x-tar"},
+    )
     assert r.status == 200
     assert not os.path.exists(f"/{marker}")
     assert eng.out("exec", box, "cat", f"/{marker}") == "inside"
@@ -170,6 +187,7 @@ def test_dockerpy_put_get_archive(client, box):
 
 
 # ------------------------------------------------------------------ export, diff, commit
+
 
 @pytest.mark.feature("commit_export")
 def test_export_lists_files(eng, box):
@@ -207,8 +225,19 @@ def test_commit_changes_author_message(eng):
     name = eng.name("c")
     eng.out("create", "--name", name, "busybox", "true")
     ref = f"{eng.name('img')}:1"
-    eng.out("commit", "-a", "compat author", "-m", "compat message", "-c", "ENV X=1",
-            "-c", 'CMD ["echo", "from-cmd"]', name, ref)
+    eng.out(
+        "commit",
+        "-a",
+        "compat author",
+        "-m",
+        "compat message",
+        "-c",
+        "ENV X=1",
+        "-c",
+        'CMD ["echo", "from-cmd"]',
+        name,
+        ref,
+    )
     img = eng.inspect(ref, "image")
     assert img["Author"] == "compat author" and img["Comment"] == "compat message"
     assert "X=1" in img["Config"]["Env"] and img["Config"]["Cmd"] == ["echo", "from-cmd"]

@@ -3,6 +3,7 @@
 Shapes: {"message": "..."} + "\\n" as JSON above API 1.23 (and unprefixed); plain text (text/plain,
 X-Content-Type-Options: nosniff) at 1.23 and below.
 """
+
 import json
 import urllib.parse
 
@@ -18,8 +19,10 @@ def count_containers(eng):
     return len(r.json()) if r.status == 200 else None
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/v1.41/nosuchendpoint"), ("GET", "/nosuch"),
-                                         ("PUT", "/v1.41/version"), ("DELETE", "/v1.41/info")])
+@pytest.mark.parametrize(
+    "method,path",
+    [("GET", "/v1.41/nosuchendpoint"), ("GET", "/nosuch"), ("PUT", "/v1.41/version"), ("DELETE", "/v1.41/info")],
+)
 def test_unknown_route_404(eng, method, path):
     """An unknown endpoint (or method): 404 {"message":"page not found"}."""
     r = eng.http(method, path)
@@ -87,12 +90,17 @@ def test_malformed_filters_json(eng):
 
 # ------------------------------------------------------------------ container errors
 
+
 @pytest.mark.feature("containers")
 def test_malformed_json_create(eng):
     """Malformed JSON on create: refused (dockerd 20.10: 500, shim: 400), JSON message, no container made."""
     before = count_containers(eng)
-    r = eng.http("POST", f"{V}/containers/create?name={eng.name('c')}", body=b"{bad json",
-                 headers={"Content-Type": "application/json"})
+    r = eng.http(
+        "POST",
+        f"{V}/containers/create?name={eng.name('c')}",
+        body=b"{bad json",
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status in (400, 500)
     assert r.json()["message"] and "Traceback" not in r.text
     assert count_containers(eng) == before
@@ -119,8 +127,7 @@ def test_wrong_type_hostconfig_field(eng):
 @pytest.mark.feature("containers")
 def test_create_wrong_content_type(eng):
     """Create with Content-Type text/plain: 400 "Content-Type specified (text/plain) must be 'application/json'"."""
-    r = eng.http("POST", f"{V}/containers/create", body=b'{"Image":"busybox"}',
-                 headers={"Content-Type": "text/plain"})
+    r = eng.http("POST", f"{V}/containers/create", body=b'{"Image":"busybox"}', headers={"Content-Type": "text/plain"})
     assert r.status == 400
     assert r.message == "Content-Type specified (text/plain) must be 'application/json'"
 
@@ -153,8 +160,11 @@ def test_create_missing_image(eng):
 @pytest.mark.feature("containers")
 def test_create_invalid_restart_policy(eng):
     """RestartPolicy 'sometimes': 400 "invalid restart policy 'sometimes'"."""
-    r = eng.http("POST", f"{V}/containers/create",
-                 body={"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}})
+    r = eng.http(
+        "POST",
+        f"{V}/containers/create",
+        body={"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}},
+    )
     assert r.status == 400
     assert r.message == "invalid restart policy 'sometimes'"
 
@@ -162,8 +172,11 @@ def test_create_invalid_restart_policy(eng):
 @pytest.mark.feature("containers")
 def test_create_autoremove_with_restart(eng):
     """AutoRemove with a restart policy: 400 "can't create 'AutoRemove' container with restart policy"."""
-    r = eng.http("POST", f"{V}/containers/create",
-                 body={"Image": "busybox", "HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}})
+    r = eng.http(
+        "POST",
+        f"{V}/containers/create",
+        body={"Image": "busybox", "HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}},
+    )
     assert r.status == 400
     assert r.message == "can't create 'AutoRemove' container with restart policy"
 
@@ -184,14 +197,17 @@ def test_containers_bad_filter(eng):
 
 
 @pytest.mark.feature("containers")
-@pytest.mark.parametrize("method,path,message", [
-    ("GET", "/containers/{n}/json", "No such container: {n}"),
-    ("POST", "/containers/{n}/stop", "No such container: {n}"),
-    ("POST", "/containers/{n}/start", "No such container: {n}"),
-    ("DELETE", "/containers/{n}", "No such container: {n}"),
-    ("POST", "/containers/{n}/kill", "No such container: {n}"),
-    ("POST", "/containers/{n}/wait", "No such container: {n}"),
-])
+@pytest.mark.parametrize(
+    "method,path,message",
+    [
+        ("GET", "/containers/{n}/json", "No such container: {n}"),
+        ("POST", "/containers/{n}/stop", "No such container: {n}"),
+        ("POST", "/containers/{n}/start", "No such container: {n}"),
+        ("DELETE", "/containers/{n}", "No such container: {n}"),
+        ("POST", "/containers/{n}/kill", "No such container: {n}"),
+        ("POST", "/containers/{n}/wait", "No such container: {n}"),
+    ],
+)
 def test_missing_container_404(eng, method, path, message):
     """Operations on a missing container: 404 whose message contains 'No such container: X'."""
     n = eng.name("nosuch")
@@ -238,6 +254,7 @@ def test_cli_run_daemon_error_125(eng):
 def test_dockerpy_api_error_status(client, eng):
     """docker-py: a conflict raises APIError with status_code 409 and the daemon's explanation."""
     import docker
+
     name = eng.name("c")
     client.containers.create("busybox", "true", name=name)
     with pytest.raises(docker.errors.APIError) as ei:
@@ -249,6 +266,7 @@ def test_dockerpy_api_error_status(client, eng):
 def test_dockerpy_too_new_version(eng):
     """docker-py pinned to version 1.99: APIError 400 'client version 1.99 is too new'."""
     import docker
+
     c = docker.APIClient(base_url=eng.docker_host, version="1.99")
     try:
         with pytest.raises(docker.errors.APIError) as ei:

@@ -1,4 +1,5 @@
 """Events: bounded queries (since/until), filters, the event shape for images and containers."""
+
 import json
 import time
 import urllib.parse
@@ -22,8 +23,9 @@ def events(eng, since, *filters, until=None):
 
 
 def import_tiny(eng, ref):
-    p = eng.cli("import", "-c", f"LABEL cmp.run={eng.scenario_prefix}", "-", ref,
-                input=make_tar({"f": b"x"}), binary=True)
+    p = eng.cli(
+        "import", "-c", f"LABEL cmp.run={eng.scenario_prefix}", "-", ref, input=make_tar({"f": b"x"}), binary=True
+    )
     assert p.returncode == 0, p.stderr
     return p.stdout.decode().strip()
 
@@ -137,6 +139,7 @@ def test_follow_stream_delivers_live(eng):
 
 # ------------------------------------------------------------------ container events
 
+
 @pytest.mark.feature("containers")
 def test_container_lifecycle_events(eng):
     """A run emits create, attach?, start, die (exitCode) and destroy with --rm, in order."""
@@ -144,7 +147,7 @@ def test_container_lifecycle_events(eng):
     since = time.time() - 1
     eng.cli("run", "--rm", "--name", name, "busybox", "sh", "-c", "exit 3")
     eng.wait_for(lambda: eng.http("GET", f"{V}/containers/{name}/json").status == 404, what="removal")
-    evs = [e for e in events(eng, since, "type=container", f"container={name}")]
+    evs = list(events(eng, since, "type=container", f"container={name}"))
     actions = [e["Action"] for e in evs]
     core = [a for a in actions if a in ("create", "start", "die", "destroy")]
     assert core == ["create", "start", "die", "destroy"], actions

@@ -111,8 +111,11 @@ def test_exec_missing_container(eng):
 
 def test_exec_http_inspect(eng, box):
     """Exec create 201 {Id}; start streams frames; exec inspect has ExitCode, ProcessConfig, ContainerID."""
-    r = eng.http("POST", f"{V}/containers/{box}/exec",
-                 body={"Cmd": ["sh", "-c", "echo x; exit 7"], "AttachStdout": True, "AttachStderr": True})
+    r = eng.http(
+        "POST",
+        f"{V}/containers/{box}/exec",
+        body={"Cmd": ["sh", "-c", "echo x; exit 7"], "AttachStdout": True, "AttachStderr": True},
+    )
     assert r.status == 201
     eid = r.json()["Id"]
     h = eng.hijack("POST", f"{V}/exec/{eid}/start", body=b'{"Detach":false,"Tty":false}')
@@ -121,8 +124,10 @@ def test_exec_http_inspect(eng, box):
         assert demux(h.read_all()) == (b"x\n", b"")
     finally:
         h.close()
-    info = eng.wait_for(lambda: (lambda j: j if not j["Running"] else None)(
-        eng.http("GET", f"{V}/exec/{eid}/json").json()), what="exec end")
+    info = eng.wait_for(
+        lambda: (lambda j: j if not j["Running"] else None)(eng.http("GET", f"{V}/exec/{eid}/json").json()),
+        what="exec end",
+    )
     assert info["ExitCode"] == 7 and info["ID"] == eid
     assert info["ContainerID"] == eng.inspect(box)["Id"]
     assert info["ProcessConfig"]["entrypoint"] == "sh"

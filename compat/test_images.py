@@ -1,4 +1,5 @@
 """Images: inspect, tag, rmi, save/load, import, history, list filters, prune."""
+
 import io
 import json
 import tarfile
@@ -82,6 +83,7 @@ def test_inspect_missing_image_http(eng):
 def test_dockerpy_image_not_found(client, eng):
     """docker-py raises ImageNotFound (decided from the message) for a missing image."""
     import docker
+
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get(eng.name("nosuch"))
 
@@ -276,8 +278,7 @@ def test_import_http_progress(eng):
     """POST /images/create?fromSrc=- answers {"status":"sha256:..."} and tags repo:tag given in repo=."""
     repo = eng.name("imp")
     data = make_tar({"a.txt": b"a\n"})
-    q = urllib.parse.urlencode({"fromSrc": "-", "repo": f"{repo}:7",
-                                "changes": f"LABEL cmp.run={eng.scenario_prefix}"})
+    q = urllib.parse.urlencode({"fromSrc": "-", "repo": f"{repo}:7", "changes": f"LABEL cmp.run={eng.scenario_prefix}"})
     r = eng.http("POST", f"{V}/images/create?{q}", body=data, headers={"Content-Type": "text/plain"})
     assert r.status == 200
     msgs = [json.loads(line) for line in r.body.splitlines() if line.strip()]
@@ -339,8 +340,15 @@ def test_images_filter_label(eng):
     """`docker images --filter label=k=v` finds an imported image by its label."""
     ref = f"{eng.name('lbl')}:1"
     iid = import_tiny(eng, ref, "LABEL compat.kind=labelled")
-    out = eng.out("images", "--filter", "label=compat.kind=labelled", "--filter",
-                  f"label=cmp.run={eng.scenario_prefix}", "-q", "--no-trunc")
+    out = eng.out(
+        "images",
+        "--filter",
+        "label=compat.kind=labelled",
+        "--filter",
+        f"label=cmp.run={eng.scenario_prefix}",
+        "-q",
+        "--no-trunc",
+    )
     assert out.splitlines() == [iid]
 
 
@@ -381,8 +389,9 @@ def test_image_prune_keeps_tagged(eng):
 def test_image_prune_http_body(eng):
     """POST /images/prune answers ImagesDeleted and SpaceReclaimed."""
     iid = import_tiny(eng, None)
-    flt = urllib.parse.quote(json.dumps({"dangling": {"true": True},
-                                         "label": {f"cmp.run={eng.scenario_prefix}": True}}))
+    flt = urllib.parse.quote(
+        json.dumps({"dangling": {"true": True}, "label": {f"cmp.run={eng.scenario_prefix}": True}})
+    )
     r = eng.http("POST", f"{V}/images/prune?filters={flt}")
     assert r.status == 200
     body = r.json()

@@ -1,4 +1,5 @@
 """Logs and attach: what `docker logs` prints, stdcopy frames, hijacked attach streams."""
+
 import time
 
 import pytest
@@ -123,8 +124,7 @@ def test_logs_missing_container(eng):
 @pytest.mark.feature("logs")
 def test_dockerpy_logs_stream(client, eng):
     """docker-py: logs(stream=True, follow=True) yields the output as it comes."""
-    c = client.containers.run("busybox", ["sh", "-c", "echo one; sleep 0.3; echo two"], detach=True,
-                              name=eng.name("c"))
+    c = client.containers.run("busybox", ["sh", "-c", "echo one; sleep 0.3; echo two"], detach=True, name=eng.name("c"))
     got = b"".join(c.logs(stream=True, follow=True))
     assert got == b"one\ntwo\n"
 
@@ -136,6 +136,7 @@ def test_dockerpy_logs_split(client, finished):
 
 
 # ------------------------------------------------------------------ attach
+
 
 @pytest.mark.feature("attach")
 def test_attach_upgrade_101(eng):
@@ -246,8 +247,10 @@ def test_dockerpy_attach_socket(client, eng):
 
 # ------------------------------------------------------------------ interactive terminals
 
+
 def _cli_env(eng):
     import os
+
     env = dict(os.environ, DOCKER_HOST=eng.docker_host, TERM="xterm")
     env.pop("DOCKER_API_VERSION", None)
     return env
@@ -257,8 +260,10 @@ def _cli_env(eng):
 def test_run_it_through_pty(eng):
     """`docker run --rm -it busybox sh` in a real terminal: typed commands run, `exit 4` exits 4."""
     from compat.lib import DOCKER, run_in_pty
-    code, out = run_in_pty([DOCKER, "run", "--rm", "-it", "busybox", "sh"],
-                           b"echo typed-$((6*7))\nexit 4\n", _cli_env(eng))
+
+    code, out = run_in_pty(
+        [DOCKER, "run", "--rm", "-it", "busybox", "sh"], b"echo typed-$((6*7))\nexit 4\n", _cli_env(eng)
+    )
     assert code == 4, out
     assert b"typed-42" in out
 
@@ -267,8 +272,10 @@ def test_run_it_through_pty(eng):
 def test_run_it_terminal_size(eng):
     """`docker run -it` gives the container the client's terminal size (stty size: 25 90)."""
     from compat.lib import DOCKER, run_in_pty
-    code, out = run_in_pty([DOCKER, "run", "--rm", "-it", "busybox", "sh"],
-                           b"stty size; exit 0\n", _cli_env(eng), rows=25, cols=90)
+
+    code, out = run_in_pty(
+        [DOCKER, "run", "--rm", "-it", "busybox", "sh"], b"stty size; exit 0\n", _cli_env(eng), rows=25, cols=90
+    )
     assert code == 0, out
     assert b"25 90" in out
 
@@ -277,9 +284,9 @@ def test_run_it_terminal_size(eng):
 def test_exec_it_through_pty(eng):
     """`docker exec -it c sh` in a real terminal: typed commands run in the container, exit code kept."""
     from compat.lib import DOCKER, run_in_pty
+
     name = eng.run_d("busybox", "sleep", "300")
-    code, out = run_in_pty([DOCKER, "exec", "-it", name, "sh"],
-                           b"echo in-$(hostname)\nexit 6\n", _cli_env(eng))
+    code, out = run_in_pty([DOCKER, "exec", "-it", name, "sh"], b"echo in-$(hostname)\nexit 6\n", _cli_env(eng))
     cid = eng.inspect(name)["Id"]
     assert code == 6, out
     assert f"in-{cid[:12]}".encode() in out

@@ -3,6 +3,7 @@
 Traffic goes only to loopback and to containers on the engine's own bridges; busybox's wget
 crashes (static NSS), so fetches use nc and names are resolved with nslookup.
 """
+
 import json
 import random
 import socket
@@ -25,8 +26,23 @@ def appnet(eng):
     net = eng.shared_name("net")
     eng.out("network", "create", "--label", "compat.kind=appnet", net)
     srv, cli = eng.shared_name("srv"), eng.shared_name("cli")
-    eng.out("run", "-d", "--name", srv, "--network", net, "--network-alias", "web",
-            "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    eng.out(
+        "run",
+        "-d",
+        "--name",
+        srv,
+        "--network",
+        net,
+        "--network-alias",
+        "web",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    )
     eng.out("run", "-d", "--name", cli, "--network", net, "busybox", "sleep", "600")
     yield {"net": net, "srv": srv, "cli": cli}
     eng.cli("rm", "-f", srv, cli)
@@ -45,6 +61,7 @@ def http_get(host, port, path="/passwd", timeout=5):
 
 
 # ------------------------------------------------------------------ network objects
+
 
 @pytest.mark.feature("networks")
 def test_network_ls_predefined(eng):
@@ -102,8 +119,11 @@ def test_network_gateway_outside_subnet(eng):
     dockerd 20.10 answers 500 'failed to allocate gateway (192.0.2.1): Requested address is out of
     range'; a 400 (bad parameter) is the better answer, so both are accepted."""
     name, sn = eng.name("net"), subnet()
-    body = {"Name": name, "Driver": "bridge",
-            "IPAM": {"Driver": "default", "Config": [{"Subnet": sn, "Gateway": "192.0.2.1"}]}}
+    body = {
+        "Name": name,
+        "Driver": "bridge",
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": sn, "Gateway": "192.0.2.1"}]},
+    }
     r = eng.http("POST", f"{V}/networks/create", body=body)
     assert r.status in (400, 500), r
     assert "192.0.2.1" in r.message
@@ -148,8 +168,7 @@ def test_network_ls_filter(eng):
     """`docker network ls --filter label=...` finds networks by label."""
     name = eng.name("net")
     eng.out("network", "create", "--label", f"compat.scope={eng.scenario_prefix}", name)
-    out = eng.out("network", "ls", "--filter", f"label=compat.scope={eng.scenario_prefix}",
-                  "--format", "{{.Name}}")
+    out = eng.out("network", "ls", "--filter", f"label=compat.scope={eng.scenario_prefix}", "--format", "{{.Name}}")
     assert out.splitlines() == [name]
 
 
@@ -173,6 +192,7 @@ def test_dockerpy_networks(client, eng):
 
 
 # ------------------------------------------------------------------ containers on networks
+
 
 def test_inspect_network_containers_map(eng, appnet):
     """Network inspect lists its containers with their IPv4 address."""
@@ -213,8 +233,9 @@ def test_user_network_resolv_conf(eng, appnet):
 
 def test_reach_by_name_nc(eng, appnet):
     """A container reaches another's httpd by name on the same network (nc)."""
-    p = eng.cli("exec", appnet["cli"], "sh", "-c",
-                f"printf 'GET /passwd HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {appnet['srv']} 80")
+    p = eng.cli(
+        "exec", appnet["cli"], "sh", "-c", f"printf 'GET /passwd HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {appnet['srv']} 80"
+    )
     assert "200 OK" in p.stdout and "root:x:0:0" in p.stdout
 
 
@@ -229,9 +250,17 @@ def test_isolated_networks(eng, appnet):
     other = eng.name("net")
     eng.out("network", "create", other)
     ip = eng.inspect(appnet["srv"])["NetworkSettings"]["Networks"][appnet["net"]]["IPAddress"]
-    p = eng.cli("run", "--rm", "--network", other, "busybox", "sh", "-c",
-                f"nslookup {appnet['srv']} >/dev/null 2>&1 && echo RESOLVED; "
-                f"ping -c 1 -W 1 {ip} >/dev/null 2>&1 && echo REACHED; echo checked")
+    p = eng.cli(
+        "run",
+        "--rm",
+        "--network",
+        other,
+        "busybox",
+        "sh",
+        "-c",
+        f"nslookup {appnet['srv']} >/dev/null 2>&1 && echo RESOLVED; "
+        f"ping -c 1 -W 1 {ip} >/dev/null 2>&1 && echo REACHED; echo checked",
+    )
     assert p.stdout.split() == ["checked"]
 
 
@@ -262,8 +291,16 @@ def test_connect_unknown_network(eng, appnet):
 
 def test_network_container_mode(eng, appnet):
     """--network container:X shares X's network stack: localhost:80 is X's httpd."""
-    p = eng.cli("run", "--rm", "--network", f"container:{appnet['srv']}", "busybox", "sh", "-c",
-                "printf 'GET /passwd HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80")
+    p = eng.cli(
+        "run",
+        "--rm",
+        "--network",
+        f"container:{appnet['srv']}",
+        "busybox",
+        "sh",
+        "-c",
+        "printf 'GET /passwd HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80",
+    )
     assert "root:x:0:0" in p.stdout
 
 
@@ -307,8 +344,19 @@ def test_add_host(eng):
 @pytest.mark.feature("dns")
 def test_dns_options(eng):
     """--dns, --dns-search and --dns-option are written to /etc/resolv.conf."""
-    out = eng.out("run", "--rm", "--dns", "192.0.2.53", "--dns-search", "compat.test", "--dns-option",
-                  "ndots:2", "busybox", "cat", "/etc/resolv.conf")
+    out = eng.out(
+        "run",
+        "--rm",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "compat.test",
+        "--dns-option",
+        "ndots:2",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    )
     lines = out.splitlines()
     assert "nameserver 192.0.2.53" in lines
     assert "search compat.test" in lines
@@ -328,8 +376,7 @@ def test_link_env_and_hosts(eng):
     """--link name:alias gives ALIAS_NAME and ALIAS_PORT_80_TCP variables and a hosts entry."""
     target = eng.run_d("--expose", "80", "busybox", "sleep", "300")
     ip = eng.inspect(target)["NetworkSettings"]["IPAddress"]
-    out = eng.out("run", "--rm", "--link", f"{target}:db", "busybox", "sh", "-c",
-                  "env; echo ----; cat /etc/hosts")
+    out = eng.out("run", "--rm", "--link", f"{target}:db", "busybox", "sh", "-c", "env; echo ----; cat /etc/hosts")
     env, hosts = out.split("----")
     env = dict(ln.split("=", 1) for ln in env.split())
     assert env["DB_PORT_80_TCP"] == f"tcp://{ip}:80"
@@ -350,6 +397,7 @@ def test_internal_network(eng):
 
 # ------------------------------------------------------------------ published ports
 
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -364,6 +412,7 @@ def wait_http(eng, port):
             return http_get("127.0.0.1", port)
         except OSError:
             return None
+
     return eng.wait_for(attempt, timeout=10, what=f"http on 127.0.0.1:{port}")
 
 
@@ -433,8 +482,13 @@ def test_publish_udp_in_inspect(eng):
 def test_dockerpy_ports(client, eng):
     """docker-py: containers.run(ports={'80/tcp': ('127.0.0.1', port)}) serves on that port."""
     port = free_port()
-    client.containers.run("busybox", ["httpd", "-f", "-p", "80", "-h", "/etc"], detach=True,
-                          name=eng.name("c"), ports={"80/tcp": ("127.0.0.1", port)})
+    client.containers.run(
+        "busybox",
+        ["httpd", "-f", "-p", "80", "-h", "/etc"],
+        detach=True,
+        name=eng.name("c"),
+        ports={"80/tcp": ("127.0.0.1", port)},
+    )
     assert b"root:x:0:0" in wait_http(eng, port)
 
 

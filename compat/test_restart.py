@@ -6,6 +6,7 @@ for shim and the reference dockerd), and each scenario checks one thing a user w
 the restart. Only behaviour both engines share is asserted: a running container without a restart
 policy is left out (dockerd without live-restore stops it at shutdown, shim's monitors keep it).
 """
+
 import json
 import os
 import subprocess
@@ -26,10 +27,20 @@ def world(eng):
     eng.out("network", "create", "--label", "compat.survives=yes", w["net"])
     eng.cli("run", "--name", w["exited"], "busybox", "sh", "-c", "echo logged; exit 3")
     eng.out("create", "--name", w["created"], "--label", "compat.survives=yes", "busybox", "echo", "late start")
-    eng.out("run", "-d", "--name", w["always"], "--restart", "always", "--stop-timeout", "1",
-            "busybox", "sleep", "300")
-    eng.out("run", "-d", "--name", w["unless"], "--restart", "unless-stopped", "--stop-timeout", "1",
-            "busybox", "sleep", "300")
+    eng.out("run", "-d", "--name", w["always"], "--restart", "always", "--stop-timeout", "1", "busybox", "sleep", "300")
+    eng.out(
+        "run",
+        "-d",
+        "--name",
+        w["unless"],
+        "--restart",
+        "unless-stopped",
+        "--stop-timeout",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
+    )
     eng.out("stop", "-t", "0", w["unless"])
     before = {
         "ids": {k: eng.inspect(w[k])["Id"] for k in ("exited", "created", "always", "unless")},

@@ -4,6 +4,7 @@ The legacy scenarios speak raw HTTP on pinned versions: /v1.21 and /v1.23 (HostC
 body replaces the container's), /v1.24 and /v1.41 (such a body is a 400). Errors at 1.23 and below
 are plain text.
 """
+
 import socket
 
 import pytest
@@ -12,11 +13,13 @@ from compat.lib import V
 
 pytestmark = pytest.mark.feature("containers")
 
-DEPRECATED = ("starting container with non-empty request body was deprecated since API v1.22 and "
-              "removed in v1.24")
-CREATE_BODY = {"Image": "busybox", "Cmd": ["sleep", "300"], "ExposedPorts": {"80/tcp": {}},
-               "HostConfig": {"Memory": 67108864,
-                              "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}}
+DEPRECATED = "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
+CREATE_BODY = {
+    "Image": "busybox",
+    "Cmd": ["sleep", "300"],
+    "ExposedPorts": {"80/tcp": {}},
+    "HostConfig": {"Memory": 67108864, "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}},
+}
 
 
 def create(eng, body=None):
@@ -45,6 +48,7 @@ def free_port():
 
 
 # ------------------------------------------------------------------ start semantics (any version)
+
 
 @pytest.mark.feature("start_semantics")
 def test_start_running_is_304(eng):
@@ -113,13 +117,13 @@ def test_start_failure_then_cli_start(eng):
 def test_start_empty_body_ok_v141(eng):
     """/v1.41 start with a body of 7 bytes or less ({}) is a normal start (204)."""
     name = create(eng)
-    r = eng.http("POST", f"/v1.41/containers/{name}/start", body=b"{}",
-                 headers={"Content-Type": "application/json"})
+    r = eng.http("POST", f"/v1.41/containers/{name}/start", body=b"{}", headers={"Content-Type": "application/json"})
     assert r.status == 204
     assert eng.state(name)["Running"] is True
 
 
 # ------------------------------------------------------------------ legacy start-time HostConfig
+
 
 @pytest.mark.feature("legacy_start")
 @pytest.mark.needs_legacy_api
@@ -142,14 +146,12 @@ def test_legacy_hostconfig_replaces(eng, bind_src, version):
 def test_legacy_bind_is_mounted(eng, bind_src):
     """/v1.21: the bind given at start is mounted, read-only, in the running container."""
     name = create(eng)
-    assert eng.http("POST", f"/v1.21/containers/{name}/start",
-                    body={"Binds": [f"{bind_src}:/mnt:ro"]}).status == 204
+    assert eng.http("POST", f"/v1.21/containers/{name}/start", body={"Binds": [f"{bind_src}:/mnt:ro"]}).status == 204
     pid = eng.state(name)["Pid"]
     with open(f"/proc/{pid}/root/mnt/f") as f:
         assert f.read() == "from the host\n"
     mounts = eng.http("GET", f"{V}/containers/{name}/json").json()["Mounts"]
-    assert [(m["Type"], m["Source"], m["Destination"], m["RW"]) for m in mounts] == \
-        [("bind", bind_src, "/mnt", False)]
+    assert [(m["Type"], m["Source"], m["Destination"], m["RW"]) for m in mounts] == [("bind", bind_src, "/mnt", False)]
 
 
 @pytest.mark.feature("legacy_start", "ports")
@@ -209,8 +211,12 @@ def test_legacy_running_is_304(eng, bind_src):
 def test_legacy_wrong_content_type(eng, bind_src):
     """/v1.21 body with Content-Type text/plain: 400 in plain text; the container stays created."""
     name = create(eng)
-    r = eng.http("POST", f"/v1.21/containers/{name}/start",
-                 body=f'{{"Binds":["{bind_src}:/mnt:ro"]}}'.encode(), headers={"Content-Type": "text/plain"})
+    r = eng.http(
+        "POST",
+        f"/v1.21/containers/{name}/start",
+        body=f'{{"Binds":["{bind_src}:/mnt:ro"]}}'.encode(),
+        headers={"Content-Type": "text/plain"},
+    )
     assert r.status == 400
     assert r.headers["content-type"].startswith("text/plain")
     assert r.text == "Content-Type specified (text/plain) must be 'application/json'\n"
@@ -293,8 +299,9 @@ def test_body_refused_at_150(eng, bind_src):
 def test_body_size_counts_not_content(eng):
     """/v1.41 body {"Binds":[]} (12 bytes, empty content) is still a 400: only the size counts."""
     name = create(eng)
-    r = eng.http("POST", f"/v1.41/containers/{name}/start", body=b'{"Binds":[]}',
-                 headers={"Content-Type": "application/json"})
+    r = eng.http(
+        "POST", f"/v1.41/containers/{name}/start", body=b'{"Binds":[]}', headers={"Content-Type": "application/json"}
+    )
     assert r.status == 400 and r.message == DEPRECATED
 
 
@@ -302,7 +309,12 @@ def test_body_size_counts_not_content(eng):
 def test_chunked_body_counts(eng):
     """/v1.41 body {} sent chunked (unknown length) is treated as a body: 400."""
     name = create(eng)
-    r = eng.http("POST", f"/v1.41/containers/{name}/start", body=b"{}",
-                 headers={"Content-Type": "application/json"}, chunked=True)
+    r = eng.http(
+        "POST",
+        f"/v1.41/containers/{name}/start",
+        body=b"{}",
+        headers={"Content-Type": "application/json"},
+        chunked=True,
+    )
     assert r.status == 400 and r.message == DEPRECATED
     assert eng.state(name)["Status"] == "created"

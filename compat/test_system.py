@@ -1,4 +1,5 @@
 """System: ping, version, info, API version negotiation."""
+
 import json
 import os
 import platform
@@ -59,8 +60,7 @@ def test_version_response_headers(eng):
     assert r.body.endswith(b"\n")
 
 
-@pytest.mark.parametrize("v", ["1.12", "1.18", "1.21", "1.23", "1.24", "1.25", "1.30", "1.40", "1.41",
-                               "1.44", "1.50"])
+@pytest.mark.parametrize("v", ["1.12", "1.18", "1.21", "1.23", "1.24", "1.25", "1.30", "1.40", "1.41", "1.44", "1.50"])
 def test_version_prefix_in_range(eng, v):
     """/vX.Y/version answers 200 inside [MinAPIVersion, ApiVersion] and 400 'too new' above it."""
     r = eng.http("GET", f"/v{v}/version")
@@ -68,8 +68,7 @@ def test_version_prefix_in_range(eng, v):
         assert r.status == 400 and "is too old" in r.message
     elif version_tuple(v) > version_tuple(eng.api_version):
         assert r.status == 400
-        assert r.message == (f"client version {v} is too new. Maximum supported API version is "
-                             f"{eng.api_version}")
+        assert r.message == (f"client version {v} is too new. Maximum supported API version is {eng.api_version}")
     else:
         assert r.status == 200, r
         assert r.json()["ApiVersion"] == eng.api_version
@@ -80,8 +79,9 @@ def test_version_too_new_json(eng):
     r = eng.http("GET", "/v1.51/version")
     assert r.status == 400
     assert r.headers["content-type"] == "application/json"
-    assert r.json() == {"message": f"client version 1.51 is too new. Maximum supported API version is "
-                                   f"{eng.api_version}"}
+    assert r.json() == {
+        "message": f"client version 1.51 is too new. Maximum supported API version is {eng.api_version}"
+    }
 
 
 def test_version_far_too_new(eng):
@@ -96,8 +96,10 @@ def test_version_too_old_plain_text(eng):
     r = eng.http("GET", "/v1.11/version")
     assert r.status == 400
     assert r.headers["content-type"].startswith("text/plain")
-    assert r.text == (f"client version 1.11 is too old. Minimum supported API version is {eng.min_api}, "
-                      "please upgrade your client to a newer version\n")
+    assert r.text == (
+        f"client version 1.11 is too old. Minimum supported API version is {eng.min_api}, "
+        "please upgrade your client to a newer version\n"
+    )
 
 
 def test_cli_version_shows_server(eng):
@@ -119,8 +121,9 @@ def test_cli_version_negotiates_down_only_when_needed(eng):
 
 def test_cli_pinned_api_version(eng):
     """DOCKER_API_VERSION=1.24 docker version works and the client uses 1.24."""
-    p = eng.cli("version", "--format", "{{.Client.APIVersion}} {{.Server.APIVersion}}",
-                env={"DOCKER_API_VERSION": "1.24"})
+    p = eng.cli(
+        "version", "--format", "{{.Client.APIVersion}} {{.Server.APIVersion}}", env={"DOCKER_API_VERSION": "1.24"}
+    )
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["1.24", eng.api_version]
 
@@ -129,8 +132,10 @@ def test_cli_pinned_api_version_too_new(eng):
     """DOCKER_API_VERSION=1.99 docker version exits 1 with the daemon's 'too new' message."""
     p = eng.cli("version", env={"DOCKER_API_VERSION": "1.99"})
     assert p.returncode == 1
-    assert (f"Error response from daemon: client version 1.99 is too new. Maximum supported API "
-            f"version is {eng.api_version}") in p.stderr
+    assert (
+        f"Error response from daemon: client version 1.99 is too new. Maximum supported API "
+        f"version is {eng.api_version}"
+    ) in p.stderr
 
 
 def test_cli_info_prints(eng):
@@ -152,8 +157,7 @@ def test_cli_info_format(eng):
 def test_info_real_figures(eng):
     """GET /info reports real figures: container counts add up, images >= 1, memory, root dir."""
     info = eng.http("GET", "/v1.41/info").json()
-    assert info["Containers"] == (info["ContainersRunning"] + info["ContainersPaused"]
-                                  + info["ContainersStopped"])
+    assert info["Containers"] == (info["ContainersRunning"] + info["ContainersPaused"] + info["ContainersStopped"])
     assert info["Images"] >= 1
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
@@ -188,6 +192,7 @@ def test_dockerpy_info(client):
 def test_dockerpy_negotiates_version(eng):
     """docker-py with version='auto' uses the engine's ApiVersion for later calls."""
     import docker
+
     c = docker.APIClient(base_url=eng.docker_host, version="auto")
     try:
         assert c.api_version == eng.api_version

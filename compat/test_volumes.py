@@ -1,4 +1,5 @@
 """Volumes and mounts: named and anonymous volumes, binds, tmpfs, --mount, --volumes-from."""
+
 import json
 import urllib.parse
 
@@ -127,8 +128,13 @@ def test_mounts_in_inspect(eng):
     eng.out("create", "--name", c, "-v", f"{name}:/data", "busybox", "true")
     m = eng.inspect(c)["Mounts"]
     assert len(m) == 1
-    assert (m[0]["Type"], m[0]["Name"], m[0]["Destination"], m[0]["Driver"], m[0]["RW"]) == \
-        ("volume", name, "/data", "local", True)
+    assert (m[0]["Type"], m[0]["Name"], m[0]["Destination"], m[0]["Driver"], m[0]["RW"]) == (
+        "volume",
+        name,
+        "/data",
+        "local",
+        True,
+    )
 
 
 @pytest.mark.feature("containers")
@@ -193,6 +199,7 @@ def test_volume_tmpfs_driver_opts(eng):
 
 # ------------------------------------------------------------------ binds and tmpfs
 
+
 @pytest.mark.feature("containers", "binds")
 def test_bind_read_only(eng, tmp_path):
     """`-v /host/dir:/data:ro`: the host file is readable, writing is refused."""
@@ -232,8 +239,9 @@ def test_mount_bind_missing_source(eng, tmp_path):
 def test_mount_bind_readonly(eng, tmp_path):
     """`--mount type=bind,...,readonly` is read-only; inspect shows RW false."""
     c = eng.name("c")
-    p = eng.cli("run", "--name", c, "--mount", f"type=bind,src={tmp_path},dst=/ro,readonly", "busybox",
-                "touch", "/ro/x")
+    p = eng.cli(
+        "run", "--name", c, "--mount", f"type=bind,src={tmp_path},dst=/ro,readonly", "busybox", "touch", "/ro/x"
+    )
     assert p.returncode == 1
     m = eng.inspect(c)["Mounts"][0]
     assert (m["Type"], m["Source"], m["Destination"], m["RW"]) == ("bind", str(tmp_path), "/ro", False)
@@ -242,8 +250,9 @@ def test_mount_bind_readonly(eng, tmp_path):
 @pytest.mark.feature("containers", "binds")
 def test_tmpfs(eng):
     """--tmpfs /t:size=1m is a tmpfs of that size."""
-    out = eng.out("run", "--rm", "--tmpfs", "/t:size=1m", "busybox", "sh", "-c",
-                  "grep ' /t ' /proc/mounts; df -k /t | tail -1")
+    out = eng.out(
+        "run", "--rm", "--tmpfs", "/t:size=1m", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts; df -k /t | tail -1"
+    )
     mount, df = out.splitlines()
     assert mount.split()[2] == "tmpfs"
     assert df.split()[1] == "1024"
@@ -253,8 +262,7 @@ def test_tmpfs(eng):
 def test_mount_tmpfs(eng):
     """--mount type=tmpfs,dst=/t works too and is listed in inspect Mounts as tmpfs."""
     c = eng.name("c")
-    out = eng.out("run", "--name", c, "--mount", "type=tmpfs,dst=/t", "busybox", "sh", "-c",
-                  "grep ' /t ' /proc/mounts")
+    out = eng.out("run", "--name", c, "--mount", "type=tmpfs,dst=/t", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts")
     assert out.split()[2] == "tmpfs"
     assert eng.inspect(c)["HostConfig"]["Mounts"][0]["Type"] == "tmpfs"
 

@@ -32,7 +32,7 @@ def parse_target(text: str) -> tuple[str, str, str]:
     name, rest = text.split("=", 1)
     if not rest.startswith("unix://"):
         raise SystemExit(f"target {text!r}: expected NAME=unix:///SOCK:MARKER")
-    sock, _, marker = rest[len("unix://"):].partition(":")
+    sock, _, marker = rest[len("unix://") :].partition(":")
     if not marker:
         raise SystemExit(f"target {text!r}: missing :MARKER (the daemon's exec root)")
     return name, sock, marker
@@ -61,8 +61,8 @@ def proc_table() -> dict[int, dict]:
             ns = os.readlink(f"/proc/{d}/ns/pid")
         except OSError:
             continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
         table[int(d)] = {"ppid": ppid, "argv": argv, "comm": comm, "ns": ns}
     return table
 
@@ -117,14 +117,14 @@ def measure(sock: str, marker: str) -> dict:
 
 
 def docker(sock: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "-H", f"unix://{sock}", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(["docker", "-H", f"unix://{sock}", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def run_containers(sock: str, names: list[str], image: str) -> None:
     with concurrent.futures.ThreadPoolExecutor(len(names)) as ex:
-        results = list(ex.map(lambda n: docker(sock, "run", "-d", "--name", n, "--pull=never", image,
-                                                "sleep", "1000"), names))
+        results = list(
+            ex.map(lambda n: docker(sock, "run", "-d", "--name", n, "--pull=never", image, "sleep", "1000"), names)
+        )
     bad = [r.stderr.strip() for r in results if r.returncode != 0]
     if bad:
         raise RuntimeError(f"docker run failed: {bad[0]}")
@@ -153,7 +153,7 @@ def main() -> int:
     detail: dict[str, dict] = {}
     t_start = time.time()
     for rnd in range(a.rounds):
-        order = targets[rnd % len(targets):] + targets[:rnd % len(targets)]
+        order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
         for name, sock, marker in order:
             names = [f"benchrss-{run}-{rnd}-{i}" for i in range(a.containers)]
             time.sleep(a.settle)
@@ -172,22 +172,38 @@ def main() -> int:
             s["rss_per_ctr"].append((busy["rss"] - idle["rss"]) / a.containers)
             s["pss_per_ctr"].append((busy["pss"] - idle["pss"]) / a.containers)
             detail[name] = {"idle": idle["by_name"], "busy": busy["by_name"]}
-            print(f"[bench_rss] round {rnd + 1} {name}: idle {idle['rss']:.1f} MiB, "
-                  f"{a.containers} running {busy['rss']:.1f} MiB RSS", file=sys.stderr)
+            print(
+                f"[bench_rss] round {rnd + 1} {name}: idle {idle['rss']:.1f} MiB, "
+                f"{a.containers} running {busy['rss']:.1f} MiB RSS",
+                file=sys.stderr,
+            )
     n = a.containers
-    rows = [("rss_idle", "daemon tree RSS, idle"), ("rss_n", f"daemon tree RSS with {n} running containers"),
-            ("rss_per_ctr", "(rss_n - rss_idle) / n"), ("pss_idle", "daemon tree PSS, idle"),
-            ("pss_n", f"daemon tree PSS with {n} running containers"), ("pss_per_ctr", "(pss_n - pss_idle) / n")]
+    rows = [
+        ("rss_idle", "daemon tree RSS, idle"),
+        ("rss_n", f"daemon tree RSS with {n} running containers"),
+        ("rss_per_ctr", "(rss_n - rss_idle) / n"),
+        ("pss_idle", "daemon tree PSS, idle"),
+        ("pss_n", f"daemon tree PSS with {n} running containers"),
+        ("pss_per_ctr", "(pss_n - pss_idle) / n"),
+    ]
     base = targets[0][0]
-    lines = ["# Daemon memory (exact attribution)", "",
-             f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(t_start))}; "
-             f"{a.rounds} rounds, {n} running `{a.image} sleep 1000` containers, settle {a.settle} s",
-             "- a target = its socket's listener + processes whose argv holds its exec root + their "
-             "descendants in the daemon's PID namespace (scripts/bench_rss.py)", "",
-             "Medians, MiB.", "",
-             "| metric | " + " | ".join(t[0] for t in targets) + " | "
-             + " | ".join(f"{t[0]}/{base}" for t in targets[1:]) + " | what |",
-             "|---|" + "---:|" * (2 * len(targets) - 1) + "---|"]
+    lines = [
+        "# Daemon memory (exact attribution)",
+        "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(t_start))}; "
+        f"{a.rounds} rounds, {n} running `{a.image} sleep 1000` containers, settle {a.settle} s",
+        "- a target = its socket's listener + processes whose argv holds its exec root + their "
+        "descendants in the daemon's PID namespace (scripts/bench_rss.py)",
+        "",
+        "Medians, MiB.",
+        "",
+        "| metric | "
+        + " | ".join(t[0] for t in targets)
+        + " | "
+        + " | ".join(f"{t[0]}/{base}" for t in targets[1:])
+        + " | what |",
+        "|---|" + "---:|" * (2 * len(targets) - 1) + "---|",
+    ]
     for key, what in rows:
         meds = [statistics.median(samples[t[0]][key]) for t in targets]
         ratios = [f"{m / meds[0]:.2f}" if meds[0] else "-" for m in meds[1:]]

@@ -58,8 +58,9 @@ def build_engine(settings: Settings) -> Engine:
         from shim.netwiring import build_networking
 
         services["networks"], network = build_networking(settings, store, events)
-        services["containers"] = ContainerService(store=store, events=events, images=services.get("images"),
-                                                  runtime=runtime, volumes=volumes, network=network)
+        services["containers"] = ContainerService(
+            store=store, events=events, images=services.get("images"), runtime=runtime, volumes=volumes, network=network
+        )
         network.bind(services["containers"])
         _exec_and_archive_services(store, events, runtime, services)
     return Engine(settings=settings, store=store, events=events, host=host, **services)
@@ -72,24 +73,32 @@ def _volume_services(settings: Settings, store: Store, events: Events, runtime, 
     from shim.runtime.volumefs import LocalVolumeFS
 
     services["rootfs_io"] = RootfsIO(runtime)
-    services["volumes"] = VolumeService(store=store, events=events, fs=LocalVolumeFS(settings.data_root),
-                                        rootfs=services["rootfs_io"],
-                                        protected_roots=[settings.data_root, settings.exec_root])
+    services["volumes"] = VolumeService(
+        store=store,
+        events=events,
+        fs=LocalVolumeFS(settings.data_root),
+        rootfs=services["rootfs_io"],
+        protected_roots=[settings.data_root, settings.exec_root],
+    )
     return services["volumes"]
 
 
 def _exec_and_archive_services(store: Store, events: Events, runtime, services: dict) -> None:
     from shim.engine.archive import ArchiveService
 
-    services["archive"] = ArchiveService(containers=services["containers"], volumes=services.get("volumes"),
-                                         rootfs=services["rootfs_io"], images=services.get("images"), events=events)
+    services["archive"] = ArchiveService(
+        containers=services["containers"],
+        volumes=services.get("volumes"),
+        rootfs=services["rootfs_io"],
+        images=services.get("images"),
+        events=events,
+    )
     try:
         from shim.engine.execs import ExecService
         from shim.runtime.execproc import ExecRuntime
     except ImportError:  # pragma: no cover - while exec is being built
         return
-    services["execs"] = ExecService(containers=services["containers"], events=events,
-                                    runtime=ExecRuntime(runtime))
+    services["execs"] = ExecService(containers=services["containers"], events=events, runtime=ExecRuntime(runtime))
     # the seed's Cleanup unregisters exec sessions with the rest of the teardown
     services["containers"].add_cleanup_hook(services["execs"].release_container)
     # healthchecks probe through exec (engine/health.py)
@@ -101,7 +110,7 @@ def _exec_and_archive_services(store: Store, events: Events, runtime, services: 
 def _unix_path(host: str) -> str:
     if not host.startswith("unix://"):
         raise StartupError(f"unsupported host {host!r}: only unix://PATH is supported")
-    return host[len("unix://"):]
+    return host[len("unix://") :]
 
 
 def _claim_socket(path: str) -> None:

@@ -77,8 +77,7 @@ def load(argv: list[str] | None = None) -> Settings:
             raise ConfigError(f"unable to configure the shim daemon with file {args.config_file}: {e}") from None
         unknown = sorted(set(raw) - set(FILE_KEYS))
         if unknown:
-            raise ConfigError(
-                f"the following directives don't match any configuration option: {', '.join(unknown)}")
+            raise ConfigError(f"the following directives don't match any configuration option: {', '.join(unknown)}")
         from_file = {FILE_KEYS[k]: v for k, v in raw.items()}
     elif explicit_file:
         raise ConfigError(f"open {args.config_file}: no such file or directory")
@@ -87,8 +86,8 @@ def load(argv: list[str] | None = None) -> Settings:
         inv = {v: k for k, v in FILE_KEYS.items()}
         parts = [f"{inv[k]}: (from flag: {given[k]}, from file: {from_file[k]})" for k in clash]
         raise ConfigError(
-            "the following directives are specified both as a flag and in the configuration file: "
-            + ", ".join(parts))
+            "the following directives are specified both as a flag and in the configuration file: " + ", ".join(parts)
+        )
     merged = {**from_file, **given}
     if merged.get("debug"):
         merged["log_level"] = "debug"

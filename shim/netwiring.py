@@ -64,7 +64,15 @@ def build_networking(settings: Any, store: Any, events: Any) -> tuple[NetworkSer
 
     tag = settings.bridge or "shim0"
     nl = Netlink(settings.exec_root, tag)
-    svc = NetworkService(store=store, events=events, settings=settings, netlink=nl, firewall=Firewall(tag),
-                         dns=EmbeddedDns(nl.socket_in_netns), ports=PortReserver(), files=NetFiles(),
-                         data_root=settings.data_root)
+    svc = NetworkService(
+        store=store,
+        events=events,
+        settings=settings,
+        netlink=nl,
+        firewall=Firewall(tag),
+        dns=EmbeddedDns(nl.socket_in_netns),
+        ports=PortReserver(),
+        files=NetFiles(),
+        data_root=settings.data_root,
+    )
     return svc, ContainerNetworking(svc)

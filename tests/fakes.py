@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from shim.engine.ports import ExitInfo, LogEntry, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
@@ -26,7 +26,7 @@ class _Proc:
 
 
 class FakeAttach:
-    def __init__(self, rt: "FakeRuntime", cid: str) -> None:
+    def __init__(self, rt: FakeRuntime, cid: str) -> None:
         self.rt, self.cid = rt, cid
         self.queue: asyncio.Queue = rt.outputs.setdefault(cid, asyncio.Queue())
 
@@ -74,8 +74,7 @@ class FakeRuntime:
 
     def log(self, cid: str, stream: str, data: bytes) -> None:
         now = time.time()
-        self.logs_by_id.setdefault(cid, []).append(
-            LogEntry(stream=stream, time=now, time_nano=f"{now:.9f}", data=data))
+        self.logs_by_id.setdefault(cid, []).append(LogEntry(stream=stream, time=now, time_nano=f"{now:.9f}", data=data))
         q = self.outputs.get(cid)
         if q is not None:
             q.put_nowait((1 if stream == "stdout" else 2, data))
@@ -149,9 +148,13 @@ class FakeRuntime:
             await asyncio.sleep(0.01)
 
     async def stats(self, cid: str) -> dict:
-        return {"read": "2026-11-28T00:00:00.000000001Z", "pids_stats": {"current": 1}, "num_procs": 0,
-                "cpu_stats": {"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000, "online_cpus": 2},
-                "memory_stats": {"usage": 786432, "limit": 67108864}}
+        return {
+            "read": "2026-11-28T00:00:00.000000001Z",
+            "pids_stats": {"current": 1},
+            "num_procs": 0,
+            "cpu_stats": {"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000, "online_cpus": 2},
+            "memory_stats": {"usage": 786432, "limit": 67108864},
+        }
 
     async def top(self, cid: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
         return ["UID", "PID", "CMD"], [["root", str(self.procs[cid].pid), " ".join(self.procs[cid].req.args)]]
@@ -187,8 +190,11 @@ class FakeImages:
 
     def __init__(self) -> None:
         self.images = {
-            "busybox": FakeContainerImage(self.BUSYBOX_ID, {"Cmd": ["sh"], "Env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}, ["/fake/layer0"]),
+            "busybox": FakeContainerImage(
+                self.BUSYBOX_ID,
+                {"Cmd": ["sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+                ["/fake/layer0"],
+            ),
         }
         self.usage = None
 
@@ -203,7 +209,9 @@ class FakeImages:
 
 
 def bad_executable(cmd: str = "nosuchcmd") -> ShimError:
-    err = InvalidParameter(f'failed to create task for container: OCI runtime create failed: exec: "{cmd}": '
-                           "executable file not found in $PATH: unknown")
+    err = InvalidParameter(
+        f'failed to create task for container: OCI runtime create failed: exec: "{cmd}": '
+        "executable file not found in $PATH: unknown"
+    )
     err.exit_code = 127  # type: ignore[attr-defined]
     return err

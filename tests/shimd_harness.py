@@ -59,10 +59,28 @@ class Shimd:
             config.write_text("{}")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(SHIMD), "-H", self.docker_host, "--data-root", self.data_root, "--exec-root", self.exec_root,
-             "--pidfile", self.pidfile, "--config-file", str(self.base / "daemon.json"), "--log-level", "debug",
-             *_network_args(self, extra_args or []), *(extra_args or [])],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                str(SHIMD),
+                "-H",
+                self.docker_host,
+                "--data-root",
+                self.data_root,
+                "--exec-root",
+                self.exec_root,
+                "--pidfile",
+                self.pidfile,
+                "--config-file",
+                str(self.base / "daemon.json"),
+                "--log-level",
+                "debug",
+                *_network_args(self, extra_args or []),
+                *(extra_args or []),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -106,10 +124,12 @@ class Shimd:
         env["DOCKER_CONFIG"] = str(self.base / "docker-config")
         return env
 
-    def cli(self, *args: str, input: str | bytes | None = None, check: bool = True, timeout: float = 120,
-            text: bool = True) -> subprocess.CompletedProcess:
-        res = subprocess.run([DOCKER, *args], input=input, capture_output=True, text=text, env=self.env(),
-                             timeout=timeout)
+    def cli(
+        self, *args: str, input: str | bytes | None = None, check: bool = True, timeout: float = 120, text: bool = True
+    ) -> subprocess.CompletedProcess:
+        res = subprocess.run(
+            [DOCKER, *args], input=input, capture_output=True, text=text, env=self.env(), timeout=timeout
+        )
         if check and res.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}")
         return res
@@ -122,8 +142,9 @@ class Shimd:
             self._client = docker.DockerClient(base_url=self.docker_host, timeout=120)
         return self._client
 
-    def http(self, method: str, path: str, body=None, headers: dict | None = None,
-             timeout: float = 60) -> tuple[int, dict, bytes]:
+    def http(
+        self, method: str, path: str, body=None, headers: dict | None = None, timeout: float = 60
+    ) -> tuple[int, dict, bytes]:
         conn = UnixHTTPConnection(self.socket, timeout=timeout)
         try:
             hdrs = dict(headers or {})
@@ -194,8 +215,9 @@ class Shimd:
                     continue
                 if base in cmd:
                     found.append(f"process {pid_dir.name}: {cmd[:120]}")
-        links = subprocess.run(["ip", "-o", "link", "show", "master", self.bridge], capture_output=True,
-                               text=True).stdout
+        links = subprocess.run(
+            ["ip", "-o", "link", "show", "master", self.bridge], capture_output=True, text=True
+        ).stdout
         found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if line.strip()]
         netns = Path(self.exec_root) / "netns"
         if netns.exists():
@@ -230,7 +252,7 @@ def _free_bip() -> str:
     return f"10.213.{candidates[0]}.1/24"
 
 
-def _network_args(d: "Shimd", extra: list[str]) -> list[str]:
+def _network_args(d: Shimd, extra: list[str]) -> list[str]:
     if any(a in ("-b", "--bridge") or a.startswith("--bridge=") for a in extra):
         return []
     return ["--bridge", d.bridge, "--bip", d.bip]

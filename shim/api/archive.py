@@ -33,8 +33,9 @@ def _stat_header(st) -> dict[str, str]:
     return {STAT_HEADER: tr.path_stat_header(st.name, st.size, st.mode, st.mtime_ns, st.link_target)}
 
 
-async def _stream(request: web.Request, chunks, content_type: str, headers: dict[str, str] | None = None
-                  ) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, chunks, content_type: str, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
     resp = web.StreamResponse(headers=headers)
     resp.content_type = content_type
     resp.enable_chunked_encoding()
@@ -68,9 +69,13 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
 
 async def put_archive(request: web.Request) -> web.Response:
     """PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID= (a tar extracted into a directory)"""
-    await _svc(request).put(request.match_info["id"], _path(request), request.content.iter_chunked(64 * 1024),
-                            no_overwrite_dir_nondir=qbool(request, "noOverwriteDirNonDir"),
-                            copy_uid_gid=qbool(request, "copyUIDGID"))
+    await _svc(request).put(
+        request.match_info["id"],
+        _path(request),
+        request.content.iter_chunked(64 * 1024),
+        no_overwrite_dir_nondir=qbool(request, "noOverwriteDirNonDir"),
+        copy_uid_gid=qbool(request, "copyUIDGID"),
+    )
     return empty_ok()
 
 
@@ -90,8 +95,14 @@ async def commit(request: web.Request) -> web.Response:
     q = request.query
     changes_ = [line for c in q.getall("changes", []) for line in c.splitlines() if line.strip()]
     image_id = await _svc(request).commit(
-        q.get("container", ""), repo=q.get("repo", ""), tag=q.get("tag", ""), author=q.get("author", ""),
-        comment=q.get("comment", ""), changes=changes_, pause=qbool(request, "pause", True))
+        q.get("container", ""),
+        repo=q.get("repo", ""),
+        tag=q.get("tag", ""),
+        author=q.get("author", ""),
+        comment=q.get("comment", ""),
+        changes=changes_,
+        pause=qbool(request, "pause", True),
+    )
     return json_response({"Id": image_id}, status=201)
 
 

@@ -74,7 +74,8 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
     c = svc.check_attachable(request.match_info["id"])
     version = request["version"]
     want_in, want_out, want_err = tr.ws_attach_streams(
-        version, qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr"))
+        version, qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr")
+    )
     detach = tr.detach_keys_in(request.query.get("detachKeys"))
     ws = web.WebSocketResponse()
     await ws.prepare(request)

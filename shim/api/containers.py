@@ -12,8 +12,18 @@ from aiohttp import web
 from shim.api.params import qbool, qfilters, qint
 from shim.api.responses import dumps, empty_ok, json_response, no_content
 from shim.api.server import ENGINE
-from shim.api.streams import (batches_until_client_gone, client_gone, hijack, json_when_done, open_raw_stream,
-                               open_stream, pump_stdin, run_hijacked, stdcopy_frame, until_client_gone)
+from shim.api.streams import (
+    batches_until_client_gone,
+    client_gone,
+    hijack,
+    json_when_done,
+    open_raw_stream,
+    open_stream,
+    pump_stdin,
+    run_hijacked,
+    stdcopy_frame,
+    until_client_gone,
+)
 from shim.api.validate import json_body
 from shim.errors import NotImplementedYet, ShimError, no_such_container
 from shim.translate import containers as tr
@@ -67,8 +77,11 @@ async def list_containers(request: web.Request) -> web.Response:
             extras[c.id] = svc.extra(c)
         return extras[c.id]
 
-    found = svc.list(lambda c: tf.matches(c, f, **ctx, **(svc.filter_facts(c, extra_of(c)) if needs_facts else {})),
-                     show_all=show_all, limit=limit)
+    found = svc.list(
+        lambda c: tf.matches(c, f, **ctx, **(svc.filter_facts(c, extra_of(c)) if needs_facts else {})),
+        show_all=show_all,
+        limit=limit,
+    )
     v, size = request["version"], qbool(request, "size")
     out = []
     for c in found:
@@ -84,8 +97,13 @@ async def start(request: web.Request) -> web.Response:
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     hc = None
     if legacy.body_counts(request.content_length, chunked):
-        hc = legacy.start_host_config(request["version"], request.content_length, chunked,
-                                      request.headers.get("Content-Type", ""), await request.read())
+        hc = legacy.start_host_config(
+            request["version"],
+            request.content_length,
+            chunked,
+            request.headers.get("Content-Type", ""),
+            await request.read(),
+        )
     await _svc(request).start(_id(request), host_config=hc)
     return no_content()
 
@@ -104,8 +122,9 @@ async def restart(request: web.Request) -> web.Response:
 
 async def kill(request: web.Request) -> web.Response:
     """POST /containers/{id}/kill?signal="""
-    await _svc(request).kill(_id(request), request.query.get("signal"),
-                             stopped_is_error=tr.kill_stopped_is_error(request["version"]))
+    await _svc(request).kill(
+        _id(request), request.query.get("signal"), stopped_is_error=tr.kill_stopped_is_error(request["version"])
+    )
     return no_content()
 
 
@@ -198,9 +217,14 @@ async def logs(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     c = svc.get(_id(request))
     entries = await svc.logs(
-        c.id, stdout=qbool(request, "stdout"), stderr=qbool(request, "stderr"), follow=qbool(request, "follow"),
-        since=tr.log_since_in(request.query.get("since")), until=tr.log_since_in(request.query.get("until")),
-        tail=tr.tail_in(request.query.get("tail")))
+        c.id,
+        stdout=qbool(request, "stdout"),
+        stderr=qbool(request, "stderr"),
+        follow=qbool(request, "follow"),
+        since=tr.log_since_in(request.query.get("since")),
+        until=tr.log_since_in(request.query.get("until")),
+        tail=tr.tail_in(request.query.get("tail")),
+    )
     tty, ts = bool(c.config.get("Tty")), qbool(request, "timestamps")
     resp = await open_raw_stream(request, tr.stream_content_type(request["version"], tty))
     try:
@@ -236,8 +260,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return conn.close()
 
 
-async def _attach_stream(svc, cid: str, conn, tty: bool, want_in: bool, want_out: bool, want_err: bool,
-                         detach: bytes) -> None:
+async def _attach_stream(
+    svc, cid: str, conn, tty: bool, want_in: bool, want_out: bool, want_err: bool, detach: bytes
+) -> None:
     session = await _until_closed(conn, svc.attach(cid))
     if session is None:
         return
@@ -248,8 +273,9 @@ async def _attach_stream(svc, cid: str, conn, tty: bool, want_in: bool, want_out
                 await conn.write(data if tty else stdcopy_frame(stream, data))
 
     try:
-        await run_hijacked(conn, pump_out(), pump_stdin(conn, session.write, session.stdin_closed,
-                                                        want_in=want_in, detach=detach))
+        await run_hijacked(
+            conn, pump_out(), pump_stdin(conn, session.write, session.stdin_closed, want_in=want_in, detach=detach)
+        )
     finally:
         await session.close()
 

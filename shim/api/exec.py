@@ -95,8 +95,11 @@ async def _pump(svc, e, conn) -> None:
     complete = False
     try:
         # detach keys apply to a tty exec only, as dockerd
-        complete = await run_hijacked(conn, pump_out(), pump_stdin(
-            conn, proc.write, proc.close_stdin, want_in=e.attach_stdin, detach=detach if e.tty else b""))
+        complete = await run_hijacked(
+            conn,
+            pump_out(),
+            pump_stdin(conn, proc.write, proc.close_stdin, want_in=e.attach_stdin, detach=detach if e.tty else b""),
+        )
     finally:
         if complete:
             await svc.finished(e)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -66,8 +66,9 @@ async def tag_image(request: web.Request) -> web.Response:
 
 async def delete_image(request: web.Request) -> web.Response:
     """DELETE /images/{name}?force=&noprune="""
-    records = await _svc(request).remove(request.match_info["name"], force=qbool(request, "force"),
-                                         prune=not qbool(request, "noprune"))
+    records = await _svc(request).remove(
+        request.match_info["name"], force=qbool(request, "force"), prune=not qbool(request, "noprune")
+    )
     return json_response(records)
 
 
@@ -112,9 +113,14 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     if "fromSrc" in q:
         if q["fromSrc"] != "-":
             raise InvalidParameter("importing from a URL is not supported: no network access to registries")
-        image_id = await svc.import_image(_body(request), repo=q.get("repo", ""), tag=q.get("tag", ""),
-                                          changes=q.getall("changes", []), message=q.get("message", ""),
-                                          platform=q.get("platform", ""))
+        image_id = await svc.import_image(
+            _body(request),
+            repo=q.get("repo", ""),
+            tag=q.get("tag", ""),
+            changes=q.getall("changes", []),
+            message=q.get("message", ""),
+            platform=q.get("platform", ""),
+        )
         return await json_lines(request, _items([{"status": image_id}]), progress=True)
     if "fromImage" in q:
         messages = svc.pull(q["fromImage"], q.get("tag", ""))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
 from shim.api.responses import dumps
 
 
-async def open_stream(request: web.Request, content_type: str | None = "application/json",
-                      status: int = 200) -> web.StreamResponse:
+async def open_stream(
+    request: web.Request, content_type: str | None = "application/json", status: int = 200
+) -> web.StreamResponse:
     """Send the headers now (chunked body to follow), as dockerd does for wait/events/logs."""
     resp = web.StreamResponse(status=status)
     if content_type:
@@ -69,7 +71,7 @@ def client_gone(request: web.Request) -> bool:
     return t is None or t.is_closing()
 
 
-async def json_when_done(request: web.Request, fut: "_asyncio.Future", render) -> web.StreamResponse:
+async def json_when_done(request: web.Request, fut: _asyncio.Future, render) -> web.StreamResponse:
     """POST /containers/{id}/wait: the 200 headers go out at once, the single JSON chunk when `fut`
     resolves (the CLI posts wait before start). Gives up quietly if the client goes away."""
     resp = await open_stream(request)
@@ -159,8 +161,11 @@ class Hijacked:
         return web.Response(status=101)
 
 
-async def hijack(request: web.Request, content_type: str = "application/vnd.docker.raw-stream",
-                 extra_headers: dict[str, str] | None = None) -> Hijacked:
+async def hijack(
+    request: web.Request,
+    content_type: str = "application/vnd.docker.raw-stream",
+    extra_headers: dict[str, str] | None = None,
+) -> Hijacked:
     """dockerd's hijack: `101 UPGRADED` with exactly the upgrade headers when the client asked for
     `Upgrade: tcp`, else `200 OK` and a raw stream until close (api-traffic section 4)."""
     transport = request.transport
@@ -168,8 +173,7 @@ async def hijack(request: web.Request, content_type: str = "application/vnd.dock
         raise ConnectionResetError("client went away")
     upgrade = "upgrade" in request.headers.get("Connection", "").lower() and request.headers.get("Upgrade")
     if upgrade:
-        head = (f"HTTP/1.1 101 UPGRADED\r\nContent-Type: {content_type}\r\nConnection: Upgrade\r\n"
-                "Upgrade: tcp\r\n")
+        head = f"HTTP/1.1 101 UPGRADED\r\nContent-Type: {content_type}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
     else:
         head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
     for k, v in (extra_headers or {}).items():
@@ -210,8 +214,9 @@ class _Raised:
 _END = object()
 
 
-async def batches_until_client_gone(request: web.Request, items: AsyncIterator[Any], poll: float = 1.0,
-                                    ahead: int = 1024) -> AsyncIterator[list[Any]]:
+async def batches_until_client_gone(
+    request: web.Request, items: AsyncIterator[Any], poll: float = 1.0, ahead: int = 1024
+) -> AsyncIterator[list[Any]]:
     """until_client_gone, yielding every item already available as one list (never an empty one).
 
     One task pulls the source into a bounded queue: a task (and asyncio.wait) per item cost 15 us,
@@ -263,7 +268,7 @@ async def batches_until_client_gone(request: web.Request, items: AsyncIterator[A
                 await aclose()
 
 
-async def pump_stdin(conn: "Hijacked", write, close_stdin, *, want_in: bool, detach: bytes) -> bool:
+async def pump_stdin(conn: Hijacked, write, close_stdin, *, want_in: bool, detach: bytes) -> bool:
     """Client bytes to the process's stdin until the client half-closes (stdin is closed then)
     or types the detach keys (ctrl-p,ctrl-q by default), which end the attach, not the process.
     Returns True when the detach keys ended it."""
@@ -280,12 +285,12 @@ async def pump_stdin(conn: "Hijacked", write, close_stdin, *, want_in: bool, det
             for i, b in enumerate(data):
                 matched = matched + 1 if b == detach[matched] else (1 if b == detach[0] else 0)
                 if matched == len(detach):
-                    await write(data[:max(0, i + 1 - len(detach))])
+                    await write(data[: max(0, i + 1 - len(detach))])
                     return True
         await write(data)
 
 
-async def run_hijacked(conn: "Hijacked", pump_out, pump_in) -> bool:
+async def run_hijacked(conn: Hijacked, pump_out, pump_in) -> bool:
     """Run an output pump and a stdin pump over a hijacked connection until the output ends, the
     client goes away or detaches. A half-close of stdin alone keeps the output flowing (the CLI
     half-closes at once without -i). Returns True when the output ended by itself; an error of

@@ -45,9 +45,18 @@ async def info(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     counts = engine.container_counts()
     images = engine.images.count() if engine.images is not None else 0
-    return json_response(tr.info_body(
-        engine_id=engine.id, host=engine.host, settings=engine.settings, counts=counts, images=images,
-        listeners=engine.events.listeners, python_version=PYTHON, v=request["version"]))
+    return json_response(
+        tr.info_body(
+            engine_id=engine.id,
+            host=engine.host,
+            settings=engine.settings,
+            counts=counts,
+            images=images,
+            listeners=engine.events.listeners,
+            python_version=PYTHON,
+            v=request["version"],
+        )
+    )
 
 
 def parse_timestamp(raw: str | None, name: str) -> int | None:
@@ -85,7 +94,7 @@ async def plugins(request: web.Request) -> web.Response:
 
 async def plugin_inspect(request: web.Request) -> web.Response:
     """GET /plugins/{name}/json: `docker inspect <unknown>` probes here last."""
-    raise NotFound(f"plugin \"{request.match_info['name']}\" not found")
+    raise NotFound(f'plugin "{request.match_info["name"]}" not found')
 
 
 ROUTES = [

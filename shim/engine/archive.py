@@ -9,7 +9,8 @@ every path resolved inside the container.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from shim.engine.ports import RootfsAccess
 from shim.errors import Conflict, NotFound
@@ -28,8 +29,11 @@ class ArchiveService:
     def _mounts(self, c: Any) -> list[tuple[str, str, bool]]:
         if self._volumes is None:
             return []
-        return [(m.destination, m.source, m.rw) for m in self._volumes.mount_points(c.id)
-                if m.type in ("bind", "volume") and m.source]
+        return [
+            (m.destination, m.source, m.rw)
+            for m in self._volumes.mount_points(c.id)
+            if m.type in ("bind", "volume") and m.source
+        ]
 
     def _event(self, c: Any, action: str, **extra: str) -> None:
         attrs: dict[str, str] = dict(c.config.get("Labels") or {})
@@ -56,15 +60,28 @@ class ArchiveService:
         self._event(c, "archive-path")
         return st, self._rootfs.read_archive(c.id, c.layer_dirs, self._mounts(c), path)
 
-    async def put(self, ref: str, path: str, chunks: AsyncIterator[bytes], *, no_overwrite_dir_nondir: bool = False,
-                  copy_uid_gid: bool = False) -> None:
+    async def put(
+        self,
+        ref: str,
+        path: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        no_overwrite_dir_nondir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> None:
         c = self._containers.get(ref)
         user = (c.config.get("User") or "") if copy_uid_gid else None
         try:
             await self._rootfs.write_archive(
-                c.id, c.layer_dirs, self._mounts(c), path, chunks,
-                readonly=bool(c.host_config.get("ReadonlyRootfs")), no_overwrite_dir_nondir=no_overwrite_dir_nondir,
-                user=user)
+                c.id,
+                c.layer_dirs,
+                self._mounts(c),
+                path,
+                chunks,
+                readonly=bool(c.host_config.get("ReadonlyRootfs")),
+                no_overwrite_dir_nondir=no_overwrite_dir_nondir,
+                user=user,
+            )
         except NotFound:
             raise self._not_found(path, ref) from None
         self._event(c, "extract-to-dir")
@@ -78,8 +95,17 @@ class ArchiveService:
         c = self._containers.get(ref)
         return [{"Path": p, "Kind": k} for p, k in await self._rootfs.changes(c.id, c.layer_dirs)]
 
-    async def commit(self, ref: str, *, repo: str = "", tag: str = "", author: str = "", comment: str = "",
-                     changes: list[str] | None = None, pause: bool = True) -> str:
+    async def commit(
+        self,
+        ref: str,
+        *,
+        repo: str = "",
+        tag: str = "",
+        author: str = "",
+        comment: str = "",
+        changes: list[str] | None = None,
+        pause: bool = True,
+    ) -> str:
         """A new image: the container's image plus its diff as one layer, `changes` applied to its Config."""
         c = self._containers.get(ref)
         if getattr(c.state, "removal_in_progress", False) or getattr(c.state, "dead", False):
@@ -90,8 +116,15 @@ class ArchiveService:
             paused_here = True
         try:
             image_id = await self._images.commit(
-                parent_id=c.image_id, config=c.config, upper_dir=self._rootfs.upper_dir(c.id), author=author,
-                comment=comment, repo=repo, tag=tag, changes=changes or [])
+                parent_id=c.image_id,
+                config=c.config,
+                upper_dir=self._rootfs.upper_dir(c.id),
+                author=author,
+                comment=comment,
+                repo=repo,
+                tag=tag,
+                changes=changes or [],
+            )
         finally:
             if paused_here:
                 with contextlib.suppress(Exception):

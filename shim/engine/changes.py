@@ -54,7 +54,7 @@ def _pairs(instr: str, args: str) -> list[tuple[str, str]]:
     out = []
     for word in shlex.split(s, posix=True):
         if "=" not in word:
-            raise InvalidParameter(f"Syntax error - can't find = in \"{word}\". Must be of the form: name=value")
+            raise InvalidParameter(f'Syntax error - can\'t find = in "{word}". Must be of the form: name=value')
         k, v = word.split("=", 1)
         out.append((k, v))
     return out
@@ -109,7 +109,7 @@ def apply_changes(config: dict, changes: list[str]) -> dict:
         elif name == "stopsignal":
             cfg["StopSignal"] = args.strip()
         elif name == "onbuild":
-            cfg["OnBuild"] = list(cfg.get("OnBuild") or []) + [args.strip()]
+            cfg["OnBuild"] = [*list(cfg.get("OnBuild") or []), args.strip()]
     # A new ENTRYPOINT resets an inherited CMD unless CMD was given too (Dockerfile rule).
     if entrypoint_set and not cmd_set:
         cfg["Cmd"] = None

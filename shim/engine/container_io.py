@@ -7,7 +7,8 @@ import asyncio
 import collections
 import dataclasses
 import time
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from shim.engine.model import Container
 from shim.engine.ports import AttachHandle, LogEntry, MountSpec
@@ -50,11 +51,10 @@ class AttachSession:
             self.done()
 
 
-
 class _FanoutView:
     """One attach's share of a fanned-out monitor connection (an AttachHandle)."""
 
-    def __init__(self, fanout: "AttachFanout") -> None:
+    def __init__(self, fanout: AttachFanout) -> None:
         self._fanout = fanout
         self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=AttachFanout.QUEUE)
         self.closed = False
@@ -120,18 +120,18 @@ def share_attach(handle: AttachHandle | None, n: int) -> list[AttachHandle | Non
     return list(AttachFanout(handle, n).views)
 
 
-async def read_logs(runtime: Any, cid: str, *, stdout: bool, stderr: bool, follow: bool, since: float,
-                    until: float, tail: int | None) -> AsyncIterator[LogEntry]:
+async def read_logs(
+    runtime: Any, cid: str, *, stdout: bool, stderr: bool, follow: bool, since: float, until: float, tail: int | None
+) -> AsyncIterator[LogEntry]:
     """json-file semantics: tail counts lines across both streams (api-traffic 5.2), then since /
     until and the stream choice apply; with follow, new entries after the tail are streamed."""
+
     def wanted(e: LogEntry) -> bool:
         if since and e.time < since:
             return False
         if e.stream == "stdout" and not stdout:
             return False
-        if e.stream == "stderr" and not stderr:
-            return False
-        return True
+        return not (e.stream == "stderr" and not stderr)
 
     skip = 0
     if tail is not None and tail >= 0:
@@ -156,7 +156,7 @@ async def read_logs(runtime: Any, cid: str, *, stdout: bool, stderr: bool, follo
                     return
                 try:
                     e = await asyncio.wait_for(it.__anext__(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return
             else:
                 e = await it.__anext__()
@@ -175,8 +175,9 @@ async def read_logs(runtime: Any, cid: str, *, stdout: bool, stderr: bool, follo
             await aclose()
 
 
-async def stats_samples(runtime: Any, c: Container, stream: bool, one_shot: bool,
-                        network: Any = None) -> AsyncIterator[dict[str, Any]]:
+async def stats_samples(
+    runtime: Any, c: Container, stream: bool, one_shot: bool, network: Any = None
+) -> AsyncIterator[dict[str, Any]]:
     """Stats bodies as dockerd sends them: a stopped container gets one empty StatsJSON; stream=0
     takes two samples a second apart so precpu_stats is filled; stream=1 one per second."""
     if not c.state.running:
@@ -238,8 +239,16 @@ def mount_points(binds: list[str]) -> list[dict[str, Any]]:
         if len(parts) < 2 or not parts[0].startswith("/"):
             continue
         mode = parts[2] if len(parts) > 2 else ""
-        out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
-                    "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
+        out.append(
+            {
+                "Type": "bind",
+                "Source": parts[0],
+                "Destination": parts[1],
+                "Mode": mode,
+                "RW": "ro" not in mode.split(","),
+                "Propagation": "rprivate",
+            }
+        )
     return out
 
 
@@ -250,15 +259,36 @@ def now_rfc3339() -> str:
 
 
 def zero_cpu() -> dict[str, Any]:
-    return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+    return {
+        "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    }
 
 
 def empty_stats(c: Container) -> dict[str, Any]:
     zero = "0001-01-01T00:00:00Z"
-    blk = {k: None for k in ("io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive",
-                             "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive",
-                             "io_time_recursive", "sectors_recursive")}
-    return {"read": zero, "preread": zero, "pids_stats": {}, "blkio_stats": blk, "num_procs": 0,
-            "storage_stats": {}, "cpu_stats": zero_cpu(), "precpu_stats": zero_cpu(), "memory_stats": {},
-            "name": "/" + c.name, "id": c.id}
+    blk = dict.fromkeys(
+        (
+            "io_service_bytes_recursive",
+            "io_serviced_recursive",
+            "io_queue_recursive",
+            "io_service_time_recursive",
+            "io_wait_time_recursive",
+            "io_merged_recursive",
+            "io_time_recursive",
+            "sectors_recursive",
+        )
+    )
+    return {
+        "read": zero,
+        "preread": zero,
+        "pids_stats": {},
+        "blkio_stats": blk,
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": zero_cpu(),
+        "precpu_stats": zero_cpu(),
+        "memory_stats": {},
+        "name": "/" + c.name,
+        "id": c.id,
+    }

@@ -23,43 +23,125 @@ from shim.errors import InvalidParameter
 
 # container.Config, in Go struct order; None marks `omitempty` fields.
 _CONFIG_FIELDS: list[tuple[str, Any]] = [
-    ("Hostname", ""), ("Domainname", ""), ("User", ""),
-    ("AttachStdin", False), ("AttachStdout", False), ("AttachStderr", False),
-    ("ExposedPorts", None), ("Tty", False), ("OpenStdin", False), ("StdinOnce", False),
-    ("Env", None), ("Cmd", None), ("Healthcheck", None), ("ArgsEscaped", None), ("Image", ""),
-    ("Volumes", None), ("WorkingDir", ""), ("Entrypoint", None), ("NetworkDisabled", None),
-    ("MacAddress", None), ("OnBuild", None), ("Labels", None), ("StopSignal", None),
-    ("StopTimeout", None), ("Shell", None),
+    ("Hostname", ""),
+    ("Domainname", ""),
+    ("User", ""),
+    ("AttachStdin", False),
+    ("AttachStdout", False),
+    ("AttachStderr", False),
+    ("ExposedPorts", None),
+    ("Tty", False),
+    ("OpenStdin", False),
+    ("StdinOnce", False),
+    ("Env", None),
+    ("Cmd", None),
+    ("Healthcheck", None),
+    ("ArgsEscaped", None),
+    ("Image", ""),
+    ("Volumes", None),
+    ("WorkingDir", ""),
+    ("Entrypoint", None),
+    ("NetworkDisabled", None),
+    ("MacAddress", None),
+    ("OnBuild", None),
+    ("Labels", None),
+    ("StopSignal", None),
+    ("StopTimeout", None),
+    ("Shell", None),
 ]
 # Fields that are not omitempty but may be null (slices/maps): kept as null when absent.
 _CONFIG_NULLABLE = {"Env", "Cmd", "Volumes", "Entrypoint", "OnBuild", "Labels"}
 
 # container.HostConfig as dockerd 20.10 renders it (api-traffic 3.3), then newer optional fields.
 _HOST_CONFIG_FIELDS: list[tuple[str, Any]] = [
-    ("Binds", None), ("ContainerIDFile", ""), ("LogConfig", {"Type": "", "Config": {}}),
-    ("NetworkMode", ""), ("PortBindings", {}), ("RestartPolicy", {"Name": "", "MaximumRetryCount": 0}),
-    ("AutoRemove", False), ("VolumeDriver", ""), ("VolumesFrom", None), ("CapAdd", None), ("CapDrop", None),
-    ("CgroupnsMode", ""), ("Dns", []), ("DnsOptions", []), ("DnsSearch", []), ("ExtraHosts", None),
-    ("GroupAdd", None), ("IpcMode", ""), ("Cgroup", ""), ("Links", None), ("OomScoreAdj", 0), ("PidMode", ""),
-    ("Privileged", False), ("PublishAllPorts", False), ("ReadonlyRootfs", False), ("SecurityOpt", None),
-    ("UTSMode", ""), ("UsernsMode", ""), ("ShmSize", 0), ("Runtime", ""), ("ConsoleSize", [0, 0]),
-    ("Isolation", ""), ("CpuShares", 0), ("Memory", 0), ("NanoCpus", 0), ("CgroupParent", ""),
-    ("BlkioWeight", 0), ("BlkioWeightDevice", None), ("BlkioDeviceReadBps", None),
-    ("BlkioDeviceWriteBps", None), ("BlkioDeviceReadIOps", None), ("BlkioDeviceWriteIOps", None), ("CpuPeriod", 0), ("CpuQuota", 0),
-    ("CpuRealtimePeriod", 0), ("CpuRealtimeRuntime", 0), ("CpusetCpus", ""), ("CpusetMems", ""),
-    ("Devices", None), ("DeviceCgroupRules", None), ("DeviceRequests", None), ("KernelMemory", 0),
-    ("KernelMemoryTCP", 0), ("MemoryReservation", 0), ("MemorySwap", 0), ("MemorySwappiness", None),
-    ("OomKillDisable", False), ("PidsLimit", None), ("Ulimits", None), ("CpuCount", 0), ("CpuPercent", 0),
-    ("IOMaximumIOps", 0), ("IOMaximumBandwidth", 0),
+    ("Binds", None),
+    ("ContainerIDFile", ""),
+    ("LogConfig", {"Type": "", "Config": {}}),
+    ("NetworkMode", ""),
+    ("PortBindings", {}),
+    ("RestartPolicy", {"Name": "", "MaximumRetryCount": 0}),
+    ("AutoRemove", False),
+    ("VolumeDriver", ""),
+    ("VolumesFrom", None),
+    ("CapAdd", None),
+    ("CapDrop", None),
+    ("CgroupnsMode", ""),
+    ("Dns", []),
+    ("DnsOptions", []),
+    ("DnsSearch", []),
+    ("ExtraHosts", None),
+    ("GroupAdd", None),
+    ("IpcMode", ""),
+    ("Cgroup", ""),
+    ("Links", None),
+    ("OomScoreAdj", 0),
+    ("PidMode", ""),
+    ("Privileged", False),
+    ("PublishAllPorts", False),
+    ("ReadonlyRootfs", False),
+    ("SecurityOpt", None),
+    ("UTSMode", ""),
+    ("UsernsMode", ""),
+    ("ShmSize", 0),
+    ("Runtime", ""),
+    ("ConsoleSize", [0, 0]),
+    ("Isolation", ""),
+    ("CpuShares", 0),
+    ("Memory", 0),
+    ("NanoCpus", 0),
+    ("CgroupParent", ""),
+    ("BlkioWeight", 0),
+    ("BlkioWeightDevice", None),
+    ("BlkioDeviceReadBps", None),
+    ("BlkioDeviceWriteBps", None),
+    ("BlkioDeviceReadIOps", None),
+    ("BlkioDeviceWriteIOps", None),
+    ("CpuPeriod", 0),
+    ("CpuQuota", 0),
+    ("CpuRealtimePeriod", 0),
+    ("CpuRealtimeRuntime", 0),
+    ("CpusetCpus", ""),
+    ("CpusetMems", ""),
+    ("Devices", None),
+    ("DeviceCgroupRules", None),
+    ("DeviceRequests", None),
+    ("KernelMemory", 0),
+    ("KernelMemoryTCP", 0),
+    ("MemoryReservation", 0),
+    ("MemorySwap", 0),
+    ("MemorySwappiness", None),
+    ("OomKillDisable", False),
+    ("PidsLimit", None),
+    ("Ulimits", None),
+    ("CpuCount", 0),
+    ("CpuPercent", 0),
+    ("IOMaximumIOps", 0),
+    ("IOMaximumBandwidth", 0),
 ]
 # omitempty fields of HostConfig: present only when set.
-_HOST_CONFIG_OPTIONAL = ["Mounts", "MaskedPaths", "ReadonlyPaths", "Init", "Sysctls", "Tmpfs", "StorageOpt",
-                         "Annotations"]
+_HOST_CONFIG_OPTIONAL = [
+    "Mounts",
+    "MaskedPaths",
+    "ReadonlyPaths",
+    "Init",
+    "Sysctls",
+    "Tmpfs",
+    "StorageOpt",
+    "Annotations",
+]
 
 # What dockerd puts in every non-privileged container (oci defaults), shown in inspect.
 DEFAULT_MASKED_PATHS = [
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
 ]
 DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
@@ -183,7 +265,7 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any] | None) -> di
 
 def command(cfg: dict[str, Any]) -> tuple[str, list[str]]:
     """getEntrypointAndArgs: (Path, Args) as inspect shows them."""
-    entrypoint = [a for a in (cfg.get("Entrypoint") or [])]
+    entrypoint = list(cfg.get("Entrypoint") or [])
     if entrypoint == [""]:
         entrypoint = []
     cmd = list(cfg.get("Cmd") or [])
@@ -267,7 +349,7 @@ def verify_host_config(hc: dict[str, Any], *, update: bool = False) -> list[str]
         raise InvalidParameter(f"invalid restart policy '{name}'")
     if hc.get("AutoRemove") and name not in ("", "no"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
-    for p in (hc.get("PortBindings") or {}):
+    for p in hc.get("PortBindings") or {}:
         proto = p.split("/", 1)[1] if "/" in p else "tcp"
         if proto not in ("tcp", "udp", "sctp"):
             raise InvalidParameter(f"invalid proto '{proto}'")

@@ -17,20 +17,27 @@ import os
 import secrets
 import signal as _signal
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from shim.engine import containerconfig as cc
 from shim.engine import names, refs
-from shim.engine.container_io import (AttachSession, bind_mounts, mount_points, read_logs, share_attach,
-                                      stats_samples)
+from shim.engine.container_io import AttachSession, bind_mounts, mount_points, read_logs, share_attach, stats_samples
 from shim.engine.health import HealthMonitor, ProbeFn
 from shim.engine.model import Container, CreateSpec
 from shim.engine.ports import ExitInfo, LogEntry, RunRequest
 from shim.engine.restart import RestartManager
 from shim.engine.signals import parse_signal
 from shim.engine.state import Status, check
-from shim.errors import (Conflict, InvalidParameter, NotModified, ShimError, SystemFailure, no_such_container,
-                         no_such_image)
+from shim.errors import (
+    Conflict,
+    InvalidParameter,
+    NotModified,
+    ShimError,
+    SystemFailure,
+    no_such_container,
+    no_such_image,
+)
 
 log = logging.getLogger("shim.containers")
 
@@ -46,8 +53,9 @@ class _Waiter:
 
 
 class ContainerService:
-    def __init__(self, *, store: Any, events: Any, images: Any, runtime: Any, volumes: Any = None,
-                 network: Any = None) -> None:
+    def __init__(
+        self, *, store: Any, events: Any, images: Any, runtime: Any, volumes: Any = None, network: Any = None
+    ) -> None:
         """`volumes`: engine.volumes.VolumeService (register/start_mounts/release/forget/inspect_mounts).
         `network` (optional, the networking service): `await connect(c)` → an object with `netns_path`
         and `mounts` (the seed's initializeNetworking step), `await release(cid)` after the process
@@ -218,9 +226,17 @@ class ContainerService:
             name = self._generate_name()
         self._names[name] = cid
         c = Container(
-            id=cid, name=name, created=time.time_ns(), path=path, args=args, config=config,
-            host_config=host_config, networking_config=spec.networking_config or {},
-            image_id=info.id, layer_dirs=list(info.layer_dirs), platform=self.platform,
+            id=cid,
+            name=name,
+            created=time.time_ns(),
+            path=path,
+            args=args,
+            config=config,
+            host_config=host_config,
+            networking_config=spec.networking_config or {},
+            image_id=info.id,
+            layer_dirs=list(info.layer_dirs),
+            platform=self.platform,
         )
         try:
             validate = getattr(self._network, "validate", None)
@@ -241,8 +257,10 @@ class ContainerService:
     def _check_name_free(self, name: str) -> None:
         other = self._names.get(name)
         if other is not None:
-            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
-                           "You have to remove (or rename) that container to be able to reuse that name.")
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container "{other}". '
+                "You have to remove (or rename) that container to be able to reuse that name."
+            )
 
     def _generate_name(self) -> str:
         for i in range(6):
@@ -278,8 +296,11 @@ class ContainerService:
 
     async def _set_host_config(self, c: Container, hc: dict[str, Any]) -> None:
         """setHostConfig: the start-time HostConfig replaces the container's (not merged), persisted."""
-        log.warning("DEPRECATED: Setting host configuration options when the container starts is deprecated "
-                    "and has been removed in Docker 1.12 (container %s)", c.id)
+        log.warning(
+            "DEPRECATED: Setting host configuration options when the container starts is deprecated "
+            "and has been removed in Docker 1.12 (container %s)",
+            c.id,
+        )
         new = cc.normalize_host_config(hc)
         if not new.get("NetworkMode"):
             new["NetworkMode"] = "default"
@@ -320,7 +341,7 @@ class ContainerService:
                 handle = await self._runtime.attach(c.id)
             except ShimError as e:
                 log.warning("attach to %s at start: %s", c.id, e)
-        for fut, shared in zip(waiters, share_attach(handle, len(waiters))):
+        for fut, shared in zip(waiters, share_attach(handle, len(waiters)), strict=False):
             if fut.done():
                 if shared is not None:
                     await shared.close()
@@ -348,8 +369,9 @@ class ContainerService:
         if st.exit_code == 0:
             # translateContainerdStartErr: 127 only when the message names the command itself (a
             # missing sysctl file is "no such file or directory" too), 126 for EACCES, else 128.
-            if c.path.lower() in lower and ("executable file not found" in lower or
-                                            "no such file or directory" in lower):
+            if c.path.lower() in lower and (
+                "executable file not found" in lower or "no such file or directory" in lower
+            ):
                 st.exit_code = 127
             elif "permission denied" in lower:
                 st.exit_code = 126
@@ -407,11 +429,21 @@ class ContainerService:
         cfg, hc = c.config, c.host_config
         mode = hc.get("NetworkMode") or "default"
         return RunRequest(
-            id=c.id, name=c.name, layer_dirs=list(c.layer_dirs), args=[c.path, *c.args],
-            env=cc.daemon_env(cfg), cwd=cfg.get("WorkingDir") or "/", user=cfg.get("User") or "",
-            hostname=cfg.get("Hostname") or c.id[:12], domainname=cfg.get("Domainname") or "",
-            tty=bool(cfg.get("Tty")), open_stdin=bool(cfg.get("OpenStdin")), stdin_once=bool(cfg.get("StdinOnce")),
-            config=cfg, host_config=hc, mounts=[],
+            id=c.id,
+            name=c.name,
+            layer_dirs=list(c.layer_dirs),
+            args=[c.path, *c.args],
+            env=cc.daemon_env(cfg),
+            cwd=cfg.get("WorkingDir") or "/",
+            user=cfg.get("User") or "",
+            hostname=cfg.get("Hostname") or c.id[:12],
+            domainname=cfg.get("Domainname") or "",
+            tty=bool(cfg.get("Tty")),
+            open_stdin=bool(cfg.get("OpenStdin")),
+            stdin_once=bool(cfg.get("StdinOnce")),
+            config=cfg,
+            host_config=hc,
+            mounts=[],
             netns_path="host" if mode == "host" else None,
             stop_signal=cfg.get("StopSignal") or "SIGTERM",
         )
@@ -453,8 +485,9 @@ class ContainerService:
             st.status = Status.EXITED.value
             await self._teardown(c)
             rm = self._restarts.setdefault(c.id, RestartManager())
-            restart, delay = rm.should_restart(c.host_config.get("RestartPolicy") or {}, info.exit_code,
-                                               c.manually_stopped or self._closing, ran_for)
+            restart, delay = rm.should_restart(
+                c.host_config.get("RestartPolicy") or {}, info.exit_code, c.manually_stopped or self._closing, ran_for
+            )
             if restart:
                 st.status, st.running, st.restarting = Status.RESTARTING.value, True, True
             await self._save(c)
@@ -536,7 +569,7 @@ class ContainerService:
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     # ------------------------------------------------------------ stop / kill / restart
@@ -634,8 +667,11 @@ class ContainerService:
         await self._set_paused(ref, False)
 
     async def _set_paused(self, ref: str, paused: bool) -> None:
-        action, op, status = (("pause", self._runtime.pause, Status.PAUSED) if paused
-                              else ("unpause", self._runtime.resume, Status.RUNNING))
+        action, op, status = (
+            ("pause", self._runtime.pause, Status.PAUSED)
+            if paused
+            else ("unpause", self._runtime.resume, Status.RUNNING)
+        )
         c = self.get(ref)
         async with self._lock(c.id):
             check(c.state.status, action, c.id)
@@ -676,10 +712,14 @@ class ContainerService:
     async def _kill_for_removal(self, c: Container, force: bool) -> None:
         if not force:
             if c.state.paused:
-                raise Conflict(f"You cannot remove a paused container {c.id}. Unpause and then stop the "
-                               "container before attempting removal or force remove")
-            raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
-                           "attempting removal or force remove")
+                raise Conflict(
+                    f"You cannot remove a paused container {c.id}. Unpause and then stop the "
+                    "container before attempting removal or force remove"
+                )
+            raise Conflict(
+                f"You cannot remove a running container {c.id}. Stop the container before "
+                "attempting removal or force remove"
+            )
         c.manually_stopped = True
         self._cancel_restart(c.id)
         if c.state.restarting:
@@ -743,11 +783,35 @@ class ContainerService:
                 await rename(c.id, new)  # DNS names on user networks follow the container's name
             self._event(c, "rename", oldName="/" + old)
 
-    UPDATABLE = ("BlkioWeight", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuShares",
-                 "CpusetCpus", "CpusetMems", "Memory", "MemoryReservation", "MemorySwap", "NanoCpus",
-                 "PidsLimit", "KernelMemory", "KernelMemoryTCP", "CpuCount", "CpuPercent", "BlkioWeightDevice",
-                 "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
-                 "Devices", "DeviceCgroupRules", "Ulimits", "OomKillDisable", "MemorySwappiness")
+    UPDATABLE = (
+        "BlkioWeight",
+        "CpuPeriod",
+        "CpuQuota",
+        "CpuRealtimePeriod",
+        "CpuRealtimeRuntime",
+        "CpuShares",
+        "CpusetCpus",
+        "CpusetMems",
+        "Memory",
+        "MemoryReservation",
+        "MemorySwap",
+        "NanoCpus",
+        "PidsLimit",
+        "KernelMemory",
+        "KernelMemoryTCP",
+        "CpuCount",
+        "CpuPercent",
+        "BlkioWeightDevice",
+        "BlkioDeviceReadBps",
+        "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps",
+        "BlkioDeviceWriteIOps",
+        "Devices",
+        "DeviceCgroupRules",
+        "Ulimits",
+        "OomKillDisable",
+        "MemorySwappiness",
+    )
 
     async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
         c = self.get(ref)
@@ -766,17 +830,22 @@ class ContainerService:
             rp = body.get("RestartPolicy")
             if rp and rp.get("Name") is not None and (rp.get("Name") or rp.get("MaximumRetryCount")):
                 if c.host_config.get("AutoRemove") and rp.get("Name") not in ("", "no"):
-                    raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for "
-                                           "the container")
-                hc["RestartPolicy"] = {"Name": rp.get("Name") or "", "MaximumRetryCount":
-                                       rp.get("MaximumRetryCount") or 0}
+                    raise InvalidParameter(
+                        "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    )
+                hc["RestartPolicy"] = {
+                    "Name": rp.get("Name") or "",
+                    "MaximumRetryCount": rp.get("MaximumRetryCount") or 0,
+                }
             warnings = cc.verify_host_config(hc, update=True)
             mem, swap = body.get("Memory") or 0, body.get("MemorySwap") or 0
             # dockerd's UpdateContainer compares with the current MemorySwap even when that is 0 (no
             # limit): `docker update --memory` alone fails on a container created without one.
             if mem and not swap and mem > (c.host_config.get("MemorySwap") or 0):
-                raise Conflict("Memory limit should be smaller than already set memoryswap limit, "
-                               "update the memoryswap at the same time")
+                raise Conflict(
+                    "Memory limit should be smaller than already set memoryswap limit, "
+                    "update the memoryswap at the same time"
+                )
             if c.state.running and not c.state.restarting:
                 await self._runtime.update(c.id, hc)
             c.host_config = hc
@@ -827,8 +896,11 @@ class ContainerService:
                 "UpperDir": upper,
                 "WorkDir": os.path.join(base, "work"),
             },
-            "mounts": (self._volumes.inspect_mounts(c.id) if self._volumes is not None
-                       else mount_points(c.host_config.get("Binds") or [])),
+            "mounts": (
+                self._volumes.inspect_mounts(c.id)
+                if self._volumes is not None
+                else mount_points(c.host_config.get("Binds") or [])
+            ),
             "network_settings": self._network.inspect(c) if self._network is not None else None,
         }
 
@@ -870,14 +942,33 @@ class ContainerService:
 
     # ------------------------------------------------------------ logs and attach
 
-    async def logs(self, ref: str, *, stdout: bool, stderr: bool, follow: bool = False, since: float = 0.0,
-                   until: float = 0.0, tail: int | None = None) -> AsyncIterator[LogEntry]:
+    async def logs(
+        self,
+        ref: str,
+        *,
+        stdout: bool,
+        stderr: bool,
+        follow: bool = False,
+        since: float = 0.0,
+        until: float = 0.0,
+        tail: int | None = None,
+    ) -> AsyncIterator[LogEntry]:
         if not (stdout or stderr):
             raise InvalidParameter("Bad parameters: you must choose at least one stream")
         c = self.get(ref)
-        return self._counted(c.id, read_logs(self._runtime, c.id, stdout=stdout, stderr=stderr,
-                                             follow=follow and c.state.running, since=since, until=until,
-                                             tail=tail))
+        return self._counted(
+            c.id,
+            read_logs(
+                self._runtime,
+                c.id,
+                stdout=stdout,
+                stderr=stderr,
+                follow=follow and c.state.running,
+                since=since,
+                until=until,
+                tail=tail,
+            ),
+        )
 
     async def _counted(self, cid: str, items: AsyncIterator[LogEntry]) -> AsyncIterator[LogEntry]:
         """A log reader the removal waits for: its file must outlive the last read (docker-py's
@@ -895,7 +986,6 @@ class ContainerService:
             if not self._attached.get(cid):
                 return
             await asyncio.sleep(0.02)
-
 
     def check_attachable(self, ref: str) -> Container:
         """daemon.ContainerAttach's refusals, answered before the connection is hijacked."""
@@ -934,6 +1024,7 @@ class ContainerService:
             if not called:
                 called = True
                 self._attached[cid] = max(0, self._attached.get(cid, 1) - 1)
+
         return done
 
     # ------------------------------------------------------------ daemon start / stop
@@ -993,10 +1084,18 @@ class ContainerService:
             await self._save(c)
         rp = c.host_config.get("RestartPolicy") or {}
         policy, maximum = rp.get("Name") or "", rp.get("MaximumRetryCount") or 0
-        on_failure = (policy == "on-failure" and st.exit_code != 0 and not c.manually_stopped
-                      and (maximum == 0 or c.restart_count < maximum))
-        if c.has_been_started and not st.running and not st.removal_in_progress and (
-                policy == "always" or (policy == "unless-stopped" and not c.manually_stopped) or on_failure):
+        on_failure = (
+            policy == "on-failure"
+            and st.exit_code != 0
+            and not c.manually_stopped
+            and (maximum == 0 or c.restart_count < maximum)
+        )
+        if (
+            c.has_been_started
+            and not st.running
+            and not st.removal_in_progress
+            and (policy == "always" or (policy == "unless-stopped" and not c.manually_stopped) or on_failure)
+        ):
             to_start.append(c)
 
     async def close(self) -> None:
@@ -1013,4 +1112,4 @@ class ContainerService:
                 pass
 
 
-__all__ = ["ContainerService", "AttachSession", "parse_signal"]
+__all__ = ["AttachSession", "ContainerService", "parse_signal"]

@@ -29,8 +29,18 @@ class HostFacts:
 
 
 class Engine:
-    def __init__(self, *, settings: Any, store: Any, events: Any, host: HostFacts,
-                 images: Any = None, containers: Any = None, runtime: Any = None, **more: Any) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Any,
+        store: Any,
+        events: Any,
+        host: HostFacts,
+        images: Any = None,
+        containers: Any = None,
+        runtime: Any = None,
+        **more: Any,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.events = events

@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
+
 from shim.labels import labels_match
 
 BUFFER = 1024
 
 
-def make_event(type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None,
-               now_ns: int | None = None) -> dict[str, Any]:
+def make_event(
+    type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None, now_ns: int | None = None
+) -> dict[str, Any]:
     now_ns = now_ns if now_ns is not None else time.time_ns()
     attrs = dict(attributes or {})
     ev: dict[str, Any] = {}
@@ -55,7 +58,8 @@ class Events:
 
     def history(self, since_ns: int | None, until_ns: int | None) -> list[dict[str, Any]]:
         return [
-            e for e in self._ring
+            e
+            for e in self._ring
             if (since_ns is None or e["timeNano"] >= since_ns) and (until_ns is None or e["timeNano"] <= until_ns)
         ]
 
@@ -76,7 +80,7 @@ class Events:
                         return
                     try:
                         ev = await asyncio.wait_for(q.get(), timeout=remaining)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         return
                 else:
                     ev = await q.get()

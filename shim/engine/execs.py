@@ -103,11 +103,18 @@ class ExecService:
             raise InvalidParameter("No exec command specified")
         size = body.get("ConsoleSize")
         e = ExecSession(
-            id=self._new_id(), container_id=c.id, cmd=cmd, env=list(body.get("Env") or []),
-            user=body.get("User") or "", working_dir=body.get("WorkingDir") or "",
-            privileged=bool(body.get("Privileged")), tty=bool(body.get("Tty")),
-            attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
-            attach_stderr=bool(body.get("AttachStderr")), detach_keys_raw=body.get("DetachKeys") or "",
+            id=self._new_id(),
+            container_id=c.id,
+            cmd=cmd,
+            env=list(body.get("Env") or []),
+            user=body.get("User") or "",
+            working_dir=body.get("WorkingDir") or "",
+            privileged=bool(body.get("Privileged")),
+            tty=bool(body.get("Tty")),
+            attach_stdin=bool(body.get("AttachStdin")),
+            attach_stdout=bool(body.get("AttachStdout")),
+            attach_stderr=bool(body.get("AttachStderr")),
+            detach_keys_raw=body.get("DetachKeys") or "",
             console_size=(int(size[0]), int(size[1])) if size and len(size) == 2 else None,
         )
         self._execs[e.id] = e
@@ -140,8 +147,9 @@ class ExecService:
         if e.process is not None:
             await e.process.close()
 
-    async def start(self, exec_id: str, *, console_size: tuple[int, int] | None = None,
-                    detach: bool = False) -> ExecSession:
+    async def start(
+        self, exec_id: str, *, console_size: tuple[int, int] | None = None, detach: bool = False
+    ) -> ExecSession:
         """Start the process; the caller pumps its stdio (attached) or returns at once (detached)."""
         e = self.check_startable(exec_id)
         c = self._containers.get(e.container_id)
@@ -150,8 +158,16 @@ class ExecService:
         user = e.user or c.config.get("User") or ""
         try:
             e.process = await self._runtime.start(
-                c.id, cmd=e.cmd, env=e.env, cwd=cwd, user=user, tty=e.tty, privileged=e.privileged,
-                attach_stdin=e.attach_stdin, console_size=console_size or e.console_size)
+                c.id,
+                cmd=e.cmd,
+                env=e.env,
+                cwd=cwd,
+                user=user,
+                tty=e.tty,
+                privileged=e.privileged,
+                attach_stdin=e.attach_stdin,
+                console_size=console_size or e.console_size,
+            )
         except BaseException as err:
             e.exit_code = 126
             e.done.set()

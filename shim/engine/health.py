@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from shim.engine.model import Container, Health, HealthLogEntry
 
@@ -85,28 +86,37 @@ class HealthMonitor:
         started = time.monotonic()
         while True:
             in_start = time.monotonic() - started < start_period
-            await asyncio.sleep(start_interval if in_start and c.state.health
-                                and c.state.health.status == "starting" else interval)
+            await asyncio.sleep(
+                start_interval if in_start and c.state.health and c.state.health.status == "starting" else interval
+            )
             if not c.state.running or c.state.paused:
                 continue
             begin = time.time_ns()
             try:
                 code, output = await asyncio.wait_for(self._probe(c.id, argv, timeout), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 code, output = -1, f"Health check exceeded timeout ({timeout:g}s)"
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the probe could not run: a failure, as dockerd records it
                 code, output = -1, str(e)
-            await self.record(c, begin, time.time_ns(), code, output[:MAX_OUTPUT_LEN], retries,
-                              time.monotonic() - started < start_period)
+            await self.record(
+                c,
+                begin,
+                time.time_ns(),
+                code,
+                output[:MAX_OUTPUT_LEN],
+                retries,
+                time.monotonic() - started < start_period,
+            )
 
-    async def record(self, c: Container, begin: int, end: int, code: int, output: str, retries: int,
-                     in_start_period: bool) -> None:
+    async def record(
+        self, c: Container, begin: int, end: int, code: int, output: str, retries: int, in_start_period: bool
+    ) -> None:
         h = c.state.health
         if h is None:
             return
-        h.log = (h.log + [HealthLogEntry(start=begin, end=end, exit_code=code, output=output)])[-MAX_LOG_ENTRIES:]
+        h.log = ([*h.log, HealthLogEntry(start=begin, end=end, exit_code=code, output=output)])[-MAX_LOG_ENTRIES:]
         old = h.status
         if code == 0:
             h.failing_streak = 0
@@ -124,8 +134,9 @@ def exec_probe(exec_runtime: Any) -> ProbeFn:
     with its own user, env and working dir, collect stdout+stderr, return (exit code, output)."""
 
     async def probe(cid: str, argv: list[str], timeout: float) -> tuple[int, str]:
-        proc = await exec_runtime.start(cid, cmd=argv, env=[], cwd="", user="", tty=False, privileged=False,
-                                        attach_stdin=False)
+        proc = await exec_runtime.start(
+            cid, cmd=argv, env=[], cwd="", user="", tty=False, privileged=False, attach_stdin=False
+        )
         out = bytearray()
         try:
             while True:

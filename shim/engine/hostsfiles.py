@@ -120,8 +120,7 @@ def upstream_nameservers(host: ResolvConf, dns: list[str]) -> list[str]:
     return ns or list(DEFAULT_NAMESERVERS)
 
 
-def resolv_conf(host: ResolvConf, dns: list[str], dns_search: list[str], dns_options: list[str],
-                embedded: bool) -> str:
+def resolv_conf(host: ResolvConf, dns: list[str], dns_search: list[str], dns_options: list[str], embedded: bool) -> str:
     """The container's resolv.conf: the host's filtered (or Dns/DnsSearch/DnsOptions), or 127.0.0.11."""
     search = host.search
     if dns_search:
@@ -168,8 +167,12 @@ def link_env(parent_name: str, alias: str, child_ip: str, exposed_ports: list[st
         env.append(f"{a}_PORT={proto}://{child_ip}:{num}")
     for num, proto in ports:
         key = f"{a}_PORT_{num}_{proto.upper()}"
-        env += [f"{key}={proto}://{child_ip}:{num}", f"{key}_ADDR={child_ip}", f"{key}_PORT={num}",
-                f"{key}_PROTO={proto}"]
+        env += [
+            f"{key}={proto}://{child_ip}:{num}",
+            f"{key}_ADDR={child_ip}",
+            f"{key}_PORT={num}",
+            f"{key}_PROTO={proto}",
+        ]
     env.append(f"{a}_NAME=/{parent_name}/{alias}")
     for kv in child_env:
         k, sep, v = kv.partition("=")

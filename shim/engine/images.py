@@ -17,7 +17,8 @@ import datetime
 import json
 import logging
 import time
-from typing import Any, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 from shim.engine import refs
 from shim.engine.changes import apply_changes
@@ -63,8 +64,14 @@ class Image:
         return sorted(refs.parse_image_ref(d).familiar for d in self.repo_digests)
 
     def record(self) -> dict:
-        return {"id": self.id, "repo_tags": self.repo_tags, "repo_digests": self.repo_digests,
-                "parent": self.parent, "size": self.size, "last_tag_time": self.last_tag_time}
+        return {
+            "id": self.id,
+            "repo_tags": self.repo_tags,
+            "repo_digests": self.repo_digests,
+            "parent": self.parent,
+            "size": self.size,
+            "last_tag_time": self.last_tag_time,
+        }
 
 
 @dataclasses.dataclass(slots=True)
@@ -87,7 +94,7 @@ def parse_time(text: str) -> int:
     if "." in t:  # Python's fromisoformat takes at most microseconds
         head, _, rest = t.partition(".")
         frac = "".join(c for c in rest if c.isdigit())
-        tz = rest[len(frac):]
+        tz = rest[len(frac) :]
         t = f"{head}.{frac[:6].ljust(6, '0')}{tz}"
     try:
         return int(datetime.datetime.fromisoformat(t).timestamp())
@@ -98,7 +105,7 @@ def parse_time(text: str) -> int:
 def rfc3339_nano(ns: int | None = None) -> str:
     ns = time.time_ns() if ns is None else ns
     secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.datetime.fromtimestamp(secs, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{frac:09d}".rstrip("0").rstrip(".") + "Z"
 
 
@@ -136,9 +143,15 @@ class ImageService:
         for rec in records.values():
             try:
                 raw = await asyncio.to_thread(self.layers.get_config, rec["id"])
-                img = Image(id=rec["id"], config=json.loads(raw), repo_tags=list(rec.get("repo_tags") or []),
-                            repo_digests=list(rec.get("repo_digests") or []), parent=rec.get("parent", ""),
-                            size=int(rec.get("size") or 0), last_tag_time=rec.get("last_tag_time") or "")
+                img = Image(
+                    id=rec["id"],
+                    config=json.loads(raw),
+                    repo_tags=list(rec.get("repo_tags") or []),
+                    repo_digests=list(rec.get("repo_digests") or []),
+                    parent=rec.get("parent", ""),
+                    size=int(rec.get("size") or 0),
+                    last_tag_time=rec.get("last_tag_time") or "",
+                )
             except (NotFound, ValueError, KeyError) as e:
                 log.error("image record %s unusable, skipped: %s", rec.get("id"), e)
                 continue
@@ -181,8 +194,12 @@ class ImageService:
     def image_for_container(self, ref: str) -> ContainerImage:
         """Resolve `ref` for container create/run; raises NotFound `No such image: …`."""
         img = self.resolve(ref)
-        return ContainerImage(id=img.id, config=json.loads(json.dumps(img.container_config)),
-                              layer_dirs=[self.layers.layer_dir(d) for d in img.diff_ids], name=ref)
+        return ContainerImage(
+            id=img.id,
+            config=json.loads(json.dumps(img.container_config)),
+            layer_dirs=[self.layers.layer_dir(d) for d in img.diff_ids],
+            name=ref,
+        )
 
     def all(self) -> list[Image]:
         return list(self.images.values())
@@ -218,8 +235,11 @@ class ImageService:
                 continue
             tags = img.familiar_tags
             if filters.get("reference"):
-                tags = sorted(refs.parse_image_ref(c).familiar for c in img.repo_tags
-                              if any(refs.familiar_match(p, c) for p in filters["reference"]))
+                tags = sorted(
+                    refs.parse_image_ref(c).familiar
+                    for c in img.repo_tags
+                    if any(refs.familiar_match(p, c) for p in filters["reference"])
+                )
                 if not tags:
                     continue
             # Without all, intermediate images (untagged parents of others) are hidden.
@@ -249,8 +269,16 @@ class ImageService:
                 if layer_i < len(diff_ids):
                     size = self.layers.layer_size(diff_ids[layer_i])
                 layer_i += 1
-            entries.append({"created": parse_time(h.get("created", "")), "created_by": h.get("created_by", ""),
-                            "comment": h.get("comment", ""), "size": size, "id": "<missing>", "tags": []})
+            entries.append(
+                {
+                    "created": parse_time(h.get("created", "")),
+                    "created_by": h.get("created_by", ""),
+                    "comment": h.get("comment", ""),
+                    "size": size,
+                    "id": "<missing>",
+                    "tags": [],
+                }
+            )
         entries.reverse()
         entries[0]["id"] = img.id
         entries[0]["tags"] = img.familiar_tags
@@ -285,8 +313,9 @@ class ImageService:
         await self.store.aput(KIND, refs.strip_algo(img.id), img.record())
 
     # --- adding images ---------------------------------------------------
-    async def _register(self, image_id: str, config_raw: bytes, sizes: int, names: Iterable[str],
-                        parent: str = "", touch: bool = True) -> Image:
+    async def _register(
+        self, image_id: str, config_raw: bytes, sizes: int, names: Iterable[str], parent: str = "", touch: bool = True
+    ) -> Image:
         img = self.images.get(image_id)
         if img is None:
             img = Image(id=image_id, config=json.loads(config_raw), parent=parent, size=sizes)
@@ -331,10 +360,11 @@ class ImageService:
                 for n in names:
                     old = self.tags.get(n)
                     if old and old != item.image_id:
-                        lines.append(f"The image {refs.parse_image_ref(n).familiar} already exists, renaming "
-                                     f"the old one with ID {old} to empty string\n")
-                img = await self._register(item.image_id, item.config, self._size_of(item.diff_ids), names,
-                                           touch=False)
+                        lines.append(
+                            f"The image {refs.parse_image_ref(n).familiar} already exists, renaming "
+                            f"the old one with ID {old} to empty string\n"
+                        )
+                img = await self._register(item.image_id, item.config, self._size_of(item.diff_ids), names, touch=False)
                 self._event(img.id, "load", img.id, img)
                 if names:
                     lines += [f"Loaded image: {refs.parse_image_ref(n).familiar}\n" for n in names]
@@ -383,8 +413,16 @@ class ImageService:
             await asyncio.to_thread(f.close)
             await asyncio.to_thread(self.layers.discard, path)
 
-    async def import_image(self, chunks: AsyncIterator[bytes], *, repo: str = "", tag: str = "",
-                           changes: list[str] | None = None, message: str = "", platform: str = "") -> str:
+    async def import_image(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        repo: str = "",
+        tag: str = "",
+        changes: list[str] | None = None,
+        message: str = "",
+        platform: str = "",
+    ) -> str:
         """`docker import`: a rootfs tar becomes a one-layer image; returns the image ID."""
         target = refs.parse_repo_tag(repo, tag) if repo else None
         os_, arch = "linux", self.host_arch
@@ -419,9 +457,20 @@ class ImageService:
         self._event(img.id, "import", img.id, img)
         return img.id
 
-    async def commit(self, *, parent_id: str, config: dict, upper_dir: str = "", layer_tar: str = "",
-                     author: str = "", comment: str = "", created_by: str = "", repo: str = "", tag: str = "",
-                     changes: list[str] | None = None) -> str:
+    async def commit(
+        self,
+        *,
+        parent_id: str,
+        config: dict,
+        upper_dir: str = "",
+        layer_tar: str = "",
+        author: str = "",
+        comment: str = "",
+        created_by: str = "",
+        repo: str = "",
+        tag: str = "",
+        changes: list[str] | None = None,
+    ) -> str:
         """`docker commit`: `parent_id`'s layers plus one new layer; returns the new image ID.
 
         The new layer is the container's overlay upper dir (`upper_dir`, whiteouts converted)
@@ -439,9 +488,15 @@ class ImageService:
             await asyncio.to_thread(self.layers.discard, layer_tar)
         created = rfc3339_nano()
         base = parent.config if parent else {}
-        history = list(base.get("history") or []) + [
-            {"created": created, "created_by": created_by, **({"author": author} if author else {}),
-             **({"comment": comment} if comment else {})}]
+        history = [
+            *list(base.get("history") or []),
+            {
+                "created": created,
+                "created_by": created_by,
+                **({"author": author} if author else {}),
+                **({"comment": comment} if comment else {}),
+            },
+        ]
         image_config = {
             "architecture": base.get("architecture", self.host_arch),
             **({"author": author} if author else {}),
@@ -456,22 +511,34 @@ class ImageService:
         raw = json.dumps(image_config, separators=(",", ":")).encode()
         image_id = await asyncio.to_thread(self.layers.put_config, raw)
         async with self._lock:
-            img = await self._register(image_id, raw, self._size_of(image_config["rootfs"]["diff_ids"]),
-                                       [target.canonical] if target else [], parent=parent.id if parent else "")
+            img = await self._register(
+                image_id,
+                raw,
+                self._size_of(image_config["rootfs"]["diff_ids"]),
+                [target.canonical] if target else [],
+                parent=parent.id if parent else "",
+            )
         return img.id
 
     def pull(self, from_image: str, tag: str = "") -> list[dict]:
         """No registry is reachable: an image present locally is 'up to date', anything else a 404."""
         ref = refs.parse_image_ref(from_image)
         if tag:
-            ref = dataclasses.replace(ref, tag=tag) if not tag.startswith("sha256:") else \
-                dataclasses.replace(ref, digest=tag)
+            ref = (
+                dataclasses.replace(ref, tag=tag)
+                if not tag.startswith("sha256:")
+                else dataclasses.replace(ref, digest=tag)
+            )
         ref = ref.with_default_tag()
         if ref.canonical in self.tags:
-            return [{"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest},
-                    {"status": f"Status: Image is up to date for {ref.familiar}"}]
-        raise NotFound(f"pull access denied for {ref.familiar_name}, repository does not exist or may "
-                       "require 'docker login': denied: requested access to the resource is denied")
+            return [
+                {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest},
+                {"status": f"Status: Image is up to date for {ref.familiar}"},
+            ]
+        raise NotFound(
+            f"pull access denied for {ref.familiar_name}, repository does not exist or may "
+            "require 'docker login': denied: requested access to the resource is denied"
+        )
 
     def push(self, name: str, tag: str = "") -> list[dict]:
         """No registry support: a missing image is dockerd's 404, a present one fails in the stream."""
@@ -485,8 +552,10 @@ class ImageService:
         elif ref.canonical not in self.tags:
             raise NotFound(f"An image does not exist locally with the tag: {ref.familiar}")
         msg = "pushing to a registry is not supported by this daemon"
-        return [{"status": f"The push refers to repository [{ref.name}]"},
-                {"errorDetail": {"message": msg}, "error": msg}]
+        return [
+            {"status": f"The push refers to repository [{ref.name}]"},
+            {"errorDetail": {"message": msg}, "error": msg},
+        ]
 
     # --- removal ---------------------------------------------------------
     async def remove(self, ref: str, *, force: bool = False, prune: bool = True) -> list[dict[str, str]]:
@@ -504,8 +573,9 @@ class ImageService:
             parsed = refs.parse_image_ref(ref).with_default_tag()
             if not force and _single_reference(repo_refs) and using:
                 raise Conflict(
-                    f"conflict: unable to remove repository reference \"{ref}\" (must force) - container "
-                    f"{using[0][0][:12]} is using its referenced image {short_id(img.id)}")
+                    f'conflict: unable to remove repository reference "{ref}" (must force) - container '
+                    f"{using[0][0][:12]} is using its referenced image {short_id(img.id)}"
+                )
             if parsed.canonical not in repo_refs:
                 raise no_such_image(parsed.familiar)
             await self._untag(img, parsed.canonical)
@@ -552,8 +622,9 @@ class ImageService:
                 return err(False, f"image is being used by stopped container {stopped[0][:12]}")
         return None
 
-    async def _delete_helper(self, img: Image, records: list[dict[str, str]], force: bool, prune: bool,
-                             quiet: bool) -> int:
+    async def _delete_helper(
+        self, img: Image, records: list[dict[str, str]], force: bool, prune: bool, quiet: bool
+    ) -> int:
         conflict = self._conflict(img, hard=True, soft=not force)
         if conflict is not None:
             dangling = not (img.repo_tags or img.repo_digests) and not self.children(img.id)
@@ -581,7 +652,7 @@ class ImageService:
             # container's rootfs needs these lower dirs, so the layers stay on disk.
             in_use.update(img.diff_ids)
         reclaimed = 0
-        for diff_id, chain_id in reversed(list(zip(img.diff_ids, chain_ids(img.diff_ids)))):
+        for diff_id, chain_id in reversed(list(zip(img.diff_ids, chain_ids(img.diff_ids), strict=False))):
             if diff_id in in_use:
                 continue
             in_use.add(diff_id)  # an image may list the same diff twice
@@ -653,9 +724,22 @@ def _go_arch() -> str:
 def _full_config(cfg: dict) -> dict:
     """A container.Config in Go field order with its zero values, as dockerd stores it."""
     base = {
-        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
-        "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
-        "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None,
+        "Hostname": "",
+        "Domainname": "",
+        "User": "",
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": False,
+        "OpenStdin": False,
+        "StdinOnce": False,
+        "Env": None,
+        "Cmd": None,
+        "Image": "",
+        "Volumes": None,
+        "WorkingDir": "",
+        "Entrypoint": None,
+        "OnBuild": None,
         "Labels": None,
     }
     out = dict(base)
@@ -665,7 +749,7 @@ def _full_config(cfg: dict) -> dict:
         ports = out.pop("ExposedPorts")
         items = list(out.items())
         idx = [k for k, _ in items].index("AttachStderr") + 1
-        out = dict(items[:idx] + [("ExposedPorts", ports)] + items[idx:])
+        out = dict([*items[:idx], ("ExposedPorts", ports), *items[idx:]])
     return out
 
 
@@ -722,5 +806,3 @@ def _until(filters: dict[str, list[str]]) -> int | None:
     if num:
         raise InvalidParameter(f"invalid filter 'until={raw}'")
     return int(time.time() - total)
-
-

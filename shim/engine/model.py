@@ -89,15 +89,16 @@ class Container:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Container":
+    def from_dict(cls, d: dict[str, Any]) -> Container:
         d = dict(d)
         st = dict(d.pop("state", {}) or {})
         health = st.pop("health", None)
         state = ContainerState(**{k: v for k, v in st.items() if k in ContainerState.__slots__})
         if health is not None:
             log = [HealthLogEntry(**e) for e in health.get("log", [])]
-            state.health = Health(status=health.get("status", "starting"),
-                                  failing_streak=health.get("failing_streak", 0), log=log)
+            state.health = Health(
+                status=health.get("status", "starting"), failing_streak=health.get("failing_streak", 0), log=log
+            )
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(state=state, **{k: v for k, v in d.items() if k in fields})
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from shim.errors import InvalidParameter
 
@@ -60,7 +61,7 @@ class MountPoint:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "MountPoint":
+    def from_dict(cls, d: dict[str, Any]) -> MountPoint:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -91,13 +92,21 @@ def _valid_mode(mode: str) -> bool:
 
 def _clean_dest(dest: str, raw: str) -> str:
     if not dest.startswith("/"):
-        raise InvalidParameter(f"invalid mount config for type \"volume\": invalid mount path: '{dest}' "
-                               "mount path must be absolute") if raw == "" else \
-            InvalidParameter(f"invalid volume specification: '{raw}': invalid mount config for type \"volume\": "
-                             f"invalid mount path: '{dest}' mount path must be absolute")
+        raise (
+            InvalidParameter(
+                f"invalid mount config for type \"volume\": invalid mount path: '{dest}' mount path must be absolute"
+            )
+            if raw == ""
+            else InvalidParameter(
+                f"invalid volume specification: '{raw}': invalid mount config for type \"volume\": "
+                f"invalid mount path: '{dest}' mount path must be absolute"
+            )
+        )
     if posixpath.normpath(dest) == "/":
-        raise InvalidParameter(f"invalid volume specification: '{raw or dest}': invalid mount config for type "
-                               "\"bind\": invalid specification: destination can't be '/'")
+        raise InvalidParameter(
+            f"invalid volume specification: '{raw or dest}': invalid mount config for type "
+            "\"bind\": invalid specification: destination can't be '/'"
+        )
     return posixpath.normpath(dest)
 
 
@@ -124,14 +133,32 @@ def parse_bind(raw: str) -> MountPoint:
     rw = "ro" not in modes
     prop = next((m for m in modes if m in _PROPAGATIONS), "")
     if src.startswith("/"):
-        return MountPoint(type="bind", source=posixpath.normpath(src), destination=dest, mode=mode, rw=rw,
-                          propagation=prop or "rprivate", create_source=True, from_spec="binds")
+        return MountPoint(
+            type="bind",
+            source=posixpath.normpath(src),
+            destination=dest,
+            mode=mode,
+            rw=rw,
+            propagation=prop or "rprivate",
+            create_source=True,
+            from_spec="binds",
+        )
     if src and (src.startswith(".") or "/" in src):
         raise InvalidParameter(
-            f"create {src}: \"{src}\" includes invalid characters for a local volume name, only "
-            "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")
-    return MountPoint(type="volume", name=src, destination=dest, driver="local", mode=mode or "z", rw=rw,
-                      copy_data="nocopy" not in modes, anonymous=not src, from_spec="binds")
+            f'create {src}: "{src}" includes invalid characters for a local volume name, only '
+            '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'
+        )
+    return MountPoint(
+        type="volume",
+        name=src,
+        destination=dest,
+        driver="local",
+        mode=mode or "z",
+        rw=rw,
+        copy_data="nocopy" not in modes,
+        anonymous=not src,
+        from_spec="binds",
+    )
 
 
 def parse_mount(m: dict[str, Any]) -> MountPoint:
@@ -141,13 +168,17 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
     dest = m.get("Target") or ""
     ro = bool(m.get("ReadOnly"))
     if typ not in ("bind", "volume", "tmpfs"):
-        raise InvalidParameter(f"invalid mount config for type \"{typ}\": mount type unknown" if typ else
-                               "invalid mount config: mount type unknown")
+        raise InvalidParameter(
+            f'invalid mount config for type "{typ}": mount type unknown'
+            if typ
+            else "invalid mount config: mount type unknown"
+        )
     if not dest:
-        raise InvalidParameter(f"invalid mount config for type \"{typ}\": field Target must not be empty")
+        raise InvalidParameter(f'invalid mount config for type "{typ}": field Target must not be empty')
     if not dest.startswith("/"):
-        raise InvalidParameter(f"invalid mount config for type \"{typ}\": invalid mount path: '{dest}' "
-                               "mount path must be absolute")
+        raise InvalidParameter(
+            f"invalid mount config for type \"{typ}\": invalid mount path: '{dest}' mount path must be absolute"
+        )
     dest = posixpath.normpath(dest)
     bind_opts = m.get("BindOptions") or {}
     vol_opts = m.get("VolumeOptions") or {}
@@ -156,29 +187,45 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
         if not src:
             raise InvalidParameter('invalid mount config for type "bind": field Source must not be empty')
         if not src.startswith("/"):
-            raise InvalidParameter(f"invalid mount config for type \"bind\": invalid mount path: '{src}' "
-                                   "mount path must be absolute")
+            raise InvalidParameter(
+                f"invalid mount config for type \"bind\": invalid mount path: '{src}' mount path must be absolute"
+            )
         if vol_opts:
             raise InvalidParameter('invalid mount config for type "bind": field VolumeOptions must not be specified')
         if tmpfs_opts:
             raise InvalidParameter('invalid mount config for type "bind": field TmpfsOptions must not be specified')
         prop = bind_opts.get("Propagation") or "rprivate"
         if prop not in _PROPAGATIONS:
-            raise InvalidParameter(f"invalid mount config for type \"bind\": invalid propagation mode: {prop}")
-        return MountPoint(type="bind", source=posixpath.normpath(src), destination=dest, rw=not ro,
-                          propagation=prop, from_spec="mounts")
+            raise InvalidParameter(f'invalid mount config for type "bind": invalid propagation mode: {prop}')
+        return MountPoint(
+            type="bind",
+            source=posixpath.normpath(src),
+            destination=dest,
+            rw=not ro,
+            propagation=prop,
+            from_spec="mounts",
+        )
     if typ == "volume":
         if bind_opts:
             raise InvalidParameter('invalid mount config for type "volume": field BindOptions must not be specified')
         if tmpfs_opts:
             raise InvalidParameter('invalid mount config for type "volume": field TmpfsOptions must not be specified')
         if src and ("/" in src or src.startswith(".")):
-            raise InvalidParameter(f"invalid mount config for type \"volume\": invalid volume name: {src}")
+            raise InvalidParameter(f'invalid mount config for type "volume": invalid volume name: {src}')
         driver = ((vol_opts.get("DriverConfig") or {}).get("Name")) or "local"
         opts = dict(((vol_opts.get("DriverConfig") or {}).get("Options")) or {})
-        return MountPoint(type="volume", name=src, destination=dest, driver=driver, rw=not ro,
-                          copy_data=not vol_opts.get("NoCopy"), volume_labels=dict(vol_opts.get("Labels") or {}),
-                          volume_options=opts, anonymous=not src, from_spec="mounts")
+        return MountPoint(
+            type="volume",
+            name=src,
+            destination=dest,
+            driver=driver,
+            rw=not ro,
+            copy_data=not vol_opts.get("NoCopy"),
+            volume_labels=dict(vol_opts.get("Labels") or {}),
+            volume_options=opts,
+            anonymous=not src,
+            from_spec="mounts",
+        )
     # tmpfs
     if src:
         raise InvalidParameter('invalid mount config for type "tmpfs": field Source must not be specified')
@@ -186,8 +233,7 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
         raise InvalidParameter('invalid mount config for type "tmpfs": field BindOptions must not be specified')
     if vol_opts:
         raise InvalidParameter('invalid mount config for type "tmpfs": field VolumeOptions must not be specified')
-    return MountPoint(type="tmpfs", destination=dest, rw=not ro, tmpfs_data=tmpfs_data(tmpfs_opts),
-                      from_spec="mounts")
+    return MountPoint(type="tmpfs", destination=dest, rw=not ro, tmpfs_data=tmpfs_data(tmpfs_opts), from_spec="mounts")
 
 
 def tmpfs_data(opts: dict[str, Any]) -> str:
@@ -245,8 +291,11 @@ def _volumes_from(spec: str, lookup: Callable[[str], tuple[str, list[MountPoint]
     return out
 
 
-def plan(config: dict[str, Any], host_config: dict[str, Any],
-         volumes_from: Callable[[str], tuple[str, list[MountPoint]]] | None = None) -> list[MountPoint]:
+def plan(
+    config: dict[str, Any],
+    host_config: dict[str, Any],
+    volumes_from: Callable[[str], tuple[str, list[MountPoint]]] | None = None,
+) -> list[MountPoint]:
     """Every mount of a container at create, destination order of appearance; duplicates refused.
 
     `config` is the container's Config with the image's merged in (its `Volumes` include
@@ -254,7 +303,7 @@ def plan(config: dict[str, Any], host_config: dict[str, Any],
     """
     by_dest: dict[str, MountPoint] = {}
 
-    for dest in (config.get("Volumes") or {}):
+    for dest in config.get("Volumes") or {}:
         d = _clean_dest(dest, dest)
         by_dest[d] = MountPoint(type="volume", destination=d, driver="local", anonymous=True, from_spec="image")
 
@@ -282,8 +331,13 @@ def plan(config: dict[str, Any], host_config: dict[str, Any],
 
     for dest, data in tmpfs.items():
         d = _clean_dest(dest, dest)
-        by_dest[d] = MountPoint(type="tmpfs", destination=d, tmpfs_data=data or "", from_spec="tmpfs",
-                                rw="ro" not in (data or "").split(","))
+        by_dest[d] = MountPoint(
+            type="tmpfs",
+            destination=d,
+            tmpfs_data=data or "",
+            from_spec="tmpfs",
+            rw="ro" not in (data or "").split(","),
+        )
     return list(by_dest.values())
 
 
@@ -295,8 +349,9 @@ def check_not_under(mp: MountPoint, roots: list[str]) -> None:
     for root in roots:
         root = posixpath.normpath(root)
         if src == root or src.startswith(root + "/"):
-            raise InvalidParameter(f"invalid mount config for type \"bind\": bind source path is inside the "
-                                   f"daemon's data root: {mp.source}")
+            raise InvalidParameter(
+                f'invalid mount config for type "bind": bind source path is inside the daemon\'s data root: {mp.source}'
+            )
 
 
 def sort_for_mounting(mps: list[MountPoint]) -> list[MountPoint]:

@@ -8,7 +8,8 @@ IP leases are the endpoints' addresses: there is no separate lease table to drif
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 
 @dataclasses.dataclass(slots=True)
@@ -45,7 +46,7 @@ class Network:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Network":
+    def from_dict(cls, d: dict[str, Any]) -> Network:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -99,7 +100,7 @@ class ContainerNet:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ContainerNet":
+    def from_dict(cls, d: dict[str, Any]) -> ContainerNet:
         d = dict(d)
         eps = {k: Endpoint(**v) for k, v in (d.pop("endpoints", None) or {}).items()}
         ports = [PortMapping(**p) for p in d.pop("ports", None) or []]
@@ -169,8 +170,20 @@ class NetlinkPort(Protocol):
     async def delete_netns(self, path: str) -> None: ...
     async def list_netns(self) -> list[str]: ...
     def netns_path(self, cid: str) -> str: ...
-    async def add_endpoint(self, *, netns: str, bridge: str, host_if: str, ifname: str, address: str, prefix: int,
-                           gateway: str | None, mac: str, mtu: int = 1500, owner: str = "") -> None: ...
+    async def add_endpoint(
+        self,
+        *,
+        netns: str,
+        bridge: str,
+        host_if: str,
+        ifname: str,
+        address: str,
+        prefix: int,
+        gateway: str | None,
+        mac: str,
+        mtu: int = 1500,
+        owner: str = "",
+    ) -> None: ...
     async def remove_endpoint(self, host_if: str) -> None: ...
     async def sysctl(self, path: str, value: str) -> None: ...
 
@@ -181,8 +194,14 @@ class FirewallPort(Protocol):
 
 
 class DnsPort(Protocol):
-    async def serve(self, cid: str, netns: str, lookup_a: Callable[[str], Any], lookup_ptr: Callable[[str], Any],
-                    upstreams: Callable[[], list[str]]) -> None: ...
+    async def serve(
+        self,
+        cid: str,
+        netns: str,
+        lookup_a: Callable[[str], Any],
+        lookup_ptr: Callable[[str], Any],
+        upstreams: Callable[[], list[str]],
+    ) -> None: ...
     async def stop(self, cid: str) -> None: ...
     async def close(self) -> None: ...
 

@@ -15,11 +15,21 @@ import logging
 import os
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from shim.engine import hostsfiles as hf
-from shim.engine.netmodel import (Attachment, BridgeRules, ContainerNet, Endpoint, EndpointView, FirewallState,
-                                  Network, PortMapping, PortRule)
+from shim.engine.netmodel import (
+    Attachment,
+    BridgeRules,
+    ContainerNet,
+    Endpoint,
+    EndpointView,
+    FirewallState,
+    Network,
+    PortMapping,
+    PortRule,
+)
 from shim.engine.ports import MountSpec
 from shim.errors import Conflict, Forbidden, InvalidParameter, NotFound, ShimError, SystemFailure
 
@@ -45,7 +55,7 @@ def _overlaps(a: str, b: str) -> bool:
 
 
 def parse_port_key(key: str) -> tuple[int, int, str]:
-    """"80/tcp", "8000-8010/udp" → (first, last, proto); InvalidParameter with dockerd's wording."""
+    """ "80/tcp", "8000-8010/udp" → (first, last, proto); InvalidParameter with dockerd's wording."""
     port, _, proto = key.partition("/")
     proto = (proto or "tcp").lower()
     lo, _, hi = port.partition("-")
@@ -89,8 +99,19 @@ def _hex(n: int) -> str:
 
 
 class NetworkService:
-    def __init__(self, *, store: Any, events: Any, settings: Any, netlink: Any, firewall: Any, dns: Any,
-                 ports: Any, files: Any, data_root: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        store: Any,
+        events: Any,
+        settings: Any,
+        netlink: Any,
+        firewall: Any,
+        dns: Any,
+        ports: Any,
+        files: Any,
+        data_root: str = "",
+    ) -> None:
         self._store, self._events, self._settings = store, events, settings
         self._nl, self._fw, self._dns, self._ports, self._files = netlink, firewall, dns, ports, files
         self.data_root = data_root or getattr(settings, "data_root", "")
@@ -134,8 +155,11 @@ class NetworkService:
         return self.default_bridge().gateway
 
     def endpoints_on(self, net: Network) -> list[tuple[ContainerNet, Endpoint]]:
-        return [(cn, cn.endpoints[net.id]) for cn in self._cn.values() if cn.live and net.id in cn.endpoints
-                and cn.endpoints[net.id].endpoint_id]
+        return [
+            (cn, cn.endpoints[net.id])
+            for cn in self._cn.values()
+            if cn.live and net.id in cn.endpoints and cn.endpoints[net.id].endpoint_id
+        ]
 
     def view(self, c: Any) -> EndpointView:
         """For inspect's NetworkSettings (translate.networks.network_settings)."""
@@ -146,16 +170,23 @@ class NetworkService:
         nets = {nid: self._nets[nid] for nid in cn.endpoints if nid in self._nets}
         if cn.mode in ("host", "none"):
             nets.update({n.id: n for n in self._nets.values() if n.predefined and n.name == cn.mode})
-        return EndpointView(net=cn, networks=nets, mode=cn.mode,
-                            exposed=sorted((c.config.get("ExposedPorts") or {}).keys()),
-                            port_bindings=c.host_config.get("PortBindings") or {})
+        return EndpointView(
+            net=cn,
+            networks=nets,
+            mode=cn.mode,
+            exposed=sorted((c.config.get("ExposedPorts") or {}).keys()),
+            port_bindings=c.host_config.get("PortBindings") or {},
+        )
 
     def paths(self, c: Any) -> dict[str, str]:
         """hosts_path / hostname_path / resolv_conf_path for inspect (dockerd shows them once started)."""
         cn = self._cn.get(c.id)
         files = cn.files if cn is not None else {}
-        return {"hosts_path": files.get("hosts", ""), "hostname_path": files.get("hostname", ""),
-                "resolv_conf_path": files.get("resolv_conf", "")}
+        return {
+            "hosts_path": files.get("hosts", ""),
+            "hostname_path": files.get("hostname", ""),
+            "resolv_conf_path": files.get("resolv_conf", ""),
+        }
 
     # ------------------------------------------------------------ restore / close
 
@@ -199,10 +230,8 @@ class NetworkService:
         live = {cid for cid, cn in self._cn.items() if cn.live}
         veths = {ep.veth for cn in self._cn.values() if cn.live for ep in cn.endpoints.values() if ep.veth}
         bridges = {n.bridge for n in self._nets.values() if n.driver == "bridge"}
-        for ifname, kind, owner in await self._nl.our_links():
-            if kind == "bridge" and ifname not in bridges:
-                await self._nl.delete_link(ifname)
-            elif kind == "veth" and ifname not in veths:
+        for ifname, kind, _owner in await self._nl.our_links():
+            if (kind == "bridge" and ifname not in bridges) or (kind == "veth" and ifname not in veths):
                 await self._nl.delete_link(ifname)
         for cid in await self._nl.list_netns():
             if cid not in live:
@@ -233,8 +262,9 @@ class NetworkService:
         now = time.time_ns()
         for name, driver in (("none", "null"), ("host", "host"), ("bridge", "bridge")):
             if name not in have:
-                net = Network(id=secrets.token_hex(32), name=name, driver=driver, created=now, predefined=True,
-                              ipam_options=None)
+                net = Network(
+                    id=secrets.token_hex(32), name=name, driver=driver, created=now, predefined=True, ipam_options=None
+                )
                 self._nets[net.id] = net
                 have[name] = net
         br = have["bridge"]
@@ -271,8 +301,9 @@ class NetworkService:
         for pool in default_pools():
             if not any(_overlaps(str(pool), t) for t in taken):
                 return pool
-        raise Forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults "
-                        "to assign to the network")
+        raise Forbidden(
+            "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
+        )
 
     # ------------------------------------------------------------ persistence helpers
 
@@ -287,30 +318,51 @@ class NetworkService:
 
     # ------------------------------------------------------------ network CRUD
 
-    async def create(self, *, name: str, driver: str = "bridge", ipam: dict[str, Any] | None = None,
-                     internal: bool = False, attachable: bool = False, ingress: bool = False,
-                     enable_ipv6: bool = False, labels: dict[str, str] | None = None,
-                     options: dict[str, str] | None = None) -> tuple[Network, str]:
+    async def create(
+        self,
+        *,
+        name: str,
+        driver: str = "bridge",
+        ipam: dict[str, Any] | None = None,
+        internal: bool = False,
+        attachable: bool = False,
+        ingress: bool = False,
+        enable_ipv6: bool = False,
+        labels: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+    ) -> tuple[Network, str]:
         await self.restore()
         driver = driver or "bridge"
         if not name:
             raise InvalidParameter("network name is required" if name is None else 'invalid name: ""')
         if name in PREDEFINED or driver in ("host", "null"):
-            raise Forbidden(f"{name} is a pre-defined network and cannot be created"
-                            if name in PREDEFINED else f'only one instance of "{driver}" network is allowed')
+            raise Forbidden(
+                f"{name} is a pre-defined network and cannot be created"
+                if name in PREDEFINED
+                else f'only one instance of "{driver}" network is allowed'
+            )
         if driver != "bridge":
-            raise NotFound(f"plugin \"{driver}\" not found")
+            raise NotFound(f'plugin "{driver}" not found')
         ipam = ipam or {}
         configs = [c for c in (ipam.get("Config") or []) if c]
         async with self._lock:
             if any(n.name == name for n in self._nets.values()):
                 raise Conflict(f"network with name {name} already exists")
             net_id = secrets.token_hex(32)
-            net = Network(id=net_id, name=name, driver="bridge", created=time.time_ns(), internal=bool(internal),
-                          attachable=bool(attachable), ingress=bool(ingress), enable_ipv6=bool(enable_ipv6),
-                          labels=dict(labels or {}), options=dict(options or {}),
-                          ipam_driver=ipam.get("Driver") or "default",
-                          ipam_options=ipam.get("Options") if ipam.get("Options") is not None else {})
+            net = Network(
+                id=net_id,
+                name=name,
+                driver="bridge",
+                created=time.time_ns(),
+                internal=bool(internal),
+                attachable=bool(attachable),
+                ingress=bool(ingress),
+                enable_ipv6=bool(enable_ipv6),
+                labels=dict(labels or {}),
+                options=dict(options or {}),
+                ipam_driver=ipam.get("Driver") or "default",
+                ipam_options=ipam.get("Options") if ipam.get("Options") is not None else {},
+            )
             v4 = [c for c in configs if ":" not in (c.get("Subnet") or "")]
             if v4 and v4[0].get("Subnet"):
                 self._set_user_subnet(net, v4[0])
@@ -437,8 +489,13 @@ class NetworkService:
     @staticmethod
     def _add_config(cn: ContainerNet, net: Network, epc: dict[str, Any]) -> None:
         aliases = list(epc.get("Aliases") or [])
-        cn.endpoints[net.id] = Endpoint(network_id=net.id, aliases=aliases, ipam_config=epc.get("IPAMConfig") or None,
-                                        links=epc.get("Links") or None, driver_opts=epc.get("DriverOpts") or None)
+        cn.endpoints[net.id] = Endpoint(
+            network_id=net.id,
+            aliases=aliases,
+            ipam_config=epc.get("IPAMConfig") or None,
+            links=epc.get("Links") or None,
+            driver_opts=epc.get("DriverOpts") or None,
+        )
         if net.id not in cn.order:
             cn.order.append(net.id)
 
@@ -473,8 +530,11 @@ class NetworkService:
     async def _attach_locked(self, c: Any, cn: ContainerNet) -> Attachment:
         mode = cn.mode
         cdir = os.path.join(self.data_root, "containers", c.id)
-        files = {"hosts": os.path.join(cdir, "hosts"), "hostname": os.path.join(cdir, "hostname"),
-                 "resolv_conf": os.path.join(cdir, "resolv.conf")}
+        files = {
+            "hosts": os.path.join(cdir, "hosts"),
+            "hostname": os.path.join(cdir, "hostname"),
+            "resolv_conf": os.path.join(cdir, "resolv.conf"),
+        }
         env: list[str] = []
         cn.hostname = c.config.get("Hostname") or c.id[:12]
         cn.sandbox_id = secrets.token_hex(32)
@@ -511,11 +571,18 @@ class NetworkService:
         cn.files = files
         cn.live = True
         await self._save_cn(cn)
-        mounts = [MountSpec(destination=d, source=files[k], type="bind", options=["rbind", "rprivate"])
-                  for k, d in (("resolv_conf", "/etc/resolv.conf"), ("hostname", "/etc/hostname"),
-                               ("hosts", "/etc/hosts"))]
-        return Attachment(netns_path=cn.netns, mounts=mounts, env=env, hosts_path=files["hosts"],
-                          hostname_path=files["hostname"], resolv_conf_path=files["resolv_conf"])
+        mounts = [
+            MountSpec(destination=d, source=files[k], type="bind", options=["rbind", "rprivate"])
+            for k, d in (("resolv_conf", "/etc/resolv.conf"), ("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"))
+        ]
+        return Attachment(
+            netns_path=cn.netns,
+            mounts=mounts,
+            env=env,
+            hosts_path=files["hosts"],
+            hostname_path=files["hostname"],
+            resolv_conf_path=files["resolv_conf"],
+        )
 
     def _lookup_container(self, ref: str) -> Any:
         if self._get_container is None:
@@ -537,15 +604,16 @@ class NetworkService:
             except ValueError:
                 raise InvalidParameter(f"invalid IPv4 address: {requested}") from None
             if addr not in subnet:
-                raise InvalidParameter(f"no available IPv4 addresses on this network's address pools: "
-                                       f"{net.name} ({net.id})")
+                raise InvalidParameter(
+                    f"no available IPv4 addresses on this network's address pools: {net.name} ({net.id})"
+                )
             if requested in used:
                 raise Forbidden("Address already in use")
             return requested
         rng = ipaddress.IPv4Network(net.ip_range) if net.ip_range else subnet
         # the range's own first/last addresses are usable: only the subnet's network/broadcast are not
         edges = {subnet.network_address, subnet.broadcast_address}
-        for addr in (rng if net.ip_range else subnet.hosts()):
+        for addr in rng if net.ip_range else subnet.hosts():
             if addr not in edges and str(addr) not in used:
                 return str(addr)
         raise Forbidden(f"no available IPv4 addresses on this network's address pools: {net.name} ({net.id})")
@@ -553,10 +621,12 @@ class NetworkService:
     def _check_static_ip(self, net: Network, ep: Endpoint) -> str:
         want = (ep.ipam_config or {}).get("IPv4Address") or ""
         if want and (net.predefined or not any(c.get("Subnet") for c in net.ipam_config if not net.predefined)):
-            raise InvalidParameter("user specified IP address is supported on user defined networks only"
-                            if net.predefined else
-                            "user specified IP address is supported only when connecting to networks with "
-                            "user configured subnets")
+            raise InvalidParameter(
+                "user specified IP address is supported on user defined networks only"
+                if net.predefined
+                else "user specified IP address is supported only when connecting to networks with "
+                "user configured subnets"
+            )
         return want
 
     async def _plug(self, c: Any, cn: ContainerNet, net: Network, *, default_route: bool) -> None:
@@ -571,9 +641,18 @@ class NetworkService:
         ep.ifname = f"eth{sum(1 for e in cn.endpoints.values() if e.ifname)}"
         gw = net.gateway if default_route and not net.internal else None
         try:
-            await self._nl.add_endpoint(netns=cn.netns, bridge=net.bridge, host_if=ep.veth, ifname=ep.ifname,
-                                        address=ep.ip, prefix=ep.prefix, gateway=gw, mac=ep.mac, mtu=net.mtu,
-                                        owner=c.id)
+            await self._nl.add_endpoint(
+                netns=cn.netns,
+                bridge=net.bridge,
+                host_if=ep.veth,
+                ifname=ep.ifname,
+                address=ep.ip,
+                prefix=ep.prefix,
+                gateway=gw,
+                mac=ep.mac,
+                mtu=net.mtu,
+                owner=c.id,
+            )
         except BaseException:
             _clear_ep(ep)
             raise
@@ -586,9 +665,11 @@ class NetworkService:
             return
         net = self._nets[nid]
         ep = cn.endpoints[nid]
-        bindings: dict[str, list[dict[str, Any]]] = {k: list(v or []) for k, v in (hc.get("PortBindings") or {}).items()}
+        bindings: dict[str, list[dict[str, Any]]] = {
+            k: list(v or []) for k, v in (hc.get("PortBindings") or {}).items()
+        }
         if hc.get("PublishAllPorts"):
-            for key in (c.config.get("ExposedPorts") or {}):
+            for key in c.config.get("ExposedPorts") or {}:
                 if not bindings.get(key):
                     bindings[key] = [{"HostIp": "", "HostPort": ""}]
         for key, blist in sorted(bindings.items()):
@@ -603,8 +684,9 @@ class NetworkService:
                     # a host range as long as the container range maps one to one; else any free one in it
                     lo, hi = (hlo + i, hlo + i) if hlo and hhi - hlo == last - first else (hlo, hhi)
                     hp = self._reserve(c, ep, proto, host_ip, lo, hi)
-                    cn.ports.append(PortMapping(proto=proto, container_port=cport, host_ip=host_ip, host_port=hp,
-                                                network_id=net.id))
+                    cn.ports.append(
+                        PortMapping(proto=proto, container_port=cport, host_ip=host_ip, host_port=hp, network_id=net.id)
+                    )
 
     def _reserve(self, c: Any, ep: Endpoint, proto: str, host_ip: str, lo: int, hi: int) -> int:
         """One host port in [lo, hi] (0: any), with dockerd's error when taken."""
@@ -615,15 +697,21 @@ class NetworkService:
                 return self._ports.reserve(proto, host_ip, port)
             except ShimError as e:
                 err = e
-        raise SystemFailure(f"driver failed programming external connectivity on endpoint {c.name} "
-                            f"({ep.endpoint_id}): {err}")
+        raise SystemFailure(
+            f"driver failed programming external connectivity on endpoint {c.name} ({ep.endpoint_id}): {err}"
+        )
 
     def _link_env(self, c: Any, cn: ContainerNet) -> list[str]:
         """Legacy links on the default bridge: variables now, hosts entries in _write_files."""
         env: list[str] = []
         for child, alias, ip in self._links(c, cn):
-            env += hf.link_env(c.name, alias, ip, sorted((child.config.get("ExposedPorts") or {}).keys()),
-                               child.config.get("Env") or [])
+            env += hf.link_env(
+                c.name,
+                alias,
+                ip,
+                sorted((child.config.get("ExposedPorts") or {}).keys()),
+                child.config.get("Env") or [],
+            )
         return env
 
     def _links(self, c: Any, cn: ContainerNet) -> list[tuple[Any, str, str]]:
@@ -650,19 +738,33 @@ class NetworkService:
         first = cn.endpoints.get(cn.order[0]) if cn.order else None
         ip = first.ip if first else ""
         extra = hf.extra_hosts(hc.get("ExtraHosts") or [], self.host_gateway())
-        extra += hf.link_hosts([(alias, child.config.get("Hostname") or child.id[:12], child.name, cip)
-                                for child, alias, cip in self._links(c, cn) if cip])
+        extra += hf.link_hosts(
+            [
+                (alias, child.config.get("Hostname") or child.id[:12], child.name, cip)
+                for child, alias, cip in self._links(c, cn)
+                if cip
+            ]
+        )
         hosts = hf.hosts(cn.hostname, c.config.get("Domainname") or "", ip, extra)
         host_resolv = hf.parse_resolv_conf(await asyncio.to_thread(self._files.read_host_resolv_conf))
         self._host_upstreams = hf.upstream_nameservers(host_resolv, [])  # no file reads per DNS query
-        resolv = hf.resolv_conf(host_resolv, hc.get("Dns") or [], hc.get("DnsSearch") or [],
-                                hc.get("DnsOptions") or [], embedded=self._uses_embedded_dns(cn))
+        resolv = hf.resolv_conf(
+            host_resolv,
+            hc.get("Dns") or [],
+            hc.get("DnsSearch") or [],
+            hc.get("DnsOptions") or [],
+            embedded=self._uses_embedded_dns(cn),
+        )
         await asyncio.to_thread(self._write_all, files, hosts, hf.hostname_file(cn.hostname), resolv)
 
     def _write_host_mode_files(self, files: dict[str, str], hostname: str) -> None:
         hosts = self._files.read_host_file("/etc/hosts") if hasattr(self._files, "read_host_file") else ""
-        self._write_all(files, hosts or hf.hosts(hostname, "", "", []), hf.hostname_file(hostname),
-                        self._files.read_host_resolv_conf())
+        self._write_all(
+            files,
+            hosts or hf.hosts(hostname, "", "", []),
+            hf.hostname_file(hostname),
+            self._files.read_host_resolv_conf(),
+        )
 
     def _write_all(self, files: dict[str, str], hosts: str, hostname: str, resolv: str) -> None:
         self._files.write(files["hosts"], hosts)
@@ -750,16 +852,21 @@ class NetworkService:
             if net.driver == "host" or cn.mode == "host":
                 raise Forbidden("container cannot be disconnected from host network or connected to host network")
             if cn.mode == "none" or cn.mode.startswith("container:") or net.driver == "null":
-                raise Forbidden("container sharing network namespace with another container or host cannot be "
-                                "connected to any other network")
+                raise Forbidden(
+                    "container sharing network namespace with another container or host cannot be "
+                    "connected to any other network"
+                )
             if net.id in cn.endpoints:
                 raise Forbidden(f"endpoint with name {c.name} already exists in network {net.name}")
             self._add_config(cn, net, epc)
             if net.is_default_bridge and epc.get("Aliases"):
                 cn.endpoints[net.id].aliases = []  # dockerd: no aliases on the default bridge
             if running and cn.live and cn.owns_netns:
-                has_route = any(self._nets[n].driver == "bridge" and not self._nets[n].internal
-                                for n in cn.order if n != net.id and n in self._nets and cn.endpoints[n].endpoint_id)
+                has_route = any(
+                    self._nets[n].driver == "bridge" and not self._nets[n].internal
+                    for n in cn.order
+                    if n != net.id and n in self._nets and cn.endpoints[n].endpoint_id
+                )
                 try:
                     await self._plug(c, cn, net, default_route=not has_route)
                     await self._serve_dns(cn)
@@ -819,8 +926,9 @@ class NetworkService:
             if ep is None or not ep.veth:
                 continue
             host = await self._nl.link_stats(ep.veth)
-            out[ep.ifname] = {k.replace("rx_", "TX_").replace("tx_", "rx_").replace("TX_", "tx_"): v
-                              for k, v in host.items()}
+            out[ep.ifname] = {
+                k.replace("rx_", "TX_").replace("tx_", "rx_").replace("TX_", "tx_"): v for k, v in host.items()
+            }
         return out
 
     # ------------------------------------------------------------ DNS
@@ -829,8 +937,13 @@ class NetworkService:
         if not cn.live or not cn.owns_netns or not self._uses_embedded_dns(cn):
             return
         cid = cn.cid
-        await self._dns.serve(cid, cn.netns, lambda name: self.lookup_a(cid, name),
-                              lambda ip: self.lookup_ptr(cid, ip), lambda: self._upstreams(cid))
+        await self._dns.serve(
+            cid,
+            cn.netns,
+            lambda name: self.lookup_a(cid, name),
+            lambda ip: self.lookup_ptr(cid, ip),
+            lambda: self._upstreams(cid),
+        )
 
     def _upstreams(self, cid: str) -> list[str]:
         """Where the embedded DNS forwards: the container's Dns, else the host's resolvers."""
@@ -845,8 +958,11 @@ class NetworkService:
         if me is None:
             return None
         name = name.lower()
-        nets = [nid for nid in me.order if nid in self._nets and not self._nets[nid].predefined
-                and me.endpoints[nid].endpoint_id]
+        nets = [
+            nid
+            for nid in me.order
+            if nid in self._nets and not self._nets[nid].predefined and me.endpoints[nid].endpoint_id
+        ]
         for nid in nets:  # links are per-container aliases (compose's `links:` on user networks)
             for spec in me.endpoints[nid].links or []:
                 target, alias = hf.parse_link(spec)
@@ -890,10 +1006,15 @@ class NetworkService:
         state = FirewallState()
         for n in self.networks():
             if n.driver == "bridge" and n.bridge:
-                state.bridges.append(BridgeRules(
-                    bridge=n.bridge, subnet=n.subnet, internal=n.internal,
-                    masquerade=n.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false",
-                    icc=n.options.get("com.docker.network.bridge.enable_icc", "true") != "false"))
+                state.bridges.append(
+                    BridgeRules(
+                        bridge=n.bridge,
+                        subnet=n.subnet,
+                        internal=n.internal,
+                        masquerade=n.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false",
+                        icc=n.options.get("com.docker.network.bridge.enable_icc", "true") != "false",
+                    )
+                )
         for cn in self._cn.values():
             if not cn.live:
                 continue
@@ -902,8 +1023,16 @@ class NetworkService:
                 net = self._nets.get(p.network_id)
                 if ep is None or net is None or not ep.ip:
                     continue
-                state.ports.append(PortRule(proto=p.proto, host_ip=p.host_ip, host_port=p.host_port,
-                                            container_ip=ep.ip, container_port=p.container_port, bridge=net.bridge))
+                state.ports.append(
+                    PortRule(
+                        proto=p.proto,
+                        host_ip=p.host_ip,
+                        host_port=p.host_port,
+                        container_ip=ep.ip,
+                        container_port=p.container_port,
+                        bridge=net.bridge,
+                    )
+                )
         return state
 
 

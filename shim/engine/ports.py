@@ -9,7 +9,8 @@ receives those plus everything the engine has already resolved.
 from __future__ import annotations
 
 import dataclasses
-from typing import AsyncIterator, Protocol
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 
 @dataclasses.dataclass(slots=True)
@@ -231,16 +232,27 @@ class RootfsAccess(Protocol):
     async def copy_up(self, cid: str, layer_dirs: list[str], pairs: list[tuple[str, str]]) -> None:
         """Fill fresh volumes (host dirs) with the image's content at their destinations."""
 
-    async def stat(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str,
-                   readonly: bool = False) -> "object":
+    async def stat(
+        self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str, readonly: bool = False
+    ) -> object:
         """A PathStat (name, size, mode, mtime_ns, link_target); NotFound if missing."""
 
-    def read_archive(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]],
-                     path: str) -> AsyncIterator[bytes]: ...
+    def read_archive(
+        self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str
+    ) -> AsyncIterator[bytes]: ...
 
-    async def write_archive(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str,
-                            chunks: AsyncIterator[bytes], *, readonly: bool, no_overwrite_dir_nondir: bool,
-                            user: str | None) -> None: ...
+    async def write_archive(
+        self,
+        cid: str,
+        layer_dirs: list[str],
+        mounts: list[tuple[str, str, bool]],
+        path: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        readonly: bool,
+        no_overwrite_dir_nondir: bool,
+        user: str | None,
+    ) -> None: ...
 
     def export(self, cid: str, layer_dirs: list[str]) -> AsyncIterator[bytes]: ...
 
@@ -273,6 +285,16 @@ class ExecProcessHandle(Protocol):
 
 
 class ExecRuntimePort(Protocol):
-    async def start(self, cid: str, *, cmd: list[str], env: list[str], cwd: str, user: str, tty: bool,
-                    privileged: bool, attach_stdin: bool,
-                    console_size: tuple[int, int] | None = None) -> ExecProcessHandle: ...
+    async def start(
+        self,
+        cid: str,
+        *,
+        cmd: list[str],
+        env: list[str],
+        cwd: str,
+        user: str,
+        tty: bool,
+        privileged: bool,
+        attach_stdin: bool,
+        console_size: tuple[int, int] | None = None,
+    ) -> ExecProcessHandle: ...

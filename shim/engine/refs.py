@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from shim.errors import InvalidParameter, ShimError
 
@@ -70,10 +70,10 @@ class ImageRef:
     def familiar_name(self) -> str:
         """Repository as users write it, e.g. busybox or localhost:5000/x."""
         if self.domain == DEFAULT_DOMAIN:
-            return self.path[len(OFFICIAL_PREFIX):] if self.path.startswith(OFFICIAL_PREFIX) else self.path
+            return self.path[len(OFFICIAL_PREFIX) :] if self.path.startswith(OFFICIAL_PREFIX) else self.path
         return self.name
 
-    def with_default_tag(self) -> "ImageRef":
+    def with_default_tag(self) -> ImageRef:
         """TagNameOnly: a bare name gets :latest; digests are left alone."""
         if self.tag is None and self.digest is None:
             return dataclasses.replace(self, tag=DEFAULT_TAG)
@@ -100,7 +100,7 @@ def is_full_id(s: str) -> bool:
 
 
 def strip_algo(s: str) -> str:
-    return s[len("sha256:"):] if s.startswith("sha256:") else s
+    return s[len("sha256:") :] if s.startswith("sha256:") else s
 
 
 def parse_image_ref(s: str) -> ImageRef:
@@ -127,7 +127,7 @@ def _split_domain(s: str) -> tuple[str, str]:
     if i == -1 or ("." not in first and ":" not in first and first != "localhost" and first.lower() == first):
         domain, remainder = DEFAULT_DOMAIN, s
     else:
-        domain, remainder = first, s[i + 1:]
+        domain, remainder = first, s[i + 1 :]
     if domain == LEGACY_DOMAIN:
         domain = DEFAULT_DOMAIN
     if domain == DEFAULT_DOMAIN and "/" not in remainder:
@@ -187,6 +187,6 @@ def familiar_match(pattern: str, canonical: str) -> bool:
     def match(s: str) -> bool:
         # path.Match: `*` does not cross `/`; fnmatch's does, so compare segment-wise.
         pp, ss = pattern.split("/"), s.split("/")
-        return len(pp) == len(ss) and all(fnmatch.fnmatchcase(a, p) for p, a in zip(pp, ss))
+        return len(pp) == len(ss) and all(fnmatch.fnmatchcase(a, p) for p, a in zip(pp, ss, strict=False))
 
     return match(ref.familiar) or match(ref.familiar_name)

@@ -25,8 +25,9 @@ class RestartManager:
         self.timeout = 0.0
         self.count = 0
 
-    def should_restart(self, policy: dict[str, Any], exit_code: int, manually_stopped: bool,
-                       ran_for: float) -> tuple[bool, float]:
+    def should_restart(
+        self, policy: dict[str, Any], exit_code: int, manually_stopped: bool, ran_for: float
+    ) -> tuple[bool, float]:
         """(restart?, delay in seconds)."""
         name = policy.get("Name") or "no"
         if name == "no" or manually_stopped:

@@ -13,7 +13,7 @@ import enum
 from shim.errors import Conflict, NotModified, ShimError
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     CREATED = "created"
     RUNNING = "running"
     PAUSED = "paused"
@@ -53,8 +53,7 @@ _allow("exit", _S.EXITED, _S.RUNNING, _S.PAUSED, _S.RESTARTING)
 _allow("restart-wait", _S.RESTARTING, _S.RUNNING, _S.EXITED)
 
 _allow("stop", _S.EXITED, _S.RUNNING, _S.PAUSED, _S.RESTARTING)
-_refuse("stop", lambda cid: NotModified("Container already stopped"), _S.CREATED, _S.EXITED, _S.DEAD,
-        _S.REMOVING)
+_refuse("stop", lambda cid: NotModified("Container already stopped"), _S.CREATED, _S.EXITED, _S.DEAD, _S.REMOVING)
 
 _allow("kill", _S.RUNNING, _S.RUNNING, _S.PAUSED, _S.RESTARTING)
 _refuse("kill", _not_running, _S.CREATED, _S.EXITED, _S.DEAD, _S.REMOVING)
@@ -62,20 +61,39 @@ _refuse("kill", _not_running, _S.CREATED, _S.EXITED, _S.DEAD, _S.REMOVING)
 _allow("pause", _S.PAUSED, _S.RUNNING)
 _refuse("pause", _not_running, _S.CREATED, _S.EXITED, _S.DEAD, _S.REMOVING)
 _refuse("pause", lambda cid: Conflict(f"Container {cid} is already paused"), _S.PAUSED)
-_refuse("pause", lambda cid: Conflict(f"Container {cid} is restarting, wait until the container is running"),
-        _S.RESTARTING)
+_refuse(
+    "pause", lambda cid: Conflict(f"Container {cid} is restarting, wait until the container is running"), _S.RESTARTING
+)
 
 _allow("unpause", _S.RUNNING, _S.PAUSED)
-_refuse("unpause", lambda cid: Conflict(f"Container {cid} is not paused"),
-        _S.RUNNING, _S.CREATED, _S.EXITED, _S.DEAD, _S.REMOVING, _S.RESTARTING)
+_refuse(
+    "unpause",
+    lambda cid: Conflict(f"Container {cid} is not paused"),
+    _S.RUNNING,
+    _S.CREATED,
+    _S.EXITED,
+    _S.DEAD,
+    _S.REMOVING,
+    _S.RESTARTING,
+)
 
 _allow("remove", _S.REMOVING, _S.CREATED, _S.EXITED, _S.DEAD)
-_refuse("remove", lambda cid: Conflict(
-    f"You cannot remove a running container {cid}. Stop the container before attempting removal or force remove"),
-    _S.RUNNING, _S.RESTARTING)
-_refuse("remove", lambda cid: Conflict(
-    f"You cannot remove a paused container {cid}. Unpause and then stop the container before attempting "
-    "removal or force remove"), _S.PAUSED)
+_refuse(
+    "remove",
+    lambda cid: Conflict(
+        f"You cannot remove a running container {cid}. Stop the container before attempting removal or force remove"
+    ),
+    _S.RUNNING,
+    _S.RESTARTING,
+)
+_refuse(
+    "remove",
+    lambda cid: Conflict(
+        f"You cannot remove a paused container {cid}. Unpause and then stop the container before attempting "
+        "removal or force remove"
+    ),
+    _S.PAUSED,
+)
 _refuse("remove", lambda cid: Conflict(f"removal of container {cid} is already in progress"), _S.REMOVING)
 
 _allow("resize", _S.RUNNING, _S.RUNNING, _S.PAUSED)

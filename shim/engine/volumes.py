@@ -21,7 +21,8 @@ import logging
 import re
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from shim.engine import mounts as mp_
 from shim.engine.mounts import ANONYMOUS_LABEL, MountPoint
@@ -50,7 +51,7 @@ class Volume:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Volume":
+    def from_dict(cls, d: dict[str, Any]) -> Volume:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -58,15 +59,16 @@ class Volume:
 def validate_name(name: str) -> None:
     if not NAME_RE.match(name):
         raise InvalidParameter(
-            f"create {name}: \"{name}\" includes invalid characters for a local volume name, only "
-            "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")
+            f'create {name}: "{name}" includes invalid characters for a local volume name, only '
+            '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'
+        )
 
 
 def validate_opts(name: str, opts: dict[str, str]) -> None:
     """The local driver's setOpts checks, with its wording."""
     for key in opts:
         if key not in VALID_OPTS:
-            raise InvalidParameter(f"create {name}: invalid option key: \"{key}\"")
+            raise InvalidParameter(f'create {name}: invalid option key: "{key}"')
     if opts.get("size"):
         raise InvalidParameter(f"create {name}: quota size requested but no quota support")
 
@@ -76,8 +78,15 @@ def rfc3339(ns: int) -> str:
 
 
 class VolumeService:
-    def __init__(self, *, store: Any, events: Any, fs: VolumeFS, rootfs: RootfsAccess | None = None,
-                 protected_roots: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Any,
+        events: Any,
+        fs: VolumeFS,
+        rootfs: RootfsAccess | None = None,
+        protected_roots: list[str] | None = None,
+    ) -> None:
         self._store = store
         self._events = events
         self._fs = fs
@@ -98,17 +107,25 @@ class VolumeService:
         return v
 
     def users(self, name: str) -> list[str]:
-        return sorted(cid for cid, mps in self._mounts.items()
-                      if any(m.type == "volume" and m.name == name for m in mps))
+        return sorted(
+            cid for cid, mps in self._mounts.items() if any(m.type == "volume" and m.name == name for m in mps)
+        )
 
     def mountpoint(self, name: str) -> str:
         return self._fs.path(name)
 
-    async def create(self, name: str = "", driver: str = "local", labels: dict[str, str] | None = None,
-                     options: dict[str, str] | None = None, *, anonymous: bool = False) -> Volume:
+    async def create(
+        self,
+        name: str = "",
+        driver: str = "local",
+        labels: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+        *,
+        anonymous: bool = False,
+    ) -> Volume:
         driver = driver or "local"
         if driver != "local":
-            raise NotFound(f"create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found")
+            raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         if name:
             validate_name(name)
         else:
@@ -119,8 +136,14 @@ class VolumeService:
             existing = self._vols.get(name)
             if existing is not None:
                 return existing  # dockerd: creating an existing volume gives it back
-            v = Volume(name=name, driver=driver, labels=dict(labels) if labels is not None else None,
-                       options=opts or None, created=time.time_ns(), anonymous=anonymous)
+            v = Volume(
+                name=name,
+                driver=driver,
+                labels=dict(labels) if labels is not None else None,
+                options=opts or None,
+                created=time.time_ns(),
+                anonymous=anonymous,
+            )
             if anonymous:
                 v.labels = dict(v.labels or {})
                 v.labels.setdefault(ANONYMOUS_LABEL, "")
@@ -175,8 +198,9 @@ class VolumeService:
         self._vols.pop(v.name, None)
         self._events.publish("volume", "destroy", v.name, {"driver": v.driver})
 
-    async def prune(self, filters: dict[str, list[str]] | None = None, *, anonymous_only: bool = False
-                    ) -> tuple[list[str], int]:
+    async def prune(
+        self, filters: dict[str, list[str]] | None = None, *, anonymous_only: bool = False
+    ) -> tuple[list[str], int]:
         """Unused volumes matching `label`/`label!` filters; from API 1.42 only anonymous ones
         unless the `all` filter says otherwise (the API layer decides `anonymous_only`)."""
         filters = dict(filters or {})
@@ -221,6 +245,7 @@ class VolumeService:
     async def register(self, c: Any, lookup: Callable[[str], Any] | None = None) -> list[MountPoint]:
         """At create: plan the mounts, create named and anonymous volumes, fill fresh ones from the
         image (copy-up) and persist the plan. `lookup(ref)` finds a container for --volumes-from."""
+
         def from_container(ref: str) -> tuple[str, list[MountPoint]]:
             if lookup is None:
                 raise NotFound(f"No such container: {ref}")
@@ -234,23 +259,34 @@ class VolumeService:
                 mp_.check_not_under(m, self._protected)
                 if m.type == "bind" and not m.create_source:
                     if not await asyncio.to_thread(self._fs.exists, m.source):
-                        raise InvalidParameter(f"invalid mount config for type \"bind\": bind source path does "
-                                               f"not exist: {m.source}")
+                        raise InvalidParameter(
+                            f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
+                        )
                 if m.type != "volume":
                     continue
                 existed = m.name in self._vols
-                v = await self.create(m.name, m.driver or "local", m.volume_labels or None, m.volume_options or None,
-                                      anonymous=m.anonymous)
+                v = await self.create(
+                    m.name,
+                    m.driver or "local",
+                    m.volume_labels or None,
+                    m.volume_options or None,
+                    anonymous=m.anonymous,
+                )
                 if not existed:
                     created.append(v)
                 m.name, m.source, m.driver = v.name, self._fs.path(v.name), v.driver
             # dockerd's populateVolumes: an empty local volume gets the image's content at its path
-            copies = [m for m in plan if m.type == "volume" and m.copy_data and m.from_spec != "volumes-from"
-                      and not (self._vols[m.name].options or {})
-                      and await asyncio.to_thread(self._fs.is_empty, m.name)]
+            copies = [
+                m
+                for m in plan
+                if m.type == "volume"
+                and m.copy_data
+                and m.from_spec != "volumes-from"
+                and not (self._vols[m.name].options or {})
+                and await asyncio.to_thread(self._fs.is_empty, m.name)
+            ]
             if copies and self._rootfs is not None:
-                await self._rootfs.copy_up(c.id, list(c.layer_dirs),
-                                           [(m.destination, m.source) for m in copies])
+                await self._rootfs.copy_up(c.id, list(c.layer_dirs), [(m.destination, m.source) for m in copies])
         except BaseException:
             for v in created:
                 try:
@@ -270,16 +306,18 @@ class VolumeService:
         try:
             for m in mp_.sort_for_mounting(self._mounts.get(c.id, [])):
                 if m.type == "tmpfs":
-                    specs.append(MountSpec(destination=m.destination, source="tmpfs", type="tmpfs",
-                                           options=mp_.tmpfs_options(m)))
+                    specs.append(
+                        MountSpec(destination=m.destination, source="tmpfs", type="tmpfs", options=mp_.tmpfs_options(m))
+                    )
                     continue
                 if m.type == "bind":
                     mp_.check_not_under(m, self._protected)
                     if m.create_source:
                         await asyncio.to_thread(self._fs.ensure_bind_source, m.source)
                     elif not await asyncio.to_thread(self._fs.exists, m.source):
-                        raise InvalidParameter(f"invalid mount config for type \"bind\": bind source path does "
-                                               f"not exist: {m.source}")
+                        raise InvalidParameter(
+                            f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
+                        )
                 else:
                     v = self._vols.get(m.name)
                     if v is None:  # removed behind our back (force): dockerd recreates it
@@ -288,9 +326,18 @@ class VolumeService:
                         await asyncio.to_thread(self._fs.mount, v.name, v.options)
                     mounted.append(v.name)
                     self._active.setdefault(v.name, set()).add(c.id)
-                    self._events.publish("volume", "mount", v.name, {
-                        "container": c.id, "destination": m.destination, "driver": v.driver,
-                        "propagation": m.propagation, "read/write": str(m.rw).lower()})
+                    self._events.publish(
+                        "volume",
+                        "mount",
+                        v.name,
+                        {
+                            "container": c.id,
+                            "destination": m.destination,
+                            "driver": v.driver,
+                            "propagation": m.propagation,
+                            "read/write": str(m.rw).lower(),
+                        },
+                    )
                 opts = ["rbind", "rw" if m.rw else "ro"]
                 opts.append(m.propagation or "rprivate")
                 specs.append(MountSpec(destination=m.destination, source=m.source, type="bind", options=opts))
@@ -379,4 +426,3 @@ def _bool_value(key: str, raw: str) -> bool:
     if low in ("0", "false"):
         return False
     raise InvalidParameter(f"invalid filter '{key}={raw}'")
-

@@ -129,8 +129,7 @@ def stats(cgpath: str) -> dict:
         "io_time_recursive": None,
         "sectors_recursive": None,
     }
-    return {"memory_stats": memory, "cpu_stats": cpu, "pids_stats": pids, "blkio_stats": blkio,
-            "num_procs": 0}
+    return {"memory_stats": memory, "cpu_stats": cpu, "pids_stats": pids, "blkio_stats": blkio, "num_procs": 0}
 
 
 def cgroup_pids(cgpath: str) -> list[int]:
@@ -172,5 +171,5 @@ def parse_ps_output(output: str, pids: list[int]) -> tuple[list[str], list[list[
             continue
         if pid in wanted:
             n = len(titles)
-            procs.append(fields[: n - 1] + [" ".join(fields[n - 1:])])
+            procs.append([*fields[: n - 1], " ".join(fields[n - 1 :])])
     return titles, procs

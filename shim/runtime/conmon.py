@@ -95,7 +95,7 @@ class ConmonAttach:
         self._pump_task = asyncio.get_running_loop().create_task(self._pump())
 
     @classmethod
-    async def connect(cls, path: str, claimed: bool = True) -> "ConmonAttach":
+    async def connect(cls, path: str, claimed: bool = True) -> ConmonAttach:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sock.setblocking(False)
         try:
@@ -152,7 +152,7 @@ class ConmonAttach:
         loop = asyncio.get_running_loop()
         # conmon reads one message of up to 32 KiB at a time
         for i in range(0, len(data), 8192):
-            await loop.sock_sendall(self._sock, data[i:i + 8192])
+            await loop.sock_sendall(self._sock, data[i : i + 8192])
 
     async def close_stdin(self) -> None:
         # conmon closes the container's stdin when it reads EOF here (unless --leave-stdin-open)

@@ -17,7 +17,8 @@ import ipaddress
 import logging
 import socket
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("shim.dns")
 
@@ -49,11 +50,11 @@ def parse_question(data: bytes) -> tuple[int, int, str, int, int] | None:
             break
         if n & 0xC0 or i + n > len(data):
             return None
-        labels.append(data[i:i + n].decode("ascii", errors="replace"))
+        labels.append(data[i : i + n].decode("ascii", errors="replace"))
         i += n
     if i + 4 > len(data):
         return None
-    qtype, _qclass = struct.unpack("!HH", data[i:i + 4])
+    qtype, _qclass = struct.unpack("!HH", data[i : i + 4])
     return qid, flags, ".".join(labels), qtype, i + 4
 
 
@@ -132,7 +133,7 @@ async def forward(query: bytes, upstreams: list[str], timeout: float = 2.0) -> b
         try:
             transport.sendto(query)
             return await asyncio.wait_for(fut, timeout)
-        except (asyncio.TimeoutError, OSError):
+        except (TimeoutError, OSError):
             continue
         finally:
             transport.close()
@@ -180,15 +181,17 @@ class EmbeddedDns:
         self._socket_in_netns = socket_in_netns
         self._servers: dict[str, tuple[asyncio.DatagramTransport, _Server]] = {}
 
-    async def serve(self, cid: str, netns: str, lookup_a: LookupA, lookup_ptr: LookupPtr,
-                    upstreams: Callable[[], list[str]]) -> None:
+    async def serve(
+        self, cid: str, netns: str, lookup_a: LookupA, lookup_ptr: LookupPtr, upstreams: Callable[[], list[str]]
+    ) -> None:
         if cid in self._servers:
             return
         sock = await self._socket_in_netns(netns, socket.AF_INET, socket.SOCK_DGRAM, (EMBEDDED, 53))
         loop = asyncio.get_running_loop()
         try:
             transport, proto = await loop.create_datagram_endpoint(
-                lambda: _Server(lookup_a, lookup_ptr, upstreams), sock=sock)
+                lambda: _Server(lookup_a, lookup_ptr, upstreams), sock=sock
+            )
         except BaseException:
             sock.close()
             raise

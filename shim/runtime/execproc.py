@@ -34,8 +34,9 @@ from shim.runtime import oci_spec, overlay
 class ExecProcess:
     """One running exec: output chunks as (stream, bytes), stdin, resize, exit code."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, master: int | None, spec_path: str, pid_file: str,
-                 log_file: str) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, master: int | None, spec_path: str, pid_file: str, log_file: str
+    ) -> None:
         self._proc = proc
         self._log_file = log_file
         self.runc_error = ""  # set when runc itself failed to start the process (not the process's own exit)
@@ -102,9 +103,8 @@ class ExecProcess:
     async def _wait(self) -> int:
         rc = await self._proc.wait()
         if not self.pid:
-            with contextlib.suppress(OSError, ValueError):
-                with open(self._pid_file) as f:
-                    self.pid = int(f.read().strip() or 0)
+            with contextlib.suppress(OSError, ValueError), open(self._pid_file) as f:
+                self.pid = int(f.read().strip() or 0)
         if rc != 0:
             self.runc_error = await asyncio.to_thread(_runc_log_error, self._log_file)
         for path in (self._spec_path, self._pid_file, self._log_file):
@@ -213,8 +213,9 @@ class ExecRuntime:
     def __init__(self, runtime: Any) -> None:
         self._rt = runtime
 
-    def _process_spec(self, cid: str, cmd: list[str], env: list[str], cwd: str, user: str, tty: bool,
-                      privileged: bool) -> dict:
+    def _process_spec(
+        self, cid: str, cmd: list[str], env: list[str], cwd: str, user: str, tty: bool, privileged: bool
+    ) -> dict:
         """Blocking: the container's process section with the exec's settings."""
         with open(os.path.join(self._rt.bundle(cid), "config.json")) as f:
             base = json.load(f)["process"]
@@ -232,16 +233,29 @@ class ExecRuntime:
         proc["cwd"] = cwd or base.get("cwd") or "/"
         if user:
             ru = overlay.resolve_user(self._rt.rootfs_path(cid), user)
-            proc["user"] = {"uid": ru.uid, "gid": ru.gid, **({"additionalGids": ru.additional_gids}
-                                                             if ru.additional_gids else {})}
+            proc["user"] = {
+                "uid": ru.uid,
+                "gid": ru.gid,
+                **({"additionalGids": ru.additional_gids} if ru.additional_gids else {}),
+            }
         if privileged:
             caps = oci_spec.held_caps()  # as a privileged container's: all that shimd holds
-            proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+            proc["capabilities"] = dict.fromkeys(("bounding", "effective", "permitted"), caps)
         return proc
 
-    async def start(self, cid: str, *, cmd: list[str], env: list[str], cwd: str, user: str, tty: bool,
-                    privileged: bool, attach_stdin: bool, console_size: tuple[int, int] | None = None
-                    ) -> ExecProcess:
+    async def start(
+        self,
+        cid: str,
+        *,
+        cmd: list[str],
+        env: list[str],
+        cwd: str,
+        user: str,
+        tty: bool,
+        privileged: bool,
+        attach_stdin: bool,
+        console_size: tuple[int, int] | None = None,
+    ) -> ExecProcess:
         try:
             proc_spec = await asyncio.to_thread(self._process_spec, cid, cmd, env, cwd, user, tty, privileged)
         except FileNotFoundError:
@@ -252,7 +266,20 @@ class ExecRuntime:
         log_file = os.path.join(self._rt.bundle(cid), f"exec-{token}.log")
         await asyncio.to_thread(_write_json, spec_path, proc_spec)
         # runc's own errors go to the log, so the process's stderr stays the process's
-        args = [self._rt.runc, "--root", self._rt.runc_root, "--log", log_file, "--log-format", "json", "exec", "--process", spec_path, "--pid-file", pid_file]
+        args = [
+            self._rt.runc,
+            "--root",
+            self._rt.runc_root,
+            "--log",
+            log_file,
+            "--log-format",
+            "json",
+            "exec",
+            "--process",
+            spec_path,
+            "--pid-file",
+            pid_file,
+        ]
         if tty:
             args.append("--tty")
         args.append(cid)
@@ -265,14 +292,18 @@ class ExecRuntime:
                     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", console_size[0], console_size[1], 0, 0))
                 os.set_blocking(master, False)
                 try:
-                    proc = await asyncio.create_subprocess_exec(*args, stdin=slave, stdout=slave, stderr=slave,
-                                                                start_new_session=True)
+                    proc = await asyncio.create_subprocess_exec(
+                        *args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+                    )
                 finally:
                     os.close(slave)
             else:
                 proc = await asyncio.create_subprocess_exec(
-                    *args, stdin=asyncio.subprocess.PIPE if attach_stdin else asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                    *args,
+                    stdin=asyncio.subprocess.PIPE if attach_stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
         except BaseException:
             if master is not None:
                 os.close(master)

@@ -63,7 +63,7 @@ class ExitWatcher:
         off = 0
         while off + _EVENT.size <= len(data):
             _wd, _mask, _cookie, length = _EVENT.unpack_from(data, off)
-            name = data[off + _EVENT.size: off + _EVENT.size + length].rstrip(b"\0").decode(errors="replace")
+            name = data[off + _EVENT.size : off + _EVENT.size + length].rstrip(b"\0").decode(errors="replace")
             off += _EVENT.size + length
             for fut in self._waiters.pop(name, ()):
                 if not fut.done():

@@ -11,7 +11,14 @@ import subprocess
 from shim.engine.daemon import HostFacts
 from shim.runtime.cgroups import host_memory_total
 
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+_GOARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+}
 
 
 def _os_release() -> tuple[str, str]:

@@ -16,7 +16,7 @@ import json
 import os
 import platform
 import tarfile
-from typing import Callable
+from collections.abc import Callable
 
 from shim.engine.ports import ArchiveImage
 from shim.errors import InvalidParameter
@@ -97,8 +97,14 @@ def _pick_manifest(stage: str, desc: dict, depth: int = 0) -> dict:
         index = _blob_json(stage, desc["digest"])
         manifests = index.get("manifests") or []
         os_, arch = _host_platform()
-        chosen = next((m for m in manifests if (m.get("platform") or {}).get("os") == os_
-                       and (m.get("platform") or {}).get("architecture") == arch), None)
+        chosen = next(
+            (
+                m
+                for m in manifests
+                if (m.get("platform") or {}).get("os") == os_ and (m.get("platform") or {}).get("architecture") == arch
+            ),
+            None,
+        )
         if chosen is None:
             chosen = next((m for m in manifests if (m.get("platform") or {}).get("architecture") != "unknown"), None)
         if chosen is None:
@@ -143,8 +149,10 @@ def check_diff_ids(config: bytes, diff_ids: list[str]) -> None:
     except (ValueError, KeyError, TypeError) as e:
         raise InvalidParameter(f"invalid image config: {e}") from e
     if len(expected) != len(diff_ids):
-        raise InvalidParameter(f"invalid manifest, layers length mismatch: expected {len(expected)}, got {len(diff_ids)}")
-    for i, (want, got) in enumerate(zip(expected, diff_ids)):
+        raise InvalidParameter(
+            f"invalid manifest, layers length mismatch: expected {len(expected)}, got {len(diff_ids)}"
+        )
+    for i, (want, got) in enumerate(zip(expected, diff_ids, strict=False)):
         if want != got:
             raise InvalidParameter(f"invalid diffID for layer {i}: expected {want!r}, got {got!r}")
 
@@ -183,13 +191,18 @@ def write(out_path: str, images: list[ArchiveImage], layer_tar: Callable[[str], 
                 written.add(config_name)
             layer_names = []
             layer_ids = v1_layer_ids(img.diff_ids)
-            for i, (diff_id, lid) in enumerate(zip(img.diff_ids, layer_ids)):
+            for i, (diff_id, lid) in enumerate(zip(img.diff_ids, layer_ids, strict=False)):
                 layer_names.append(f"{lid}/layer.tar")
                 if lid in written:
                     continue
                 written.add(lid)
-                v1 = {"id": lid, **({"parent": layer_ids[i - 1]} if i else {}), "created": "1970-01-01T00:00:00Z",
-                      "container_config": {}, "os": "linux"}
+                v1 = {
+                    "id": lid,
+                    **({"parent": layer_ids[i - 1]} if i else {}),
+                    "created": "1970-01-01T00:00:00Z",
+                    "container_config": {},
+                    "os": "linux",
+                }
                 v1b = _json(v1)
                 tar.addfile(info(lid, dir_=True))
                 tar.addfile(info(f"{lid}/VERSION", 3), io.BytesIO(b"1.0"))

@@ -20,9 +20,9 @@ rule of a container that no longer exists is gone.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
 import logging
 import shutil
+from collections.abc import Callable
 
 from shim.engine.netmodel import FirewallState
 from shim.errors import SystemFailure
@@ -41,16 +41,20 @@ def render_tables(tag: str, state: FirewallState) -> dict[str, str]:
     nat = ["*nat", f":{dnat} - [0:0]", f":{post} - [0:0]"]
     for p in state.ports:
         dst = f"-d {p.host_ip}/32 " if p.host_ip and p.host_ip != "0.0.0.0" else ""
-        nat.append(f"-A {dnat} {dst}-p {p.proto} -m {p.proto} --dport {p.host_port} "
-                   f"-j DNAT --to-destination {p.container_ip}:{p.container_port}")
+        nat.append(
+            f"-A {dnat} {dst}-p {p.proto} -m {p.proto} --dport {p.host_port} "
+            f"-j DNAT --to-destination {p.container_ip}:{p.container_port}"
+        )
     for b in state.bridges:
         if b.masquerade and not b.internal:
             nat.append(f"-A {post} -s {b.subnet} ! -o {b.bridge} -j MASQUERADE")
         # 127.0.0.1:HOSTPORT → container: the source must not stay a loopback address.
         nat.append(f"-A {post} -o {b.bridge} -m addrtype --src-type LOCAL -j MASQUERADE")
     for p in state.ports:
-        nat.append(f"-A {post} -s {p.container_ip}/32 -d {p.container_ip}/32 -p {p.proto} -m {p.proto} "
-                   f"--dport {p.container_port} -j MASQUERADE")
+        nat.append(
+            f"-A {post} -s {p.container_ip}/32 -d {p.container_ip}/32 -p {p.proto} -m {p.proto} "
+            f"--dport {p.container_port} -j MASQUERADE"
+        )
     nat.append("COMMIT")
     # The filter table depends on the networks only, never on published ports (connections our
     # DNAT made are accepted by conntrack state), so starting a container with -p is one nat
@@ -83,8 +87,12 @@ def jumps(tag: str) -> list[tuple[str, str, list[str]]]:
     """(table, builtin chain, rule) of the jumps into our chains."""
     dnat, post, fwd = chain_names(tag)
     local = ["-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat]
-    return [("nat", "PREROUTING", local), ("nat", "OUTPUT", local),
-            ("nat", "POSTROUTING", ["-j", post]), ("filter", "FORWARD", ["-j", fwd])]
+    return [
+        ("nat", "PREROUTING", local),
+        ("nat", "OUTPUT", local),
+        ("nat", "POSTROUTING", ["-j", post]),
+        ("filter", "FORWARD", ["-j", fwd]),
+    ]
 
 
 class Firewall:
@@ -100,8 +108,11 @@ class Firewall:
 
     async def _run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            *args,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await proc.communicate(stdin)
         rc = proc.returncode or 0
         if check and rc != 0:

@@ -63,7 +63,7 @@ def whiteout_hook(ti: tarfile.TarInfo, path: str) -> bool:
         return True
     if base.startswith(".wh..wh."):
         return True  # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): nothing to do on overlay
-    target = os.path.join(parent, base[len(".wh."):])
+    target = os.path.join(parent, base[len(".wh.") :])
     if os.path.lexists(target):
         if os.path.isdir(target) and not os.path.islink(target):
             shutil.rmtree(target)
@@ -253,7 +253,7 @@ class LayerStore:
             images = image_archive.read(stage)
             for img in images:
                 diff_ids = []
-                for i, layer_path in enumerate(img.layer_paths):
+                for _i, layer_path in enumerate(img.layer_paths):
                     info = self.add_layer(layer_path)
                     diff_ids.append(info.diff_id)
                 image_archive.check_diff_ids(img.config, diff_ids)

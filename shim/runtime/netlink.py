@@ -22,7 +22,8 @@ import ipaddress
 import logging
 import os
 import socket
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -76,8 +77,9 @@ class _NsThread:
 
     def __init__(self) -> None:
         self._home = -1
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="shim-netns",
-                                                           initializer=self._init)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="shim-netns", initializer=self._init
+        )
 
     def _init(self) -> None:
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -105,11 +107,13 @@ class _NsThread:
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run on the namespace thread without entering one (creation uses unshare)."""
+
         def wrapped() -> T:
             try:
                 return fn()
             finally:
                 self._go_home()
+
         return await asyncio.get_running_loop().run_in_executor(self._pool, wrapped)
 
     def close(self) -> None:
@@ -218,7 +222,7 @@ class Netlink:
                     info = _attr(link, "IFLA_LINKINFO")
                     if info is not None:
                         kind = info.get_attr("IFLA_INFO_KIND") or ""
-                    out.append((_attr(link, "IFLA_IFNAME"), kind, alias[len(prefix):]))
+                    out.append((_attr(link, "IFLA_IFNAME"), kind, alias[len(prefix) :]))
         return out
 
     async def our_links(self) -> list[tuple[str, str, str]]:
@@ -297,6 +301,7 @@ class Netlink:
 
     async def socket_in_netns(self, path: str, family: int, type_: int, bind: tuple[str, int]) -> socket.socket:
         """A socket created (and bound) inside the namespace: it keeps that namespace forever."""
+
         def make() -> socket.socket:
             s = socket.socket(family, type_)
             try:
@@ -307,12 +312,24 @@ class Netlink:
                 s.close()
                 raise
             return s
+
         return await self._ns.run_in(path, make)
 
     # ------------------------------------------------------------ endpoints
 
-    def _add_endpoint(self, netns: str, bridge: str, host_if: str, ifname: str, address: str, prefix: int,
-                      gateway: str | None, mac: str, mtu: int, owner: str) -> None:
+    def _add_endpoint(
+        self,
+        netns: str,
+        bridge: str,
+        host_if: str,
+        ifname: str,
+        address: str,
+        prefix: int,
+        gateway: str | None,
+        mac: str,
+        mtu: int,
+        owner: str,
+    ) -> None:
         tmp = "tmp" + host_if[4:]
         with _ipr() as ip:
             br = _index(bridge)
@@ -322,8 +339,14 @@ class Netlink:
             try:
                 # The peer is born inside the namespace: moving it there afterwards costs ~15 ms
                 # (the kernel waits for an RCU grace period), creating it there ~1 ms.
-                ip.link("add", ifname=host_if, kind="veth", mtu=mtu, master=br,
-                        peer={"ifname": tmp, "net_ns_fd": nsfd, "mtu": mtu})
+                ip.link(
+                    "add",
+                    ifname=host_if,
+                    kind="veth",
+                    mtu=mtu,
+                    master=br,
+                    peer={"ifname": tmp, "net_ns_fd": nsfd, "mtu": mtu},
+                )
             finally:
                 os.close(nsfd)
             try:
@@ -349,14 +372,27 @@ class Netlink:
             if gateway:
                 ip.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
 
-    async def add_endpoint(self, *, netns: str, bridge: str, host_if: str, ifname: str, address: str, prefix: int,
-                           gateway: str | None, mac: str, mtu: int = 1500, owner: str = "") -> None:
+    async def add_endpoint(
+        self,
+        *,
+        netns: str,
+        bridge: str,
+        host_if: str,
+        ifname: str,
+        address: str,
+        prefix: int,
+        gateway: str | None,
+        mac: str,
+        mtu: int = 1500,
+        owner: str = "",
+    ) -> None:
         """A veth pair: `host_if` on `bridge`, its peer as `ifname` inside `netns` with address/MAC/route.
 
         `gateway` None: no default route (Internal networks, or not the first network)."""
         try:
-            await asyncio.to_thread(self._add_endpoint, netns, bridge, host_if, ifname, address, prefix,
-                                    gateway, mac, mtu, owner or host_if)
+            await asyncio.to_thread(
+                self._add_endpoint, netns, bridge, host_if, ifname, address, prefix, gateway, mac, mtu, owner or host_if
+            )
             tmp = "tmp" + host_if[4:]
             await self._ns.run_in(netns, lambda: self._configure_peer(tmp, ifname, address, prefix, gateway, mac))
         except (NetlinkError, OSError) as e:
@@ -371,8 +407,16 @@ class Netlink:
     def _link_stats(ifname: str) -> dict[str, int]:
         base = f"/sys/class/net/{ifname}/statistics/"
         out = {}
-        for k in ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors",
-                  "tx_dropped"):
+        for k in (
+            "rx_bytes",
+            "rx_packets",
+            "rx_errors",
+            "rx_dropped",
+            "tx_bytes",
+            "tx_packets",
+            "tx_errors",
+            "tx_dropped",
+        ):
             try:
                 with open(base + k) as f:
                     out[k] = int(f.read())
@@ -386,6 +430,7 @@ class Netlink:
 
     async def netns_interfaces(self, netns: str) -> dict[str, list[str]]:
         """{ifname: [cidr, …]} inside a namespace (tests and diagnostics)."""
+
         def read() -> dict[str, list[str]]:
             with _ipr() as ip:
                 out: dict[str, list[str]] = {}
@@ -395,4 +440,5 @@ class Netlink:
                     name = next((_attr(li, "IFLA_IFNAME") for li in ip.get_links(a["index"])), "")
                     out.setdefault(name, []).append(f"{_attr(a, 'IFA_ADDRESS')}/{a['prefixlen']}")
                 return out
+
         return await self._ns.run_in(netns, read)

@@ -34,15 +34,47 @@ DEFAULT_CAPS = [
 
 # Linux capability numbers 0..40 (include/uapi/linux/capability.h).
 ALL_CAPS = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ]
 
 # moby oci/defaults.go (20.10+).
@@ -79,11 +111,22 @@ DEFAULT_DEVICE_RULES = [
 ]
 
 ULIMIT_NAMES = {
-    "as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
-    "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
-    "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE",
-    "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
-    "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
+    "as": "RLIMIT_AS",
+    "core": "RLIMIT_CORE",
+    "cpu": "RLIMIT_CPU",
+    "data": "RLIMIT_DATA",
+    "fsize": "RLIMIT_FSIZE",
+    "locks": "RLIMIT_LOCKS",
+    "memlock": "RLIMIT_MEMLOCK",
+    "msgqueue": "RLIMIT_MSGQUEUE",
+    "nice": "RLIMIT_NICE",
+    "nofile": "RLIMIT_NOFILE",
+    "nproc": "RLIMIT_NPROC",
+    "rss": "RLIMIT_RSS",
+    "rtprio": "RLIMIT_RTPRIO",
+    "rttime": "RLIMIT_RTTIME",
+    "sigpending": "RLIMIT_SIGPENDING",
+    "stack": "RLIMIT_STACK",
 }
 
 
@@ -129,8 +172,7 @@ def normalize_caps(names: list[str] | None) -> list[str]:
     return out
 
 
-def tweak_caps(adds: list[str] | None, drops: list[str] | None, privileged: bool,
-               available: list[str]) -> list[str]:
+def tweak_caps(adds: list[str] | None, drops: list[str] | None, privileged: bool, available: list[str]) -> list[str]:
     """moby caps.TweakCapabilities, limited to what the daemon holds."""
     every = [c for c in ALL_CAPS if c in available]
     if privileged:
@@ -164,8 +206,7 @@ def parse_device_cgroup_rule(rule: str) -> dict:
 
 
 def device_cgroup(dev: dict, permissions: str) -> dict:
-    return {"allow": True, "type": dev["type"], "major": dev["major"], "minor": dev["minor"],
-            "access": permissions}
+    return {"allow": True, "type": dev["type"], "major": dev["major"], "minor": dev["minor"], "access": permissions}
 
 
 # --- resources --------------------------------------------------------------
@@ -256,25 +297,41 @@ def rlimits(ulimits: list[dict] | None, facts: HostFacts) -> list[dict]:
 def default_mounts(hc: dict) -> list[dict]:
     shm = hc.get("ShmSize") or DEFAULT_SHM_SIZE
     mounts = [
-        {"destination": "/proc", "type": "proc", "source": "proc",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["ro", "nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"],
+        },
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     ]
     if hc.get("IpcMode") == "host":
-        mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
-                       "options": ["rbind", "rprivate"]})
+        mounts.append(
+            {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]}
+        )
     else:
-        mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-                       "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"]})
+        mounts.append(
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"],
+            }
+        )
     if hc.get("Privileged"):
         # moby: a privileged container gets /sys (and the cgroup fs) read-write
         for m in mounts:
@@ -337,8 +394,14 @@ def namespaces(req: RunRequest) -> list[dict]:
     return ns
 
 
-def build_spec(req: RunRequest, rootfs: str, user: ResolvedUser, facts: HostFacts,
-               devices: list[dict] | None = None, blkio_devices: dict | None = None) -> dict:
+def build_spec(
+    req: RunRequest,
+    rootfs: str,
+    user: ResolvedUser,
+    facts: HostFacts,
+    devices: list[dict] | None = None,
+    blkio_devices: dict | None = None,
+) -> dict:
     """The config.json for `req`.
 
     `devices` come from resolve_devices(HostConfig.Devices), `blkio_devices` from
@@ -352,9 +415,10 @@ def build_spec(req: RunRequest, rootfs: str, user: ResolvedUser, facts: HostFact
     mounts = merge_mounts(default_mounts(hc), [user_mount(m) for m in req.mounts])
     if hc.get("Init"):
         # dockerd: docker-init (tini) is PID 1 and runs the command after "--"
-        args = [INIT_PATH, "--"] + args
-        mounts.append({"destination": INIT_PATH, "type": "bind", "source": facts.init_binary,
-                       "options": ["bind", "ro"]})
+        args = [INIT_PATH, "--", *args]
+        mounts.append(
+            {"destination": INIT_PATH, "type": "bind", "source": facts.init_binary, "options": ["bind", "ro"]}
+        )
 
     process: dict = {
         "terminal": req.tty,
@@ -450,7 +514,8 @@ def resolve_blkio_devices(hc: dict) -> dict:
             except OSError as e:
                 raise InvalidParameter(f"{path}: {(e.strerror or str(e)).lower()}") from e
             out.setdefault(oci_key, []).append(
-                {"major": os.major(rdev), "minor": os.minor(rdev), oci_field: d.get(field, 0)})
+                {"major": os.major(rdev), "minor": os.minor(rdev), oci_field: d.get(field, 0)}
+            )
     return out
 
 
@@ -493,8 +558,15 @@ def _device_of(path: str, dest: str) -> dict | None:
         kind = "b"
     else:
         return None
-    return {"path": dest, "type": kind, "major": os.major(s.st_rdev), "minor": os.minor(s.st_rdev),
-            "fileMode": st.S_IMODE(s.st_mode), "uid": s.st_uid, "gid": s.st_gid}
+    return {
+        "path": dest,
+        "type": kind,
+        "major": os.major(s.st_rdev),
+        "minor": os.minor(s.st_rdev),
+        "fileMode": st.S_IMODE(s.st_mode),
+        "uid": s.st_uid,
+        "gid": s.st_gid,
+    }
 
 
 def host_devices() -> list[dict]:
@@ -535,9 +607,11 @@ def resolve_devices(devices: list[dict] | None) -> list[dict]:
             dev = _device_of(src, dest)
         except OSError as e:
             raise InvalidParameter(
-                f"error gathering device information while adding custom device \"{src}\": {e.strerror.lower() if e.strerror else e}"
+                f'error gathering device information while adding custom device "{src}": {e.strerror.lower() if e.strerror else e}'
             ) from e
         if dev is None:
-            raise InvalidParameter(f"error gathering device information while adding custom device \"{src}\": not a device node")
+            raise InvalidParameter(
+                f'error gathering device information while adding custom device "{src}": not a device node'
+            )
         out.append(dev | {"permissions": perms})
     return out

@@ -26,7 +26,8 @@ import queue
 import stat
 import tarfile
 import threading
-from typing import Any, AsyncIterator, Callable, IO
+from collections.abc import AsyncIterator, Callable
+from typing import IO, Any
 
 from shim.errors import Forbidden, InvalidParameter, NotFound, SystemFailure
 from shim.runtime import overlay, tarsafe
@@ -50,15 +51,18 @@ class ContainerView:
 
     def __init__(self, rootfs: str, mounts: list[tuple[str, str, bool]], readonly_rootfs: bool = False) -> None:
         self.rootfs = os.path.abspath(rootfs)
-        self.mounts = sorted(((posixpath.normpath(d), os.path.abspath(s), rw) for d, s, rw in mounts),
-                             key=lambda m: len(m[0]), reverse=True)
+        self.mounts = sorted(
+            ((posixpath.normpath(d), os.path.abspath(s), rw) for d, s, rw in mounts),
+            key=lambda m: len(m[0]),
+            reverse=True,
+        )
         self.readonly_rootfs = readonly_rootfs
 
     def host_of(self, cpath: str) -> tuple[str, bool, bool]:
         """(host path, writable, in a volume) of a resolved container path."""
         for dest, src, rw in self.mounts:
             if cpath == dest or cpath.startswith(dest + "/"):
-                rel = cpath[len(dest):].lstrip("/")
+                rel = cpath[len(dest) :].lstrip("/")
                 return (os.path.join(src, rel) if rel else src), rw, True
         rel = cpath.lstrip("/")
         return (os.path.join(self.rootfs, rel) if rel else self.rootfs), not self.readonly_rootfs, False
@@ -111,7 +115,7 @@ def _base(abs_path: str) -> str:
 
 
 def _follow_last(abs_path: str) -> bool:
-    return abs_path.endswith("/") or abs_path.endswith("/.")
+    return abs_path.endswith(("/", "/."))
 
 
 def stat_path(view: ContainerView, path: str) -> PathStat:
@@ -189,8 +193,9 @@ def export_rootfs(rootfs: str, out: IO[bytes]) -> None:
                 _walk(view, tar, "/" + name, name)
 
 
-def extract_archive(view: ContainerView, path: str, src: IO[bytes], *, no_overwrite_dir_nondir: bool,
-                    owner: tuple[int, int] | None) -> None:
+def extract_archive(
+    view: ContainerView, path: str, src: IO[bytes], *, no_overwrite_dir_nondir: bool, owner: tuple[int, int] | None
+) -> None:
     """PUT archive: unpack into the directory `path` (last element followed), each entry resolved
     in the container so that `..`, absolute names and symlinks stay inside it."""
     absp = _abs_path(path)
@@ -258,9 +263,9 @@ def _check_overwrite(target: str, ti: tarfile.TarInfo) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode) and not ti.isdir():
-        raise InvalidParameter(f"cannot overwrite directory \"{target}\" with non-directory \"{ti.name}\"")
+        raise InvalidParameter(f'cannot overwrite directory "{target}" with non-directory "{ti.name}"')
     if not stat.S_ISDIR(st.st_mode) and ti.isdir():
-        raise InvalidParameter(f"cannot overwrite non-directory \"{target}\" with directory \"{ti.name}\"")
+        raise InvalidParameter(f'cannot overwrite non-directory "{target}" with directory "{ti.name}"')
 
 
 def _hardlink(view: ContainerView, cdest: str, ti: tarfile.TarInfo, target: str, undo: Any) -> None:
@@ -282,8 +287,21 @@ CHANGE_MODIFY, CHANGE_ADD, CHANGE_DELETE = 0, 1, 2
 
 # dockerd keeps these in a container's "-init" layer, below its diff: the mount points of the
 # files and filesystems it mounts. Here runc creates them in the upper dir; empty, they are no change.
-INIT_PATHS = {"/dev", "/dev/pts", "/dev/shm", "/dev/console", "/dev/mqueue", "/proc", "/sys", "/.dockerenv",
-              "/etc/resolv.conf", "/etc/hosts", "/etc/hostname", "/etc/mtab", "/sys/fs/cgroup"}
+INIT_PATHS = {
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/console",
+    "/dev/mqueue",
+    "/proc",
+    "/sys",
+    "/.dockerenv",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/mtab",
+    "/sys/fs/cgroup",
+}
 
 
 def _placeholder(path: str, st: os.stat_result) -> bool:
@@ -329,8 +347,11 @@ def changes(upper: str, layer_dirs: list[str]) -> list[tuple[str, int]]:
                     if stat.S_ISDIR(lst.st_mode) and stat.S_ISDIR(st.st_mode):
                         # a directory copied up only to hold init-layer mount points is no change either
                         holder = any(posixpath.dirname(p) == path for p in INIT_PATHS)
-                        if (lst.st_size == st.st_size and lst.st_mode == st.st_mode
-                                and (holder or int(lst.st_mtime) == int(st.st_mtime))):
+                        if (
+                            lst.st_size == st.st_size
+                            and lst.st_mode == st.st_mode
+                            and (holder or int(lst.st_mtime) == int(st.st_mtime))
+                        ):
                             kind = -1  # the same directory: not a change by itself
                             break
                     kind = CHANGE_MODIFY
@@ -360,7 +381,7 @@ def changes(upper: str, layer_dirs: list[str]) -> list[tuple[str, int]]:
 class _QueueWriter(io.RawIOBase):
     """A file object for a tar writer in a thread; chunks go to the event loop through a queue."""
 
-    def __init__(self, q: "queue.Queue[bytes | None]", cancelled: threading.Event) -> None:
+    def __init__(self, q: queue.Queue[bytes | None], cancelled: threading.Event) -> None:
         self.q, self.cancelled = q, cancelled
         self.buf = bytearray()
 
@@ -395,7 +416,7 @@ class _QueueWriter(io.RawIOBase):
 class _QueueReader(io.RawIOBase):
     """A file object for a tar reader in a thread, fed chunk by chunk from the event loop."""
 
-    def __init__(self, q: "queue.Queue[bytes | None]") -> None:
+    def __init__(self, q: queue.Queue[bytes | None]) -> None:
         self.q = q
         self.buf = b""
         self.eof = False
@@ -499,8 +520,9 @@ class RootfsIO:
             if not self._holds.get(cid):
                 already = await asyncio.to_thread(overlay.is_mounted, rootfs)
                 if not already:
-                    await asyncio.to_thread(overlay.mount_overlay, list(layer_dirs), self._rt.upper_dir(cid),
-                                            self._work_dir(cid), rootfs)
+                    await asyncio.to_thread(
+                        overlay.mount_overlay, list(layer_dirs), self._rt.upper_dir(cid), self._work_dir(cid), rootfs
+                    )
                 self._ours[cid] = not already  # the runtime's own mount is never ours to unmount
             self._holds[cid] = self._holds.get(cid, 0) + 1
         try:
@@ -519,34 +541,47 @@ class RootfsIO:
     async def copy_up(self, cid: str, layer_dirs: list[str], pairs: list[tuple[str, str]]) -> None:
         """Fill fresh volumes (host dirs) with what the image has at their destinations."""
         async with self.mounted(cid, layer_dirs) as rootfs:
+
             def run() -> None:
                 view = ContainerView(rootfs, [])
                 for dest, vol_dir in pairs:
                     src, _, _ = view.host_of(view.resolve(dest, True))
                     try:
                         LocalVolumeFS.copy_up(src, vol_dir)
-                    except Exception as e:  # noqa: BLE001 - cp's own error text is the useful part
+                    except Exception as e:
                         raise SystemFailure(f"failed to copy image content to volume at {dest}: {e}") from e
+
             await asyncio.to_thread(run)
 
-    async def stat(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str,
-                   readonly: bool = False) -> PathStat:
+    async def stat(
+        self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str, readonly: bool = False
+    ) -> PathStat:
         async with self.mounted(cid, layer_dirs) as rootfs:
             try:
                 return await asyncio.to_thread(stat_path, ContainerView(rootfs, mounts, readonly), path)
             except (FileNotFoundError, NotADirectoryError) as e:
                 raise NotFound(str(e)) from e
 
-    async def read_archive(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]],
-                           path: str) -> AsyncIterator[bytes]:
+    async def read_archive(
+        self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str
+    ) -> AsyncIterator[bytes]:
         async with self.mounted(cid, layer_dirs) as rootfs:
             view = ContainerView(rootfs, mounts)
             async for chunk in stream_from_thread(lambda out: write_archive(view, path, out)):
                 yield chunk
 
-    async def write_archive(self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str,
-                            chunks: AsyncIterator[bytes], *, readonly: bool, no_overwrite_dir_nondir: bool,
-                            user: str | None) -> None:
+    async def write_archive(
+        self,
+        cid: str,
+        layer_dirs: list[str],
+        mounts: list[tuple[str, str, bool]],
+        path: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        readonly: bool,
+        no_overwrite_dir_nondir: bool,
+        user: str | None,
+    ) -> None:
         async with self.mounted(cid, layer_dirs) as rootfs:
             view = ContainerView(rootfs, mounts, readonly)
             owner = None
@@ -564,6 +599,7 @@ class RootfsIO:
                     with contextlib.suppress(Exception):
                         while src.read(CHUNK):
                             pass
+
             await feed_thread(chunks, run)
 
     async def export(self, cid: str, layer_dirs: list[str]) -> AsyncIterator[bytes]:

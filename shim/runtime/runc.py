@@ -17,13 +17,13 @@ import os
 import shutil
 import signal as _signal
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, ShimError, SystemFailure
 from shim.runtime import cgroups, oci_spec, overlay
-from shim.runtime.exitwatch import ExitWatcher
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, parse_log_line, read_sync_message, runc_error_text
+from shim.runtime.exitwatch import ExitWatcher
 from shim.runtime.fsutil import tree_size
 
 
@@ -34,9 +34,16 @@ def _which(name: str, fallback: str) -> str:
 class RuncRuntime:
     platform = "linux"
 
-    def __init__(self, *, data_root: str, exec_root: str, runc: str | None = None,
-                 conmon: str | None = None, cgroup_root: str = "/shim",
-                 init_binary: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        data_root: str,
+        exec_root: str,
+        runc: str | None = None,
+        conmon: str | None = None,
+        cgroup_root: str = "/shim",
+        init_binary: str | None = None,
+    ) -> None:
         self.data_root = os.path.abspath(data_root)
         self.exec_root = os.path.abspath(exec_root)
         self.runc = runc or _which("runc", "/usr/sbin/runc")
@@ -82,9 +89,13 @@ class RuncRuntime:
 
     async def _runc(self, *args: str, stdin: bytes | None = None) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            self.runc, "--root", self.runc_root, *args,
+            self.runc,
+            "--root",
+            self.runc_root,
+            *args,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         out, _ = await proc.communicate(stdin)
         return proc.returncode or 0, out.decode(errors="replace")
@@ -139,13 +150,19 @@ class RuncRuntime:
         bundle = self.bundle(cid)
         for d in (bundle, self.exit_dir, self.sock_dir, self.runc_root, self.container_dir(cid)):
             os.makedirs(d, exist_ok=True)
-        for stale in (self._exit_file(cid), os.path.join(bundle, "oom"), os.path.join(bundle, "exit"),
-                      os.path.join(bundle, "pidfile"), os.path.join(bundle, "conmon.pid")):
+        for stale in (
+            self._exit_file(cid),
+            os.path.join(bundle, "oom"),
+            os.path.join(bundle, "exit"),
+            os.path.join(bundle, "pidfile"),
+            os.path.join(bundle, "conmon.pid"),
+        ):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(stale)
         rootfs = self.rootfs_path(cid)
-        overlay.mount_overlay(req.layer_dirs, self.upper_dir(cid),
-                              os.path.join(self.container_dir(cid), "work"), rootfs)
+        overlay.mount_overlay(
+            req.layer_dirs, self.upper_dir(cid), os.path.join(self.container_dir(cid), "work"), rootfs
+        )
         user = overlay.resolve_user(rootfs, req.user, hc.get("GroupAdd"))
         overlay.setup_working_dir(rootfs, req.cwd)
         facts = self._host_facts()
@@ -164,16 +181,35 @@ class RuncRuntime:
         cid = req.id
         bundle = self.bundle(cid)
         args = [
-            self.conmon, "--api-version", "1",
-            "-c", cid, "-u", cid[:12], "-n", req.name or cid,
-            "-r", self.runc, "-b", bundle,
-            "-p", os.path.join(bundle, "pidfile"),
-            "--conmon-pidfile", os.path.join(bundle, "conmon.pid"),
-            "--exit-dir", self.exit_dir, "--persist-dir", bundle,
-            "--socket-dir-path", self.sock_dir,
-            "-l", f"k8s-file:{self.log_path(cid)}",
-            "--log-level", "error",
-            "--runtime-arg", f"--root={self.runc_root}",
+            self.conmon,
+            "--api-version",
+            "1",
+            "-c",
+            cid,
+            "-u",
+            cid[:12],
+            "-n",
+            req.name or cid,
+            "-r",
+            self.runc,
+            "-b",
+            bundle,
+            "-p",
+            os.path.join(bundle, "pidfile"),
+            "--conmon-pidfile",
+            os.path.join(bundle, "conmon.pid"),
+            "--exit-dir",
+            self.exit_dir,
+            "--persist-dir",
+            bundle,
+            "--socket-dir-path",
+            self.sock_dir,
+            "-l",
+            f"k8s-file:{self.log_path(cid)}",
+            "--log-level",
+            "error",
+            "--runtime-arg",
+            f"--root={self.runc_root}",
         ]
         if req.tty:
             args.append("-t")
@@ -197,8 +233,10 @@ class RuncRuntime:
             pid = await self._spawn(req)
             early = None
             try:
-                early = EarlyAttach(await ConmonAttach.connect(self._attach_path(cid), claimed=False),
-                                    keep_open=req.open_stdin and req.stdin_once)
+                early = EarlyAttach(
+                    await ConmonAttach.connect(self._attach_path(cid), claimed=False),
+                    keep_open=req.open_stdin and req.stdin_once,
+                )
             except OSError:
                 pass
             rc, out = await self._runc("start", cid)
@@ -221,9 +259,13 @@ class RuncRuntime:
         env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r))
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._conmon_args(req), env=env, pass_fds=(sync_w, start_r),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, cwd=self.bundle(req.id),
+                *self._conmon_args(req),
+                env=env,
+                pass_fds=(sync_w, start_r),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=self.bundle(req.id),
             )
         except BaseException:
             for fd in (sync_r, sync_w, start_r, start_w):
@@ -252,8 +294,10 @@ class RuncRuntime:
         """moby translateContainerdStartErr: 127/126 as InvalidParameter, else a system error."""
         full = f"failed to create task for container: failed to create shim task: OCI runtime create failed: {text}: unknown"
         low = text.lower()
-        if any(s in low for s in ("executable file not found", "no such file or directory",
-                                  "system cannot find the file specified")):
+        if any(
+            s in low
+            for s in ("executable file not found", "no such file or directory", "system cannot find the file specified")
+        ):
             err: ShimError = InvalidParameter(full)
             err.exit_code = 127  # type: ignore[attr-defined]
         elif "permission denied" in low or "is a directory" in low:
@@ -401,7 +445,7 @@ class RuncRuntime:
                 return
             await asyncio.sleep(0.1)
 
-    def _host_facts(self) -> "oci_spec.HostFacts":
+    def _host_facts(self) -> oci_spec.HostFacts:
         """Read once (blocking: call from a thread); the init binary is set once with them."""
         if self._facts is None:
             facts = oci_spec.read_host_facts(self.cgroup_root)
@@ -421,7 +465,7 @@ class RuncRuntime:
         cgroups.validate_ps_args(ps_args)
         pids = await asyncio.to_thread(lambda: cgroups.cgroup_pids(self._cgpath(cid)))
         args = ps_args.split()
-        out = await _ps(args + ["-q", ",".join(str(p) for p in pids)] if pids else args)
+        out = await _ps([*args, "-q", ",".join(str(p) for p in pids)] if pids else args)
         if out is None:
             # some ps options (such as f) can't be combined with q (moby retries without)
             out = await _ps(args)
@@ -456,9 +500,9 @@ def _read_from(path: str, pos: int) -> bytes:
 
 async def _ps(args: list[str]) -> str | None:
     proc = await asyncio.create_subprocess_exec(
-        "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
+        "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, _err = await proc.communicate()
     if proc.returncode != 0:
         return None
     return out.decode(errors="replace")
-

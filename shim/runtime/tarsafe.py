@@ -20,7 +20,8 @@ import os
 import shutil
 import stat
 import tarfile
-from typing import IO, Callable
+from collections.abc import Callable
+from typing import IO
 
 from shim.errors import InvalidParameter
 
@@ -118,8 +119,7 @@ class _Undo:
                 pass
 
 
-def extract(fileobj: IO[bytes], dest: str, *, hook: EntryHook | None = None,
-            same_owner: bool = True) -> int:
+def extract(fileobj: IO[bytes], dest: str, *, hook: EntryHook | None = None, same_owner: bool = True) -> int:
     """Unpack a tar stream (plain or compressed) into the existing directory `dest`.
 
     Returns the apparent size of the content as dockerd's overlay2 reports it: regular
@@ -188,8 +188,7 @@ def _remove_existing(path: str, new_is_dir: bool) -> bool:
     return False
 
 
-def _create(tar: tarfile.TarFile, ti: tarfile.TarInfo, path: str, root: str, undo: _Undo,
-            same_owner: bool) -> int:
+def _create(tar: tarfile.TarFile, ti: tarfile.TarInfo, path: str, root: str, undo: _Undo, same_owner: bool) -> int:
     kept_dir = _remove_existing(path, ti.isdir())
     size = 0
     if ti.isdir():
@@ -239,8 +238,9 @@ def _set_meta(path: str, ti: tarfile.TarInfo, same_owner: bool) -> None:
     for key, value in (ti.pax_headers or {}).items():
         if key.startswith("SCHILY.xattr."):
             try:
-                os.setxattr(path, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"),
-                            follow_symlinks=False)
+                os.setxattr(
+                    path, key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"), follow_symlinks=False
+                )
             except OSError:
                 pass  # xattrs the filesystem refuses are dropped, like dockerd on such filesystems
     if not ti.issym():

@@ -19,10 +19,23 @@ from shim.runtime.fsutil import is_mounted, lazy_unmount, libc, tree_size
 
 # mount(8) flag words the local driver's `o` may carry (moby's mount.ParseOptions subset)
 _FLAGS = {
-    "ro": (1, True), "rw": (1, False), "nosuid": (2, True), "suid": (2, False), "nodev": (4, True),
-    "dev": (4, False), "noexec": (8, True), "exec": (8, False), "sync": (16, True), "async": (16, False),
-    "noatime": (1024, True), "atime": (1024, False), "nodiratime": (2048, True), "bind": (4096, True),
-    "rbind": (4096 | 16384, True), "relatime": (1 << 21, True), "strictatime": (1 << 24, True),
+    "ro": (1, True),
+    "rw": (1, False),
+    "nosuid": (2, True),
+    "suid": (2, False),
+    "nodev": (4, True),
+    "dev": (4, False),
+    "noexec": (8, True),
+    "exec": (8, False),
+    "sync": (16, True),
+    "async": (16, False),
+    "noatime": (1024, True),
+    "atime": (1024, False),
+    "nodiratime": (2048, True),
+    "bind": (4096, True),
+    "rbind": (4096 | 16384, True),
+    "relatime": (1 << 21, True),
+    "strictatime": (1 << 24, True),
 }
 
 
@@ -63,22 +76,37 @@ class LocalVolumeFS:
                 flags = flags | bit if on else flags & ~bit
             else:
                 rest.append(o)
-        if fstype == "none" or "bind" in (opts.get("o") or "").split(",") or "rbind" in (opts.get("o") or "").split(","):
+        if (
+            fstype == "none"
+            or "bind" in (opts.get("o") or "").split(",")
+            or "rbind" in (opts.get("o") or "").split(",")
+        ):
             fstype = ""
             if not os.path.isdir(device):
-                raise SystemFailure(f"error while mounting volume '{data}': failed to mount local volume: "
-                                    f"mount {device}:{data}, flags: 0x{flags:x}: no such file or directory")
+                raise SystemFailure(
+                    f"error while mounting volume '{data}': failed to mount local volume: "
+                    f"mount {device}:{data}, flags: 0x{flags:x}: no such file or directory"
+                )
         if not fstype and not (flags & 4096):
-            raise SystemFailure(f"error while mounting volume '{data}': failed to mount local volume: "
-                                f"mount {device}:{data}, flags: 0x{flags:x}: invalid argument")
+            raise SystemFailure(
+                f"error while mounting volume '{data}': failed to mount local volume: "
+                f"mount {device}:{data}, flags: 0x{flags:x}: invalid argument"
+            )
         src = device or fstype
-        rc = libc.mount(src.encode(), data.encode(), fstype.encode() if fstype else None, flags,
-                         ",".join(rest).encode() if rest else None)
+        rc = libc.mount(
+            src.encode(),
+            data.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            ",".join(rest).encode() if rest else None,
+        )
         if rc != 0:
             err = ctypes.get_errno()
-            raise SystemFailure(f"error while mounting volume '{data}': failed to mount local volume: "
-                                f"mount {device}:{data}, flags: 0x{flags:x}, data: {','.join(rest)}: "
-                                f"{os.strerror(err).lower()}")
+            raise SystemFailure(
+                f"error while mounting volume '{data}': failed to mount local volume: "
+                f"mount {device}:{data}, flags: 0x{flags:x}, data: {','.join(rest)}: "
+                f"{os.strerror(err).lower()}"
+            )
 
     def unmount(self, name: str) -> None:
         data = self.path(name)

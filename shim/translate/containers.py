@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import datetime
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from shim.engine.model import Container, CreateSpec
 from shim.errors import InvalidParameter
@@ -20,6 +21,7 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 # ---------------------------------------------------------------- in
+
 
 def create_in(body: dict[str, Any] | None, version: Version, name: str = "", platform: str = "") -> CreateSpec:
     """POST /containers/create: split the body into Config / HostConfig / NetworkingConfig."""
@@ -38,18 +40,50 @@ def create_in(body: dict[str, Any] | None, version: Version, name: str = "", pla
     if version.ge("1.42"):
         # KernelMemory is ignored from 1.42 on (CHANGELOG v1.42).
         host_config.pop("KernelMemory", None)
-    return CreateSpec(name=name, config=body, host_config=host_config, networking_config=networking,
-                      platform=platform)
+    return CreateSpec(name=name, config=body, host_config=host_config, networking_config=networking, platform=platform)
 
 
 # HostConfig fields an old client may put at the top level of the create body (runconfig's
 # ContainerConfigWrapper embeds a *HostConfig; Config's own fields never clash with these).
 _TOP_LEVEL_HOST_FIELDS = {
-    "Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove",
-    "VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd",
-    "IpcMode", "Links", "OomScoreAdj", "PidMode", "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt",
-    "UTSMode", "ShmSize", "CpuShares", "Memory", "MemorySwap", "CpusetCpus", "CpuQuota", "CpuPeriod",
-    "BlkioWeight", "Devices", "Ulimits", "OomKillDisable", "MemoryReservation", "KernelMemory",
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "PortBindings",
+    "RestartPolicy",
+    "AutoRemove",
+    "VolumeDriver",
+    "VolumesFrom",
+    "CapAdd",
+    "CapDrop",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IpcMode",
+    "Links",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "UTSMode",
+    "ShmSize",
+    "CpuShares",
+    "Memory",
+    "MemorySwap",
+    "CpusetCpus",
+    "CpuQuota",
+    "CpuPeriod",
+    "BlkioWeight",
+    "Devices",
+    "Ulimits",
+    "OomKillDisable",
+    "MemoryReservation",
+    "KernelMemory",
 }
 
 
@@ -75,12 +109,13 @@ def update_in(body: dict[str, Any] | None) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- times
 
+
 def rfc3339nano(ns: int) -> str:
     """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction trimmed."""
     if not ns:
         return ZERO_TIME
     secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.datetime.fromtimestamp(secs, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     if frac:
         return f"{base}.{frac:09d}".rstrip("0") + "Z"
     return base + "Z"
@@ -150,6 +185,7 @@ def command_text(c: Container) -> str:
 
 # ---------------------------------------------------------------- out: inspect
 
+
 def _health_out(c: Container) -> dict[str, Any] | None:
     h = c.state.health
     if h is None:
@@ -157,8 +193,10 @@ def _health_out(c: Container) -> dict[str, Any] | None:
     return {
         "Status": h.status,
         "FailingStreak": h.failing_streak,
-        "Log": [{"Start": rfc3339nano(e.start), "End": rfc3339nano(e.end), "ExitCode": e.exit_code,
-                 "Output": e.output} for e in h.log],
+        "Log": [
+            {"Start": rfc3339nano(e.start), "End": rfc3339nano(e.end), "ExitCode": e.exit_code, "Output": e.output}
+            for e in h.log
+        ],
     }
 
 
@@ -185,9 +223,19 @@ def state_out(c: Container) -> dict[str, Any]:
 
 def _endpoint(network_id: str = "") -> dict[str, Any]:
     return {
-        "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": network_id, "EndpointID": "",
-        "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "NetworkID": network_id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "DriverOpts": None,
     }
 
 
@@ -205,10 +253,23 @@ def network_settings_out(c: Container, extra: dict[str, Any]) -> dict[str, Any]:
     if ns is not None:
         return ns
     return {
-        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "SandboxKey": "",
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
         "Networks": default_networks(c),
     }
 
@@ -283,8 +344,12 @@ def _inspect_pre_121(out: dict[str, Any]) -> dict[str, Any]:
 def _inspect_pre_120(out: dict[str, Any]) -> dict[str, Any]:
     # Before 1.20: Volumes / VolumesRW instead of Mounts, resources inside Config (v1p19).
     cfg, hc = out["Config"], out["HostConfig"]
-    cfg.update(Memory=hc.get("Memory", 0), MemorySwap=hc.get("MemorySwap", 0), CpuShares=hc.get("CpuShares", 0),
-               Cpuset=hc.get("CpusetCpus", ""))
+    cfg.update(
+        Memory=hc.get("Memory", 0),
+        MemorySwap=hc.get("MemorySwap", 0),
+        CpuShares=hc.get("CpuShares", 0),
+        Cpuset=hc.get("CpusetCpus", ""),
+    )
     mounts = out.pop("Mounts", []) or []
     out["Volumes"] = {m["Destination"]: m.get("Source", "") for m in mounts}
     out["VolumesRW"] = {m["Destination"]: m.get("RW", True) for m in mounts}
@@ -319,8 +384,10 @@ def _apply(changes: list[Change], out: dict[str, Any], version: Version) -> dict
 
 # ---------------------------------------------------------------- out: list
 
-def list_item_out(c: Container, version: Version, extra: dict[str, Any] | None = None,
-                  now_ns: int | None = None) -> dict[str, Any]:
+
+def list_item_out(
+    c: Container, version: Version, extra: dict[str, Any] | None = None, now_ns: int | None = None
+) -> dict[str, Any]:
     """One item of GET /containers/json."""
     extra = extra or {}
     mode = c.host_config.get("NetworkMode") or "default"
@@ -336,8 +403,7 @@ def list_item_out(c: Container, version: Version, extra: dict[str, Any] | None =
         "State": c.state.status,
         "Status": status_text(c, now_ns),
         "HostConfig": {"NetworkMode": mode},
-        "NetworkSettings": {"Networks": (extra.get("network_settings") or {}).get("Networks",
-                                                                                  default_networks(c))},
+        "NetworkSettings": {"Networks": (extra.get("network_settings") or {}).get("Networks", default_networks(c))},
         "Mounts": extra.get("mounts", []),
     }
     if extra.get("size_rw") is not None:
@@ -406,6 +472,7 @@ _LIST_CHANGES: list[Change] = [
 
 
 # ---------------------------------------------------------------- out: others
+
 
 def create_out(cid: str, warnings: list[str]) -> dict[str, Any]:
     return {"Id": cid, "Warnings": list(warnings)}

@@ -16,8 +16,23 @@ from shim.engine.model import Container
 from shim.errors import InvalidParameter
 from shim.labels import labels_match
 
-PS_KEYS = {"ancestor", "before", "exited", "id", "isolation", "label", "name", "status", "health", "since",
-           "volume", "network", "is-task", "publish", "expose"}
+PS_KEYS = {
+    "ancestor",
+    "before",
+    "exited",
+    "id",
+    "isolation",
+    "label",
+    "name",
+    "status",
+    "health",
+    "since",
+    "volume",
+    "network",
+    "is-task",
+    "publish",
+    "expose",
+}
 PRUNE_KEYS = {"until", "label", "label!"}
 STATES = {"paused", "restarting", "running", "removing", "dead", "created", "exited"}
 HEALTH = {"starting", "healthy", "unhealthy", "none"}
@@ -76,9 +91,17 @@ def match_labels(patterns: list[str], labels: dict[str, str]) -> bool:
     return labels_match(labels, patterns)
 
 
-def matches(c: Container, f: PsFilter, *, ancestor_ids: set[str] | None = None, before_created: int | None = None,
-            since_created: int | None = None, networks: list[str] | None = None,
-            network_ids: list[str] | None = None, volumes: list[str] | None = None) -> bool:
+def matches(
+    c: Container,
+    f: PsFilter,
+    *,
+    ancestor_ids: set[str] | None = None,
+    before_created: int | None = None,
+    since_created: int | None = None,
+    networks: list[str] | None = None,
+    network_ids: list[str] | None = None,
+    volumes: list[str] | None = None,
+) -> bool:
     """Does container `c` pass the filter? Resolved references come from the engine."""
     if f.values("id") and not _regex_any(f.values("id"), c.id):
         return False
@@ -88,9 +111,8 @@ def matches(c: Container, f: PsFilter, *, ancestor_ids: set[str] | None = None, 
         return False
     if f.values("status") and c.state.status not in f.values("status"):
         return False
-    if f.exited:
-        if c.state.running or not c.state.started_at or c.state.exit_code not in f.exited:
-            return False
+    if f.exited and (c.state.running or not c.state.started_at or c.state.exit_code not in f.exited):
+        return False
     if f.values("health"):
         h = c.state.health.status if c.state.health is not None else "none"
         if h not in f.values("health"):
@@ -107,9 +129,8 @@ def matches(c: Container, f: PsFilter, *, ancestor_ids: set[str] | None = None, 
         ids = network_ids or []
         if not any(v in nets or any(i.startswith(v) for i in ids if i) for v in f.values("network")):
             return False
-    if f.values("volume"):
-        if not any(v in (volumes or []) for v in f.values("volume")):
-            return False
+    if f.values("volume") and not any(v in (volumes or []) for v in f.values("volume")):
+        return False
     if f.values("is-task"):
         # shimd has no swarm: no container is a task.
         if f.values("is-task")[0] in ("true", "1"):
@@ -149,9 +170,7 @@ def prune_matches(c: Container, f: PruneFilter) -> bool:
         return False
     if f.not_labels and labels_match(labels, f.not_labels, any_=True):
         return False
-    if f.until_ns is not None and c.created >= f.until_ns:
-        return False
-    return True
+    return not (f.until_ns is not None and c.created >= f.until_ns)
 
 
 def parse_until(value: str, now_ns: int) -> int:
@@ -162,7 +181,7 @@ def parse_until(value: str, now_ns: int) -> int:
         pass
     m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+)", value)
     if not m:
-        raise InvalidParameter(f"failed to parse value as time or duration: \"{value}\"")
+        raise InvalidParameter(f'failed to parse value as time or duration: "{value}"')
     units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
     total = 0.0
     for num, unit in re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value):

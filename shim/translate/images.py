@@ -17,16 +17,47 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 # container.Config in Go field order; None marks `omitempty` fields.
 _CONFIG_FIELDS: list[tuple[str, Any]] = [
-    ("Hostname", ""), ("Domainname", ""), ("User", ""), ("AttachStdin", False), ("AttachStdout", False),
-    ("AttachStderr", False), ("ExposedPorts", None), ("Tty", False), ("OpenStdin", False),
-    ("StdinOnce", False), ("Env", ...), ("Cmd", ...), ("Healthcheck", None), ("ArgsEscaped", None),
-    ("Image", ""), ("Volumes", ...), ("WorkingDir", ""), ("Entrypoint", ...), ("NetworkDisabled", None),
-    ("MacAddress", None), ("OnBuild", ...), ("Labels", ...), ("StopSignal", None), ("StopTimeout", None),
+    ("Hostname", ""),
+    ("Domainname", ""),
+    ("User", ""),
+    ("AttachStdin", False),
+    ("AttachStdout", False),
+    ("AttachStderr", False),
+    ("ExposedPorts", None),
+    ("Tty", False),
+    ("OpenStdin", False),
+    ("StdinOnce", False),
+    ("Env", ...),
+    ("Cmd", ...),
+    ("Healthcheck", None),
+    ("ArgsEscaped", None),
+    ("Image", ""),
+    ("Volumes", ...),
+    ("WorkingDir", ""),
+    ("Entrypoint", ...),
+    ("NetworkDisabled", None),
+    ("MacAddress", None),
+    ("OnBuild", ...),
+    ("Labels", ...),
+    ("StopSignal", None),
+    ("StopTimeout", None),
     ("Shell", None),
 ]
 # Fields that are not image configuration; API 1.50 stopped returning them.
-_CONTAINER_ONLY = {"Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin",
-                   "StdinOnce", "Image", "NetworkDisabled", "MacAddress", "StopTimeout"}
+_CONTAINER_ONLY = {
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+    "NetworkDisabled",
+    "MacAddress",
+    "StopTimeout",
+}
 
 
 def container_config(cfg: dict | None, version: Version | None = None) -> dict:
@@ -91,12 +122,14 @@ def inspect(img: Any, layer_dirs: list[str], version: Version) -> dict:
     if version.lt("1.45"):
         out["Container"] = cfg.get("container", "")
         out["ContainerConfig"] = container_config(cfg.get("container_config"))
-    out.update({
-        "DockerVersion": cfg.get("docker_version", ""),
-        "Author": cfg.get("author", ""),
-        "Config": container_config(cfg.get("config"), version),
-        "Architecture": cfg.get("architecture", ""),
-    })
+    out.update(
+        {
+            "DockerVersion": cfg.get("docker_version", ""),
+            "Author": cfg.get("author", ""),
+            "Config": container_config(cfg.get("config"), version),
+            "Architecture": cfg.get("architecture", ""),
+        }
+    )
     if cfg.get("variant"):
         out["Variant"] = cfg["variant"]
     out["Os"] = cfg.get("os", "")

@@ -37,8 +37,9 @@ def check_content_type(content_type: str) -> None:
     raise InvalidParameter(f"Content-Type specified ({ct}) must be 'application/json'")
 
 
-def start_host_config(version: Version, content_length: int | None, chunked: bool, content_type: str,
-                      body: bytes) -> dict[str, Any] | None:
+def start_host_config(
+    version: Version, content_length: int | None, chunked: bool, content_type: str, body: bytes
+) -> dict[str, Any] | None:
     """The start body as a HostConfig to apply, or None when there is none."""
     if not body_counts(content_length, chunked):
         return None
@@ -66,4 +67,3 @@ def start_host_config(version: Version, content_length: int | None, chunked: boo
     if not hc.get("NetworkMode"):
         hc["NetworkMode"] = "default"  # runconfig.SetDefaultNetModeIfBlank
     return hc
-

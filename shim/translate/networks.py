@@ -8,17 +8,18 @@ ConfigOnly, Containers (empty in lists, as dockerd's list), Options, Labels.
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from shim.engine.netmodel import ContainerNet, Endpoint, EndpointView, Network
 from shim.errors import InvalidParameter
-from shim.translate.versions import Version
 from shim.labels import label_matches
+from shim.translate.versions import Version
 
 
 def rfc3339nano(ns: int) -> str:
     secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.datetime.fromtimestamp(secs, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return base + (f".{frac:09d}".rstrip("0") if frac else "") + "Z"
 
 
@@ -45,8 +46,11 @@ def network_out(n: Network, containers: dict[str, dict[str, Any]] | None = None)
         "Scope": "local",
         "Driver": n.driver,
         "EnableIPv6": n.enable_ipv6,
-        "IPAM": {"Driver": n.ipam_driver, "Options": n.ipam_options,
-                 "Config": [dict(c) for c in n.ipam_config] if n.driver == "bridge" else []},
+        "IPAM": {
+            "Driver": n.ipam_driver,
+            "Options": n.ipam_options,
+            "Config": [dict(c) for c in n.ipam_config] if n.driver == "bridge" else [],
+        },
         "Internal": n.internal,
         "Attachable": n.attachable,
         "Ingress": n.ingress,
@@ -59,9 +63,16 @@ def network_out(n: Network, containers: dict[str, dict[str, Any]] | None = None)
 
 
 def network_containers(pairs: list[tuple[ContainerNet, Endpoint]]) -> dict[str, dict[str, Any]]:
-    return {cn.cid: {"Name": cn.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
-                     "IPv4Address": f"{ep.ip}/{ep.prefix}" if ep.ip else "", "IPv6Address": ""}
-            for cn, ep in pairs}
+    return {
+        cn.cid: {
+            "Name": cn.name,
+            "EndpointID": ep.endpoint_id,
+            "MacAddress": ep.mac,
+            "IPv4Address": f"{ep.ip}/{ep.prefix}" if ep.ip else "",
+            "IPv6Address": "",
+        }
+        for cn, ep in pairs
+    }
 
 
 def list_filter(filters: dict[str, list[str]], used: Callable[[Network], bool]) -> Callable[[Network], bool]:
@@ -92,6 +103,7 @@ def list_filter(filters: dict[str, list[str]], used: Callable[[Network], bool]) 
             if (not n.predefined and not used(n)) != want:
                 return False
         return True
+
     return keep
 
 
@@ -108,9 +120,8 @@ def prune_filter(filters: dict[str, list[str]], now_ns: int) -> Callable[[Networ
             return False
         if filters.get("label") and not all(label_matches(n.labels, v) for v in filters["label"]):
             return False
-        if filters.get("label!") and any(label_matches(n.labels, v) for v in filters["label!"]):
-            return False
-        return True
+        return not (filters.get("label!") and any(label_matches(n.labels, v) for v in filters["label!"]))
+
     return keep
 
 
@@ -133,9 +144,21 @@ def _parse_until(raw: str, now_ns: int) -> int:
 
 
 def _empty_endpoint(network_id: str = "") -> dict[str, Any]:
-    return {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": network_id, "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+    return {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "NetworkID": network_id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "DriverOpts": None,
+    }
 
 
 def _endpoint_out(cn: ContainerNet, ep: Endpoint, net: Network, version: Version) -> dict[str, Any]:
@@ -143,10 +166,19 @@ def _endpoint_out(cn: ContainerNet, ep: Endpoint, net: Network, version: Version
     if ep.endpoint_id and not net.predefined:
         aliases = [*(ep.aliases or []), cn.cid[:12]]  # dockerd adds the short ID on user networks
     out = {
-        "IPAMConfig": ep.ipam_config or None, "Links": ep.links or None, "Aliases": aliases,
-        "NetworkID": net.id, "EndpointID": ep.endpoint_id, "Gateway": ep.gateway, "IPAddress": ep.ip,
-        "IPPrefixLen": ep.prefix, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "MacAddress": ep.mac, "DriverOpts": ep.driver_opts or None,
+        "IPAMConfig": ep.ipam_config or None,
+        "Links": ep.links or None,
+        "Aliases": aliases,
+        "NetworkID": net.id,
+        "EndpointID": ep.endpoint_id,
+        "Gateway": ep.gateway,
+        "IPAddress": ep.ip,
+        "IPPrefixLen": ep.prefix,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": ep.mac,
+        "DriverOpts": ep.driver_opts or None,
     }
     if version >= Version(1, 44):
         out["DNSNames"] = [cn.name, cn.cid[:12], *ep.aliases] if ep.endpoint_id and not net.predefined else None
@@ -158,7 +190,7 @@ def ports_out(view: EndpointView) -> dict[str, Any]:
     cn = view.net
     if cn is None or not cn.live:
         return {}
-    out: dict[str, Any] = {k: None for k in view.exposed}
+    out: dict[str, Any] = dict.fromkeys(view.exposed)
     for key in view.port_bindings:
         out.setdefault(key if "/" in key else key + "/tcp", None)
     for p in cn.ports:
@@ -182,19 +214,34 @@ def network_settings(view: EndpointView, version: Version) -> dict[str, Any]:
                 continue
             networks[net.name] = _endpoint_out(cn, ep, net, version)
             if net.is_default_bridge:
-                top = {"EndpointID": ep.endpoint_id, "Gateway": ep.gateway, "IPAddress": ep.ip,
-                       "IPPrefixLen": ep.prefix, "MacAddress": ep.mac}
+                top = {
+                    "EndpointID": ep.endpoint_id,
+                    "Gateway": ep.gateway,
+                    "IPAddress": ep.ip,
+                    "IPPrefixLen": ep.prefix,
+                    "MacAddress": ep.mac,
+                }
     if view.mode in ("host", "none"):
         net = next((n for n in view.networks.values() if n.name == view.mode), None)
         networks = {view.mode: _empty_endpoint(net.id if net else "")}
     live = cn is not None and cn.live
     return {
-        "Bridge": "", "SandboxID": cn.sandbox_id if live and cn else "", "HairpinMode": False,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": ports_out(view),
+        "Bridge": "",
+        "SandboxID": cn.sandbox_id if live and cn else "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports_out(view),
         "SandboxKey": cn.netns if live and cn and cn.netns != "host" else "",
-        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
         **{k: v for k, v in top.items() if k == "EndpointID"},
-        "Gateway": top["Gateway"], "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": top["IPAddress"], "IPPrefixLen": top["IPPrefixLen"], "IPv6Gateway": "",
-        "MacAddress": top["MacAddress"], "Networks": networks,
+        "Gateway": top["Gateway"],
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": top["IPAddress"],
+        "IPPrefixLen": top["IPPrefixLen"],
+        "IPv6Gateway": "",
+        "MacAddress": top["MacAddress"],
+        "Networks": networks,
     }

@@ -8,6 +8,7 @@ from typing import Any
 from shim import __version__
 from shim.translate.versions import MAX_VERSION, MIN_VERSION, Version
 
+
 def version_body(host, python_version: str, v: Version) -> dict[str, Any]:
     details = {
         "ApiVersion": str(MAX_VERSION),
@@ -39,9 +40,18 @@ def version_body(host, python_version: str, v: Version) -> dict[str, Any]:
     }
 
 
-def info_body(*, engine_id: str, host, settings, counts: dict[str, int], images: int,
-              listeners: int, python_version: str, v: Version) -> dict[str, Any]:
-    now = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()
+def info_body(
+    *,
+    engine_id: str,
+    host,
+    settings,
+    counts: dict[str, int],
+    images: int,
+    listeners: int,
+    python_version: str,
+    v: Version,
+) -> dict[str, Any]:
+    now = datetime.datetime.now(datetime.UTC).astimezone().isoformat()
     commit = {"ID": "", "Expected": ""}
     body: dict[str, Any] = {
         "ID": engine_id,
@@ -51,10 +61,18 @@ def info_body(*, engine_id: str, host, settings, counts: dict[str, int], images:
         "ContainersStopped": counts.get("stopped", 0),
         "Images": images,
         "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"],
-                         ["Native Overlay Diff", "true"], ["userxattr", "false"]],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
-                    "Authorization": None, "Log": ["json-file"]},
+        "DriverStatus": [
+            ["Backing Filesystem", "extfs"],
+            ["Supports d_type", "true"],
+            ["Native Overlay Diff", "true"],
+            ["userxattr", "false"],
+        ],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Authorization": None,
+            "Log": ["json-file"],
+        },
         "MemoryLimit": True,
         "SwapLimit": True,
         "KernelMemory": False,
@@ -102,8 +120,14 @@ def info_body(*, engine_id: str, host, settings, counts: dict[str, int], images:
         "ServerVersion": __version__,
         "Runtimes": {"runc": {"path": "runc"}},
         "DefaultRuntime": "runc",
-        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
-                  "Error": "", "RemoteManagers": None},
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": "docker-init",

@@ -23,7 +23,7 @@ class Version:
     minor: int
 
     @classmethod
-    def parse(cls, text: str) -> "Version":
+    def parse(cls, text: str) -> Version:
         m = _VERSION_RE.match(text)
         if not m:
             raise InvalidParameter(f"invalid API version: {text}")
@@ -54,9 +54,7 @@ JSON_ERRORS_SINCE = Version(1, 24)
 def check_supported(v: Version) -> None:
     """Refuse a version outside the range with dockerd's exact wording."""
     if v > MAX_VERSION:
-        raise InvalidParameter(
-            f"client version {v} is too new. Maximum supported API version is {MAX_VERSION}"
-        )
+        raise InvalidParameter(f"client version {v} is too new. Maximum supported API version is {MAX_VERSION}")
     if v < MIN_VERSION:
         raise InvalidParameter(
             f"client version {v} is too old. Minimum supported API version is {MIN_VERSION}, "

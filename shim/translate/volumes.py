@@ -86,17 +86,21 @@ def path_stat_header(name: str, size: int, st_mode: int, mtime_ns: int, link_tar
     mtime = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
     if frac:
         mtime += "." + f"{frac:09d}".rstrip("0")
-    body = {"name": name, "size": size, "mode": go_file_mode(st_mode), "mtime": mtime + "Z",
-            "linkTarget": link_target}
+    body = {"name": name, "size": size, "mode": go_file_mode(st_mode), "mtime": mtime + "Z", "linkTarget": link_target}
     return base64.b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
 
 
 # --- exec --------------------------------------------------------------------------------
 
+
 def exec_inspect_out(e: Any) -> dict[str, Any]:
     """GET /exec/{id}/json in dockerd's field order; ExitCode null until the process ended."""
-    pc: dict[str, Any] = {"tty": e.tty, "entrypoint": e.cmd[0] if e.cmd else "", "arguments": list(e.cmd[1:]),
-                          "privileged": e.privileged}
+    pc: dict[str, Any] = {
+        "tty": e.tty,
+        "entrypoint": e.cmd[0] if e.cmd else "",
+        "arguments": list(e.cmd[1:]),
+        "privileged": e.privileged,
+    }
     if e.user:
         pc["user"] = e.user
     return {

@@ -33,8 +33,13 @@ def container(name: str, **hc: Any) -> FakeContainer:
     cid = secrets.token_hex(32)
     nc = hc.pop("networking_config", {})
     cfg = hc.pop("config", {})
-    return FakeContainer(id=cid, name=name, config={"Hostname": cid[:12], **cfg},
-                         host_config={"NetworkMode": "default", **hc}, networking_config=nc)
+    return FakeContainer(
+        id=cid,
+        name=name,
+        config={"Hostname": cid[:12], **cfg},
+        host_config={"NetworkMode": "default", **hc},
+        networking_config=nc,
+    )
 
 
 def build(root: str, tag: str, bip: str) -> NetworkService:
@@ -43,19 +48,32 @@ def build(root: str, tag: str, bip: str) -> NetworkService:
     os.makedirs(execr, exist_ok=True)
     settings = types.SimpleNamespace(bridge=tag, bip=bip, data_root=data, exec_root=execr)
     nl = Netlink(execr, tag)
-    return NetworkService(store=Store(data), events=Events(), settings=settings, netlink=nl,
-                          firewall=Firewall(tag), dns=EmbeddedDns(nl.socket_in_netns), ports=PortReserver(),
-                          files=NetFiles(), data_root=data)
+    return NetworkService(
+        store=Store(data),
+        events=Events(),
+        settings=settings,
+        netlink=nl,
+        firewall=Firewall(tag),
+        dns=EmbeddedDns(nl.socket_in_netns),
+        ports=PortReserver(),
+        files=NetFiles(),
+        data_root=data,
+    )
 
 
 def in_ns(netns: str, *args: str, timeout: float = 10, input: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["nsenter", f"--net={netns}", "busybox", *args], capture_output=True, text=True,
-                          timeout=timeout, input=input)
+    return subprocess.run(
+        ["nsenter", f"--net={netns}", "busybox", *args], capture_output=True, text=True, timeout=timeout, input=input
+    )
 
 
 def spawn_in_ns(netns: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(["nsenter", f"--net={netns}", "busybox", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        ["nsenter", f"--net={netns}", "busybox", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 async def leftovers(tag: str, exec_root: str) -> list[str]:

@@ -51,8 +51,9 @@ def _entry(name: str, typ=tarfile.REGTYPE, linkname: str = "") -> tarfile.TarInf
 
 def _put(shimd, name: str, path: str, data: bytes):
     q = urllib.parse.urlencode({"path": path})
-    return shimd.http("PUT", f"/v1.41/containers/{name}/archive?{q}", body=data,
-                      headers={"Content-Type": "application/x-tar"})
+    return shimd.http(
+        "PUT", f"/v1.41/containers/{name}/archive?{q}", body=data, headers={"Content-Type": "application/x-tar"}
+    )
 
 
 def test_cp_file_in_and_out(shimd, box, tmp_path):
@@ -123,11 +124,12 @@ def test_hostile_archives_stay_inside(shimd, box, tmp_path):
     marker = tmp_path / "escape"
     # 1. `..` climbing out, 2. an absolute name
     for name in (f"../../../../../../..{marker}", str(marker)):
-        status, _, _ = _put(shimd, box, "/tmp", _tar([(_entry(name), b"x")]))
+        _status, _, _ = _put(shimd, box, "/tmp", _tar([(_entry(name), b"x")]))
         assert not marker.exists()
     # 3. a symlink in the container pointing at / and a write through it
-    shimd.http("PUT", f"/v1.41/containers/{box}/archive?path=/tmp",
-               body=_tar([(_entry("root", tarfile.SYMTYPE, "/"), None)]))
+    shimd.http(
+        "PUT", f"/v1.41/containers/{box}/archive?path=/tmp", body=_tar([(_entry("root", tarfile.SYMTYPE, "/"), None)])
+    )
     rel = str(marker).lstrip("/")
     _put(shimd, box, "/tmp", _tar([(_entry(f"root/{rel}"), b"x")]))
     assert not marker.exists()
@@ -136,8 +138,12 @@ def test_hostile_archives_stay_inside(shimd, box, tmp_path):
     _put(shimd, box, "/hostlink", _tar([(_entry("escape"), b"x")]))
     assert not marker.exists()
     # 5. a symlink entry followed by a file through it, in one archive
-    _put(shimd, box, "/tmp", _tar([(_entry("evil", tarfile.SYMTYPE, str(tmp_path)), None),
-                                   (_entry("evil/escape"), b"x")]))
+    _put(
+        shimd,
+        box,
+        "/tmp",
+        _tar([(_entry("evil", tarfile.SYMTYPE, str(tmp_path)), None), (_entry("evil/escape"), b"x")]),
+    )
     assert not marker.exists()
     # 6. a hard link to a host file
     _put(shimd, box, "/tmp", _tar([(_entry("hl", tarfile.LNKTYPE, "../../../../etc/passwd"), None)]))
@@ -147,16 +153,29 @@ def test_hostile_archives_stay_inside(shimd, box, tmp_path):
 def test_export_diff_commit(shimd, unique, tmp_path):
     name, image = unique("exp"), unique("committed")
     try:
-        shimd.cli("run", "--name", name, "busybox", "sh", "-c",
-                  "echo data > /newfile && rm /etc/group && mkdir -p /usr/added && touch /usr/added/x")
-        out = subprocess.run(["tar", "t"], input=shimd.cli("export", name, text=False).stdout,
-                             capture_output=True, check=True).stdout.decode().split()
+        shimd.cli(
+            "run",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            "echo data > /newfile && rm /etc/group && mkdir -p /usr/added && touch /usr/added/x",
+        )
+        out = (
+            subprocess.run(
+                ["tar", "t"], input=shimd.cli("export", name, text=False).stdout, capture_output=True, check=True
+            )
+            .stdout.decode()
+            .split()
+        )
         assert "newfile" in out and "bin/busybox" in out and "etc/group" not in out
         diff = shimd.cli("diff", name).stdout.splitlines()
         assert "A /newfile" in diff and "D /etc/group" in diff and "A /usr/added" in diff and "C /usr" in diff
         shimd.cli("commit", "-c", "ENV COMMITTED=yes", "-m", "msg", "-a", "me", name, image)
-        out = shimd.cli("run", "--rm", image, "sh", "-c", "cat /newfile; echo $COMMITTED; ls /etc/group",
-                        check=False).stdout
+        out = shimd.cli(
+            "run", "--rm", image, "sh", "-c", "cat /newfile; echo $COMMITTED; ls /etc/group", check=False
+        ).stdout
         assert out.startswith("data\nyes\n") and "group" not in out
         insp = json.loads(shimd.cli("image", "inspect", image).stdout)[0]
         assert insp["Author"] == "me" and insp["Comment"] == "msg"

@@ -44,6 +44,7 @@ def _http_get(port: int, path: str) -> bytes:
 
 # ---------------------------------------------------------------- testcontainers-python
 
+
 @pytest.fixture
 def tc(shimd, monkeypatch):
     """testcontainers as its users configure it for a non-default engine: DOCKER_HOST, no Ryuk
@@ -62,9 +63,13 @@ def tc(shimd, monkeypatch):
 
 
 def test_testcontainers_command_logs_exec(tc):
-    c = (DockerContainer("busybox").with_command("sh -c 'echo hello-tc; echo oops >&2; sleep 300'")
-         .with_env("GREETING", "hi").with_name(_name("tc"))
-         .waiting_for(LogMessageWaitStrategy("hello-tc")))
+    c = (
+        DockerContainer("busybox")
+        .with_command("sh -c 'echo hello-tc; echo oops >&2; sleep 300'")
+        .with_env("GREETING", "hi")
+        .with_name(_name("tc"))
+        .waiting_for(LogMessageWaitStrategy("hello-tc"))
+    )
     with c:
         stdout, stderr = c.get_logs()
         assert stdout == b"hello-tc\n" and stderr == b"oops\n"
@@ -96,7 +101,6 @@ def test_testcontainers_wait_for_exit_code(tc):
         c.stop()
 
 
-
 def test_testcontainers_copy_into_and_from_a_container(tc, tmp_path):
     """copy_into_container puts a tar whose member names are absolute (`/opt/app/conf.txt`) at
     path=/: dockerd takes them inside the container's root."""
@@ -108,7 +112,9 @@ def test_testcontainers_copy_into_and_from_a_container(tc, tmp_path):
         c.copy_from_container("/opt/app/conf.txt", out)
         assert out.read_bytes() == b"hello-copy\n"
 
+
 # ---------------------------------------------------------------- aiodocker
+
 
 @pytest.fixture
 async def aio(shimd):
@@ -122,7 +128,8 @@ async def aio(shimd):
 
 async def test_aiodocker_create_start_logs_wait_delete(aio):
     c = await aio.containers.create(
-        config={"Image": "busybox", "Cmd": ["sh", "-c", "echo out; echo err >&2; exit 4"]}, name=_name("aio"))
+        config={"Image": "busybox", "Cmd": ["sh", "-c", "echo out; echo err >&2; exit 4"]}, name=_name("aio")
+    )
     await c.start()
     assert (await c.wait())["StatusCode"] == 4
     assert await c.log(stdout=True, stderr=True) == ["out\n", "err\n"]
@@ -182,7 +189,6 @@ async def test_aiodocker_images_list_and_inspect(aio):
     assert info["Config"]["Cmd"] == ["sh"]
 
 
-
 async def test_aiodocker_websocket_attach(aio):
     c = await aio.containers.run(config={"Image": "busybox", "Cmd": ["cat"], "OpenStdin": True}, name=_name("aio"))
     try:
@@ -194,18 +200,23 @@ async def test_aiodocker_websocket_attach(aio):
     finally:
         await c.delete(force=True)
 
+
 # ---------------------------------------------------------------- docker-compose v1's wire habits
+
 
 def test_compose_v1_run_attaches_stdin_stdout_stderr_apart(shimd):
     """`COMPOSE_INTERACTIVE_NO_CLI=1 docker-compose run` opens three attach connections
     (stdin, stdout, stderr, each stream=1) before start: each one gets its stream from the
     first byte, even when the process prints and exits at once."""
     api = docker.APIClient(base_url=shimd.docker_host)
-    c = api.create_container("busybox", ["sh", "-c", "echo out; echo err >&2; exit 6"],
-                             stdin_open=True, name=_name("cv1"))
+    c = api.create_container(
+        "busybox", ["sh", "-c", "echo out; echo err >&2; exit 6"], stdin_open=True, name=_name("cv1")
+    )
     try:
-        socks = {key: api.attach_socket(c["Id"], params={key: 1, "stream": 1, "logs": False})
-                 for key in ("stdin", "stdout", "stderr")}
+        socks = {
+            key: api.attach_socket(c["Id"], params={key: 1, "stream": 1, "logs": False})
+            for key in ("stdin", "stdout", "stderr")
+        }
         api.start(c["Id"])
         assert list(frames_iter(socks["stdout"], tty=False)) == [(1, b"out\n")]
         assert list(frames_iter(socks["stderr"], tty=False)) == [(2, b"err\n")]
@@ -223,10 +234,12 @@ def test_compose_v1_exec_privileged(shimd):
     client = docker.DockerClient(base_url=shimd.docker_host)
     c = client.containers.run("busybox", ["sleep", "300"], cap_drop=["MKNOD"], detach=True, name=_name("cv1"))
     try:
+
         def cap_eff(**kw):
             code, out = c.exec_run(["sh", "-c", "grep CapEff /proc/self/status"], **kw)
             assert code == 0, out
             return int(out.split()[1], 16)
+
         with open("/proc/self/status") as f:
             held = int(next(line for line in f if line.startswith("CapBnd:")).split()[1], 16)
         assert cap_eff(privileged=True) == held

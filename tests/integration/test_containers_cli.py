@@ -7,7 +7,6 @@ import json
 import time
 
 
-
 @contextlib.contextmanager
 def container(shimd, *names):
     try:
@@ -65,14 +64,22 @@ def test_missing_executable_is_127(shimd, unique):
 def test_detached_lifecycle(shimd, unique):
     name = unique("life")
     with container(shimd, name, name + "-new"):
-        cid = shimd.cli("run", "-d", "--name", name, "busybox", "sh", "-c",
-                        "trap 'exit 0' TERM; trap 'exit 7' HUP; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done").stdout.strip()
+        cid = shimd.cli(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; trap 'exit 7' HUP; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done",
+        ).stdout.strip()
         assert len(cid) == 64
         assert wait_for(lambda: "line 2" in shimd.cli("logs", name).stdout)
         st = inspect(shimd, name)
         assert st["State"]["Running"] and st["State"]["Pid"] > 0 and st["Name"] == "/" + name
         top = shimd.cli("top", name).stdout
-        assert "PID" in top and "sleep" in top or "sh -c" in top
+        assert ("PID" in top and "sleep" in top) or "sh -c" in top
         shimd.cli("pause", name)
         assert inspect(shimd, name)["State"]["Status"] == "paused"
         shimd.cli("unpause", name)
@@ -104,8 +111,18 @@ def test_logs_follow_ends_with_container(shimd, unique):
 def test_stop_sigkill_after_timeout_and_stats_update(shimd, unique):
     name = unique("stop")
     with container(shimd, name):
-        shimd.cli("run", "-d", "--name", name, "--memory", "32m", "busybox", "sh", "-c",
-                  "trap '' TERM; while true; do sleep 0.1; done")
+        shimd.cli(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--memory",
+            "32m",
+            "busybox",
+            "sh",
+            "-c",
+            "trap '' TERM; while true; do sleep 0.1; done",
+        )
         hc = inspect(shimd, name)["HostConfig"]
         assert hc["Memory"] == 32 * 1024 * 1024 and hc["MemorySwap"] == 64 * 1024 * 1024
         out = shimd.cli("stats", "--no-stream", "--format", "{{.MemUsage}}", name).stdout
@@ -150,8 +167,9 @@ def test_restart_policy_on_failure(shimd, unique):
     name = unique("rp")
     with container(shimd, name):
         shimd.cli("run", "-d", "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1")
-        assert wait_for(lambda: inspect(shimd, name)["RestartCount"] == 2
-                        and inspect(shimd, name)["State"]["Status"] == "exited")
+        assert wait_for(
+            lambda: inspect(shimd, name)["RestartCount"] == 2 and inspect(shimd, name)["State"]["Status"] == "exited"
+        )
         assert inspect(shimd, name)["State"]["ExitCode"] == 1
 
 
@@ -192,11 +210,32 @@ def test_oom_killed(shimd, unique):
     name = unique("oom")
     since = time.time() - 1
     with container(shimd, name):
-        r = shimd.cli("run", "--name", name, "-m", "8m", "--memory-swap", "8m", "busybox", "sh", "-c",
-                      "tail /dev/zero", check=False)
+        r = shimd.cli(
+            "run",
+            "--name",
+            name,
+            "-m",
+            "8m",
+            "--memory-swap",
+            "8m",
+            "busybox",
+            "sh",
+            "-c",
+            "tail /dev/zero",
+            check=False,
+        )
         assert r.returncode == 137
         st = inspect(shimd, name)["State"]
         assert st["OOMKilled"] is True and st["ExitCode"] == 137
-        ev = shimd.cli("events", "--since", str(since), "--until", str(time.time() + 1), "--filter",
-                       f"container={name}", "--format", "{{.Action}}").stdout.split()
+        ev = shimd.cli(
+            "events",
+            "--since",
+            str(since),
+            "--until",
+            str(time.time() + 1),
+            "--filter",
+            f"container={name}",
+            "--format",
+            "{{.Action}}",
+        ).stdout.split()
         assert "oom" in ev and ev.index("oom") < ev.index("die")

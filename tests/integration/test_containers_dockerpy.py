@@ -18,8 +18,9 @@ def test_run_remove_true(shimd):
 
 
 def test_run_detach_logs_wait_stop(shimd, unique):
-    c = shimd.client.containers.run("busybox", ["sh", "-c", "echo one; echo two >&2; sleep 300"], detach=True,
-                                    name=unique("py"))
+    c = shimd.client.containers.run(
+        "busybox", ["sh", "-c", "echo one; echo two >&2; sleep 300"], detach=True, name=unique("py")
+    )
     try:
         assert c.status in ("created", "running")
         stream = c.logs(stream=True, follow=True)
@@ -85,8 +86,16 @@ def test_sigkill_shimd_then_restart(unique):
     try:
         d.start()
         d.load_busybox()
-        d.cli("run", "-d", "--name", "alive", "busybox", "sh", "-c",
-              "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+        d.cli(
+            "run",
+            "-d",
+            "--name",
+            "alive",
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+        )
         d.cli("run", "-d", "--name", "dies", "busybox", "sh", "-c", "sleep 1.5; exit 9")
         d.cli("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 1.5; exit 2")
         pid_before = json.loads(d.cli("inspect", "alive").stdout)[0]["State"]["Pid"]

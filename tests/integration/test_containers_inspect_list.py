@@ -10,13 +10,59 @@ import select
 import time
 import urllib.parse
 
-INSPECT_KEYS = ["Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath",
-                "LogPath", "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel",
-                "AppArmorProfile", "ExecIDs", "HostConfig", "GraphDriver", "Mounts", "Config", "NetworkSettings"]
-STATE_KEYS = ["Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid", "ExitCode", "Error",
-              "StartedAt", "FinishedAt"]
-LIST_KEYS = ["Id", "Names", "Image", "ImageID", "Command", "Created", "Ports", "Labels", "State", "Status",
-             "HostConfig", "NetworkSettings", "Mounts"]
+INSPECT_KEYS = [
+    "Id",
+    "Created",
+    "Path",
+    "Args",
+    "State",
+    "Image",
+    "ResolvConfPath",
+    "HostnamePath",
+    "HostsPath",
+    "LogPath",
+    "Name",
+    "RestartCount",
+    "Driver",
+    "Platform",
+    "MountLabel",
+    "ProcessLabel",
+    "AppArmorProfile",
+    "ExecIDs",
+    "HostConfig",
+    "GraphDriver",
+    "Mounts",
+    "Config",
+    "NetworkSettings",
+]
+STATE_KEYS = [
+    "Status",
+    "Running",
+    "Paused",
+    "Restarting",
+    "OOMKilled",
+    "Dead",
+    "Pid",
+    "ExitCode",
+    "Error",
+    "StartedAt",
+    "FinishedAt",
+]
+LIST_KEYS = [
+    "Id",
+    "Names",
+    "Image",
+    "ImageID",
+    "Command",
+    "Created",
+    "Ports",
+    "Labels",
+    "State",
+    "Status",
+    "HostConfig",
+    "NetworkSettings",
+    "Mounts",
+]
 
 
 @contextlib.contextmanager
@@ -31,8 +77,21 @@ def cleanup(shimd, *names):
 def test_inspect_and_list_shapes(shimd, unique):
     name = unique("shape")
     with cleanup(shimd, name):
-        shimd.cli("run", "-d", "--name", name, "--memory", "64m", "--restart", "on-failure:2", "-e", "A=1",
-                  "busybox", "sleep", "300")
+        shimd.cli(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--memory",
+            "64m",
+            "--restart",
+            "on-failure:2",
+            "-e",
+            "A=1",
+            "busybox",
+            "sleep",
+            "300",
+        )
         status, _, body = shimd.http("GET", f"/v1.41/containers/{name}/json")
         c = json.loads(body)
         for k in INSPECT_KEYS:
@@ -42,8 +101,9 @@ def test_inspect_and_list_shapes(shimd, unique):
         assert c["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
         assert c["Config"]["Env"][0] == "A=1" and c["Config"]["Cmd"] == ["sleep", "300"]
         assert c["Image"].startswith("sha256:") and c["Name"] == "/" + name and c["Platform"] == "linux"
-        status, _, body = shimd.http("GET", "/v1.41/containers/json?filters="
-                                     + urllib.parse.quote(json.dumps({"name": {name: True}})))
+        _status, _, body = shimd.http(
+            "GET", "/v1.41/containers/json?filters=" + urllib.parse.quote(json.dumps({"name": {name: True}}))
+        )
         [item] = json.loads(body)
         assert list(item) == LIST_KEYS
         assert item["Names"] == ["/" + name] and item["Command"] == "sleep 300" and item["State"] == "running"
@@ -114,20 +174,42 @@ def test_attach_detach_keys_and_events(shimd, unique):
                 os.close(fd)
         assert json.loads(shimd.cli("inspect", name).stdout)[0]["State"]["Running"]
         shimd.cli("kill", name)
-        ev = shimd.cli("events", "--since", str(since), "--until", str(time.time() + 1), "--filter",
-                       f"container={name}", "--format", "{{.Action}} {{json .Actor.Attributes}}").stdout
+        ev = shimd.cli(
+            "events",
+            "--since",
+            str(since),
+            "--until",
+            str(time.time() + 1),
+            "--filter",
+            f"container={name}",
+            "--format",
+            "{{.Action}} {{json .Actor.Attributes}}",
+        ).stdout
         lines = ev.splitlines()
         actions = [line.split(" ", 1)[0] for line in lines]
         assert "attach" in actions and "kill" in actions and "die" in actions
-        die = json.loads([line for line in lines if line.startswith("die ")][0].split(" ", 1)[1])
+        die = json.loads(next(line for line in lines if line.startswith("die ")).split(" ", 1)[1])
         assert die["exitCode"] == "137" and die["name"] == name and die["image"] == "busybox"
 
 
 def test_healthcheck_states_and_events(shimd, unique):
     name = unique("health")
     with cleanup(shimd, name):
-        shimd.cli("run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
-                  "--health-retries", "2", "busybox", "sleep", "300")
+        shimd.cli(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--health-cmd",
+            "test -f /tmp/ok",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sleep",
+            "300",
+        )
 
         def health():
             return json.loads(shimd.cli("inspect", name).stdout)[0]["State"].get("Health", {}).get("Status")

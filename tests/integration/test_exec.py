@@ -37,21 +37,33 @@ def test_exec_missing_command_126(shimd, box):
 
 
 def test_exec_inspect_ids_and_restart_409(shimd, box):
-    status, _, body = shimd.http("POST", f"/v1.41/containers/{box}/exec",
-                                 body={"Cmd": ["sh", "-c", "exit 3"], "AttachStdout": True})
+    status, _, body = shimd.http(
+        "POST", f"/v1.41/containers/{box}/exec", body={"Cmd": ["sh", "-c", "exit 3"], "AttachStdout": True}
+    )
     assert status == 201
     eid = json.loads(body)["Id"]
     assert eid in json.loads(shimd.cli("inspect", box).stdout)[0]["ExecIDs"]
     status, headers, _ = shimd.http("POST", f"/v1.41/exec/{eid}/start", body={"Detach": True, "Tty": False})
     assert status == 200 and headers.get("content-length") == "0"
     for _ in range(100):
-        st, _, body = shimd.http("GET", f"/v1.41/exec/{eid}/json")
+        _st, _, body = shimd.http("GET", f"/v1.41/exec/{eid}/json")
         info = json.loads(body)
         if not info["Running"] and info["ExitCode"] is not None:
             break
         time.sleep(0.05)
-    assert list(info) == ["ID", "Running", "ExitCode", "ProcessConfig", "OpenStdin", "OpenStderr", "OpenStdout",
-                          "CanRemove", "ContainerID", "DetachKeys", "Pid"]
+    assert list(info) == [
+        "ID",
+        "Running",
+        "ExitCode",
+        "ProcessConfig",
+        "OpenStdin",
+        "OpenStderr",
+        "OpenStdout",
+        "CanRemove",
+        "ContainerID",
+        "DetachKeys",
+        "Pid",
+    ]
     assert info["ExitCode"] == 3 and info["ProcessConfig"]["entrypoint"] == "sh" and info["Pid"] > 0
     status, _, body = shimd.http("POST", f"/v1.41/exec/{eid}/start", body={"Detach": True, "Tty": False})
     assert status == 409 and json.loads(body)["message"] == f"Error: Exec command {eid} has already run"

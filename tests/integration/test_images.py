@@ -69,13 +69,26 @@ def test_tag_and_rmi(shimd, unique):
 
 def test_rmi_by_id_with_two_repositories_needs_force(shimd, unique):
     name = unique("multi")
-    image_id = shimd.cli("import", "-c", 'CMD ["sh"]', "-", f"{name}:a",
-                         input=rootfs_tar({"f": b"multi-" + name.encode()}), text=False).stdout.decode().strip()
+    image_id = (
+        shimd.cli(
+            "import",
+            "-c",
+            'CMD ["sh"]',
+            "-",
+            f"{name}:a",
+            input=rootfs_tar({"f": b"multi-" + name.encode()}),
+            text=False,
+        )
+        .stdout.decode()
+        .strip()
+    )
     shimd.cli("tag", image_id, f"{name}-other:b")
     res = shimd.cli("rmi", image_id[7:19], check=False)
     assert res.returncode == 1
-    assert f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is referenced in multiple " \
-           "repositories" in res.stderr
+    assert (
+        f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is referenced in multiple "
+        "repositories" in res.stderr
+    )
     out = shimd.cli("rmi", "-f", image_id[7:19]).stdout
     assert f"Untagged: {name}:a" in out and f"Untagged: {name}-other:b" in out and f"Deleted: {image_id}" in out
 
@@ -107,8 +120,23 @@ def test_import_history_prune(shimd, unique):
     name = unique("recimport")
     label = unique("lbl")
     tar = rootfs_tar({"bin/hello": b"#!/bin/sh\necho hi\n"})
-    out = shimd.cli("import", "-c", 'CMD ["sh"]', "-c", "ENV IMPORTED=1", "-m", "imported by test", "-",
-                    f"{name}:2", input=tar, text=False).stdout.decode().strip()
+    out = (
+        shimd.cli(
+            "import",
+            "-c",
+            'CMD ["sh"]',
+            "-c",
+            "ENV IMPORTED=1",
+            "-m",
+            "imported by test",
+            "-",
+            f"{name}:2",
+            input=tar,
+            text=False,
+        )
+        .stdout.decode()
+        .strip()
+    )
     assert out.startswith("sha256:")
     info = json.loads(shimd.cli("image", "inspect", f"{name}:2").stdout)[0]
     assert info["Id"] == out and info["Config"]["Cmd"] == ["sh"] and "IMPORTED=1" in info["Config"]["Env"]
@@ -118,8 +146,11 @@ def test_import_history_prune(shimd, unique):
     out2 = shimd.cli("rmi", f"{name}:2").stdout
     assert f"Untagged: {name}:2" in out2 and f"Deleted: {out}" in out2
     # An untagged import with our label, then prune by that label only.
-    dangling = shimd.cli("import", "-c", f"LABEL {label}=1", "-", input=rootfs_tar({"x": label.encode()}),
-                         text=False).stdout.decode().strip()
+    dangling = (
+        shimd.cli("import", "-c", f"LABEL {label}=1", "-", input=rootfs_tar({"x": label.encode()}), text=False)
+        .stdout.decode()
+        .strip()
+    )
     assert dangling in image_ids(shimd)
     pruned = shimd.cli("image", "prune", "-f", "--filter", f"label={label}=1").stdout
     assert f"deleted: {dangling}" in pruned
@@ -157,8 +188,9 @@ def test_hostile_load_is_400_and_leaves_nothing(shimd):
         ti = tarfile.TarInfo("../../../../escaped-by-shim-test")
         ti.size = 1
         tar.addfile(ti, io.BytesIO(b"x"))
-    status, _, body = shimd.http("POST", "/v1.50/images/load?quiet=1", body=buf.getvalue(),
-                                 headers={"Content-Type": "application/x-tar"})
+    status, _, body = shimd.http(
+        "POST", "/v1.50/images/load?quiet=1", body=buf.getvalue(), headers={"Content-Type": "application/x-tar"}
+    )
     assert status == 400, body
     assert "outside" in json.loads(body)["message"]
     assert image_ids(shimd) == before

@@ -40,6 +40,7 @@ def name():
     def new(prefix: str = "n") -> str:
         made.append(f"{prefix}-{uuid.uuid4().hex[:8]}")
         return made[-1]
+
     yield new
 
 
@@ -71,6 +72,7 @@ def http_get(port: int, path: str = "/passwd") -> bytes:
 
 def wait_http(port: int) -> bytes:
     import time
+
     for _ in range(100):
         try:
             return http_get(port)
@@ -106,7 +108,8 @@ def test_publish_all_and_docker_port(d, name):
     host, port = out.rsplit(":", 1)
     assert host == "0.0.0.0"
     assert d.client.api.inspect_container(c)["NetworkSettings"]["Ports"]["80/tcp"] == [
-        {"HostIp": "0.0.0.0", "HostPort": port}]
+        {"HostIp": "0.0.0.0", "HostPort": port}
+    ]
     assert b"root:x:0:0:" in wait_http(int(port))
 
 
@@ -117,17 +120,28 @@ def test_user_network_names_aliases_isolation(d, name):
     srv = name("srv")
     d.cli("run", "-d", "--name", srv, "--network", net, "--network-alias", "web", *HTTPD)
     ip = d.client.api.inspect_container(srv)["NetworkSettings"]["Networks"][net]["IPAddress"]
-    fetch = ("ip=$(nslookup {n} 127.0.0.11 | awk '/^Address: /{{print $2}}' | tail -1); echo ip=$ip; "
-             "printf 'GET /passwd HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 80")
+    fetch = (
+        "ip=$(nslookup {n} 127.0.0.11 | awk '/^Address: /{{print $2}}' | tail -1); echo ip=$ip; "
+        "printf 'GET /passwd HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 80"
+    )
     for target in (srv, "web"):
         r = d.cli("run", "--rm", "--network", net, "busybox", "sh", "-c", fetch.format(n=target))
         assert f"ip={ip}" in r.stdout and "root:x:0:0:" in r.stdout, r
     r = d.cli("run", "--rm", "--network", net, "busybox", "cat", "/etc/resolv.conf")
     assert r.stdout.startswith("nameserver 127.0.0.11\n")
     # another network: no name, no route (the positive control above used the same client)
-    r = d.cli("run", "--rm", "--network", other, "busybox", "sh", "-c",
-              f"nslookup {srv} 127.0.0.11 >/dev/null 2>&1 && echo resolved; "
-              f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80; echo rc=$?", check=False)
+    r = d.cli(
+        "run",
+        "--rm",
+        "--network",
+        other,
+        "busybox",
+        "sh",
+        "-c",
+        f"nslookup {srv} 127.0.0.11 >/dev/null 2>&1 && echo resolved; "
+        f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80; echo rc=$?",
+        check=False,
+    )
     assert "resolved" not in r.stdout and "rc=1" in r.stdout and "HTTP" not in r.stdout, r
     inspect = d.client.api.inspect_network(net)
     assert list(inspect["Containers"]) == [d.client.api.inspect_container(srv)["Id"]]
@@ -164,9 +178,26 @@ def test_links_env(d, name):
 
 
 def test_files_from_options(d, name):
-    r = d.cli("run", "--rm", "--hostname", "myhost", "--add-host", "foo:10.1.2.3", "--add-host", "gw:host-gateway",
-              "--dns", "10.9.8.7", "--dns-search", "example.org", "--dns-option", "ndots:3", "busybox", "sh", "-c",
-              "cat /etc/hostname /etc/hosts /etc/resolv.conf; hostname")
+    r = d.cli(
+        "run",
+        "--rm",
+        "--hostname",
+        "myhost",
+        "--add-host",
+        "foo:10.1.2.3",
+        "--add-host",
+        "gw:host-gateway",
+        "--dns",
+        "10.9.8.7",
+        "--dns-search",
+        "example.org",
+        "--dns-option",
+        "ndots:3",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hostname /etc/hosts /etc/resolv.conf; hostname",
+    )
     out = r.stdout
     assert out.startswith("myhost\n") and out.rstrip().endswith("myhost")
     assert "10.1.2.3\tfoo\n" in out and f"{d.bip.split('/')[0]}\tgw\n" in out
@@ -194,8 +225,7 @@ def test_docker_py(d, name):
         assert client.networks.get(net.id).name == net.name
         assert net.name in [n.name for n in client.networks.list()]
         port = free_port()
-        c = client.containers.run("busybox", HTTPD, detach=True, ports={"80/tcp": ("127.0.0.1", port)},
-                                  name=name("py"))
+        c = client.containers.run("busybox", HTTPD, detach=True, ports={"80/tcp": ("127.0.0.1", port)}, name=name("py"))
         assert b"root:x:0:0:" in wait_http(port)
         net.connect(c, aliases=["pyalias"])
         net.reload()
@@ -209,8 +239,18 @@ def test_docker_py(d, name):
 def test_internal_network_and_static_ip(d, name):
     net = name("internal")
     d.cli("network", "create", "--internal", "--subnet", "10.213.249.0/24", net)
-    r = d.cli("run", "--rm", "--network", net, "--ip", "10.213.249.9", "busybox", "sh", "-c",
-              "ip -o -4 addr show eth0; echo routes; ip route")
+    r = d.cli(
+        "run",
+        "--rm",
+        "--network",
+        net,
+        "--ip",
+        "10.213.249.9",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; echo routes; ip route",
+    )
     assert "inet 10.213.249.9/24" in r.stdout
     assert "default" not in r.stdout.split("routes", 1)[1]  # no way out
     ls = d.cli("network", "ls", "--filter", f"name={net}", "--format", "{{.Name}} {{.Driver}} {{.Scope}}").stdout
@@ -226,8 +266,7 @@ def test_zz_sigkill_restart_keeps_ports_then_nothing_left(d, name):
     port = free_port()
     c, net, gone = name("survivor"), name("keepnet"), name("gone")
     d.cli("network", "create", net)
-    d.cli("run", "-d", "--name", c, "--network", net, "--network-alias", "alive", "-p", f"127.0.0.1:{port}:80",
-          *HTTPD)
+    d.cli("run", "-d", "--name", c, "--network", net, "--network-alias", "alive", "-p", f"127.0.0.1:{port}:80", *HTTPD)
     d.cli("run", "-d", "--name", gone, "--network", net, "busybox", "sleep", "300")
     gone_pid = d.client.api.inspect_container(gone)["State"]["Pid"]
     wait_http(port)
@@ -248,9 +287,11 @@ def our_rules(d) -> str:
     import asyncio
 
     from shim.runtime.iptables import Firewall
+
     return asyncio.run(Firewall(d.bridge).dump())
 
 
 def leftovers_now(d) -> list[str]:
     import asyncio
+
     return asyncio.run(leftovers(d.bridge, d.exec_root))

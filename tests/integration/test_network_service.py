@@ -62,9 +62,12 @@ async def _run(netns: str, *args: str):
 async def test_user_network_dns_ports_isolation(env):
     svc, third = env["svc"], env["third"]
     net, _ = await svc.create(name="appnet", ipam={"Config": [{"Subnet": f"10.213.{third + 50}.0/24"}]})
-    a = container("alpha", NetworkMode="appnet",
-                  networking_config={"EndpointsConfig": {"appnet": {"Aliases": ["web"]}}},
-                  PortBindings={"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]})
+    a = container(
+        "alpha",
+        NetworkMode="appnet",
+        networking_config={"EndpointsConfig": {"appnet": {"Aliases": ["web"]}}},
+        PortBindings={"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]},
+    )
     b = container("beta", NetworkMode="appnet")
     c = container("gamma")  # default bridge: another network
     att = await svc.attach(a)
@@ -111,7 +114,7 @@ async def test_port_already_allocated_leaves_nothing(env):
         with pytest.raises(ShimError, match=f"Bind for 127.0.0.1:{port} failed: port is already allocated"):
             await svc.attach(a)
         assert not svc._cn[a.id].live
-        assert [n for n in await svc._nl.list_netns()] == []
+        assert list(await svc._nl.list_netns()) == []
         assert [x for x in await svc._nl.our_links() if x[1] == "veth"] == []
         assert str(port) not in await svc._fw.dump()
     finally:
@@ -120,7 +123,7 @@ async def test_port_already_allocated_leaves_nothing(env):
 
 async def test_connect_disconnect_running(env):
     svc, third = env["svc"], env["third"]
-    net, _ = await svc.create(name="extra", ipam={"Config": [{"Subnet": f"10.213.{third + 51}.0/24"}]})
+    _net, _ = await svc.create(name="extra", ipam={"Config": [{"Subnet": f"10.213.{third + 51}.0/24"}]})
     a = container("solo")
     att = await svc.attach(a)
     await svc.connect("extra", a, {"Aliases": ["x"]}, running=True)

@@ -71,10 +71,22 @@ class Env:
         cid = uuid.uuid4().hex + uuid.uuid4().hex
         self.ids.append(cid)
         hc = kw.pop("host_config", {})
-        fields = dict(id=cid, name=f"rt-{cid[:8]}", layer_dirs=[self.layer], args=list(args),
-                      env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"HOSTNAME={cid[:12]}"], cwd="/",
-                      user="", hostname=cid[:12], domainname="", tty=False, open_stdin=False,
-                      stdin_once=False, config={}, host_config=hc)
+        fields = {
+            "id": cid,
+            "name": f"rt-{cid[:8]}",
+            "layer_dirs": [self.layer],
+            "args": list(args),
+            "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"HOSTNAME={cid[:12]}"],
+            "cwd": "/",
+            "user": "",
+            "hostname": cid[:12],
+            "domainname": "",
+            "tty": False,
+            "open_stdin": False,
+            "stdin_once": False,
+            "config": {},
+            "host_config": hc,
+        }
         fields.update(kw)
         return RunRequest(**fields)
 
@@ -214,13 +226,17 @@ async def test_pause_resume(env):
 
 
 async def test_memory_limit_stats_top_update(env):
-    r = env.req("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 1000",
-                host_config={"Memory": 32 * 1024 * 1024, "PidsLimit": 50})
+    r = env.req(
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 1000",
+        host_config={"Memory": 32 * 1024 * 1024, "PidsLimit": 50},
+    )
     await env.rt.start(r)
     with open(f"/sys/fs/cgroup/memory/shim/{r.id}/memory.limit_in_bytes") as f:
         assert int(f.read()) == 32 * 1024 * 1024
     h = await env.rt.attach(r.id)
-    stream, data = await asyncio.wait_for(h.read(), 30)
+    _stream, data = await asyncio.wait_for(h.read(), 30)
     await h.close()
     assert data == b"33554432\n"
     st = await env.rt.stats(r.id)
@@ -295,9 +311,16 @@ async def test_tty_resize(env):
 
 
 async def test_readonly_init_and_clamped_ulimit(env):
-    r = env.req("sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro; cat /proc/1/cmdline | tr '\\0' ' '; echo; ulimit -n",
-                host_config={"ReadonlyRootfs": True, "Init": True,
-                             "Ulimits": [{"Name": "nofile", "Soft": 1048576, "Hard": 1048576}]})
+    r = env.req(
+        "sh",
+        "-c",
+        "touch /x 2>/dev/null && echo rw || echo ro; cat /proc/1/cmdline | tr '\\0' ' '; echo; ulimit -n",
+        host_config={
+            "ReadonlyRootfs": True,
+            "Init": True,
+            "Ulimits": [{"Name": "nofile", "Soft": 1048576, "Hard": 1048576}],
+        },
+    )
     await env.rt.start(r)
     out = (await output_of(env.rt, r.id)).decode()
     lines = out.splitlines()
@@ -335,8 +358,12 @@ async def test_loopback_only_netns_and_bind_mount(env, tmp_path):
     from shim.engine.ports import MountSpec
 
     (tmp_path / "f.txt").write_text("from host\n")
-    r = env.req("sh", "-c", "cat /data/f.txt; ip -o link | cut -d: -f2 | tr -d ' '",
-                mounts=[MountSpec("/data", str(tmp_path), options=["ro"])])
+    r = env.req(
+        "sh",
+        "-c",
+        "cat /data/f.txt; ip -o link | cut -d: -f2 | tr -d ' '",
+        mounts=[MountSpec("/data", str(tmp_path), options=["ro"])],
+    )
     await env.rt.start(r)
     assert (await output_of(env.rt, r.id)).split() == [b"from", b"host", b"lo"]
 
@@ -352,8 +379,14 @@ async def test_lost_monitor_is_reported(env):
 
 async def test_blkio_and_cpu_settings_start(env):
     """Settings this kernel can't honour (no blkio.weight here) must not break the start."""
-    hc = {"BlkioWeight": 300, "NanoCpus": 500_000_000, "CpuShares": 512, "PidsLimit": 20,
-          "OomKillDisable": True, "MemoryReservation": 16 << 20}
+    hc = {
+        "BlkioWeight": 300,
+        "NanoCpus": 500_000_000,
+        "CpuShares": 512,
+        "PidsLimit": 20,
+        "OomKillDisable": True,
+        "MemoryReservation": 16 << 20,
+    }
     disks = [f"/dev/{d}" for d in sorted(os.listdir("/sys/block")) if d.startswith(("vd", "sd", "nvme"))]
     if disks and os.path.exists(disks[0]):
         hc["BlkioDeviceReadBps"] = [{"Path": disks[0], "Rate": 1048576}]
@@ -366,9 +399,13 @@ async def test_blkio_and_cpu_settings_start(env):
 async def test_join_another_containers_pid_and_ipc(env):
     a = env.req("sleep", "1000")
     pid = await env.rt.start(a)
-    b = env.req("sh", "-c", "ps -o comm | grep -c sleep",
-                host_config={"PidMode": f"container:{a.id}", "IpcMode": f"container:{a.id}"},
-                namespace_paths={"pid": f"/proc/{pid}/ns/pid", "ipc": f"/proc/{pid}/ns/ipc"})
+    b = env.req(
+        "sh",
+        "-c",
+        "ps -o comm | grep -c sleep",
+        host_config={"PidMode": f"container:{a.id}", "IpcMode": f"container:{a.id}"},
+        namespace_paths={"pid": f"/proc/{pid}/ns/pid", "ipc": f"/proc/{pid}/ns/ipc"},
+    )
     await env.rt.start(b)
     assert await output_of(env.rt, b.id) == b"1\n"  # sees the other container's sleep
     await env.rt.kill(a.id, signal.SIGKILL)

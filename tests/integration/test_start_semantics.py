@@ -11,8 +11,12 @@ import urllib.parse
 import pytest
 
 BODY = {"Binds": ["/tmp:/mnt:ro"]}
-CREATE = {"Image": "busybox", "Cmd": ["sleep", "300"], "ExposedPorts": {"80/tcp": {}},
-          "HostConfig": {"Memory": 67108864, "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}}
+CREATE = {
+    "Image": "busybox",
+    "Cmd": ["sleep", "300"],
+    "ExposedPorts": {"80/tcp": {}},
+    "HostConfig": {"Memory": 67108864, "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}},
+}
 
 
 @pytest.fixture
@@ -54,18 +58,23 @@ def test_legacy_body_replaces_host_config(shimd, ctr, version):
     assert hc["Binds"] == ["/tmp:/mnt:ro"] and hc["Memory"] == 0
     assert hc["RestartPolicy"] == {"Name": "", "MaximumRetryCount": 0}
     # the bind is really there
-    status, _, _ = shimd.http("POST", f"/v{version}/containers/{name}/start", body=json.dumps(BODY).encode(),
-                              headers={"Content-Type": "application/json"})
+    status, _, _ = shimd.http(
+        "POST",
+        f"/v{version}/containers/{name}/start",
+        body=json.dumps(BODY).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 304
 
 
 @pytest.mark.parametrize("version", ["1.24", "1.41"])
 def test_body_refused_from_124_and_container_untouched(shimd, ctr, version):
     name = ctr()
-    status, headers, body = start(shimd, version, name, BODY)
+    status, _headers, body = start(shimd, version, name, BODY)
     assert status == 400
-    assert json.loads(body)["message"] == ("starting container with non-empty request body was deprecated since "
-                                           "API v1.22 and removed in v1.24")
+    assert json.loads(body)["message"] == (
+        "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
+    )
     c = inspect(shimd, name)
     assert c["State"]["Status"] == "created" and c["HostConfig"]["Memory"] == 67108864
     status, _, _ = start(shimd, version, name, {})  # 2 bytes: ignored
@@ -107,13 +116,17 @@ def _procs_mentioning(cid: str) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("create,code", [
-    ({"User": "nosuchuser"}, 128),                                # user resolution in the rootfs
-    ({"WorkingDir": "/etc/passwd/sub"}, None),                    # working directory creation
-    ({"HostConfig": {"Binds": ["/etc/hostname:/bin"]}}, None),    # mounts (a file over a directory)
-    ({"HostConfig": {"Sysctls": {"net.nosuch.knob": "1"}}}, 128),  # runc create (OCI spec applied)
-    ({"Cmd": ["nosuchcmd"]}, 127),                                # exec of the command
-], ids=["user", "workdir", "bind", "sysctl", "exec"])
+@pytest.mark.parametrize(
+    "create,code",
+    [
+        ({"User": "nosuchuser"}, 128),  # user resolution in the rootfs
+        ({"WorkingDir": "/etc/passwd/sub"}, None),  # working directory creation
+        ({"HostConfig": {"Binds": ["/etc/hostname:/bin"]}}, None),  # mounts (a file over a directory)
+        ({"HostConfig": {"Sysctls": {"net.nosuch.knob": "1"}}}, 128),  # runc create (OCI spec applied)
+        ({"Cmd": ["nosuchcmd"]}, 127),  # exec of the command
+    ],
+    ids=["user", "workdir", "bind", "sysctl", "exec"],
+)
 def test_failed_start_rolls_back(shimd, ctr, create, code):
     """A start that fails at a setup step: Error set, ExitCode 128 (127 for a missing command),
     a die event, and no mount, cgroup or process left behind."""
@@ -130,8 +143,11 @@ def test_failed_start_rolls_back(shimd, ctr, create, code):
     assert not [p for p in os.listdir("/sys/fs/cgroup/memory") if c["Id"] in p]
     assert not os.path.exists(f"/sys/fs/cgroup/memory/shim/{c['Id']}")
     assert not _procs_mentioning(c["Id"])
-    status, _, ev = shimd.http("GET", f"/events?since={since}&until={time.time() + 1}"
-                               "&filters=" + urllib.parse.quote(json.dumps({"container": [c["Id"]]})))
+    status, _, ev = shimd.http(
+        "GET",
+        f"/events?since={since}&until={time.time() + 1}"
+        "&filters=" + urllib.parse.quote(json.dumps({"container": [c["Id"]]})),
+    )
     actions = [json.loads(line)["Action"] for line in ev.decode().splitlines() if line.strip()]
     assert actions.count("die") == 1 and "start" not in actions
     status, _, _ = start(shimd, "1.41", name)  # the same failure again, no leftovers in the way
@@ -142,8 +158,10 @@ def test_wait_headers_come_before_start(shimd, ctr):
     name = ctr({"Image": "busybox", "Cmd": ["sh", "-c", "exit 5"]})
     s = socket.socket(socket.AF_UNIX)
     s.connect(shimd.socket)
-    s.sendall(f"POST /v1.41/containers/{name}/wait?condition=next-exit HTTP/1.1\r\nHost: x\r\n"
-              "Content-Length: 0\r\n\r\n".encode())
+    s.sendall(
+        f"POST /v1.41/containers/{name}/wait?condition=next-exit HTTP/1.1\r\nHost: x\r\n"
+        "Content-Length: 0\r\n\r\n".encode()
+    )
     s.settimeout(10)
     head = b""
     while b"\r\n\r\n" not in head:
@@ -164,14 +182,16 @@ def test_concurrent_lifecycle_requests_are_serialised(shimd, ctr):
 
     for round_ in range(4):
         name = ctr({"Image": "busybox", "Cmd": ["sleep", "300"]})
-        ops = [("POST", f"/v1.41/containers/{name}/{op}") for op in
-               ("start", "stop?t=0", "kill", "start", "restart?t=0", "pause", "unpause")]
+        ops = [
+            ("POST", f"/v1.41/containers/{name}/{op}")
+            for op in ("start", "stop?t=0", "kill", "start", "restart?t=0", "pause", "unpause")
+        ]
         if round_ % 2:
             ops.append(("DELETE", f"/v1.41/containers/{name}?force=1"))
         random.shuffle(ops)
         with cf.ThreadPoolExecutor(len(ops)) as ex:
             results = list(ex.map(lambda o: shimd.http(*o), ops))
-        server_errors = [(o, r[0], r[2]) for o, r in zip(ops, results) if r[0] >= 500]
+        server_errors = [(o, r[0], r[2]) for o, r in zip(ops, results, strict=False) if r[0] >= 500]
         assert not server_errors, server_errors
         status, _, body = shimd.http("GET", f"/v1.41/containers/{name}/json")
         if status == 404:

@@ -49,8 +49,9 @@ def test_pinned_client_version_too_new_is_an_error(shimd):
     assert env_res.returncode == 0
     import subprocess
 
-    res = subprocess.run(["docker", "version"], capture_output=True, text=True,
-                         env={**shimd.env(), "DOCKER_API_VERSION": "1.99"})
+    res = subprocess.run(
+        ["docker", "version"], capture_output=True, text=True, env={**shimd.env(), "DOCKER_API_VERSION": "1.99"}
+    )
     assert res.returncode != 0
     assert "client version 1.99 is too new. Maximum supported API version is 1.50" in res.stderr
 
@@ -62,8 +63,18 @@ def test_bounded_events_query_ends(shimd, unique):
     shimd.cli("rmi", f"{tag}:1")
     # `until` is whole seconds (as the CLI sends it): events of the current second come after it.
     time.sleep(1.1)
-    res = shimd.cli("events", "--since", str(since), "--until", "0s", "--filter", "type=image",
-                    "--format", "{{.Action}} {{.Actor.Attributes.name}}", timeout=20)
+    res = shimd.cli(
+        "events",
+        "--since",
+        str(since),
+        "--until",
+        "0s",
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+        timeout=20,
+    )
     lines = res.stdout.splitlines()
     # moby names the image by its ID (not the removed tag) in untag events.
     assert f"tag {tag}:1" in lines and any(line.startswith("untag sha256:") for line in lines)

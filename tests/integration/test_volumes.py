@@ -45,8 +45,18 @@ def test_volume_ls_rm_in_use_prune(shimd, unique, cleanup):
     p = shimd.cli("volume", "rm", vol, check=False)
     assert p.returncode != 0 and f"remove {vol}: volume is in use" in p.stderr
     insp = json.loads(shimd.cli("inspect", name).stdout)[0]
-    assert insp["Mounts"] == [{"Type": "volume", "Name": vol, "Source": v_path(shimd, vol), "Destination": "/d",
-                               "Driver": "local", "Mode": "z", "RW": True, "Propagation": ""}]
+    assert insp["Mounts"] == [
+        {
+            "Type": "volume",
+            "Name": vol,
+            "Source": v_path(shimd, vol),
+            "Destination": "/d",
+            "Driver": "local",
+            "Mode": "z",
+            "RW": True,
+            "Propagation": "",
+        }
+    ]
     shimd.cli("rm", name)
     assert vol in shimd.cli("volume", "prune", "-a", "-f", "--filter", "label=t=1").stdout
     p = shimd.cli("volume", "inspect", vol, check=False)
@@ -59,18 +69,29 @@ def v_path(shimd, vol):
 
 def test_bind_read_only_and_created_source(shimd, tmp_path):
     (tmp_path / "in.txt").write_text("host\n")
-    out = shimd.cli("run", "--rm", "-v", f"{tmp_path}:/data:ro", "busybox", "sh", "-c",
-                    "cat /data/in.txt; touch /data/x 2>&1 || echo refused").stdout
+    out = shimd.cli(
+        "run",
+        "--rm",
+        "-v",
+        f"{tmp_path}:/data:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt; touch /data/x 2>&1 || echo refused",
+    ).stdout
     assert out.startswith("host\n") and "refused" in out
     assert not (tmp_path / "x").exists()
     (tmp_path / "single").write_text("one file\n")
-    assert shimd.cli("run", "--rm", "-v", f"{tmp_path}/single:/etc/single:ro", "busybox", "cat",
-                     "/etc/single").stdout == "one file\n"
+    assert (
+        shimd.cli("run", "--rm", "-v", f"{tmp_path}/single:/etc/single:ro", "busybox", "cat", "/etc/single").stdout
+        == "one file\n"
+    )
     missing = tmp_path / "made" / "here"
     shimd.cli("run", "--rm", "-v", f"{missing}:/m", "busybox", "touch", "/m/ok")
     assert (missing / "ok").exists()
-    p = shimd.cli("run", "--rm", "--mount", f"type=bind,source={tmp_path}/nope,target=/x", "busybox", "true",
-                  check=False)
+    p = shimd.cli(
+        "run", "--rm", "--mount", f"type=bind,source={tmp_path}/nope,target=/x", "busybox", "true", check=False
+    )
     assert p.returncode == 125
     assert f'invalid mount config for type "bind": bind source path does not exist: {tmp_path}/nope' in p.stderr
 
@@ -81,8 +102,18 @@ def test_bind_of_data_root_refused(shimd):
 
 
 def test_tmpfs_and_mount_tmpfs(shimd):
-    out = shimd.cli("run", "--rm", "--tmpfs", "/scratch:size=1m", "--mount", "type=tmpfs,target=/t2",
-                    "busybox", "sh", "-c", "grep -E ' /(scratch|t2) ' /proc/mounts").stdout
+    out = shimd.cli(
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch:size=1m",
+        "--mount",
+        "type=tmpfs,target=/t2",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E ' /(scratch|t2) ' /proc/mounts",
+    ).stdout
     lines = out.splitlines()
     assert len(lines) == 2 and all(line.split()[2] == "tmpfs" for line in lines)
     assert "size=1024k" in out
@@ -94,8 +125,15 @@ def test_image_volume_copy_up_and_rm_v(shimd, unique, cleanup):
     # an image with content at a VOLUME path: commit a container that wrote it, with VOLUME set
     src = unique("src")
     cleanup["containers"].append(src)
-    shimd.cli("run", "--name", src, "busybox", "sh", "-c", "mkdir -p /seed && echo image > /seed/f && "
-              "chown 1000:1000 /seed/f && chmod 640 /seed/f")
+    shimd.cli(
+        "run",
+        "--name",
+        src,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /seed && echo image > /seed/f && chown 1000:1000 /seed/f && chmod 640 /seed/f",
+    )
     shimd.cli("commit", "-c", "VOLUME /seed", src, base)
     try:
         out = shimd.cli("run", "--name", name, base, "sh", "-c", "stat -c '%u:%g %a' /seed/f; cat /seed/f").stdout
@@ -106,8 +144,9 @@ def test_image_volume_copy_up_and_rm_v(shimd, unique, cleanup):
         shimd.cli("rm", "-v", name)
         assert anon not in shimd.cli("volume", "ls", "-q").stdout
         # nocopy leaves a fresh volume empty
-        out = shimd.cli("run", "--rm", "--mount", "type=volume,target=/seed,volume-nocopy", base,
-                        "ls", "-A", "/seed").stdout
+        out = shimd.cli(
+            "run", "--rm", "--mount", "type=volume,target=/seed,volume-nocopy", base, "ls", "-A", "/seed"
+        ).stdout
         assert out == ""
     finally:
         shimd.cli("rmi", "-f", base, check=False)
@@ -119,8 +158,16 @@ def test_volumes_from_and_tmpfs_volume_driver(shimd, unique, cleanup):
     cleanup["containers"].append(a)
     shimd.cli("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=2m", vol)
     shimd.cli("run", "--name", a, "-v", f"{vol}:/v", "busybox", "sh", "-c", "echo x > /v/f")
-    out = shimd.cli("run", "--rm", "--volumes-from", f"{a}:ro", "busybox", "sh", "-c",
-                    "grep ' /v ' /proc/mounts; touch /v/g 2>/dev/null || echo ro").stdout
+    out = shimd.cli(
+        "run",
+        "--rm",
+        "--volumes-from",
+        f"{a}:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /v ' /proc/mounts; touch /v/g 2>/dev/null || echo ro",
+    ).stdout
     assert "tmpfs" in out and out.strip().endswith("ro")
     # nothing of the volume stays mounted once no container runs
     assert _mounts_under(os.path.join(shimd.data_root, "volumes")) == []
@@ -135,7 +182,7 @@ def test_system_df_verbose(shimd, unique, cleanup):
     assert vol in out and name in out and "busybox" in out
     status, _, body = shimd.http("GET", "/v1.41/system/df")
     df = json.loads(body)
-    mine = [v for v in df["Volumes"] if v["Name"] == vol][0]
+    mine = next(v for v in df["Volumes"] if v["Name"] == vol)
     assert status == 200 and mine["UsageData"] == {"Size": 0, "RefCount": 1}
 
 
@@ -144,8 +191,16 @@ def test_bind_device_volume_and_existing_empty_volume_copy_up(shimd, unique, cle
     cleanup["volumes"] += [bindvol, empty]
     (tmp_path / "from-host").write_text("via device\n")
     shimd.cli("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={tmp_path}", bindvol)
-    out = shimd.cli("run", "--rm", "-v", f"{bindvol}:/dev-data", "busybox", "sh", "-c",
-                    "cat /dev-data/from-host; echo back > /dev-data/written").stdout
+    out = shimd.cli(
+        "run",
+        "--rm",
+        "-v",
+        f"{bindvol}:/dev-data",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /dev-data/from-host; echo back > /dev-data/written",
+    ).stdout
     assert out == "via device\n" and (tmp_path / "written").read_text() == "back\n"
     assert _mounts_under(os.path.join(shimd.data_root, "volumes")) == []
     # a volume that exists but is empty is filled from the image too (dockerd's populateVolumes)

@@ -36,8 +36,13 @@ async def _echo(request):
 
 @pytest.fixture
 async def client(aiohttp_client, tmp_path, monkeypatch):
-    extra = [("POST", "/t/conflict", _boom_conflict), ("POST", "/t/304", _boom_304),
-             ("GET", "/t/404", _boom_404), ("GET", "/t/bug", _boom_bug), ("POST", "/t/echo", _echo)]
+    extra = [
+        ("POST", "/t/conflict", _boom_conflict),
+        ("POST", "/t/304", _boom_304),
+        ("GET", "/t/404", _boom_404),
+        ("GET", "/t/bug", _boom_bug),
+        ("POST", "/t/echo", _echo),
+    ]
     real = routes.collect
     monkeypatch.setattr(routes, "collect", lambda: real() + extra)
     host = HostFacts("6.1", "Debian", "12", "amd64", 2, 1 << 30, "cgroupfs", "1", "h")
@@ -110,8 +115,26 @@ async def test_malformed_json_is_400(client):
 
 async def test_info_has_what_the_cli_reads(client):
     body = await (await client.get("/info")).json()
-    for key in ("Containers", "ContainersRunning", "Images", "NCPU", "MemTotal", "KernelVersion", "OSType",
-                "Architecture", "DockerRootDir", "Driver", "Runtimes", "CgroupDriver", "CgroupVersion", "Name",
-                "ID", "ServerVersion", "Swarm", "RegistryConfig", "Plugins"):
+    for key in (
+        "Containers",
+        "ContainersRunning",
+        "Images",
+        "NCPU",
+        "MemTotal",
+        "KernelVersion",
+        "OSType",
+        "Architecture",
+        "DockerRootDir",
+        "Driver",
+        "Runtimes",
+        "CgroupDriver",
+        "CgroupVersion",
+        "Name",
+        "ID",
+        "ServerVersion",
+        "Swarm",
+        "RegistryConfig",
+        "Plugins",
+    ):
         assert key in body
     assert body["Driver"] == "overlay2" and body["NCPU"] == 2

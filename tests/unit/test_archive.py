@@ -50,7 +50,7 @@ def _tar(*entries: tuple[str, bytes | None, str]) -> io.BytesIO:
 
 
 def test_resolve_stays_inside(fs):
-    tmp, root, vol, view = fs
+    _tmp, _root, vol, view = fs
     assert view.resolve("/rootlink/etc/hostname", True) == "/etc/hostname"
     assert view.resolve("/../../../etc", True) == "/etc"
     assert view.host_of("/data/vol/inside")[0] == str(vol / "inside")
@@ -77,7 +77,7 @@ def test_archive_out_includes_volume_content(fs):
 
 
 def test_extract_through_symlinks_and_into_volume(fs):
-    tmp, root, vol, view = fs
+    _tmp, root, vol, view = fs
     (root / "tmp").mkdir()
     rio.extract_archive(view, "/rootlink/tmp", _tar(("a/b", b"x", "")), no_overwrite_dir_nondir=False, owner=None)
     assert (root / "tmp" / "a" / "b").read_bytes() == b"x"
@@ -85,14 +85,17 @@ def test_extract_through_symlinks_and_into_volume(fs):
     assert (vol / "new").read_bytes() == b"v" and (vol / "new").stat().st_uid == 5
 
 
-@pytest.mark.parametrize("entries", [
-    [("../../../../escape", b"x", "")],
-    [("/escape", b"x", "")],
-    [("out", None, "/"), ("out/" + "ESCAPE", b"x", "")],
-    [("out", None, "../../../../.."), ("out/ESCAPE", b"x", "")],
-])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [("../../../../escape", b"x", "")],
+        [("/escape", b"x", "")],
+        [("out", None, "/"), ("out/" + "ESCAPE", b"x", "")],
+        [("out", None, "../../../../.."), ("out/ESCAPE", b"x", "")],
+    ],
+)
 def test_hostile_archives(fs, entries):
-    tmp, root, _, view = fs
+    tmp, _root, _, view = fs
     marker = "escape"
     entries = [(n.replace("ESCAPE", str(tmp / marker).lstrip("/")), d, link) for n, d, link in entries]
     try:

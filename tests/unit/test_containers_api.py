@@ -23,8 +23,9 @@ def _engine(tmp_path, platform="linux"):
     rt = FakeRuntime(platform=platform)
     svc = ContainerService(store=store, events=events, images=FakeImages(), runtime=rt)
     host = HostFacts("6.1", "Debian", "12", "amd64", 2, 1 << 30, "cgroupfs", "1", "h")
-    return Engine(settings=Settings(data_root=str(tmp_path)), store=store, events=events, host=host,
-                  containers=svc, runtime=rt), rt
+    return Engine(
+        settings=Settings(data_root=str(tmp_path)), store=store, events=events, host=host, containers=svc, runtime=rt
+    ), rt
 
 
 @pytest.fixture
@@ -84,13 +85,15 @@ async def test_start_304_and_stop(api):
 
 
 async def test_legacy_start_body(api):
-    await create(api, "leg", HostConfig={"Memory": 67108864, "RestartPolicy": {"Name": "on-failure",
-                                                                            "MaximumRetryCount": 2}})
+    await create(
+        api, "leg", HostConfig={"Memory": 67108864, "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}
+    )
     body = json.dumps({"Binds": ["/tmp:/mnt:ro"]})
     r = await api.post("/v1.24/containers/leg/start", data=body, headers={"Content-Type": "application/json"})
     assert r.status == 400
-    assert (await r.json())["message"] == ("starting container with non-empty request body was deprecated "
-                                          "since API v1.22 and removed in v1.24")
+    assert (await r.json())["message"] == (
+        "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
+    )
     assert (await (await api.get("/v1.41/containers/leg/json")).json())["State"]["Status"] == "created"
     r = await api.post("/v1.21/containers/leg/start", data=body, headers={"Content-Type": "text/plain"})
     assert r.status == 400 and r.headers["Content-Type"].startswith("text/plain")
@@ -108,11 +111,12 @@ async def test_legacy_start_body(api):
 
 
 async def test_legacy_start_windows(aiohttp_client, tmp_path):
-    engine, rt = _engine(tmp_path, platform="windows")
+    engine, _rt = _engine(tmp_path, platform="windows")
     api = await aiohttp_client(make_app(engine))
     await create(api, "win")
-    r = await api.post("/v1.21/containers/win/start", data=json.dumps({"Memory": 0}),
-                       headers={"Content-Type": "application/json"})
+    r = await api.post(
+        "/v1.21/containers/win/start", data=json.dumps({"Memory": 0}), headers={"Content-Type": "application/json"}
+    )
     assert r.status == 400
     assert await r.text() == "Supplying a hostconfig on start is not supported. It should be supplied on create\n"
     assert (await api.post("/v1.21/containers/win/start")).status == 204
@@ -196,13 +200,19 @@ async def _raw(api, request: bytes) -> socket.socket:
 
 async def test_attach_hijack_before_start(api):
     cid = await create(api, "hj", OpenStdin=True, StdinOnce=True)
-    reader, writer = await _raw(api, (
-        f"POST /v1.41/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
-        "Host: x\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-        "Content-Type: text/plain\r\n\r\n").encode())
+    reader, writer = await _raw(
+        api,
+        (
+            f"POST /v1.41/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+            "Host: x\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode(),
+    )
     head = await reader.readuntil(b"\r\n\r\n")
-    assert head == (b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                    b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+    assert head == (
+        b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+        b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+    )
     assert (await api.post(f"/v1.41/containers/{cid}/start")).status == 204
     for _ in range(100):
         if api.rt.outputs.get(cid):
@@ -227,9 +237,13 @@ async def test_attach_without_upgrade_and_logs_replay(api):
     cid = await create(api, "hr")
     await api.post(f"/v1.41/containers/{cid}/start")
     api.rt.log(cid, "stdout", b"old\n")
-    reader, writer = await _raw(api, (
-        f"POST /v1.41/containers/{cid}/attach?logs=1&stream=0&stdout=1 HTTP/1.1\r\nHost: x\r\n"
-        "Content-Length: 0\r\n\r\n").encode())
+    reader, writer = await _raw(
+        api,
+        (
+            f"POST /v1.41/containers/{cid}/attach?logs=1&stream=0&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode(),
+    )
     data = await asyncio.wait_for(reader.read(), 5)
     assert data.startswith(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n")
     assert data.endswith(struct.pack(">BxxxI", 1, 4) + b"old\n")

@@ -37,7 +37,7 @@ async def settle():
 
 
 async def test_create_defaults_and_names(env):
-    svc, rt, events, store = env
+    svc, _rt, events, store = env
     c, warnings = await svc.create(spec("web", Cmd=["echo", "hi"], HostConfig={"Memory": 64 * 1024 * 1024}))
     assert len(c.id) == 64 and c.name == "web" and warnings == []
     assert (c.path, c.args) == ("echo", ["hi"])
@@ -47,7 +47,7 @@ async def test_create_defaults_and_names(env):
     assert c.state.status == "created"
     assert store.get("containers", c.id)["name"] == "web"
     assert actions(events) == ["create"]
-    with pytest.raises(Conflict, match=r'The container name "/web" is already in use by container "%s"' % c.id):
+    with pytest.raises(Conflict, match=rf'The container name "/web" is already in use by container "{c.id}"'):
         await svc.create(spec("web"))
     gen, _ = await svc.create(spec())
     assert "_" in gen.name
@@ -104,7 +104,7 @@ async def test_start_failure_rolls_back(env):
 
 
 async def test_paused_and_removal_refusals(env):
-    svc, rt, *_ = env
+    svc, _rt, *_ = env
     c, _ = await svc.create(spec("pz"))
     with pytest.raises(Conflict, match=f"Container {c.id} is not running"):
         await svc.pause("pz")
@@ -154,7 +154,7 @@ async def test_wait_conditions_and_autoremove(env):
 
 
 async def test_restart_policy_on_failure(env):
-    svc, rt, events, _ = env
+    svc, rt, _events, _ = env
     c, _ = await svc.create(spec("rp", HostConfig={"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}))
     await svc.start(c.id)
     for expected_count in (1, 2):
@@ -171,7 +171,7 @@ async def test_restart_policy_on_failure(env):
 
 
 async def test_stop_cancels_restart_always(env):
-    svc, rt, *_ = env
+    svc, _rt, *_ = env
     c, _ = await svc.create(spec("al", HostConfig={"RestartPolicy": {"Name": "always"}}))
     await svc.start(c.id)
     await svc.stop(c.id, timeout=1)
@@ -188,8 +188,7 @@ async def test_rename_update_prune(env):
     await svc.rename("old", "new")
     assert svc.get("new") is c and events.history(None, None)[-1]["Actor"]["Attributes"]["oldName"] == "/old"
     await svc.start("new")
-    await svc.update("new", {"Memory": 32 * 1024 * 1024, "MemorySwap": -1,
-                             "RestartPolicy": {"Name": "unless-stopped"}})
+    await svc.update("new", {"Memory": 32 * 1024 * 1024, "MemorySwap": -1, "RestartPolicy": {"Name": "unless-stopped"}})
     assert c.host_config["Memory"] == 32 * 1024 * 1024 and rt.updated[-1][0] == c.id
     assert c.host_config["RestartPolicy"] == {"Name": "unless-stopped", "MaximumRetryCount": 0}
     with pytest.raises(InvalidParameter, match=f"Cannot update container {c.id}: Minimum memory limit"):
@@ -200,8 +199,9 @@ async def test_rename_update_prune(env):
 
 async def test_legacy_host_config_replaces(env):
     svc, rt, *_ = env
-    c, _ = await svc.create(spec("leg", HostConfig={"Memory": 67108864,
-                                                    "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}))
+    c, _ = await svc.create(
+        spec("leg", HostConfig={"Memory": 67108864, "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}})
+    )
     await svc.start("leg", host_config={"Binds": ["/tmp:/mnt:ro"], "NetworkMode": "default"})
     hc = c.host_config
     assert hc["Memory"] == 0 and hc["RestartPolicy"] == {"Name": "", "MaximumRetryCount": 0}
@@ -210,8 +210,9 @@ async def test_legacy_host_config_replaces(env):
 
 
 async def test_windows_refuses_start_host_config(tmp_path):
-    svc = ContainerService(store=Store(tmp_path), events=Events(), images=FakeImages(),
-                           runtime=FakeRuntime(platform="windows"))
+    svc = ContainerService(
+        store=Store(tmp_path), events=Events(), images=FakeImages(), runtime=FakeRuntime(platform="windows")
+    )
     c, _ = await svc.create(spec("win"))
     with pytest.raises(InvalidParameter, match="Supplying a hostconfig on start is not supported"):
         await svc.start("win", host_config={"Memory": 0})
@@ -273,13 +274,13 @@ async def test_attach_before_start_and_stdin_once(env):
 
 
 async def test_image_usage_hook(env):
-    svc, rt, *_ = env
+    svc, _rt, *_ = env
     c, _ = await svc.create(spec("uu"))
     assert svc._images.usage(FakeImages.BUSYBOX_ID) == [(c.id, False)]
 
 
 async def test_stats_stopped_and_running(env):
-    svc, rt, *_ = env
+    svc, _rt, *_ = env
     c, _ = await svc.create(spec("st"))
     [only] = [s async for s in svc.stats(c.id, stream=False)]
     assert only["read"] == "0001-01-01T00:00:00Z" and only["name"] == "/st"
@@ -298,6 +299,7 @@ class _RecVolumes:
 
     async def start_mounts(self, c):
         from shim.engine.ports import MountSpec
+
         self.calls.append(("start_mounts", c.id))
         return [MountSpec(destination="/data", source="/vol/x", options=["rbind", "rw"])]
 
@@ -320,6 +322,7 @@ class _RecNetwork:
 
     async def connect(self, c):
         import types
+
         self.calls.append(("connect", c.id))
         return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[])
 
@@ -335,8 +338,9 @@ class _RecNetwork:
 
 async def test_volumes_and_network_participate_in_the_lifecycle(tmp_path):
     vols, net, rt = _RecVolumes(), _RecNetwork(), FakeRuntime()
-    svc = ContainerService(store=Store(tmp_path), events=Events(), images=FakeImages(), runtime=rt,
-                           volumes=vols, network=net)
+    svc = ContainerService(
+        store=Store(tmp_path), events=Events(), images=FakeImages(), runtime=rt, volumes=vols, network=net
+    )
     c, _ = await svc.create(spec("vn"))
     await svc.start(c.id)
     assert rt.started[-1].netns_path == "/run/netns/x" and rt.started[-1].mounts[0].destination == "/data"
@@ -351,14 +355,27 @@ async def test_volumes_and_network_participate_in_the_lifecycle(tmp_path):
     with pytest.raises(SystemFailure):
         await svc.start(c.id)
     await svc.remove(c.id, volumes=True)
-    assert vols.calls == [("register", c.id), ("start_mounts", c.id), ("release", c.id),
-                          ("start_mounts", c.id), ("release", c.id), ("release", c.id), ("forget", c.id, True)]
-    assert net.calls == [("connect", c.id), ("release", c.id), ("connect", c.id), ("release", c.id),
-                         ("release", c.id), ("forget", c.id)]
+    assert vols.calls == [
+        ("register", c.id),
+        ("start_mounts", c.id),
+        ("release", c.id),
+        ("start_mounts", c.id),
+        ("release", c.id),
+        ("release", c.id),
+        ("forget", c.id, True),
+    ]
+    assert net.calls == [
+        ("connect", c.id),
+        ("release", c.id),
+        ("connect", c.id),
+        ("release", c.id),
+        ("release", c.id),
+        ("forget", c.id),
+    ]
 
 
 async def test_healthcheck_through_an_injected_probe(env):
-    svc, rt, events, _ = env
+    svc, _rt, events, _ = env
     results = [1, 1, 0, 1, 1]
 
     async def probe(cid, argv, timeout):
@@ -366,8 +383,9 @@ async def test_healthcheck_through_an_injected_probe(env):
         return (results.pop(0) if results else 1), "out"
 
     svc.set_health_probe(probe)
-    c, _ = await svc.create(spec("hh", Healthcheck={"Test": ["CMD-SHELL", "check"], "Interval": 10_000_000,
-                                                   "Retries": 2}))
+    c, _ = await svc.create(
+        spec("hh", Healthcheck={"Test": ["CMD-SHELL", "check"], "Interval": 10_000_000, "Retries": 2})
+    )
     await svc.start(c.id)
     assert c.state.health.status == "starting"
     seen = []
@@ -385,7 +403,7 @@ async def test_healthcheck_through_an_injected_probe(env):
 
 
 async def test_exec_registration(env):
-    svc, rt, *_ = env
+    svc, _rt, *_ = env
     c, _ = await svc.create(spec("ex"))
     with pytest.raises(Conflict, match=f"Container {c.id} is not running"):
         await svc.add_exec(c.id, "e1")
@@ -407,7 +425,7 @@ async def test_exec_registration(env):
 
 
 async def test_restart_keeps_an_autoremove_container(env):
-    svc, rt, events, _ = env
+    svc, _rt, events, _ = env
     c, _ = await svc.create(spec("ar", HostConfig={"AutoRemove": True}))
     await svc.start(c.id)
     await svc.restart(c.id, timeout=1)

@@ -13,15 +13,33 @@ NS = 1_000_000_000
 
 
 def make(**state):
-    return Container(id="a" * 64, name="web", created=100 * NS, path="sleep", args=["300"],
-                     config=cc.normalize_config({"Image": "busybox", "Labels": {"rec": "1"}}),
-                     host_config=cc.adapt_host_config(cc.normalize_host_config({})), networking_config={},
-                     image_id="sha256:" + "b" * 64, state=ContainerState(**state))
+    return Container(
+        id="a" * 64,
+        name="web",
+        created=100 * NS,
+        path="sleep",
+        args=["300"],
+        config=cc.normalize_config({"Image": "busybox", "Labels": {"rec": "1"}}),
+        host_config=cc.adapt_host_config(cc.normalize_host_config({})),
+        networking_config={},
+        image_id="sha256:" + "b" * 64,
+        state=ContainerState(**state),
+    )
 
 
-@pytest.mark.parametrize("secs,text", [(0.5, "Less than a second"), (1, "1 second"), (59, "59 seconds"),
-                                       (60, "About a minute"), (180, "3 minutes"), (3600, "About an hour"),
-                                       (7200, "2 hours"), (3 * 86400, "3 days")])
+@pytest.mark.parametrize(
+    "secs,text",
+    [
+        (0.5, "Less than a second"),
+        (1, "1 second"),
+        (59, "59 seconds"),
+        (60, "About a minute"),
+        (180, "3 minutes"),
+        (3600, "About an hour"),
+        (7200, "2 hours"),
+        (3 * 86400, "3 days"),
+    ],
+)
 def test_human_duration(secs, text):
     assert tr.human_duration(secs) == text
 
@@ -74,8 +92,10 @@ def test_ps_filters():
 
 def test_merge_image_config():
     user = cc.normalize_config({"Image": "x", "Env": ["A=1", "PATH=/mine"]})
-    cc.merge_image_config(user, {"Env": ["PATH=/img", "B=2"], "Cmd": ["sh"], "WorkingDir": "/w",
-                                 "Entrypoint": ["/init"], "Labels": {"l": "v"}})
+    cc.merge_image_config(
+        user,
+        {"Env": ["PATH=/img", "B=2"], "Cmd": ["sh"], "WorkingDir": "/w", "Entrypoint": ["/init"], "Labels": {"l": "v"}},
+    )
     assert user["Env"] == ["A=1", "PATH=/mine", "B=2"] and user["Cmd"] == ["sh"] and user["WorkingDir"] == "/w"
     assert user["Entrypoint"] == ["/init"] and user["Labels"] == {"l": "v"}
     assert cc.command(user) == ("/init", ["sh"])
@@ -87,12 +107,16 @@ def test_merge_image_config():
 
 
 def test_verify_settings_messages():
-    for hc, msg in [({"Memory": 1}, "Minimum memory limit allowed is 6MB"),
-                    ({"Memory": 8 << 20, "MemorySwap": 7 << 20}, "Minimum memoryswap limit should be larger"),
-                    ({"RestartPolicy": {"Name": "sometimes"}}, "invalid restart policy 'sometimes'"),
-                    ({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 2}},
-                     "maximum retry count cannot be used with restart policy 'always'"),
-                    ({"CpuQuota": 10}, "CPU cfs quota can not be less than 1ms")]:
+    for hc, msg in [
+        ({"Memory": 1}, "Minimum memory limit allowed is 6MB"),
+        ({"Memory": 8 << 20, "MemorySwap": 7 << 20}, "Minimum memoryswap limit should be larger"),
+        ({"RestartPolicy": {"Name": "sometimes"}}, "invalid restart policy 'sometimes'"),
+        (
+            {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 2}},
+            "maximum retry count cannot be used with restart policy 'always'",
+        ),
+        ({"CpuQuota": 10}, "CPU cfs quota can not be less than 1ms"),
+    ]:
         with pytest.raises(InvalidParameter, match=msg):
             cc.verify_host_config(cc.normalize_host_config(hc))
     with pytest.raises(InvalidParameter, match="the working directory 'rel' is invalid"):
@@ -112,13 +136,18 @@ def test_create_in_top_level_host_fields():
     assert "Memory" not in spec.config
     spec = tr.create_in({"Image": "busybox", "Memory": 8 << 20, "HostConfig": {"Binds": ["/x:/y"]}}, Version(1, 41))
     assert spec.host_config == {"Binds": ["/x:/y"], "Memory": 8 << 20}
-    assert tr.create_in({"Image": "b", "HostConfig": {"AutoRemove": True}}, Version(1, 24)).host_config["AutoRemove"] is False
+    assert (
+        tr.create_in({"Image": "b", "HostConfig": {"AutoRemove": True}}, Version(1, 24)).host_config["AutoRemove"]
+        is False
+    )
 
 
 def test_list_ports():
     ports = {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}], "53/udp": None}
-    assert tr.list_ports(ports) == [{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"},
-                                    {"PrivatePort": 53, "Type": "udp"}]
+    assert tr.list_ports(ports) == [
+        {"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"},
+        {"PrivatePort": 53, "Type": "udp"},
+    ]
 
 
 def test_network_and_volume_filters():

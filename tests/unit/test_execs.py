@@ -43,8 +43,14 @@ class FakeExecRuntime:
 class FakeContainers:
     def __init__(self) -> None:
         st = types.SimpleNamespace(running=True, paused=False, restarting=False)
-        self.c = types.SimpleNamespace(id="c" * 64, name="box", state=st, exec_ids=[], image_id="sha256:x",
-                                       config={"WorkingDir": "/w", "User": "nobody", "Image": "busybox"})
+        self.c = types.SimpleNamespace(
+            id="c" * 64,
+            name="box",
+            state=st,
+            exec_ids=[],
+            image_id="sha256:x",
+            config={"WorkingDir": "/w", "User": "nobody", "Image": "busybox"},
+        )
 
     def get(self, ref):
         if ref not in ("box", self.c.id):
@@ -76,7 +82,7 @@ async def test_start_once_defaults_and_exit(svc):
     e = await svc.create("box", {"Cmd": ["sh", "-c", "exit 3"], "Env": ["A=1"]})
     assert svc._containers.c.exec_ids == [e.id]
     await svc.start(e.id)
-    cid, kw, proc = svc._runtime.started[0]
+    _cid, kw, proc = svc._runtime.started[0]
     assert (kw["cwd"], kw["user"], kw["env"], e.pid) == ("/w", "nobody", ["A=1"], 42)
     with pytest.raises(Conflict, match="is already running"):
         await svc.start(e.id)

@@ -25,12 +25,12 @@ async def client(aiohttp_client, tmp_path):
     store, events = Store(tmp_path), Events()
     images = ImageService(store=store, layers=LayerStore(str(tmp_path)), events=events)
     host = HostFacts("6.1", "Debian", "12", "amd64", 2, 1 << 30, "cgroupfs", "1", "h")
-    engine = Engine(settings=Settings(data_root=str(tmp_path)), store=store, events=events, host=host,
-                    images=images)
+    engine = Engine(settings=Settings(data_root=str(tmp_path)), store=store, events=events, host=host, images=images)
     await engine.start()
     c = await aiohttp_client(make_app(engine))
-    r = await c.post("/v1.41/images/load?quiet=1", data=FIXTURE.read_bytes(),
-                     headers={"Content-Type": "application/x-tar"})
+    r = await c.post(
+        "/v1.41/images/load?quiet=1", data=FIXTURE.read_bytes(), headers={"Content-Type": "application/x-tar"}
+    )
     assert r.status == 200 and await r.read() == b'{"stream":"Loaded image: busybox:latest\\n"}\r\n'
     return c
 
@@ -53,8 +53,9 @@ async def test_tag_is_201_empty_and_delete_body(client):
     r = await client.delete("/v1.41/images/rectag:1")
     assert await r.read() == b'[{"Untagged":"rectag:1"}]\n'
     r = await client.post("/images/busybox/tag?repo=Bad")
-    assert r.status == 400 and (await r.json())["message"] == \
-        "invalid reference format: repository name must be lowercase"
+    assert (
+        r.status == 400 and (await r.json())["message"] == "invalid reference format: repository name must be lowercase"
+    )
 
 
 async def test_inspect_and_history_by_name_with_slashes(client):
@@ -73,8 +74,11 @@ async def test_import_answers_status_line(client):
         ti = tarfile.TarInfo("hello")
         ti.size = 2
         tar.addfile(ti, io.BytesIO(b"hi"))
-    r = await client.post("/v1.41/images/create?fromSrc=-&repo=recimport%3A1&changes=CMD+%5B%22sh%22%5D",
-                          data=buf.getvalue(), headers={"Content-Type": "text/plain"})
+    r = await client.post(
+        "/v1.41/images/create?fromSrc=-&repo=recimport%3A1&changes=CMD+%5B%22sh%22%5D",
+        data=buf.getvalue(),
+        headers={"Content-Type": "text/plain"},
+    )
     body = await r.read()
     assert r.status == 200 and body.startswith(b'{"status":"sha256:') and body.endswith(b'"}\r\n')
     r = await client.get("/images/recimport:1/json")
@@ -102,8 +106,9 @@ async def test_prune_body(client):
 
 async def test_push_is_a_clean_error(client):
     r = await client.post("/v1.41/images/nosuch/push?tag=latest")
-    assert r.status == 404 and (await r.json())["message"] == \
-        "An image does not exist locally with the tag: nosuch:latest"
+    assert (
+        r.status == 404 and (await r.json())["message"] == "An image does not exist locally with the tag: nosuch:latest"
+    )
     r = await client.post("/v1.41/images/busybox/push?tag=latest")
     lines = [json.loads(line) for line in (await r.read()).split(b"\r\n") if line]
     assert r.status == 200 and lines[0] == {"status": "The push refers to repository [docker.io/library/busybox]"}

@@ -45,9 +45,15 @@ def tar_bytes(entries) -> bytes:
 
 
 def image_config(diff_ids, labels=None) -> bytes:
-    return json.dumps({"architecture": "amd64", "os": "linux", "created": "2025-01-02T03:04:05.123456789Z",
-                       "config": {"Cmd": ["sh"], "Labels": labels},
-                       "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    return json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2025-01-02T03:04:05.123456789Z",
+            "config": {"Cmd": ["sh"], "Labels": labels},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
+    ).encode()
 
 
 def docker_archive(layers: list[bytes], tags, labels=None, compress=False) -> bytes:
@@ -75,21 +81,41 @@ def oci_layout(layer: bytes, ref_name: str) -> bytes:
         return "sha256:" + d
 
     cfg_d, layer_d = put(cfg), put(gz)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"digest": cfg_d, "size": len(cfg)},
-                           "layers": [{"digest": layer_d, "size": len(gz),
-                                       "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}]}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"digest": cfg_d, "size": len(cfg)},
+            "layers": [
+                {"digest": layer_d, "size": len(gz), "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}
+            ],
+        }
+    ).encode()
     man_d = put(manifest)
-    index = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man_d, "size": len(manifest),
-         "annotations": {"io.containerd.image.name": ref_name, "org.opencontainers.image.ref.name": "latest"}}]})
-    return tar_bytes([("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index.encode()),
-                      *blobs.items()])
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": man_d,
+                    "size": len(manifest),
+                    "annotations": {
+                        "io.containerd.image.name": ref_name,
+                        "org.opencontainers.image.ref.name": "latest",
+                    },
+                }
+            ],
+        }
+    )
+    return tar_bytes(
+        [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index.encode()), *blobs.items()]
+    )
 
 
 async def chunks(data: bytes):
     for i in range(0, len(data), 7000):
-        yield data[i:i + 7000]
+        yield data[i : i + 7000]
 
 
 @pytest.fixture
@@ -111,7 +137,14 @@ async def test_load_fixture_and_resolve(svc, tmp_path):
     assert await load_busybox(svc) == ["Loaded image: busybox:latest\n"]
     img = svc.get("busybox")
     assert img.id == fixture_id()
-    for ref in ("busybox:latest", "docker.io/library/busybox", img.id, img.id[7:], img.id[7:19], "sha256:" + img.id[7:12]):
+    for ref in (
+        "busybox:latest",
+        "docker.io/library/busybox",
+        img.id,
+        img.id[7:],
+        img.id[7:19],
+        "sha256:" + img.id[7:12],
+    ):
         assert svc.get(ref).id == img.id
     ci = svc.image_for_container("busybox")
     assert ci.config["Cmd"] == ["sh"]
@@ -158,8 +191,14 @@ async def test_hostile_load_leaves_nothing(svc, tmp_path):
     outer = tar_bytes([("../evil", b"x")])
     with pytest.raises(InvalidParameter):
         await svc.load(chunks(outer))
-    manifest_escape = tar_bytes([("manifest.json", json.dumps(
-        [{"Config": "../../../../etc/passwd", "RepoTags": ["x:1"], "Layers": []}]).encode())])
+    manifest_escape = tar_bytes(
+        [
+            (
+                "manifest.json",
+                json.dumps([{"Config": "../../../../etc/passwd", "RepoTags": ["x:1"], "Layers": []}]).encode(),
+            )
+        ]
+    )
     with pytest.raises(InvalidParameter):
         await svc.load(chunks(manifest_escape))
     assert svc.all() == []
@@ -208,8 +247,11 @@ async def test_rmi_conflicts_with_containers(svc):
     img = svc.get("busybox")
     users = {"state": [("c" * 64, True)]}
     svc.set_usage(lambda image_id: users["state"] if image_id == img.id else [])
-    with pytest.raises(Conflict, match=f"unable to delete {img.id[7:19]} \\(cannot be forced\\) - image is being "
-                                       f"used by running container cccccccccccc"):
+    with pytest.raises(
+        Conflict,
+        match=f"unable to delete {img.id[7:19]} \\(cannot be forced\\) - image is being "
+        f"used by running container cccccccccccc",
+    ):
         await svc.remove(img.id, force=True)
     with pytest.raises(Conflict, match='unable to remove repository reference "busybox" \\(must force\\)'):
         await svc.remove("busybox")
@@ -270,9 +312,20 @@ async def test_save_roundtrip_same_id(svc, tmp_path):
 
 async def test_import_with_changes(svc):
     rootfs = tar_bytes([("bin", None), ("bin/x", b"x")])
-    image_id = await svc.import_image(chunks(rootfs), repo="recimport:1",
-                                      changes=['CMD ["sh"]', "ENV A=1 B=2", "EXPOSE 80", "WORKDIR /w",
-                                               "LABEL k=v", "USER nobody", "ENTRYPOINT /bin/x", "VOLUME /data"])
+    image_id = await svc.import_image(
+        chunks(rootfs),
+        repo="recimport:1",
+        changes=[
+            'CMD ["sh"]',
+            "ENV A=1 B=2",
+            "EXPOSE 80",
+            "WORKDIR /w",
+            "LABEL k=v",
+            "USER nobody",
+            "ENTRYPOINT /bin/x",
+            "VOLUME /data",
+        ],
+    )
     img = svc.get("recimport:1")
     assert img.id == image_id
     c = img.container_config
@@ -313,9 +366,16 @@ async def test_commit_from_upper_dir_keeps_whiteouts(svc, tmp_path):
     with tarfile.open(out) as tar:
         names = tar.getnames()
     assert "etc/.wh.passwd" in names and "tmp/.wh..wh..opq" in names and "etc/new" in names
-    new_id = await svc.commit(layer_tar=str(out), parent_id=svc.get("busybox").id,
-                              config=svc.get("busybox").container_config, repo="committed", tag="1",
-                              changes=["ENV X=1"], author="me", comment="msg")
+    new_id = await svc.commit(
+        layer_tar=str(out),
+        parent_id=svc.get("busybox").id,
+        config=svc.get("busybox").container_config,
+        repo="committed",
+        tag="1",
+        changes=["ENV X=1"],
+        author="me",
+        comment="msg",
+    )
     img = svc.get("committed:1")
     assert img.id == new_id and img.parent == svc.get("busybox").id and len(img.diff_ids) == 2
     assert "X=1" in img.container_config["Env"] and img.container_config["Cmd"] == ["sh"]
@@ -342,6 +402,8 @@ async def test_load_over_an_existing_tag_renames_the_old_image(svc):
     await svc.load(chunks(docker_archive([tar_bytes([("a", b"1")])], ["same:1"])))
     old = svc.get("same:1").id
     lines = await svc.load(chunks(docker_archive([tar_bytes([("b", b"2")])], ["same:1"])))
-    assert lines == [f"The image same:1 already exists, renaming the old one with ID {old} to empty string\n",
-                     "Loaded image: same:1\n"]
+    assert lines == [
+        f"The image same:1 already exists, renaming the old one with ID {old} to empty string\n",
+        "Loaded image: same:1\n",
+    ]
     assert svc.get(old).repo_tags == [] and svc.get("same:1").id != old

@@ -9,8 +9,17 @@ from shim.translate.versions import Version
 V121, V124, V141 = Version(1, 21), Version(1, 24), Version(1, 41)
 
 
-@pytest.mark.parametrize("length,chunked,counts", [(0, False, False), (2, False, False), (7, False, False),
-                                                   (8, False, True), (None, True, True), (None, False, False)])
+@pytest.mark.parametrize(
+    "length,chunked,counts",
+    [
+        (0, False, False),
+        (2, False, False),
+        (7, False, False),
+        (8, False, True),
+        (None, True, True),
+        (None, False, False),
+    ],
+)
 def test_body_counts(length, chunked, counts):
     assert body_counts(length, chunked) is counts
 

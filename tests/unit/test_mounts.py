@@ -10,16 +10,36 @@ from shim.errors import InvalidParameter
 
 def test_named_volume_bind_syntax():
     mp = m.parse_bind("data:/data")
-    assert (mp.type, mp.name, mp.destination, mp.mode, mp.rw, mp.anonymous) == ("volume", "data", "/data", "z", True,
-                                                                                False)
-    assert mp.inspect() == {"Type": "volume", "Name": "data", "Source": "", "Destination": "/data", "Driver": "local",
-                            "Mode": "z", "RW": True, "Propagation": ""}
+    assert (mp.type, mp.name, mp.destination, mp.mode, mp.rw, mp.anonymous) == (
+        "volume",
+        "data",
+        "/data",
+        "z",
+        True,
+        False,
+    )
+    assert mp.inspect() == {
+        "Type": "volume",
+        "Name": "data",
+        "Source": "",
+        "Destination": "/data",
+        "Driver": "local",
+        "Mode": "z",
+        "RW": True,
+        "Propagation": "",
+    }
 
 
 def test_host_bind_read_only():
     mp = m.parse_bind("/srv/x:/data:ro")
     assert (mp.type, mp.source, mp.rw, mp.mode, mp.propagation, mp.create_source) == (
-        "bind", "/srv/x", False, "ro", "rprivate", True)
+        "bind",
+        "/srv/x",
+        False,
+        "ro",
+        "rprivate",
+        True,
+    )
     assert "Name" not in mp.inspect() and "Driver" not in mp.inspect()
 
 
@@ -35,8 +55,9 @@ def test_bad_bind_specs(raw):
 
 
 def test_mount_bind_and_errors():
-    mp = m.parse_mount({"Type": "bind", "Source": "/x", "Target": "/y", "ReadOnly": True,
-                        "BindOptions": {"Propagation": "rslave"}})
+    mp = m.parse_mount(
+        {"Type": "bind", "Source": "/x", "Target": "/y", "ReadOnly": True, "BindOptions": {"Propagation": "rslave"}}
+    )
     assert (mp.rw, mp.propagation, mp.create_source) == (False, "rslave", False)
     with pytest.raises(InvalidParameter, match="field Source must not be empty"):
         m.parse_mount({"Type": "bind", "Target": "/y"})
@@ -45,9 +66,18 @@ def test_mount_bind_and_errors():
 
 
 def test_mount_volume_options():
-    mp = m.parse_mount({"Type": "volume", "Source": "v", "Target": "/d",
-                        "VolumeOptions": {"NoCopy": True, "Labels": {"a": "b"},
-                                          "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}})
+    mp = m.parse_mount(
+        {
+            "Type": "volume",
+            "Source": "v",
+            "Target": "/d",
+            "VolumeOptions": {
+                "NoCopy": True,
+                "Labels": {"a": "b"},
+                "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}},
+            },
+        }
+    )
     assert (mp.copy_data, mp.volume_labels, mp.volume_options, mp.mode) == (False, {"a": "b"}, {"type": "tmpfs"}, "")
 
 
@@ -56,7 +86,10 @@ def test_mount_tmpfs_options():
     assert mp.tmpfs_data == "size=1024k,mode=1770"
     assert m.tmpfs_options(mp) == ["noexec", "nosuid", "nodev", "size=1024k", "mode=1770"]
     assert m.tmpfs_options(m.MountPoint(type="tmpfs", destination="/t", tmpfs_data="exec,size=1m")) == [
-        "nosuid", "nodev", "size=1m"]
+        "nosuid",
+        "nodev",
+        "size=1m",
+    ]
 
 
 def test_plan_precedence_and_duplicates():
@@ -71,8 +104,10 @@ def test_plan_precedence_and_duplicates():
 
 
 def test_volumes_from_modes():
-    src = [m.MountPoint(type="volume", name="v", destination="/v", source="/s", mode="z"),
-           m.MountPoint(type="bind", source="/h", destination="/b", mode="", propagation="rprivate")]
+    src = [
+        m.MountPoint(type="volume", name="v", destination="/v", source="/s", mode="z"),
+        m.MountPoint(type="bind", source="/h", destination="/b", mode="", propagation="rprivate"),
+    ]
     plan = m.plan({}, {"VolumesFrom": ["other:ro"]}, lambda ref: ("cid", src))
     assert [(p.destination, p.rw) for p in plan] == [("/v", False), ("/b", False)]
     assert plan[1].mode == "ro"

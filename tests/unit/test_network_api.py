@@ -132,15 +132,25 @@ async def api(aiohttp_client, tmp_path):
     store, events = Store(tmp_path), Events()
     settings = Settings(data_root=str(tmp_path), bridge="shtest0", bip="")
     nl, fw, dns, ports, files = FakeNetlink(), FakeFirewall(), FakeDns(), FakePorts(), FakeFiles()
-    nets = NetworkService(store=store, events=events, settings=settings, netlink=nl, firewall=fw, dns=dns,
-                          ports=ports, files=files, data_root=str(tmp_path))
+    nets = NetworkService(
+        store=store,
+        events=events,
+        settings=settings,
+        netlink=nl,
+        firewall=fw,
+        dns=dns,
+        ports=ports,
+        files=files,
+        data_root=str(tmp_path),
+    )
     glue = ContainerNetworking(nets)
     rt = FakeRuntime()
     containers = ContainerService(store=store, events=events, images=FakeImages(), runtime=rt, network=glue)
     glue.bind(containers)
     host = HostFacts("6.1", "Debian", "12", "amd64", 2, 1 << 30, "cgroupfs", "1", "h")
-    engine = Engine(settings=settings, store=store, events=events, host=host, containers=containers, runtime=rt,
-                    networks=nets)
+    engine = Engine(
+        settings=settings, store=store, events=events, host=host, containers=containers, runtime=rt, networks=nets
+    )
     await engine.start()
     client = await aiohttp_client(make_app(engine))
     client.nets, client.nl, client.fw, client.dns, client.ports, client.files = nets, nl, fw, dns, ports, files
@@ -177,9 +187,19 @@ async def test_predefined_networks_and_pool(api):
 
 
 async def test_create_inspect_list_remove(api):
-    body = {"Name": "recnet", "CheckDuplicate": True, "Driver": "bridge", "IPAM": {"Driver": "default", "Options": {},
-            "Config": []}, "Internal": False, "Attachable": False, "Ingress": False, "ConfigOnly": False,
-            "ConfigFrom": None, "Options": {}, "Labels": {"a": "b"}}
+    body = {
+        "Name": "recnet",
+        "CheckDuplicate": True,
+        "Driver": "bridge",
+        "IPAM": {"Driver": "default", "Options": {}, "Config": []},
+        "Internal": False,
+        "Attachable": False,
+        "Ingress": False,
+        "ConfigOnly": False,
+        "ConfigFrom": None,
+        "Options": {},
+        "Labels": {"a": "b"},
+    }
     r = await api.post("/v1.41/networks/create", json=body)
     assert r.status == 201
     created = await r.json()
@@ -196,8 +216,11 @@ async def test_create_inspect_list_remove(api):
     assert r.status == 404 and (await r.json())["message"] == "network nosuchnet not found"
     assert (await api.delete("/v1.41/networks/recnet")).status == 204
     assert f"br-{created['Id'][:12]}" not in api.nl.bridges
-    kinds = [(e["Action"], e["Actor"]["Attributes"]["name"]) for e in api.events.history(None, None)
-             if e["Type"] == "network"]
+    kinds = [
+        (e["Action"], e["Actor"]["Attributes"]["name"])
+        for e in api.events.history(None, None)
+        if e["Type"] == "network"
+    ]
     assert kinds == [("create", "recnet"), ("destroy", "recnet")]
 
 
@@ -207,8 +230,10 @@ async def test_bad_subnets(api):
     r = await api.post("/v1.41/networks/create", json={"Name": "b", "IPAM": {"Config": [{"Subnet": "10.213.7.0/25"}]}})
     assert r.status == 403
     assert (await r.json())["message"] == "invalid pool request: Pool overlaps with other one on this address space"
-    r = await api.post("/v1.41/networks/create",
-                       json={"Name": "c", "IPAM": {"Config": [{"Subnet": "10.213.8.0/24", "Gateway": "10.213.9.1"}]}})
+    r = await api.post(
+        "/v1.41/networks/create",
+        json={"Name": "c", "IPAM": {"Config": [{"Subnet": "10.213.8.0/24", "Gateway": "10.213.9.1"}]}},
+    )
     assert r.status == 400 and (await r.json())["message"] == "no matching subnet for gateway 10.213.9.1"
     r = await api.post("/v1.41/networks/create", json={"Name": "d", "IPAM": {"Config": [{"Subnet": "bogus"}]}})
     assert r.status == 400
@@ -218,9 +243,16 @@ async def test_bad_subnets(api):
 
 
 async def test_run_with_ports_inspect_and_stop(api):
-    cid = await _create(api, "web", ExposedPorts={"80/tcp": {}, "443/tcp": {}},
-                        HostConfig={"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]},
-                                    "Dns": ["10.1.1.1"], "ExtraHosts": ["gw:host-gateway"]})
+    cid = await _create(
+        api,
+        "web",
+        ExposedPorts={"80/tcp": {}, "443/tcp": {}},
+        HostConfig={
+            "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]},
+            "Dns": ["10.1.1.1"],
+            "ExtraHosts": ["gw:host-gateway"],
+        },
+    )
     await _start(api, "web")
     body = await (await api.get("/v1.41/containers/web/json")).json()
     ns = body["NetworkSettings"]
@@ -234,15 +266,21 @@ async def test_run_with_ports_inspect_and_stop(api):
     assert files["resolv.conf"] == "nameserver 10.1.1.1\n"
     assert "172.18.0.1\tgw\n" in files["hosts"] and files["hosts"].endswith(f"172.18.0.2\t{cid[:12]}\n")
     [rule] = api.fw.state.ports
-    assert (rule.host_ip, rule.host_port, rule.container_ip, rule.container_port) == ("127.0.0.1", 18080,
-                                                                                     "172.18.0.2", 80)
+    assert (rule.host_ip, rule.host_port, rule.container_ip, rule.container_port) == (
+        "127.0.0.1",
+        18080,
+        "172.18.0.2",
+        80,
+    )
     # the same port for another container: dockerd's 500 and nothing left behind
     await _create(api, "web2", HostConfig={"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "18080"}]}})
     r = await api.post("/v1.41/containers/web2/start")
     assert r.status == 500
     msg = (await r.json())["message"]
     assert msg.startswith("driver failed programming external connectivity on endpoint web2 (")
-    assert msg.endswith("Bind for 127.0.0.1:18080 failed: port is already allocated") or "port is already allocated" in msg
+    assert (
+        msg.endswith("Bind for 127.0.0.1:18080 failed: port is already allocated") or "port is already allocated" in msg
+    )
     assert len(api.nl.netns) == 1 and len(api.nl.veths) == 1
     api.rt.exit(cid, 0)
     for _ in range(50):
@@ -254,15 +292,23 @@ async def test_run_with_ports_inspect_and_stop(api):
 
 
 async def test_user_network_dns_connect_disconnect(api):
-    await api.post("/v1.41/networks/create", json={"Name": "appnet", "IPAM": {"Config": [{"Subnet": "10.213.20.0/24"}]}})
-    a = await _create(api, "aa", HostConfig={"NetworkMode": "appnet"},
-                      NetworkingConfig={"EndpointsConfig": {"appnet": {"Aliases": ["web"]}}})
+    await api.post(
+        "/v1.41/networks/create", json={"Name": "appnet", "IPAM": {"Config": [{"Subnet": "10.213.20.0/24"}]}}
+    )
+    a = await _create(
+        api,
+        "aa",
+        HostConfig={"NetworkMode": "appnet"},
+        NetworkingConfig={"EndpointsConfig": {"appnet": {"Aliases": ["web"]}}},
+    )
     b = await _create(api, "bb", HostConfig={"NetworkMode": "appnet"})
     # compose: disconnect + connect on a created container, with new aliases
     r = await api.post("/v1.41/networks/appnet/disconnect", json={"Container": "aa", "Force": False})
     assert r.status == 200
-    r = await api.post("/v1.41/networks/appnet/connect",
-                       json={"Container": "aa", "EndpointConfig": {"Aliases": [a[:12], "web", "svc"]}})
+    r = await api.post(
+        "/v1.41/networks/appnet/connect",
+        json={"Container": "aa", "EndpointConfig": {"Aliases": [a[:12], "web", "svc"]}},
+    )
     assert r.status == 200
     r = await api.post("/v1.41/networks/appnet/connect", json={"Container": "aa", "EndpointConfig": {}})
     assert r.status == 403
@@ -291,8 +337,11 @@ async def test_user_network_dns_connect_disconnect(api):
     assert r.status == 200
     r = await api.post("/v1.41/networks/bridge/disconnect", json={"Container": "bb"})
     assert r.status == 403
-    acts = [(e["Action"], e["Actor"]["Attributes"].get("container")) for e in api.events.history(None, None)
-            if e["Type"] == "network" and e["Action"] in ("connect", "disconnect")]
+    acts = [
+        (e["Action"], e["Actor"]["Attributes"].get("container"))
+        for e in api.events.history(None, None)
+        if e["Type"] == "network" and e["Action"] in ("connect", "disconnect")
+    ]
     assert acts == [("connect", a), ("connect", b), ("connect", b), ("disconnect", b)]
     r = await api.post("/v1.41/networks/prune")
     assert (await r.json()) == {"NetworksDeleted": None}
@@ -313,8 +362,9 @@ async def test_modes_host_none_container(api):
     assert api.rt.procs[j].req.netns_path == f"/fake/netns/{n}"
     r = await api.post("/v1.41/networks/bridge/connect", json={"Container": "hh"})
     assert r.status == 403
-    assert (await r.json())["message"] == ("container cannot be disconnected from host network or connected to "
-                                           "host network")
+    assert (await r.json())["message"] == (
+        "container cannot be disconnected from host network or connected to host network"
+    )
 
 
 async def test_links(api):
@@ -334,9 +384,17 @@ async def test_restore_reapplies_and_reconciles(api, tmp_path):
     await _start(api, "keep")
     api.nl.netns.add("f" * 64)  # a namespace of a container that no longer exists
     api.nl.veths["vethdead000"] = {}
-    nets2 = NetworkService(store=api.nets._store, events=Events(), settings=api.nets._settings, netlink=api.nl,
-                           firewall=FakeFirewall(), dns=FakeDns(), ports=FakePorts(), files=api.files,
-                           data_root=str(tmp_path))
+    nets2 = NetworkService(
+        store=api.nets._store,
+        events=Events(),
+        settings=api.nets._settings,
+        netlink=api.nl,
+        firewall=FakeFirewall(),
+        dns=FakeDns(),
+        ports=FakePorts(),
+        files=api.files,
+        data_root=str(tmp_path),
+    )
     await nets2.restore()
     assert api.nl.netns == {cid} and "vethdead000" not in api.nl.veths
     assert [p.host_port for p in nets2._fw.state.ports] == [18081]
@@ -345,16 +403,19 @@ async def test_restore_reapplies_and_reconciles(api, tmp_path):
 
 async def test_bad_port_spec_refused_at_create(api):
     # dockerd's verifyContainerSettings: refused at create, and no container is made.
-    r = await api.post("/v1.41/containers/create?name=bad",
-                       json={"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}})
+    r = await api.post(
+        "/v1.41/containers/create?name=bad",
+        json={"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}},
+    )
     assert r.status == 400 and (await r.json())["message"] == 'invalid port specification: "99999"'
     assert (await api.get("/v1.41/containers/bad/json")).status == 404
     assert api.nl.netns == set()
 
 
 async def test_unknown_network_refused_at_create(api):
-    r = await api.post("/v1.41/containers/create?name=lost",
-                       json={"Image": "busybox", "HostConfig": {"NetworkMode": "nosuchnet"}})
+    r = await api.post(
+        "/v1.41/containers/create?name=lost", json={"Image": "busybox", "HostConfig": {"NetworkMode": "nosuchnet"}}
+    )
     assert r.status == 404 and "nosuchnet" in (await r.json())["message"]
     assert (await api.get("/v1.41/containers/lost/json")).status == 404
 
@@ -366,8 +427,11 @@ async def test_embedded_dns_upstreams_and_link_aliases(api):
     await api.post("/v1.41/networks/create", json={"Name": "proj_default"})
     w = await _create(api, "proj_worker_1", HostConfig={"NetworkMode": "proj_default"})
     await _start(api, "proj_worker_1")
-    c = await _create(api, "proj_web_1", HostConfig={"NetworkMode": "proj_default", "Dns": ["10.7.7.7"],
-                                                     "Links": ["proj_worker_1:worker"]})
+    c = await _create(
+        api,
+        "proj_web_1",
+        HostConfig={"NetworkMode": "proj_default", "Dns": ["10.7.7.7"], "Links": ["proj_worker_1:worker"]},
+    )
     await _start(api, "proj_web_1")
     assert api.nets._upstreams(c) == ["10.7.7.7"]
     assert api.nets._upstreams(w) == ["10.9.9.9"]  # the host's, loopback ones left out
@@ -378,13 +442,16 @@ async def test_embedded_dns_upstreams_and_link_aliases(api):
 
 
 async def test_ip_range_allocation(api):
-    r = await api.post("/v1.41/networks/create", json={"Name": "rng", "IPAM": {"Config": [
-        {"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25"}]}})
+    r = await api.post(
+        "/v1.41/networks/create",
+        json={"Name": "rng", "IPAM": {"Config": [{"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25"}]}},
+    )
     assert r.status == 201
     await _create(api, "inrange", HostConfig={"NetworkMode": "rng"})
     await _start(api, "inrange")
     body = await (await api.get("/v1.41/containers/inrange/json")).json()
     assert body["NetworkSettings"]["Networks"]["rng"]["IPAddress"] == "10.213.30.128"
     net = await (await api.get("/v1.41/networks/rng")).json()
-    assert net["IPAM"]["Config"] == [{"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25",
-                                      "Gateway": "10.213.30.1"}]
+    assert net["IPAM"]["Config"] == [
+        {"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25", "Gateway": "10.213.30.1"}
+    ]

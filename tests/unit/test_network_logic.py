@@ -4,8 +4,16 @@ import struct
 
 import pytest
 
-from shim.engine.netmodel import (BridgeRules, ContainerNet, Endpoint, EndpointView, FirewallState, Network,
-                                  PortMapping, PortRule)
+from shim.engine.netmodel import (
+    BridgeRules,
+    ContainerNet,
+    Endpoint,
+    EndpointView,
+    FirewallState,
+    Network,
+    PortMapping,
+    PortRule,
+)
 from shim.engine.networks import default_pools, parse_host_port, parse_port_key, validate_port_bindings
 from shim.errors import InvalidParameter
 from shim.runtime import dns
@@ -38,7 +46,7 @@ def _query(name: str, qtype: int = 1) -> bytes:
 def test_dns_answers_ours_and_forwards_the_rest():
     ours = {"web": ["10.0.0.2"], "gone": []}
     resp = dns.answer(_query("web"), ours.get, lambda ip: None)
-    qid, flags, qd, an = struct.unpack("!HHHH", resp[:8])
+    qid, flags, _qd, an = struct.unpack("!HHHH", resp[:8])
     assert (qid, flags & 0x8000, flags & 0xF, an) == (0x1234, 0x8000, 0, 1)
     assert resp.endswith(bytes([10, 0, 0, 2]))
     assert dns.answer(_query("example.com"), ours.get, lambda ip: None) is None
@@ -50,9 +58,13 @@ def test_dns_answers_ours_and_forwards_the_rest():
 
 
 def test_firewall_render():
-    text = render("t0", FirewallState([BridgeRules("t0", "10.1.0.0/24"), BridgeRules("br-a", "10.2.0.0/24",
-                                                                                    internal=True)],
-                                      [PortRule("tcp", "0.0.0.0", 8080, "10.1.0.2", 80, "t0")]))
+    text = render(
+        "t0",
+        FirewallState(
+            [BridgeRules("t0", "10.1.0.0/24"), BridgeRules("br-a", "10.2.0.0/24", internal=True)],
+            [PortRule("tcp", "0.0.0.0", 8080, "10.1.0.2", 80, "t0")],
+        ),
+    )
     assert "-A SHIM-t0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80" in text
     assert "-A SHIM-t0-POST -s 10.1.0.0/24 ! -o t0 -j MASQUERADE" in text
     assert "-s 10.2.0.0/24" not in text  # Internal: no masquerading, no way out
@@ -61,31 +73,76 @@ def test_firewall_render():
 
 
 def _net(**kw):
-    base = dict(id="n" * 64, name="appnet", driver="bridge", created=1_795_886_399_477_392_044,
-                subnet="192.168.224.0/20", gateway="192.168.224.1",
-                ipam_config=[{"Subnet": "192.168.224.0/20", "Gateway": "192.168.224.1"}], ipam_options={})
+    base = {
+        "id": "n" * 64,
+        "name": "appnet",
+        "driver": "bridge",
+        "created": 1_795_886_399_477_392_044,
+        "subnet": "192.168.224.0/20",
+        "gateway": "192.168.224.1",
+        "ipam_config": [{"Subnet": "192.168.224.0/20", "Gateway": "192.168.224.1"}],
+        "ipam_options": {},
+    }
     base.update(kw)
     return Network(**base)
 
 
 def test_network_object_shape():
     out = tr.network_out(_net())
-    assert list(out) == ["Name", "Id", "Created", "Scope", "Driver", "EnableIPv6", "IPAM", "Internal", "Attachable",
-                         "Ingress", "ConfigFrom", "ConfigOnly", "Containers", "Options", "Labels"]
+    assert list(out) == [
+        "Name",
+        "Id",
+        "Created",
+        "Scope",
+        "Driver",
+        "EnableIPv6",
+        "IPAM",
+        "Internal",
+        "Attachable",
+        "Ingress",
+        "ConfigFrom",
+        "ConfigOnly",
+        "Containers",
+        "Options",
+        "Labels",
+    ]
     assert out["Created"] == "2026-11-28T17:19:59.477392044Z"
-    assert out["IPAM"] == {"Driver": "default", "Options": {},
-                           "Config": [{"Subnet": "192.168.224.0/20", "Gateway": "192.168.224.1"}]}
+    assert out["IPAM"] == {
+        "Driver": "default",
+        "Options": {},
+        "Config": [{"Subnet": "192.168.224.0/20", "Gateway": "192.168.224.1"}],
+    }
 
 
 def test_network_settings_and_ports():
     net = _net()
-    cn = ContainerNet(cid="c" * 64, name="web", mode=net.id, live=True, netns="/run/x", order=[net.id],
-                      endpoints={net.id: Endpoint(network_id=net.id, endpoint_id="e" * 64, ip="192.168.224.2",
-                                                  prefix=20, gateway="192.168.224.1", mac="02:42:c0:a8:e0:02",
-                                                  aliases=["web"])},
-                      ports=[PortMapping("tcp", 80, "127.0.0.1", 18080, net.id)])
-    view = EndpointView(net=cn, networks={net.id: net}, mode=net.id, exposed=["80/tcp", "443/tcp"],
-                        port_bindings={"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]})
+    cn = ContainerNet(
+        cid="c" * 64,
+        name="web",
+        mode=net.id,
+        live=True,
+        netns="/run/x",
+        order=[net.id],
+        endpoints={
+            net.id: Endpoint(
+                network_id=net.id,
+                endpoint_id="e" * 64,
+                ip="192.168.224.2",
+                prefix=20,
+                gateway="192.168.224.1",
+                mac="02:42:c0:a8:e0:02",
+                aliases=["web"],
+            )
+        },
+        ports=[PortMapping("tcp", 80, "127.0.0.1", 18080, net.id)],
+    )
+    view = EndpointView(
+        net=cn,
+        networks={net.id: net},
+        mode=net.id,
+        exposed=["80/tcp", "443/tcp"],
+        port_bindings={"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]},
+    )
     ns = tr.network_settings(view, Version(1, 41))
     assert ns["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}], "443/tcp": None}
     ep = ns["Networks"]["appnet"]

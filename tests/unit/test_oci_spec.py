@@ -12,9 +12,19 @@ from shim.runtime.oci_spec import DEFAULT_CAPS, HostFacts, ResolvedUser, build_s
 
 def req(**hc) -> RunRequest:
     return RunRequest(
-        id="abc123", name="c1", layer_dirs=["/l1"], args=["sh", "-c", "echo hi"],
-        env=["PATH=/bin", "HOSTNAME=abc"], cwd="/work", user="", hostname="abc",
-        domainname="", tty=False, open_stdin=False, stdin_once=False, config={},
+        id="abc123",
+        name="c1",
+        layer_dirs=["/l1"],
+        args=["sh", "-c", "echo hi"],
+        env=["PATH=/bin", "HOSTNAME=abc"],
+        cwd="/work",
+        user="",
+        hostname="abc",
+        domainname="",
+        tty=False,
+        open_stdin=False,
+        stdin_once=False,
+        config={},
         host_config=hc,
     )
 
@@ -52,7 +62,7 @@ def test_process_basics():
         ({"CapDrop": ["ALL"]}, []),
         ({"CapDrop": ["ALL"], "CapAdd": ["net_admin"]}, ["CAP_NET_ADMIN"]),
         ({"CapDrop": ["chown", "CAP_KILL"]}, [c for c in DEFAULT_CAPS if c not in ("CAP_CHOWN", "CAP_KILL")]),
-        ({"CapAdd": ["SYS_ADMIN"]}, DEFAULT_CAPS + ["CAP_SYS_ADMIN"]),
+        ({"CapAdd": ["SYS_ADMIN"]}, [*DEFAULT_CAPS, "CAP_SYS_ADMIN"]),
         ({"CapAdd": ["CAP_CHOWN"]}, DEFAULT_CAPS),
         # the daemon lacks CAP_SYS_RESOURCE: never handed out (capset would fail)
         ({"CapAdd": ["SYS_RESOURCE"]}, DEFAULT_CAPS),
@@ -120,8 +130,10 @@ def test_user_mounts_replace_and_sort():
     assert dests.index("/data") < dests.index("/data/sub")
     sub = next(m for m in s["mounts"] if m["destination"] == "/data/sub")
     assert sub["options"] == ["rbind", "ro", "rprivate"] and sub["type"] == "bind"
-    r.mounts = [MountSpec("/data", "/h/data", options=["bind", "rshared"]),
-                MountSpec("/t", "tmpfs", type="tmpfs", options=["size=1m"])]
+    r.mounts = [
+        MountSpec("/data", "/h/data", options=["bind", "rshared"]),
+        MountSpec("/t", "tmpfs", type="tmpfs", options=["size=1m"]),
+    ]
     by_dest = {m["destination"]: m for m in spec(r)["mounts"]}
     assert by_dest["/data"]["options"] == ["bind", "rshared"]
     assert by_dest["/t"] == {"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}
@@ -136,8 +148,10 @@ def test_user_mounts_replace_and_sort():
         ({"MemoryReservation": 1000000}, {"memory": {"reservation": 1000000}}),
         ({"OomKillDisable": True}, {"memory": {"disableOOMKiller": True}}),
         ({"NanoCpus": 1_500_000_000}, {"cpu": {"period": 100000, "quota": 150000}}),
-        ({"CpuShares": 512, "CpuQuota": 50000, "CpuPeriod": 200000},
-         {"cpu": {"shares": 512, "quota": 50000, "period": 200000}}),
+        (
+            {"CpuShares": 512, "CpuQuota": 50000, "CpuPeriod": 200000},
+            {"cpu": {"shares": 512, "quota": 50000, "period": 200000}},
+        ),
         ({"CpusetCpus": "0", "CpusetMems": "0"}, {"cpu": {"cpus": "0", "mems": "0"}}),
         ({"PidsLimit": 10}, {"pids": {"limit": 10}}),
         ({"PidsLimit": -1}, {"pids": {"limit": -1}}),
@@ -212,16 +226,26 @@ def test_init_tini():
 
 @pytest.mark.parametrize(
     "opts, expected",
-    [([], False), (["no-new-privileges"], True), (["no-new-privileges:true"], True),
-     (["no-new-privileges=false"], False)],
+    [
+        ([], False),
+        (["no-new-privileges"], True),
+        (["no-new-privileges:true"], True),
+        (["no-new-privileges=false"], False),
+    ],
 )
 def test_no_new_privileges(opts, expected):
     assert spec(SecurityOpt=opts)["process"]["noNewPrivileges"] is expected
 
 
 def test_misc_fields():
-    r = req(ReadonlyRootfs=True, Sysctls={"net.ipv4.ip_forward": "1"}, CgroupParent="/custom",
-            ConsoleSize=[30, 100], OomScoreAdj=100, DeviceCgroupRules=["c 42:* rmw"])
+    r = req(
+        ReadonlyRootfs=True,
+        Sysctls={"net.ipv4.ip_forward": "1"},
+        CgroupParent="/custom",
+        ConsoleSize=[30, 100],
+        OomScoreAdj=100,
+        DeviceCgroupRules=["c 42:* rmw"],
+    )
     r.tty = True
     r.domainname = "example.com"
     s = spec(r)
@@ -236,16 +260,25 @@ def test_misc_fields():
 
 
 def test_devices_param():
-    dev = {"path": "/dev/xnull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666,
-           "uid": 0, "gid": 0, "permissions": "rw"}
+    dev = {
+        "path": "/dev/xnull",
+        "type": "c",
+        "major": 1,
+        "minor": 3,
+        "fileMode": 0o666,
+        "uid": 0,
+        "gid": 0,
+        "permissions": "rw",
+    }
     s = build_spec(req(), "/r", ResolvedUser(), FACTS, devices=[dev])
     assert s["linux"]["devices"] == [{k: v for k, v in dev.items() if k != "permissions"}]
     assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"} in s["linux"]["resources"]["devices"]
 
 
 def test_resolve_devices_real_node():
-    devs = oci_spec.resolve_devices([{"PathOnHost": "/dev/null", "PathInContainer": "/dev/xnull",
-                                      "CgroupPermissions": "rw"}])
+    devs = oci_spec.resolve_devices(
+        [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/xnull", "CgroupPermissions": "rw"}]
+    )
     assert devs[0]["path"] == "/dev/xnull" and devs[0]["major"] == 1 and devs[0]["minor"] == 3
     with pytest.raises(InvalidParameter, match="error gathering device information"):
         oci_spec.resolve_devices([{"PathOnHost": "/dev/does-not-exist"}])
@@ -258,9 +291,12 @@ def test_masked_paths_from_host_config():
 
 
 def test_blkio_devices():
-    hc = {"BlkioWeight": 300, "BlkioWeightDevice": [{"Path": "/dev/null", "Weight": 200}],
-          "BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1048576}],
-          "BlkioDeviceWriteIOps": [{"Path": "/dev/zero", "Rate": 10}]}
+    hc = {
+        "BlkioWeight": 300,
+        "BlkioWeightDevice": [{"Path": "/dev/null", "Weight": 200}],
+        "BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1048576}],
+        "BlkioDeviceWriteIOps": [{"Path": "/dev/zero", "Rate": 10}],
+    }
     blk = oci_spec.resolve_blkio_devices(hc)
     s = build_spec(req(**hc), "/r", ResolvedUser(), FACTS, blkio_devices=blk)
     assert s["linux"]["resources"]["blockIO"] == {
@@ -275,8 +311,10 @@ def test_blkio_devices():
 
 def test_blkio_weight_dropped_without_kernel_support():
     facts = HostFacts(blkio_weight=False)
-    blk = {"weightDevice": [{"major": 1, "minor": 3, "weight": 200}],
-           "throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 5}]}
+    blk = {
+        "weightDevice": [{"major": 1, "minor": 3, "weight": 200}],
+        "throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 5}],
+    }
     s = build_spec(req(BlkioWeight=300), "/r", ResolvedUser(), facts, blkio_devices=blk)
     assert s["linux"]["resources"]["blockIO"] == {"throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 5}]}
 

@@ -4,8 +4,10 @@ from shim.api.params import parse_bool, parse_filters
 from shim.errors import InvalidParameter
 
 
-@pytest.mark.parametrize("raw,expected", [("1", True), ("true", True), ("True", True), ("0", False),
-                                          ("false", False), ("False", False), (None, False)])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [("1", True), ("true", True), ("True", True), ("0", False), ("false", False), ("False", False), (None, False)],
+)
 def test_three_boolean_spellings(raw, expected):
     assert parse_bool(raw) is expected
 
@@ -17,7 +19,9 @@ def test_bad_boolean():
 
 def test_filters_both_shapes_agree():
     assert parse_filters('{"label":{"a=b":true,"c":true},"status":{"exited":true}}') == {
-        "label": ["a=b", "c"], "status": ["exited"]}
+        "label": ["a=b", "c"],
+        "status": ["exited"],
+    }
     assert parse_filters('{"label":["a=b","c"],"status":["exited"]}') == {"label": ["a=b", "c"], "status": ["exited"]}
 
 

@@ -48,10 +48,13 @@ def test_parse_log_line_rejects(line):
 
 
 def test_runc_error_text():
-    raw = ('time="2026-11-28T20:25:01Z" level=error msg="runc create failed: unable to start container '
-           'process: exec: \\"nosuchcmd\\": executable file not found in $PATH"\n')
-    assert runc_error_text(raw) == ('runc create failed: unable to start container process: '
-                                    'exec: "nosuchcmd": executable file not found in $PATH')
+    raw = (
+        'time="2026-11-28T20:25:01Z" level=error msg="runc create failed: unable to start container '
+        'process: exec: \\"nosuchcmd\\": executable file not found in $PATH"\n'
+    )
+    assert runc_error_text(raw) == (
+        'runc create failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH'
+    )
     assert runc_error_text("plain failure\n") == "plain failure"
 
 
@@ -86,8 +89,7 @@ def test_validate_ps_args():
 @pytest.fixture
 def rootfs(tmp_path):
     (tmp_path / "etc").mkdir()
-    (tmp_path / "etc/passwd").write_text(
-        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1001::/home/user:/bin/sh\n")
+    (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1001::/home/user:/bin/sh\n")
     (tmp_path / "etc/group").write_text("root:x:0:\nwheel:x:10:user,other\nstaff:x:50:\nuser:x:1001:\n")
     return str(tmp_path)
 

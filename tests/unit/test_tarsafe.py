@@ -68,10 +68,19 @@ def assert_host_untouched(outside):
 
 
 def test_normal_archive(dest):
-    size = tarsafe.extract(make_tar([
-        ("./", "dir", None), ("bin", "dir", None), ("bin/busybox", "file", "BB"),
-        ("bin/sh", "sym", "/bin/busybox"), ("bin/ash", "lnk", "bin/busybox"), ("etc/passwd", "file", "root"),
-    ]), str(dest))
+    size = tarsafe.extract(
+        make_tar(
+            [
+                ("./", "dir", None),
+                ("bin", "dir", None),
+                ("bin/busybox", "file", "BB"),
+                ("bin/sh", "sym", "/bin/busybox"),
+                ("bin/ash", "lnk", "bin/busybox"),
+                ("etc/passwd", "file", "root"),
+            ]
+        ),
+        str(dest),
+    )
     assert (dest / "bin/busybox").read_text() == "BB"
     assert os.readlink(dest / "bin/sh") == "/bin/busybox"  # link targets are kept as given
     assert os.stat(dest / "bin/ash").st_ino == os.stat(dest / "bin/busybox").st_ino
@@ -126,10 +135,17 @@ def test_relative_symlink_out_then_write_through_it(dest, outside):
 
 
 def test_symlink_chain(dest, outside):
-    tarsafe.extract(make_tar([
-        ("a", "sym", "b"), ("b", "sym", "c/../../.."), ("c", "dir", None),
-        ("a/outside/pwn", "file", "x"),
-    ]), str(dest))
+    tarsafe.extract(
+        make_tar(
+            [
+                ("a", "sym", "b"),
+                ("b", "sym", "c/../../.."),
+                ("c", "dir", None),
+                ("a/outside/pwn", "file", "x"),
+            ]
+        ),
+        str(dest),
+    )
     assert_host_untouched(outside)
     assert (dest / "outside/pwn").read_text() == "x"
 
@@ -168,9 +184,17 @@ def test_hardlink_through_symlink_stays_inside(dest, outside):
 
 def test_failure_rolls_back_everything(dest):
     with pytest.raises(InvalidParameter):
-        tarsafe.extract(make_tar([
-            ("d", "dir", None), ("d/f", "file", "x"), ("g/h", "file", "y"), ("../up", "file", "z"),
-        ]), str(dest))
+        tarsafe.extract(
+            make_tar(
+                [
+                    ("d", "dir", None),
+                    ("d/f", "file", "x"),
+                    ("g/h", "file", "y"),
+                    ("../up", "file", "z"),
+                ]
+            ),
+            str(dest),
+        )
     assert listing(dest) == []
 
 

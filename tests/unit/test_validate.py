@@ -6,12 +6,15 @@ from shim.api.validate import validate
 from shim.errors import InvalidParameter
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"Image": "busybox", "HostConfig": {"Memory": "lots"}}, "HostConfig.Memory"),
-    ({"Image": 5}, "Image"),
-    ({"Image": "busybox", "Env": "A=1"}, "Env"),
-    ({"Image": "busybox", "HostConfig": {"Binds": "/a:/b"}}, "HostConfig.Binds"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"Image": "busybox", "HostConfig": {"Memory": "lots"}}, "HostConfig.Memory"),
+        ({"Image": 5}, "Image"),
+        ({"Image": "busybox", "Env": "A=1"}, "Env"),
+        ({"Image": "busybox", "HostConfig": {"Binds": "/a:/b"}}, "HostConfig.Binds"),
+    ],
+)
 def test_wrong_type_names_the_field(body, field):
     with pytest.raises(InvalidParameter) as e:
         validate(body, "container_create")
@@ -21,6 +24,12 @@ def test_wrong_type_names_the_field(body, field):
 
 def test_unknown_fields_and_newer_fields_are_tolerated():
     # The CLI sends fields newer than the negotiated version (GwPriority, DNSNames...).
-    validate({"Image": "busybox", "Cmd": "echo hi", "NoSuchField": {"x": 1},
-              "NetworkingConfig": {"EndpointsConfig": {"default": {"GwPriority": 0, "DNSNames": None}}}},
-             "container_create")
+    validate(
+        {
+            "Image": "busybox",
+            "Cmd": "echo hi",
+            "NoSuchField": {"x": 1},
+            "NetworkingConfig": {"EndpointsConfig": {"default": {"GwPriority": 0, "DNSNames": None}}},
+        },
+        "container_create",
+    )

@@ -21,14 +21,16 @@ def test_parse_rejects_garbage(bad):
 
 
 def test_range_messages_are_dockerds():
-    assert (MIN_VERSION, MAX_VERSION) == (Version(1, 12), Version(1, 50))
+    assert (Version(1, 12), Version(1, 50)) == (MIN_VERSION, MAX_VERSION)
     with pytest.raises(InvalidParameter) as e:
         check_supported(Version(1, 51))
     assert str(e.value) == "client version 1.51 is too new. Maximum supported API version is 1.50"
     with pytest.raises(InvalidParameter) as e:
         check_supported(Version(1, 11))
-    assert str(e.value) == ("client version 1.11 is too old. Minimum supported API version is 1.12, "
-                            "please upgrade your client to a newer version")
+    assert str(e.value) == (
+        "client version 1.11 is too old. Minimum supported API version is 1.12, "
+        "please upgrade your client to a newer version"
+    )
     check_supported(Version(1, 12))
     check_supported(Version(1, 50))
 

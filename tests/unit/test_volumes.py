@@ -63,8 +63,9 @@ def _container(cid="c1", volumes=None, **hc):
 
 @pytest.fixture
 def svc(tmp_path):
-    s = VolumeService(store=Store(tmp_path), events=Events(), fs=FakeVolumeFS(), rootfs=FakeRootfs(),
-                      protected_roots=[str(tmp_path)])
+    s = VolumeService(
+        store=Store(tmp_path), events=Events(), fs=FakeVolumeFS(), rootfs=FakeRootfs(), protected_roots=[str(tmp_path)]
+    )
     return s
 
 
@@ -125,8 +126,9 @@ async def test_start_mounts_and_release(svc):
 
 async def test_mount_bind_missing_source(svc):
     c = _container(Mounts=[{"Type": "bind", "Source": "/nope", "Target": "/x"}])
-    with pytest.raises(InvalidParameter, match='invalid mount config for type "bind": bind source path does not '
-                                               'exist: /nope'):
+    with pytest.raises(
+        InvalidParameter, match='invalid mount config for type "bind": bind source path does not exist: /nope'
+    ):
         await svc.register(c)
 
 
