@@ -176,6 +176,9 @@ stop_reference() {
 
 run_reference() {
   need_image_tar
+  # one reference dockerd at a time on this machine: concurrent runs (several checkouts) wait here
+  exec 9>/tmp/shim-compat-reference.lock
+  flock 9
   install_docker_io || { echo "compat: installing docker.io failed" >&2; exit 2; }
   export REF_DIR=${REF_DIR:-/run/compat-ref} REF_DATA=${REF_DATA:-/var/lib/compat-ref}
   export REF_BRIDGE=${REF_BRIDGE:-cmpref0} REF_CIDR=${REF_CIDR:-172.30.98.1/24}
