@@ -9,8 +9,8 @@ receives those plus everything the engine has already resolved.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import IO, Protocol
 
 
 @dataclasses.dataclass(slots=True)
@@ -298,3 +298,70 @@ class ExecRuntimePort(Protocol):
         attach_stdin: bool,
         console_size: tuple[int, int] | None = None,
     ) -> ExecProcessHandle: ...
+
+
+# --- the classic builder's files (shim/runtime/build_files.py) ------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class BuildCopySource:
+    """One COPY/ADD source resolved inside its root (the context or an image's root)."""
+
+    rel: str  # path inside the root
+    host: str  # resolved host path
+    name: str  # base name (what a file is called at a directory destination)
+    is_dir: bool
+    checksum: str  # "file:<hex>" / "dir:<hex>": names, modes, sizes, link targets and content
+
+
+@dataclasses.dataclass(slots=True)
+class BuildStepRoot:
+    """A COPY/ADD/WORKDIR step's root: the parent's layers with a fresh upper dir, mounted."""
+
+    dir: str
+    merged: str
+    upper: str
+
+
+class BuildFilesPort(Protocol):
+    """Blocking file work of the builder; the engine calls it through asyncio.to_thread."""
+
+    def workspace(self) -> str: ...
+
+    def discard(self, path: str) -> None: ...
+
+    def open_spool(self, workspace: str) -> IO[bytes]: ...
+
+    def unpack_context(self, workspace: str) -> tuple[str, bool]: ...
+
+    def read_context_file(self, ctx: str, rel: str) -> bytes | None: ...
+
+    def remove_excluded(self, ctx: str, excluded: Callable[[str], bool], keep: set[str]) -> None: ...
+
+    def remove_context_file(self, ctx: str, rel: str) -> None: ...
+
+    def sources(self, root: str, patterns: list[str], cmd: str) -> list[BuildCopySource]: ...
+
+    def mount_step(self, workspace: str, layer_dirs: list[str]) -> BuildStepRoot: ...
+
+    def unmount_step(self, step: BuildStepRoot) -> None: ...
+
+    def copy(
+        self,
+        step: BuildStepRoot,
+        src_root: str,
+        sources: list[BuildCopySource],
+        dest: str,
+        *,
+        owner: tuple[int, int] | None,
+        chmod: int | None,
+        unpack: bool,
+    ) -> None: ...
+
+    def mkdir(self, step: BuildStepRoot, path: str) -> None: ...
+
+    def chown_ids(self, step: BuildStepRoot, chown: str) -> tuple[int, int]: ...
+
+    def layer_tar(self, upper: str) -> str: ...
+
+    def fetch_url(self, workspace: str, url: str) -> tuple[str, str, float]: ...

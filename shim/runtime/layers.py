@@ -25,6 +25,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from collections.abc import Callable
 from typing import IO
 
 from shim.engine.ports import ArchiveImage, LayerInfo
@@ -73,11 +74,11 @@ def whiteout_hook(ti: tarfile.TarInfo, path: str) -> bool:
     return True
 
 
-def tar_diff(upper_dir: str, out_path: str) -> None:
+def tar_diff(upper_dir: str, out_path: str, skip: Callable[[str, os.stat_result], bool] | None = None) -> None:
     """A container's overlay upper dir as a layer tar, whiteouts back in AUFS form (docker commit).
 
     0/0 character devices become `.wh.<name>`, opaque directories get a `.wh..wh..opq` entry,
-    as dockerd's overlay2 differ writes them.
+    as dockerd's overlay2 differ writes them. `skip(path, stat)` (path from `/`) leaves entries out.
     """
     with tarfile.open(out_path, "w", format=tarfile.PAX_FORMAT) as tar:
         for dirpath, dirnames, filenames in os.walk(upper_dir):
@@ -87,6 +88,8 @@ def tar_diff(upper_dir: str, out_path: str) -> None:
                 path = os.path.join(dirpath, name)
                 arc = name if rel_dir == "." else f"{rel_dir}/{name}"
                 st = os.lstat(path)
+                if skip is not None and skip("/" + arc, st):
+                    continue
                 if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
                     ti = tarfile.TarInfo(os.path.join(os.path.dirname(arc), ".wh." + name).lstrip("/"))
                     ti.mtime = int(st.st_mtime)
