@@ -63,6 +63,7 @@ def build_engine(settings: Settings) -> Engine:
         )
         network.bind(services["containers"])
         _exec_and_archive_services(store, events, runtime, services)
+        services["build"] = _build_service(settings, store, runtime, services)
     return Engine(settings=settings, store=store, events=events, host=host, **services)
 
 
@@ -81,6 +82,20 @@ def _volume_services(settings: Settings, store: Store, events: Events, runtime, 
         protected_roots=[settings.data_root, settings.exec_root],
     )
     return services["volumes"]
+
+
+def _build_service(settings: Settings, store: Store, runtime, services: dict):
+    """The classic builder: RUN through the container service, files through its own adapter."""
+    from shim.engine.build.service import BuildService
+    from shim.runtime.build_files import BuildFiles
+
+    return BuildService(
+        images=services["images"],
+        containers=services["containers"],
+        runtime=runtime,
+        files=BuildFiles(settings.data_root),
+        store=store,
+    )
 
 
 def _exec_and_archive_services(store: Store, events: Events, runtime, services: dict) -> None:

@@ -102,7 +102,12 @@ async def system_df(request: web.Request) -> web.Response:
     if vols is not None and "volume" in types:
         out["Volumes"] = [tr.volume_out(x, vols.mountpoint(x.name), await vols.usage(x.name)) for x in vols.list()]
     if "build-cache" in types:
-        out["BuildCache"] = []
+        from shim.translate import build as trb
+
+        builds = engine.more.get("build")
+        records = builds.cache_records() if builds is not None else []
+        out["BuildCache"] = [trb.cache_record_out(r) for r in records]
+        out["BuilderSize"] = sum(r.size for r in records)
     return json_response(out)
 
 

@@ -520,6 +520,22 @@ class ImageService:
             )
         return img.id
 
+    async def add_built(self, *, parent_id: str, config: dict[str, Any], layer_tar: str = "") -> str:
+        """The builder's step image (dockerd's CommitBuildStep / CreateImage): `config` is the whole
+        image config; a layer tar (consumed) is ingested and its diff ID appended to rootfs.diff_ids."""
+        if layer_tar:
+            try:
+                info = await asyncio.to_thread(self.layers.add_layer, layer_tar)
+            finally:
+                await asyncio.to_thread(self.layers.discard, layer_tar)
+            config["rootfs"]["diff_ids"].append(info.diff_id)
+        raw = json.dumps(config, separators=(",", ":")).encode()
+        image_id = await asyncio.to_thread(self.layers.put_config, raw)
+        diff_ids = config["rootfs"]["diff_ids"]
+        async with self._lock:
+            img = await self._register(image_id, raw, self._size_of(diff_ids), [], parent=parent_id)
+        return img.id
+
     def pull(self, from_image: str, tag: str = "") -> list[dict]:
         """No registry is reachable: an image present locally is 'up to date', anything else a 404."""
         ref = refs.parse_image_ref(from_image)

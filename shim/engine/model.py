@@ -105,3 +105,48 @@ class Container:
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+
+@dataclasses.dataclass(slots=True)
+class BuildOptions:
+    """POST /build's query, out of its wire shape (translate/build.py)."""
+
+    dockerfile: str = "Dockerfile"
+    tags: list[str] = dataclasses.field(default_factory=list)
+    build_args: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    target: str = ""
+    no_cache: bool = False
+    pull: bool = False
+    remove: bool = True
+    force_remove: bool = False
+    quiet: bool = False
+    cache_from: list[str] = dataclasses.field(default_factory=list)
+    host_config: dict[str, Any] = dataclasses.field(default_factory=dict)  # network mode, hosts, shm, resources
+    platform: str = ""
+    build_id: str = ""
+    auth_configs: dict[str, Any] = dataclasses.field(default_factory=dict)  # X-Registry-Config, for base pulls
+
+
+@dataclasses.dataclass(slots=True)
+class BuildMessage:
+    """One line of a build's progress stream: text for the client, the built image's ID, or the error."""
+
+    stream: str = ""
+    aux_id: str = ""
+    error: str = ""
+    code: int = 0
+
+
+@dataclasses.dataclass(slots=True)
+class BuildCacheRecord:
+    """A step image the builder made: what `system df` lists as build cache and `builder prune` removes."""
+
+    id: str
+    parent: str
+    description: str
+    size: int
+    in_use: bool
+    created_at: int  # ns
+    last_used_at: int  # ns
+    usage_count: int

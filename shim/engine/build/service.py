@@ -1,0 +1,261 @@
+"""Engine layer: the build service (POST /build, /build/prune, /build/cancel, BuildCache in system df).
+
+dockerd's BuildManager for the classic builder: the context arrives as the request body
+(a tar, plain or compressed, or a bare Dockerfile) and is spooled to disk and unpacked by
+the files port; `.dockerignore` is applied here too (API clients may send everything; the
+Dockerfile and .dockerignore are read first and dropped afterwards if ignored, as dockerd
+does); the Dockerfile is parsed before any output, so its errors are a 400 as with dockerd.
+The build then runs as a task whose messages a client reads; a client that goes away, or
+POST /build/cancel, cancels it, and its intermediate containers and mounts go with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from shim.engine import refs
+from shim.engine.build.builder import BuildFailed, Builder, Ports
+from shim.engine.build.dockerfile import Dockerfile, DockerfileError, label_command, parse
+from shim.engine.build.ignore import PatternMatcher, read_ignore_file
+from shim.engine.model import BuildCacheRecord, BuildMessage, BuildOptions
+from shim.engine.ports import BuildFilesPort
+from shim.errors import InvalidParameter, NotFound, ShimError
+
+log = logging.getLogger("shim.build")
+
+KIND = "buildcache"
+
+
+@dataclasses.dataclass(slots=True)
+class PreparedBuild:
+    options: BuildOptions
+    dockerfile: Dockerfile
+    workspace: str
+    context: str
+    tags: list[refs.ImageRef]
+
+
+class BuildService:
+    def __init__(self, *, images: Any, containers: Any, runtime: Any, files: BuildFilesPort, store: Any) -> None:
+        self._images = images
+        self._containers = containers
+        self._runtime = runtime
+        self._files = files
+        self._store = store
+        self._records: dict[str, dict[str, Any]] = {}
+        self._running: dict[str, asyncio.Task[str]] = {}
+
+    async def restore(self) -> None:
+        self._records = await asyncio.to_thread(self._store.load_all, KIND)
+
+    # --- one build ----------------------------------------------------------------------------
+    async def prepare(self, options: BuildOptions, body: AsyncIterator[bytes]) -> PreparedBuild:
+        """Receive and check everything a client can be told with a 400 before the stream starts."""
+        tags = [refs.parse_image_ref(t).with_default_tag() for t in options.tags]
+        if options.platform and options.platform.split("/")[0] not in ("linux", ""):
+            raise InvalidParameter(f'"{options.platform}": unsupported platform: this daemon builds linux images')
+        ws = await asyncio.to_thread(self._files.workspace)
+        try:
+            await self._spool(ws, body)
+            ctx, bare = await asyncio.to_thread(self._files.unpack_context, ws)
+            name = "Dockerfile" if bare else (options.dockerfile or "Dockerfile").lstrip("/")
+            text = await asyncio.to_thread(self._files.read_context_file, ctx, name)
+            if text is None and name == "Dockerfile":
+                text = await asyncio.to_thread(self._files.read_context_file, ctx, "dockerfile")
+                name = "dockerfile" if text is not None else name
+            if text is None:
+                raise InvalidParameter(f"Cannot locate specified Dockerfile: {options.dockerfile or 'Dockerfile'}")
+            df = parse(text.decode("utf-8", "replace"), name)
+            if options.target:
+                idx = [i for i, s in enumerate(df.stages) if s.name == options.target.lower()]
+                if not idx:
+                    raise InvalidParameter(f'target stage "{options.target}" could not be found')
+                df.stages = df.stages[: idx[0] + 1]
+            for key in sorted(options.labels):
+                df.stages[-1].commands.append(label_command(key, options.labels[key]))
+            await self._apply_ignore(ctx, name)
+            return PreparedBuild(options=options, dockerfile=df, workspace=ws, context=ctx, tags=tags)
+        except BaseException:
+            await asyncio.to_thread(self._files.discard, ws)
+            raise
+
+    async def _spool(self, ws: str, body: AsyncIterator[bytes]) -> None:
+        f = await asyncio.to_thread(self._files.open_spool, ws)
+        try:
+            async for chunk in body:
+                await asyncio.to_thread(f.write, chunk)
+        finally:
+            await asyncio.to_thread(f.close)
+
+    async def _apply_ignore(self, ctx: str, dockerfile: str) -> None:
+        raw = await asyncio.to_thread(self._files.read_context_file, ctx, ".dockerignore")
+        if raw is None:
+            return
+        try:
+            pm = PatternMatcher(read_ignore_file(raw.decode("utf-8", "replace")))
+        except ValueError as e:
+            raise InvalidParameter(f"error reading .dockerignore: {e}") from None
+        keep = {".dockerignore", dockerfile}
+        await asyncio.to_thread(self._files.remove_excluded, ctx, pm.matches_or_parent_matches, keep)
+        for name in keep:
+            if pm.matches_or_parent_matches(name):
+                await asyncio.to_thread(self._files.remove_context_file, ctx, name)
+
+    async def messages(self, build: PreparedBuild) -> AsyncIterator[BuildMessage]:
+        """Run the build; its progress messages, the last one the result or the error. Closing the
+        iterator early (the client went away) cancels the build and cleans up."""
+        queue: asyncio.Queue[BuildMessage | None] = asyncio.Queue()
+        held: list[BuildMessage] = []
+
+        async def emit(msg: BuildMessage) -> None:
+            if build.options.quiet and msg.stream:
+                held.append(msg)  # -q: only the ID goes out (and the log, if the build fails)
+            else:
+                await queue.put(msg)
+
+        builder = Builder(self._ports(), build.options, build.dockerfile, build.context, build.workspace, emit)
+
+        async def run() -> str:
+            try:
+                image_id = await builder.run()
+                await emit(BuildMessage(stream=f"Successfully built {image_id.removeprefix('sha256:')[:12]}\n"))
+                for t in build.tags:
+                    await self._images.tag(image_id, t.familiar_name, t.tag)
+                    await emit(BuildMessage(stream=f"Successfully tagged {t.familiar}\n"))
+                if build.options.quiet:
+                    await queue.put(BuildMessage(stream=image_id + "\n"))
+                return image_id
+            except BaseException as e:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(builder.cleanup_after_failure())
+                for m in held:
+                    await queue.put(m)
+                if isinstance(e, ShimError):
+                    await queue.put(BuildMessage(error=e.message, code=getattr(e, "code", 0)))
+                elif not isinstance(e, asyncio.CancelledError):
+                    log.exception("build failed")
+                    await queue.put(BuildMessage(error=f"build failed: {e}"))
+                raise
+            finally:
+                await asyncio.to_thread(self._files.discard, build.workspace)
+                await queue.put(None)
+
+        task = asyncio.get_running_loop().create_task(run())
+        build_id = build.options.build_id or secrets.token_hex(8)
+        self._running[build_id] = task
+        try:
+            while (msg := await queue.get()) is not None:
+                yield msg
+        finally:
+            self._running.pop(build_id, None)
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    def cancel(self, build_id: str) -> None:
+        """POST /build/cancel?id=: the build started with that `buildid` stops."""
+        task = self._running.get(build_id)
+        if task is None:
+            raise NotFound(f"no such build: {build_id}")
+        task.cancel()
+
+    def _ports(self) -> Ports:
+        return Ports(
+            images=self._images,
+            containers=self._containers,
+            runtime=self._runtime,
+            files=self._files,
+            pull=self._pull,
+            record=self._record,
+        )
+
+    async def _pull(self, ref: str, options: BuildOptions) -> None:
+        """FROM (or COPY --from) of an image not in the store: the one place a registry pull goes.
+        Until the registry client lands, the store is all there is: dockerd's pull error wording."""
+        try:
+            self._images.pull(ref)
+        except (NotFound, InvalidParameter) as e:
+            raise BuildFailed(e.message) from None
+
+    # --- build cache: the step images -------------------------------------------------------------
+    async def _record(self, image_id: str, parent: str, hit: bool) -> None:
+        now = time.time_ns()
+        rec = self._records.get(image_id)
+        if rec is None:
+            rec = {"id": image_id, "parent": parent, "created_at": now, "last_used_at": now, "usage_count": 0}
+        if hit:
+            rec["last_used_at"] = now
+            rec["usage_count"] = int(rec.get("usage_count", 0)) + 1
+        self._records[image_id] = rec
+        await self._store.aput(KIND, refs.strip_algo(image_id), rec)
+
+    def cache_records(self) -> list[BuildCacheRecord]:
+        """The step images still in the store; in use when a tagged image or a container needs them."""
+        needed = self._needed()
+        out = []
+        for image_id, rec in self._records.items():
+            img = self._images.images.get(image_id)
+            if img is None:
+                continue
+            parent = self._images.images.get(img.parent) if img.parent else None
+            history = img.config.get("history") or []
+            out.append(
+                BuildCacheRecord(
+                    id=refs.strip_algo(image_id),
+                    parent=refs.strip_algo(img.parent),
+                    description=(history[-1].get("created_by", "") if history else ""),
+                    size=max(0, img.size - (parent.size if parent else 0)),
+                    in_use=image_id in needed,
+                    created_at=int(rec.get("created_at", 0)),
+                    last_used_at=int(rec.get("last_used_at", 0)),
+                    usage_count=int(rec.get("usage_count", 0)),
+                )
+            )
+        return sorted(out, key=lambda r: r.created_at)
+
+    def _needed(self) -> set[str]:
+        needed: set[str] = set()
+        images = self._images.images
+        for img in list(images.values()):
+            if not (img.repo_tags or img.repo_digests or self._images._usage(img.id)):
+                continue
+            cur = img
+            while cur is not None and cur.id not in needed:
+                needed.add(cur.id)
+                cur = images.get(cur.parent) if cur.parent else None
+        return needed
+
+    async def prune(self) -> tuple[list[str], int]:
+        """`docker builder prune`: step images nothing needs, leaves first; (deleted IDs, bytes)."""
+        deleted: list[str] = []
+        reclaimed = 0
+        while True:
+            progress = False
+            for rec in self.cache_records():
+                image_id = "sha256:" + rec.id
+                if rec.in_use or self._images.children(image_id):
+                    continue
+                try:
+                    await self._images.remove(image_id, force=False, prune=False)
+                except ShimError:
+                    continue
+                deleted.append(rec.id)
+                reclaimed += rec.size
+                progress = True
+            if not progress:
+                break
+        for image_id in [i for i in self._records if i not in self._images.images]:
+            del self._records[image_id]
+            await self._store.adelete(KIND, refs.strip_algo(image_id))
+        return deleted, reclaimed
+
+
+__all__ = ["BuildService", "DockerfileError", "PreparedBuild"]
