@@ -37,6 +37,8 @@ FEATURES = {
     "cp": (5, "docker cp / archive endpoints"),
     "commit_export": (5, "commit, export, diff"),
     "system_df": (5, "docker system df"),
+    # the classic builder (issue 13)
+    "build": (13, "docker build with DOCKER_BUILDKIT=0: instructions, cache, multi-stage, errors, docker-py"),
 }
 
 # Features shim lacks today. The lead deletes an entry when its feature lands.
