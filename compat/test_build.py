@@ -114,7 +114,7 @@ def test_multi_stage_target_and_file_flag(eng, tmp_path):
     (tmp_path / "build.Dockerfile").write_text(
         "FROM busybox AS first\nRUN echo built-in-first > /artifact\n"
         "FROM busybox AS second\nRUN echo second > /second\n"
-        "FROM busybox\nCOPY --from=first /artifact /artifact\nCMD [\"cat\", \"/artifact\"]\n"
+        'FROM busybox\nCOPY --from=first /artifact /artifact\nCMD ["cat", "/artifact"]\n'
     )
     tag = eng.name("img")
     build(eng, "-f", str(tmp_path / "build.Dockerfile"), "-t", tag, str(tmp_path))
@@ -151,8 +151,11 @@ def test_raw_api_stream(eng):
     r = eng.http("POST", "/v1.41/build?forcerm=1", body, {"Content-Type": "application/x-tar"}, timeout=120)
     assert r.status == 200
     lines = [json.loads(x) for x in r.text.splitlines() if x.strip()]
-    assert lines[0] == {"stream": "Step 1/2 : FROM busybox\n"}
-    assert lines[-1]["errorDetail"] == {"code": 5, "message": "The command '/bin/sh -c exit 5' returned a non-zero code: 5"}
+    assert lines[:2] == [{"stream": "Step 1/2 : FROM busybox"}, {"stream": "\n"}]
+    assert lines[-1]["errorDetail"] == {
+        "code": 5,
+        "message": "The command '/bin/sh -c exit 5' returned a non-zero code: 5",
+    }
     ok = make_tar({"Dockerfile": b"FROM busybox\nENV A=1\n"})
     r = eng.http("POST", "/v1.41/build", ok, {"Content-Type": "application/x-tar"}, timeout=120)
     lines = [json.loads(x) for x in r.text.splitlines() if x.strip()]

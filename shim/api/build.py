@@ -12,12 +12,13 @@ from aiohttp import web
 from shim.api.responses import dumps, json_response
 from shim.api.server import ENGINE
 from shim.api.streams import client_gone, open_stream
+from shim.engine.build.service import BuildService
 from shim.errors import NotFound, NotImplementedYet
 from shim.translate import build as tr
 
 
-def _svc(request: web.Request):
-    svc = request.app[ENGINE].more.get("build")
+def _svc(request: web.Request) -> BuildService:
+    svc: BuildService | None = request.app[ENGINE].more.get("build")
     if svc is None:
         raise NotImplementedYet("the builder is not available")
     return svc
@@ -31,7 +32,9 @@ async def _body(request: web.Request) -> AsyncIterator[bytes]:
 async def build(request: web.Request) -> web.StreamResponse:
     """POST /build: the context is the body; errors found before the first step are a 400."""
     q = request.query
-    options = tr.options_in(q, lambda n: q.getall(n, []), request.headers.get("X-Registry-Config", ""), request["version"])
+    options = tr.options_in(
+        q, lambda n: q.getall(n, []), request.headers.get("X-Registry-Config", ""), request["version"]
+    )
     svc = _svc(request)
     prepared = await svc.prepare(options, _body(request))
     resp = await open_stream(request)
@@ -54,7 +57,8 @@ async def build(request: web.Request) -> web.StreamResponse:
 
 async def _until_gone(request: web.Request) -> None:
     """A RUN step can be silent for long: notice a client that disconnected without a write failing."""
-    while not client_gone(request):
+    # aiohttp has no event for a peer that closed while we don't write: poll the transport.
+    while not client_gone(request):  # noqa: ASYNC110
         await asyncio.sleep(0.5)
 
 

@@ -161,7 +161,9 @@ class BuildFiles:
         """performCopyForInfo for each source into `dest` (a path in the step's root)."""
         view = ContainerView(step.merged, [])
         if len(sources) > 1 and not dest.endswith("/"):
-            raise InvalidParameter("When using COPY with more than one source file, the destination must be a directory and end with a /")
+            raise InvalidParameter(
+                "When using COPY with more than one source file, the destination must be a directory and end with a /"
+            )
         for src in sources:
             host = src.host or tarsafe.resolve_in_root(src_root, src.rel, follow_last=True)
             if src.is_dir:
@@ -207,7 +209,7 @@ class BuildFiles:
         name = posixpath.basename(urllib.parse.urlparse(url).path) or ""
         d = tempfile.mkdtemp(dir=workspace, prefix="url-")
         try:
-            with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - ADD fetches what the Dockerfile names
+            with urllib.request.urlopen(url, timeout=60) as resp:
                 if resp.status >= 400:
                     raise InvalidParameter(f"failed to GET {url} with status {resp.status}")
                 disp = resp.headers.get("Content-Disposition") or ""

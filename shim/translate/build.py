@@ -47,7 +47,9 @@ def _json(q: Mapping[str, str], name: str, what: str, check: Callable[[Any], boo
     return val
 
 
-def options_in(q: Mapping[str, str], multi: Callable[[str], list[str]], registry_config: str, v: Version) -> BuildOptions:
+def options_in(
+    q: Mapping[str, str], multi: Callable[[str], list[str]], registry_config: str, v: Version
+) -> BuildOptions:
     """newImageBuildOptions: what dockerd reads from the query (and the X-Registry-Config header)."""
     if q.get("version") == "2":
         raise InvalidParameter(BUILDKIT_UNSUPPORTED)
@@ -62,10 +64,15 @@ def options_in(q: Mapping[str, str], multi: Callable[[str], list[str]], registry
     if q.get("outputs"):
         raise InvalidParameter(f"outputs require BuildKit: {BUILDKIT_UNSUPPORTED}")
     build_args = _json(
-        q, "buildargs", "build args", lambda x: isinstance(x, dict) and all(isinstance(a, str | None) for a in x.values())
+        q,
+        "buildargs",
+        "build args",
+        lambda x: isinstance(x, dict) and all(isinstance(a, str | None) for a in x.values()),
     )
     labels = _json(q, "labels", "labels", lambda x: isinstance(x, dict) and all(isinstance(a, str) for a in x.values()))
-    cache_from = _json(q, "cachefrom", "cache-from", lambda x: isinstance(x, list) and all(isinstance(a, str) for a in x))
+    cache_from = _json(
+        q, "cachefrom", "cache-from", lambda x: isinstance(x, list) and all(isinstance(a, str) for a in x)
+    )
     ulimits = _json(q, "ulimits", "ulimit settings", lambda x: isinstance(x, list))
     force = _bool(q, "forcerm")
     remove = True if force or q.get("rm", "") == "" else _bool(q, "rm")

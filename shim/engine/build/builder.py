@@ -61,6 +61,11 @@ class Builder:
     async def say(self, text: str) -> None:
         await self.emit(BuildMessage(stream=text))
 
+    async def step(self, n: int, total: int, what: str) -> None:
+        # printCommand: Fprintf of the step, then Fprintln: two messages in dockerd's stream
+        await self.say(f"Step {n}/{total} : {what}")
+        await self.say("\n")
+
     # --- the whole build --------------------------------------------------------------------
     async def run(self) -> str:
         stages = self.df.stages
@@ -68,7 +73,7 @@ class Builder:
         total = len(self.df.meta_args) + len(stages) + sum(len(s.commands) for s in stages)
         n = 1
         for meta in self.df.meta_args:
-            await self.say(f"Step {n}/{total} : {meta.original}\n")
+            await self.step(n, total, meta.original)
             n += 1
             env = Env([f"{k}={v}" for k, v in args.all_allowed().items()])
             for raw in meta.args:
@@ -83,12 +88,12 @@ class Builder:
                 raise BuildFailed(f"{stage.name} stage name already used")
             state = st.StageState(build_args=args.clone())
             state.build_args.allowed = {}
-            await self.say(f"Step {n}/{total} : {stage.original}\n")
+            await self.step(n, total, stage.original)
             n += 1
             await self.from_(state, stage)
             await self.say(f" ---> {_short(state.image_id)}\n")
             for cmd in stage.commands:
-                await self.say(f"Step {n}/{total} : {cmd.original}\n")
+                await self.step(n, total, cmd.original)
                 n += 1
                 await self.dispatch(state, cmd)
                 await self.say(f" ---> {_short(state.image_id)}\n")
@@ -212,7 +217,9 @@ class Builder:
                 cur = self.p.images.images.get(cur.parent) if cur.parent else None
         return False
 
-    async def commit(self, state: st.StageState, container_config: dict[str, Any], *, layer_tar: str, container: str):
+    async def commit(
+        self, state: st.StageState, container_config: dict[str, Any], *, layer_tar: str, container: str
+    ) -> None:
         parent = state.base_config if state.image_id == "" else self.p.images.get(state.image_id).config
         config = st.child_config(
             parent,
@@ -313,7 +320,9 @@ class Builder:
                 src_root = mounted_from.merged
             sources = await self._sources(state, cmd, srcs, src_root)
             hashes = [s.checksum for s in sources]
-            src_hash = hashes[0] if len(hashes) == 1 else "multi:" + hashlib.sha256(",".join(hashes).encode()).hexdigest()
+            src_hash = (
+                hashes[0] if len(hashes) == 1 else "multi:" + hashlib.sha256(",".join(hashes).encode()).hexdigest()
+            )
             chown_comment = f"--chown={chown} " if chown else ""
             comment = f"{name} {chown_comment}{src_hash} in {dest} "
             probe = st.with_cmd(state.run_config, st.comment_cmd(state, comment, single=True))
@@ -366,10 +375,10 @@ class Builder:
                 raise BuildFailed(f"invalid from flag value {ref}: index out of bounds")
             return self.stages[i][1]
         try:
-            return self.p.images.get(ref).id
+            return str(self.p.images.get(ref).id)
         except NotFound:
             await self.p.pull(ref, self.opts)
-            return self.p.images.get(ref).id
+            return str(self.p.images.get(ref).id)
 
     async def _in_step_root(self, state: st.StageState, work: Callable[[Any], None]) -> str:
         """Mount the current image's layers with a fresh upper dir, do `work` (blocking), take the diff."""

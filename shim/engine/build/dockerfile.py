@@ -17,16 +17,34 @@ import dataclasses
 import re
 from typing import Any
 
-import dockerfile as _goparser
+import dockerfile as _goparser  # type: ignore[import-not-found]  # a Go extension without stubs
 
 from shim.errors import InvalidParameter
 
 BUILDKIT_HINT = "Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
 
-INSTRUCTIONS = (
-    "add arg cmd copy entrypoint env expose from healthcheck label maintainer onbuild run shell "
-    "stopsignal user volume workdir"
-).split()
+INSTRUCTIONS = frozenset(
+    [
+        "add",
+        "arg",
+        "cmd",
+        "copy",
+        "entrypoint",
+        "env",
+        "expose",
+        "from",
+        "healthcheck",
+        "label",
+        "maintainer",
+        "onbuild",
+        "run",
+        "shell",
+        "stopsignal",
+        "user",
+        "volume",
+        "workdir",
+    ]
+)
 
 _DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
@@ -113,7 +131,9 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
         elif not df.stages and item.kind == "arg":
             df.meta_args.append(item)
         elif not df.stages:
-            raise DockerfileError(f"dockerfile parse error on line {node.start_line}: no build stage in current context")
+            raise DockerfileError(
+                f"dockerfile parse error on line {node.start_line}: no build stage in current context"
+            )
         else:
             df.stages[-1].commands.append(item)
     if not df.stages:
@@ -266,7 +286,7 @@ def _p_healthcheck(cmd: Command, flags: list[str], node: Any) -> None:
         if len(cmd.args) != 1:
             raise DockerfileError("HEALTHCHECK NONE takes no arguments")
         return
-    known = {n: "string" for n in ("interval", "timeout", "start-period", "start-interval", "retries")}
+    known = dict.fromkeys(("interval", "timeout", "start-period", "start-interval", "retries"), "string")
     cmd.flags, _ = _bflags(flags, known)
     if typ != "CMD":
         raise DockerfileError(f'Unknown type "{typ}" in HEALTHCHECK (try CMD)')
@@ -346,7 +366,16 @@ _PARSERS = {
     "shell": _p_shell,
 }
 
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
 _DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 

@@ -17,11 +17,11 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from shim.engine import refs
-from shim.engine.build.builder import BuildFailed, Builder, Ports
+from shim.engine.build.builder import Builder, BuildFailed, Ports
 from shim.engine.build.dockerfile import Dockerfile, DockerfileError, label_command, parse
 from shim.engine.build.ignore import PatternMatcher, read_ignore_file
 from shim.engine.model import BuildCacheRecord, BuildMessage, BuildOptions
@@ -108,7 +108,7 @@ class BuildService:
             if pm.matches_or_parent_matches(name):
                 await asyncio.to_thread(self._files.remove_context_file, ctx, name)
 
-    async def messages(self, build: PreparedBuild) -> AsyncIterator[BuildMessage]:
+    async def messages(self, build: PreparedBuild) -> AsyncGenerator[BuildMessage, None]:
         """Run the build; its progress messages, the last one the result or the error. Closing the
         iterator early (the client went away) cancels the build and cleans up."""
         queue: asyncio.Queue[BuildMessage | None] = asyncio.Queue()

@@ -230,8 +230,9 @@ def apply_metadata(cmd: Command, state: StageState, lex: Lex, out: list[str]) ->
         rc["ExposedPorts"] = exposed
         return "EXPOSE " + " ".join(ports)
     if k == "user":
-        rc["User"] = expand(lex, cmd.args[0], env)
-        return "USER " + rc["User"]
+        user = expand(lex, cmd.args[0], env)
+        rc["User"] = user
+        return "USER " + user
     if k == "volume":
         vols = dict(rc.get("Volumes") or {})
         names = [expand(lex, v, env) for v in cmd.args]
@@ -363,7 +364,7 @@ def normalize_workdir(current: str, requested: str) -> str:
 
 def normalize_dest(workdir: str, dest: str) -> str:
     """normalizeDest: a relative destination is under WORKDIR; a trailing slash is kept."""
-    ends = dest.endswith("/") or dest.endswith("/.") or dest == "."
+    ends = dest.endswith(("/", "/.")) or dest == "."
     if not dest.startswith("/"):
         dest = posixpath.join("/", workdir or "/", dest)
         dest = posixpath.normpath(dest)
@@ -467,7 +468,4 @@ def same_config(a: dict[str, Any], b: dict[str, Any]) -> bool:
     for key in ("Cmd", "Env", "Entrypoint"):
         if list(a.get(key) or []) != list(b.get(key) or []):
             return False
-    for key in ("Labels", "ExposedPorts", "Volumes"):
-        if dict(a.get(key) or {}) != dict(b.get(key) or {}):
-            return False
-    return True
+    return all(dict(a.get(key) or {}) == dict(b.get(key) or {}) for key in ("Labels", "ExposedPorts", "Volumes"))
