@@ -175,7 +175,7 @@ def test_docker_py_build(eng, client, tmp_path):
     (tmp_path / "f").write_text("from-path")
     tag2 = eng.name("img")
     image2, _ = client.images.build(path=str(tmp_path), tag=tag2)
-    assert client.containers.run(image2.id, remove=True) == b"from-path"
+    assert eng.out("run", "--rm", image2.id) == "from-path"
     with pytest.raises(docker.errors.BuildError, match="returned a non-zero code: 7"):
         client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 7\n"), forcerm=True)
 
