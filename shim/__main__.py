@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as e:
         print(f"shimd: {e}", file=sys.stderr)
         return 1
-    level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(settings.log_level, settings.log_level.upper())
+    level = config.python_log_level(settings.effective_log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from shim.app import StartupError, serve
 

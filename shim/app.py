@@ -1,34 +1,37 @@
 """The composition root: the only place that builds concrete adapters and wires the Engine.
 
-Also owns the daemon's process-level duties: pidfile, listening sockets (mode 0660,
-the configured group), signal handling and a clean shutdown (state saved, socket
-and pidfile removed). Containers keep running across a shimd restart: their
-monitors own them, as with dockerd's live-restore.
+Also owns the daemon's process-level duties: pidfile, the API listeners (shim/listeners.py:
+unix, tcp with TLS, systemd's fds), the metrics listener, signal handling (SIGTERM/SIGINT
+stop, SIGHUP reloads daemon.json) and a clean shutdown (state saved, socket and pidfile
+removed). Containers keep running across a shimd restart: their monitors own them, as with
+dockerd's live-restore.
 """
 
 from __future__ import annotations
 
 import asyncio
-import grp
+import json
 import logging
 import os
 import signal
-import socket
+from typing import Any
 
 from aiohttp import web
 
+from shim import config, listeners, systemd
 from shim.api.server import make_app
 from shim.config import Settings
+from shim.engine import observe
+from shim.engine import reload as reloading
 from shim.engine.daemon import Engine
 from shim.engine.events import Events
 from shim.engine.store import Store
+from shim.listeners import StartupError
 from shim.runtime.host import read_host_facts
 
 log = logging.getLogger("shim")
 
-
-class StartupError(Exception):
-    pass
+__all__ = ["StartupError", "build_engine", "serve"]
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -122,28 +125,6 @@ def _exec_and_archive_services(store: Store, events: Events, runtime, services: 
     services["containers"].set_health_probe(exec_probe(ExecRuntime(runtime)))
 
 
-def _unix_path(host: str) -> str:
-    if not host.startswith("unix://"):
-        raise StartupError(f"unsupported host {host!r}: only unix://PATH is supported")
-    return host[len("unix://") :]
-
-
-def _claim_socket(path: str) -> None:
-    """Refuse to steal a live daemon's socket; remove a stale one left by a crash."""
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        os.unlink(path)
-        return
-    finally:
-        probe.close()
-    raise StartupError(f"listen unix {path}: bind: address already in use")
-
-
 def _write_pidfile(path: str) -> None:
     try:
         with open(path) as f:
@@ -162,35 +143,71 @@ def _write_pidfile(path: str) -> None:
         f.write(str(os.getpid()))
 
 
-def _secure_socket(path: str, group: str) -> None:
-    gid = -1
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        if group != "docker":
-            log.warning("group %s not found; socket stays owned by root", group)
-    if gid >= 0:
-        os.chown(path, 0, gid)
-    os.chmod(path, 0o660)
-
-
 async def serve(settings: Settings) -> None:
+    hosts = listeners.plan(settings)  # bad hosts, TLS files or an unauthenticated TCP listener: fail now
+    metrics = _metrics_module(settings)
     engine = build_engine(settings)
-    paths = [_unix_path(h) for h in settings.hosts]
-    for p in paths:
-        _claim_socket(p)
-    _write_pidfile(settings.pidfile)
-    await engine.start()
-    app = make_app(engine)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    # A generous backlog: asyncio clients opening many connections at once fail with a small one.
-    for p in paths:
-        site = web.UnixSite(runner, p, backlog=1024)
-        await site.start()
-        _secure_socket(p, settings.group)
-        log.info("API listen on %s", p)
+    exporter = metrics.Exporter(engine) if metrics is not None else None
+    observe.set_observer(exporter)
+    _write_pidfile(settings.pidfile)  # before the try: another daemon's pidfile is not ours to remove
+    serving = listeners.Serving([])
+    runners: list[web.AppRunner] = []
+    started = False
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[None]] = set()
+    # From now on a SIGHUP reloads (its default action would kill the daemon while it starts).
+    loop.add_signal_handler(signal.SIGHUP, _on_hup, engine, settings, reloads)
+    try:
+        serving = listeners.Serving(listeners.open_listeners(settings, hosts))
+        if metrics is not None:
+            try:
+                runners.append(await metrics.serve(exporter, settings.metrics_addr))
+            except OSError as e:
+                raise StartupError(str(e)) from None
+        started = True
+        await engine.start()
+        runner = web.AppRunner(
+            make_app(engine, http_observer=exporter), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
+        runners.insert(0, runner)
+        await runner.setup()
+        await serving.start(runner, settings)
+        systemd.notify("READY=1")
+        await _wait_for_stop()
+        systemd.notify("STOPPING=1")
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        for task in reloads:
+            task.cancel()
+        try:
+            serving.stop_accepting()
+            for r in runners:
+                await r.cleanup()
+            await serving.close()
+            if started:
+                await engine.close()
+        finally:
+            observe.set_observer(None)
+            try:
+                os.unlink(settings.pidfile)
+            except FileNotFoundError:
+                pass
 
+
+def _metrics_module(settings: Settings) -> Any:
+    """shim.metrics, imported only when asked for: without --metrics-addr prometheus_client is never loaded."""
+    if not settings.metrics_addr:
+        return None
+    from shim import metrics
+
+    try:
+        metrics.parse_addr(settings.metrics_addr)
+    except ValueError as e:
+        raise StartupError(str(e)) from None
+    return metrics
+
+
+async def _wait_for_stop() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -199,14 +216,28 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
-        await runner.cleanup()
-        await engine.close()
-        for p in paths:
-            try:
-                os.unlink(p)
-            except FileNotFoundError:
-                pass
-        try:
-            os.unlink(settings.pidfile)
-        except FileNotFoundError:
-            pass
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _on_hup(engine: Engine, settings: Settings, tasks: set[asyncio.Task[None]]) -> None:
+    task = asyncio.get_running_loop().create_task(reload_config(engine, settings))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def reload_config(engine: Engine, settings: Settings) -> None:
+    """SIGHUP: daemon.json read again and its reloadable keys applied (dockerd's reloadConfig)."""
+    log.info('Got signal to reload configuration config-file="%s"', settings.config_file)
+    systemd.notify(systemd.reloading_state())
+    try:
+        new, was_set = await asyncio.to_thread(config.reload, settings)
+    except config.ConfigError as e:
+        log.error("Error reloading configuration: %s", e)
+    else:
+        attrs = reloading.apply(settings, new, was_set)
+        logging.getLogger().setLevel(config.python_log_level(settings.effective_log_level))
+        reloading.publish_reload(engine.events, engine.id, engine.host.hostname, attrs)
+        log.info("Reloaded configuration: %s", json.dumps(attrs, sort_keys=True))
+    finally:
+        systemd.notify("READY=1")

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from shim.engine.observe import timed
 from shim.engine.ports import RootfsAccess
 from shim.errors import Conflict, NotFound
 
@@ -91,10 +92,12 @@ class ArchiveService:
         self._event(c, "export")
         return self._rootfs.export(c.id, c.layer_dirs)
 
+    @timed("container", "changes")
     async def changes(self, ref: str) -> list[dict[str, Any]]:
         c = self._containers.get(ref)
         return [{"Path": p, "Kind": k} for p, k in await self._rootfs.changes(c.id, c.layer_dirs)]
 
+    @timed("container", "commit")
     async def commit(
         self,
         ref: str,

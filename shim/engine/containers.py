@@ -25,6 +25,7 @@ from shim.engine import names, refs
 from shim.engine.container_io import AttachSession, bind_mounts, mount_points, read_logs, share_attach, stats_samples
 from shim.engine.health import HealthMonitor, ProbeFn
 from shim.engine.model import Container, CreateSpec
+from shim.engine.observe import timed
 from shim.engine.ports import ExitInfo, LogEntry, RunRequest
 from shim.engine.restart import RestartManager
 from shim.engine.signals import parse_signal
@@ -199,6 +200,7 @@ class ContainerService:
             raise no_such_image(ref)
         return info
 
+    @timed("container", "create")
     async def create(self, spec: CreateSpec) -> tuple[Container, list[str]]:
         config = cc.normalize_config(spec.config)
         image_ref = config.get("Image") or ""
@@ -278,6 +280,7 @@ class ContainerService:
 
     # ------------------------------------------------------------ start
 
+    @timed("container", "start")
     async def start(self, ref: str, host_config: dict[str, Any] | None = None) -> None:
         """ContainerStart as the seed: validate state, legacy HostConfig, verify, then start."""
         c = self.get(ref)
@@ -693,6 +696,7 @@ class ContainerService:
 
     # ------------------------------------------------------------ remove / rename / update / prune
 
+    @timed("container", "delete")
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         for _ in range(5):

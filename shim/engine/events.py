@@ -44,9 +44,11 @@ class Events:
     def __init__(self, buffer: int = BUFFER) -> None:
         self._ring: collections.deque[dict[str, Any]] = collections.deque(maxlen=buffer)
         self._subs: set[asyncio.Queue] = set()
+        self.published = 0  # every event since start (engine_daemon_events_total)
 
     def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None) -> dict:
         ev = make_event(type_, action, actor_id, attributes)
+        self.published += 1
         self._ring.append(ev)
         for q in list(self._subs):
             q.put_nowait(ev)

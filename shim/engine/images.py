@@ -22,6 +22,7 @@ from typing import Any
 
 from shim.engine import refs
 from shim.engine.changes import apply_changes
+from shim.engine.observe import timed
 from shim.engine.ports import ArchiveImage, LayerStore
 from shim.errors import Conflict, InvalidParameter, NotFound, no_such_image
 from shim.labels import labels_match
@@ -254,6 +255,7 @@ class ImageService:
             return None
         return self.resolve(vals[0]).created_unix
 
+    @timed("image", "history")
     def history(self, ref: str) -> list[dict]:
         """Newest first: one entry per history item, layer sizes on the non-empty ones."""
         img = self.resolve(ref)
@@ -574,6 +576,7 @@ class ImageService:
         ]
 
     # --- removal ---------------------------------------------------------
+    @timed("image", "delete")
     async def remove(self, ref: str, *, force: bool = False, prune: bool = True) -> list[dict[str, str]]:
         """`docker rmi`: dockerd's ImageDelete. Returns [{"Untagged": …}, {"Deleted": …}]."""
         async with self._lock:

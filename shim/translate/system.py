@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from typing import Any
 
 from shim import __version__
@@ -85,7 +86,7 @@ def info_body(
         "IPv4Forwarding": True,
         "BridgeNfIptables": True,
         "BridgeNfIp6tables": True,
-        "Debug": settings.log_level == "debug",
+        "Debug": settings.debug,
         "NFd": 0,
         "OomKillDisable": True,
         "NGoroutines": 0,
@@ -100,13 +101,7 @@ def info_body(
         "OSType": "linux",
         "Architecture": {"amd64": "x86_64", "arm64": "aarch64"}.get(host.architecture, host.architecture),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "AllowNondistributableArtifactsCIDRs": [],
-            "AllowNondistributableArtifactsHostnames": [],
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True, "Official": True}},
-            "Mirrors": [],
-        },
+        "RegistryConfig": registry_config(settings.insecure_registries, settings.registry_mirrors),
         "NCPU": host.ncpu,
         "MemTotal": host.mem_total,
         "GenericResources": None,
@@ -115,7 +110,7 @@ def info_body(
         "HttpsProxy": "",
         "NoProxy": "",
         "Name": host.hostname,
-        "Labels": [],
+        "Labels": list(settings.labels),
         "ExperimentalBuild": False,
         "ServerVersion": __version__,
         "Runtimes": {"runc": {"path": "runc"}},
@@ -135,10 +130,53 @@ def info_body(
         "RuncCommit": commit,
         "InitCommit": commit,
         "SecurityOptions": [],
-        "Warnings": None,
+        "Warnings": api_warnings(settings.hosts, tls=settings.tls_enabled, verify=settings.verify_clients) or None,
     }
     if v.ge("1.44"):
         body["CDISpecDirs"] = []
         # KernelMemory left the API in 1.44 (always false since the kernel dropped kmem accounting).
         body.pop("KernelMemory")
     return body
+
+
+def registry_config(insecure: list[str], mirrors: list[str]) -> dict[str, Any]:
+    """/info's RegistryConfig from the daemon's settings, as moby's registry newServiceConfig builds it:
+    CIDRs (plus the loopback ones dockerd always adds) apart from host[:port] entries, which become
+    insecure index configs; the mirrors belong to docker.io."""
+    cidrs = ["::1/128", "127.0.0.0/8"]
+    indexes: dict[str, Any] = {}
+    for entry in insecure:
+        name = entry.split("://", 1)[1] if "://" in entry else entry  # dockerd drops http(s):// with a warning
+        try:
+            cidrs.append(str(ipaddress.ip_network(name, strict=False)))
+        except ValueError:
+            indexes[name] = {"Name": name, "Mirrors": [], "Secure": False, "Official": False}
+    indexes["docker.io"] = {"Name": "docker.io", "Mirrors": list(mirrors), "Secure": True, "Official": True}
+    return {
+        "AllowNondistributableArtifactsCIDRs": [],
+        "AllowNondistributableArtifactsHostnames": [],
+        "InsecureRegistryCIDRs": list(dict.fromkeys(cidrs)),
+        "IndexConfigs": indexes,
+        "Mirrors": list(mirrors),
+    }
+
+
+_ATTACK_SURFACE = """
+         Access to the remote API is equivalent to root access on the host. Refer
+         to the 'Docker daemon attack surface' section in the documentation for
+         more information: https://docs.docker.com/go/attack-surface/"""
+
+
+def api_warnings(hosts: list[str], *, tls: bool, verify: bool) -> list[str]:
+    """dockerd's fillAPIInfo: a warning per TCP listener without encryption or without client verification."""
+    out = []
+    for host in hosts:
+        proto, _, addr = host.partition("://")
+        if proto != "tcp":
+            continue
+        if not tls:
+            out.append(f"WARNING: API is accessible on http://{addr} without encryption.{_ATTACK_SURFACE}")
+        elif not verify:
+            what = "without TLS client verification"
+            out.append(f"WARNING: API is accessible on https://{addr} {what}.{_ATTACK_SURFACE}")
+    return out
