@@ -18,14 +18,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -136,8 +130,10 @@ class Exporter:
         self._requests.labels(method, route, str(status)).inc()
         self._durations.labels(method, route).observe(seconds)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition the scraper asked for (Accept); text format 0.0.4 by default, as dockerd's."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -152,7 +148,8 @@ async def serve(exporter: Exporter, addr: str) -> web.AppRunner:
     """GET /metrics on its own listener (dockerd's startMetricsServer); the caller cleans the runner up."""
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=exporter.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body, content_type = exporter.render(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

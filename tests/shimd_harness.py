@@ -53,16 +53,20 @@ class Shimd:
         self._client = None
 
     # --- lifecycle -------------------------------------------------------
-    def start(self, extra_args: list[str] | None = None) -> None:
+    def start(
+        self, extra_args: list[str] | None = None, *, listen: list[str] | None = None, wrap: list[str] | None = None
+    ) -> None:
+        """`listen` replaces `-H unix://<socket>` (the socket must still come up, e.g. via fd://);
+        `wrap` goes before shimd (e.g. systemd-socket-activate)."""
         config = self.base / "daemon.json"
         if not config.exists():  # private and empty: never pick up the machine's /etc/shim/daemon.json
             config.write_text("{}")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
+                *(wrap or []),
                 str(SHIMD),
-                "-H",
-                self.docker_host,
+                *(listen if listen is not None else ["-H", self.docker_host]),
                 "--data-root",
                 self.data_root,
                 "--exec-root",

@@ -31,7 +31,7 @@ def exporter(engine):
 
 def test_dockerd_names_and_engine_facts(engine, exporter):
     engine.events.publish("daemon", "reload", engine.id, {})
-    text = exporter.render().decode()
+    text = exporter.render()[0].decode()
     for state in ("running", "paused", "stopped"):
         assert f'engine_daemon_container_states_containers{{state="{state}"}} 0.0' in text
     assert f'daemon_id="{engine.id}"' in text and 'engine_daemon_engine_info{architecture="amd64"' in text
@@ -61,7 +61,7 @@ async def test_timed_actions_reach_the_observer_on_success_only(exporter):
     assert await svc.start() == "ok" and svc.history() == []
     with pytest.raises(RuntimeError):
         await svc.start(fail=True)
-    text = exporter.render().decode()
+    text = exporter.render()[0].decode()
     assert 'engine_daemon_container_actions_seconds_count{action="start"} 1.0' in text
     assert 'engine_daemon_image_actions_seconds_count{action="history"} 1.0' in text
 
@@ -77,7 +77,7 @@ async def test_http_requests_by_route_and_status(aiohttp_client, engine, exporte
     assert (await client.get("/_ping")).status == 200
     assert (await client.get("/v1.41/no/such/thing")).status == 404
     assert (await client.get("/v1.99/version")).status == 400
-    text = exporter.render().decode()
+    text = exporter.render()[0].decode()
     assert 'shim_http_requests_total{code="200",method="GET",route="/_ping"} 2.0' in text
     assert 'shim_http_requests_total{code="404",method="GET",route="other"} 1.0' in text
     assert 'shim_http_requests_total{code="400",method="GET",route="/version"} 1.0' in text
@@ -100,3 +100,9 @@ def test_prometheus_client_not_loaded_without_metrics():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_exposition_format_negotiated(exporter):
+    assert exporter.render()[1] == "text/plain; version=0.0.4; charset=utf-8"
+    body, ctype = exporter.render("application/openmetrics-text; version=1.0.0")
+    assert ctype.startswith("application/openmetrics-text") and body.endswith(b"# EOF\n")
