@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -216,7 +217,7 @@ def test_plain_tcp_refused_unless_explicit_then_warned():
     port = free_port()
     d = Shimd()
     try:
-        with pytest.raises(RuntimeError, match="refusing to listen on tcp://127.0.0.1"):
+        with pytest.raises(RuntimeError, match=re.escape(f"refusing to listen on tcp://127.0.0.1:{port}")):
             d.start(["-H", f"tcp://127.0.0.1:{port}"])
         assert "Binding to IP address without --tlsverify is insecure" in d.log_path.read_text()
         d.start(["-H", f"tcp://127.0.0.1:{port}", "--tls=false"])
@@ -332,10 +333,10 @@ def test_sighup_reloads_daemon_json(unique):
         assert reg["IndexConfigs"]["reg.local:5000"]["Secure"] is False
         out = d.cli("info").stdout
         assert "Debug Mode: true" in out and "stage=two" in out and "https://mirror.example/" in out
-        ev = d.cli(
-            "events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "type=daemon",
-            "--format", "{{.Action}} {{index .Actor.Attributes \"max-concurrent-downloads\"}} {{.Actor.Attributes.labels}}",
-        ).stdout.splitlines()  # fmt: skip
+        fmt = '{{.Action}} {{index .Actor.Attributes "max-concurrent-downloads"}} {{.Actor.Attributes.labels}}'
+        until = str(int(time.time()) + 1)
+        res = d.cli("events", "--since", since, "--until", until, "--filter", "type=daemon", "--format", fmt)
+        ev = res.stdout.splitlines()
         # max-concurrent-downloads is not in the new file: back to dockerd's default, as reload.go does
         assert ev == ['reload 3 ["stage=two","team=ops"]'], ev
 
