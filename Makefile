@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iproute2
+# openssl, systemd, passwd, bsdutils: tests/integration/test_operator.py (certificates, systemd-socket-activate,
+# groupadd, script for a terminal)
+APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iproute2 openssl systemd passwd bsdutils
 FIXTURE := fixtures/build/busybox.tar
 
 .PHONY: install apt venv fixtures run test unit integration compat compat-reference bench clean
