@@ -122,6 +122,9 @@ class TLSServer:
         self._conns.add(task)
         try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            # close() at shutdown: end quietly (asyncio's stream callback would log a cancelled task as an error)
+            pass
         finally:
             self._conns.discard(task)
             writer.close()
