@@ -55,3 +55,72 @@ def no_such_container(ref: str) -> NotFound:
 
 def no_such_image(ref: str) -> NotFound:
     return NotFound(f"No such image: {ref}")
+
+
+# --- errors that carry facts (typed fields instead of attributes set on the fly) -------------------
+
+
+class StartFailed(ShimError):
+    """A container's start failed; `exit_code` is the State.ExitCode dockerd records for it (127 the
+    command is missing, 126 it can't be run, 128 otherwise). Raised as one of the two kinds below."""
+
+    def __init__(self, message: str = "", *, exit_code: int = 128) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StartRefused(StartFailed, InvalidParameter):
+    """400: the container's own configuration is at fault (its command, a mount)."""
+
+
+class StartSystemFailure(StartFailed, SystemFailure):
+    """500: anything else the OCI runtime reported."""
+
+
+class ImageDeleteConflict(Conflict):
+    """409 from an image delete; `used` says whether a container uses the image (a prune that
+    skips images in use stays quiet about those)."""
+
+    def __init__(self, message: str = "", *, used: bool = False) -> None:
+        super().__init__(message)
+        self.used = used
+
+
+# moby's translateContainerdStartErr reads the OCI runtime's message; these are its words.
+_CMD_MISSING = ("executable file not found", "no such file or directory")
+_RUNTIME_REFUSALS = (*_CMD_MISSING, "system cannot find the file specified", "permission denied", "is a directory")
+_STEP_REFUSALS = (*_CMD_MISSING, "permission denied")
+
+
+def start_exit_code(message: str, cmd: str) -> int:
+    """127 only when the message names the command itself (a missing sysctl file is "no such file
+    or directory" too), 126 for EACCES, else 128."""
+    low = message.lower()
+    if cmd.lower() in low and any(s in low for s in _CMD_MISSING):
+        return 127
+    if "permission denied" in low:
+        return 126
+    return 128
+
+
+def runtime_start_failed(message: str, cmd: str) -> StartFailed:
+    """The OCI runtime's error for the start of `cmd`, typed: StartRefused when the command or a
+    mount is at fault (translateContainerdStartErr's invalid-config cases), else StartSystemFailure."""
+    code = start_exit_code(message, cmd)
+    if any(s in message.lower() for s in _RUNTIME_REFUSALS):
+        return StartRefused(message, exit_code=code)
+    return StartSystemFailure(message, exit_code=code)
+
+
+def start_step_failed(err: BaseException, cmd: str) -> ShimError:
+    """What a start answers for an error of one of its steps (networking, mounts, the runtime): a
+    StartFailed as it is; another error whose text says a file is missing or can't be run becomes
+    a StartRefused (400, as the runtime's own); anything else keeps its kind (exit code 128)."""
+    if isinstance(err, StartFailed):
+        return err
+    if not isinstance(err, ShimError):
+        text = str(err) or type(err).__name__
+        return StartSystemFailure(text, exit_code=start_exit_code(text, cmd))
+    if any(s in err.message.lower() for s in _STEP_REFUSALS):
+        return StartRefused(err.message, exit_code=start_exit_code(err.message, cmd))
+    return err
