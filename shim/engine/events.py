@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from shim.engine.model import Container
 from shim.labels import labels_match
 
 BUFFER = 1024
@@ -40,19 +41,35 @@ def make_event(
     return ev
 
 
+def container_attributes(c: Container, **extra: str) -> dict[str, str]:
+    """A container event's attributes, for every service that publishes one (containers, exec,
+    archive): its labels, then image (as the user named it) and name, then the action's own
+    (moby's LogContainerEventWithAttributes copies the labels first, so these win over a label)."""
+    attrs: dict[str, str] = dict(c.config.get("Labels") or {})
+    attrs.update(image=c.config.get("Image") or c.image_id, name=c.name)
+    attrs.update(extra)
+    return attrs
+
+
 class Events:
     def __init__(self, buffer: int = BUFFER) -> None:
         self._ring: collections.deque[dict[str, Any]] = collections.deque(maxlen=buffer)
-        self._subs: set[asyncio.Queue] = set()
+        self._subs: set[asyncio.Queue[dict[str, Any]]] = set()
         self.published = 0  # every event since start (engine_daemon_events_total)
 
-    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None) -> dict:
+    def publish(
+        self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         ev = make_event(type_, action, actor_id, attributes)
         self.published += 1
         self._ring.append(ev)
         for q in list(self._subs):
             q.put_nowait(ev)
         return ev
+
+    def container(self, c: Container, action: str, **extra: str) -> dict[str, Any]:
+        """Publish a container event with container_attributes."""
+        return self.publish("container", action, c.id, container_attributes(c, **extra))
 
     @property
     def listeners(self) -> int:
@@ -65,9 +82,9 @@ class Events:
             if (since_ns is None or e["timeNano"] >= since_ns) and (until_ns is None or e["timeNano"] <= until_ns)
         ]
 
-    async def stream(self, since_ns: int | None = None, until_ns: int | None = None) -> AsyncIterator[dict]:
+    async def stream(self, since_ns: int | None = None, until_ns: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Replay from `since`, then follow live events until `until` (forever without it)."""
-        q: asyncio.Queue = asyncio.Queue()
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._subs.add(q)
         try:
             last = None
