@@ -150,3 +150,42 @@ class BuildCacheRecord:
     created_at: int  # ns
     last_used_at: int  # ns
     usage_count: int
+
+
+@dataclasses.dataclass(slots=True)
+class ListQuery:
+    """GET /containers/json's parameters, the filters' references still unresolved."""
+
+    show_all: bool = False
+    limit: int = -1
+    size: bool = False
+    ancestors: list[str] = dataclasses.field(default_factory=list)
+    before: list[str] = dataclasses.field(default_factory=list)
+    since: list[str] = dataclasses.field(default_factory=list)
+    # network and volume filters match against each container's networks and mounts
+    mount_and_network_facts: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class ImageUsage:
+    image: Any  # engine.images.Image
+    tags: list[str]
+    containers: int  # how many containers use it
+
+
+@dataclasses.dataclass(slots=True)
+class VolumeUsage:
+    volume: Any  # engine.volumes.Volume
+    mountpoint: str
+    usage: dict[str, int]  # UsageData: Size, RefCount
+
+
+@dataclasses.dataclass(slots=True)
+class DiskUsage:
+    """GET /system/df's facts; None for a kind that was not asked for."""
+
+    layers_size: int = 0
+    images: list[ImageUsage] | None = None
+    containers: list[tuple[Container, dict[str, Any]]] | None = None  # with list facts and sizes
+    volumes: list[VolumeUsage] | None = None
+    build_cache: bool = False  # asked for (always empty: no builder cache yet)

@@ -9,8 +9,10 @@ receives those plus everything the engine has already resolved.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from typing import IO, Protocol
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import IO, Any, Protocol
+
+from shim.engine.model import Container
 
 
 @dataclasses.dataclass(slots=True)
@@ -39,12 +41,13 @@ class RunRequest:
     tty: bool
     open_stdin: bool
     stdin_once: bool
-    config: dict  # Docker Config, image defaults merged in
-    host_config: dict  # Docker HostConfig
+    config: dict[str, Any]  # Docker Config, image defaults merged in
+    host_config: dict[str, Any]  # Docker HostConfig
     mounts: list[MountSpec] = dataclasses.field(default_factory=list)
     netns_path: str | None = None  # None: the runtime makes a fresh netns (loopback only); "host": share the host's
     stop_signal: str = "SIGTERM"
-    # join another container's namespaces (IpcMode/PidMode "container:<id>"): {"ipc"|"pid"|"uts": "/proc/<pid>/ns/<type>"}
+    # join another container's namespaces (IpcMode/PidMode "container:<id>"):
+    # {"ipc"|"pid"|"uts": "/proc/<pid>/ns/<type>"}
     namespace_paths: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -91,9 +94,10 @@ class Runtime(Protocol):
 
         Returns the container's host PID once the process runs. Raises a ShimError subclass
         with dockerd's wording on failure (as moby: SystemFailure for anything while building
-        the spec, e.g. a bad user; InvalidParameter '...exec: "x": executable file not found in
-        $PATH...' with `.exit_code` 127 (126 for permission denied) for a bad command; see
-        docs/RUNTIME.md). Leaves nothing behind on failure.
+        the spec, e.g. a bad user; for what the OCI runtime reports, errors.StartFailed with its
+        exit code: StartRefused '...exec: "x": executable file not found in $PATH...' with
+        exit_code 127 (126 for permission denied) for a bad command; see docs/RUNTIME.md).
+        Leaves nothing behind on failure.
         """
 
     async def wait_exit(self, cid: str) -> ExitInfo:
@@ -120,12 +124,12 @@ class Runtime(Protocol):
     def logs(self, cid: str, follow: bool = False) -> AsyncIterator[LogEntry]:
         """Log entries from the start; with follow, keeps yielding until the container exits."""
 
-    async def stats(self, cid: str) -> dict:
+    async def stats(self, cid: str) -> dict[str, Any]:
         """Raw figures from cgroups, already in the shape of Docker's stats body (cgroup v1)."""
 
     async def top(self, cid: str, ps_args: str) -> tuple[list[str], list[list[str]]]: ...
 
-    async def update(self, cid: str, host_config: dict) -> None:
+    async def update(self, cid: str, host_config: dict[str, Any]) -> None:
         """Apply new cgroup resources to a running container."""
 
     def log_path(self, cid: str) -> str: ...
@@ -365,3 +369,115 @@ class BuildFilesPort(Protocol):
     def layer_tar(self, upper: str) -> str: ...
 
     def fetch_url(self, workspace: str, url: str) -> tuple[str, str, float]: ...
+
+
+# =====================================================================================================
+# The engine's own services as the container package (engine/containers/) uses them. Typed here so
+# ContainerService can be built on fakes in unit tests and on the real services in app.py.
+# =====================================================================================================
+
+
+class ImageForContainer(Protocol):
+    """What a container is created from (engine.images.ContainerImage)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+    @property
+    def layer_dirs(self) -> list[str]: ...
+
+
+class ImageFacts(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+# For an image ID: (container ID, running?) of every container made from it.
+ImageUsageFn = Callable[[str], list[tuple[str, bool]]]
+
+
+class ImagesPort(Protocol):
+    """The image service (engine/images.py) as containers see it."""
+
+    def image_for_container(self, ref: str) -> ImageForContainer:
+        """NotFound `No such image: …` when there is none."""
+
+    def resolve(self, ref: str) -> ImageFacts: ...
+
+    def get(self, ref: str) -> ImageFacts: ...
+
+    def children(self, image_id: str) -> Sequence[ImageFacts]: ...
+
+    def set_usage(self, fn: ImageUsageFn) -> None:
+        """The image service asks containers which of them use an image (rmi's conflicts)."""
+
+
+class VolumesPort(Protocol):
+    """The volume service (engine/volumes.py) as containers see it: the seed's mount steps."""
+
+    async def register(self, c: Container, lookup: Callable[[str], Container]) -> object:
+        """registerMountPoints at create (and for a pre-1.24 start-time HostConfig)."""
+
+    async def start_mounts(self, c: Container) -> list[MountSpec]:
+        """Mount what needs it and give the runtime its mounts, parents first."""
+
+    async def release(self, cid: str) -> None:
+        """After the process ended: unmount volumes no container uses any more."""
+
+    async def forget(self, cid: str, *, remove_anonymous: bool = False) -> None:
+        """At remove (`rm -v` removes anonymous volumes)."""
+
+    def inspect_mounts(self, cid: str) -> list[dict[str, Any]]:
+        """Inspect's and the list's Mounts."""
+
+    def drop_stale(self, known: set[str]) -> None:
+        """At daemon start: forget the mounts of containers that no longer exist."""
+
+
+class NetworkAttachment(Protocol):
+    """What connecting a container gives its start (engine.netmodel.Attachment)."""
+
+    @property
+    def netns_path(self) -> str | None: ...
+
+    @property
+    def mounts(self) -> Sequence[MountSpec]:
+        """/etc/hosts, /etc/hostname, /etc/resolv.conf."""
+
+    @property
+    def env(self) -> Sequence[str]:
+        """Legacy --link variables."""
+
+
+class NetworkingPort(Protocol):
+    """The networking facade (netwiring.ContainerNetworking) as containers see it."""
+
+    def validate(self, c: Container) -> None:
+        """At create: port specs and the network mode (dockerd's 400/404)."""
+
+    async def connect(self, c: Container) -> NetworkAttachment:
+        """The seed's initializeNetworking step of a start."""
+
+    async def release(self, cid: str) -> None:
+        """After the process ended."""
+
+    async def forget(self, cid: str) -> None:
+        """At remove."""
+
+    def inspect(self, c: Container) -> dict[str, Any] | None:
+        """NetworkSettings."""
+
+    async def rename(self, cid: str, name: str) -> None:
+        """DNS names on user networks follow the container's name."""
+
+    async def stats(self, cid: str) -> dict[str, dict[str, int]]:
+        """The `networks` object of a stats body."""
+
+    def paths(self, c: Container) -> dict[str, str]:
+        """hosts_path, hostname_path, resolv_conf_path for inspect."""
