@@ -108,7 +108,7 @@ def _exec_and_archive_services(store: Store, events: Events, runtime, services: 
         containers=services["containers"],
         volumes=services.get("volumes"),
         rootfs=services["rootfs_io"],
-        images=services.get("images"),
+        images=services["images"],
         events=events,
     )
     try:
@@ -116,9 +116,8 @@ def _exec_and_archive_services(store: Store, events: Events, runtime, services: 
         from shim.runtime.execproc import ExecRuntime
     except ImportError:  # pragma: no cover - while exec is being built
         return
+    # exec sessions are released when their container's `die` reaches the exec service (engine/execs.py)
     services["execs"] = ExecService(containers=services["containers"], events=events, runtime=ExecRuntime(runtime))
-    # the seed's Cleanup unregisters exec sessions with the rest of the teardown
-    services["containers"].add_cleanup_hook(services["execs"].release_container)
     # healthchecks probe through exec (engine/health.py)
     from shim.engine.health import exec_probe
 

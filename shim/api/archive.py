@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from aiohttp import web
 
 from shim.api.params import qbool
 from shim.api.responses import empty_ok, json_response
 from shim.api.server import ENGINE
 from shim.api.streams import client_gone
+from shim.engine.archive import ArchiveService
 from shim.errors import InvalidParameter, NotImplementedYet
 from shim.translate import volumes as tr
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 
 
-def _svc(request: web.Request):
+def _svc(request: web.Request) -> ArchiveService:
     engine = request.app[ENGINE]
-    svc = getattr(engine, "archive", None) or engine.more.get("archive")
+    svc: ArchiveService | None = getattr(engine, "archive", None) or engine.more.get("archive")
     if svc is None:
         raise NotImplementedYet("container archives are not available")
     return svc
@@ -29,12 +33,12 @@ def _path(request: web.Request) -> str:
     return path
 
 
-def _stat_header(st) -> dict[str, str]:
+def _stat_header(st: Any) -> dict[str, str]:
     return {STAT_HEADER: tr.path_stat_header(st.name, st.size, st.mode, st.mtime_ns, st.link_target)}
 
 
 async def _stream(
-    request: web.Request, chunks, content_type: str, headers: dict[str, str] | None = None
+    request: web.Request, chunks: AsyncIterator[bytes], content_type: str, headers: dict[str, str] | None = None
 ) -> web.StreamResponse:
     resp = web.StreamResponse(headers=headers)
     resp.content_type = content_type

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -13,6 +14,7 @@ from shim.api.params import qbool, qfilters, qint
 from shim.api.responses import dumps, empty_ok, json_response, no_content
 from shim.api.server import ENGINE
 from shim.api.streams import (
+    Hijacked,
     batches_until_client_gone,
     client_gone,
     hijack,
@@ -25,6 +27,9 @@ from shim.api.streams import (
     until_client_gone,
 )
 from shim.api.validate import json_body
+from shim.engine.containers import AttachSession, ContainerService
+from shim.engine.model import ListQuery
+from shim.engine.ports import LogEntry
 from shim.errors import NotImplementedYet, ShimError, no_such_container
 from shim.translate import containers as tr
 from shim.translate import filters as tf
@@ -33,8 +38,8 @@ from shim.translate import legacy
 log = logging.getLogger("shim.api.containers")
 
 
-def _svc(request: web.Request):
-    svc = request.app[ENGINE].containers
+def _svc(request: web.Request) -> ContainerService:
+    svc: ContainerService | None = request.app[ENGINE].containers
     if svc is None:
         raise NotImplementedYet("containers are not available")
     return svc
@@ -54,42 +59,25 @@ async def create(request: web.Request) -> web.Response:
 
 async def inspect(request: web.Request) -> web.Response:
     """GET /containers/{id}/json?size="""
-    svc = _svc(request)
-    c = svc.get(_id(request))
-    extra = svc.extra(c)
-    if qbool(request, "size"):
-        extra.update(await svc.sizes(c))
+    c, extra = await _svc(request).inspect(_id(request), size=qbool(request, "size"))
     return json_response(tr.inspect_out(c, request["version"], extra))
 
 
 async def list_containers(request: web.Request) -> web.Response:
     """GET /containers/json?all=&limit=&size=&filters="""
-    svc = _svc(request)
     f = tf.ps_filter(qfilters(request))
     limit = qint(request, "limit", -1) or -1
-    show_all = qbool(request, "all") or f.all_states or limit > 0
-    ctx = svc.filter_context(ancestors=f.values("ancestor"), before=f.values("before"), since=f.values("since"))
-    needs_facts = bool(f.values("network") or f.values("volume"))
-    extras: dict[str, dict] = {}  # each container's extra facts, looked up once for filter and output
-
-    def extra_of(c) -> dict:
-        if c.id not in extras:
-            extras[c.id] = svc.extra(c)
-        return extras[c.id]
-
-    found = svc.list(
-        lambda c: tf.matches(c, f, **ctx, **(svc.filter_facts(c, extra_of(c)) if needs_facts else {})),
-        show_all=show_all,
+    query = ListQuery(
+        show_all=qbool(request, "all") or f.all_states or limit > 0,
         limit=limit,
+        size=qbool(request, "size"),
+        ancestors=f.values("ancestor"),
+        before=f.values("before"),
+        since=f.values("since"),
+        mount_and_network_facts=bool(f.values("network") or f.values("volume")),
     )
-    v, size = request["version"], qbool(request, "size")
-    out = []
-    for c in found:
-        extra = extra_of(c)
-        if size:
-            extra.update(await svc.sizes(c))
-        out.append(tr.list_item_out(c, v, extra))
-    return json_response(out)
+    found = await _svc(request).listing(query, lambda c, facts: tf.matches(c, f, **facts))
+    return json_response([tr.list_item_out(c, request["version"], extra) for c, extra in found])
 
 
 async def start(request: web.Request) -> web.Response:
@@ -207,7 +195,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _render_log(entry, tty: bool, timestamps: bool) -> bytes:
+def _render_log(entry: LogEntry, tty: bool, timestamps: bool) -> bytes:
     data = (entry.time_nano.encode() + b" " + entry.data) if timestamps else entry.data
     return data if tty else stdcopy_frame(1 if entry.stream == "stdout" else 2, data)
 
@@ -261,7 +249,14 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def _attach_stream(
-    svc, cid: str, conn, tty: bool, want_in: bool, want_out: bool, want_err: bool, detach: bytes
+    svc: ContainerService,
+    cid: str,
+    conn: Hijacked,
+    tty: bool,
+    want_in: bool,
+    want_out: bool,
+    want_err: bool,
+    detach: bytes,
 ) -> None:
     session = await _until_closed(conn, svc.attach(cid))
     if session is None:
@@ -280,7 +275,7 @@ async def _attach_stream(
         await session.close()
 
 
-async def _until_closed(conn, coro):
+async def _until_closed(conn: Hijacked, coro: Awaitable[AttachSession]) -> AttachSession | None:
     """Await `coro` (an attach waiting for the container's start) unless the client goes away first."""
     task = asyncio.ensure_future(coro)
     lost = asyncio.ensure_future(conn.wait_closed())

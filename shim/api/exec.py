@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from shim.api.middleware import COMMON_HEADERS
 from shim.api.params import qint
 from shim.api.responses import empty_ok, json_response
 from shim.api.server import ENGINE
-from shim.api.streams import hijack, pump_stdin, run_hijacked, stdcopy_frame
+from shim.api.streams import Hijacked, hijack, pump_stdin, run_hijacked, stdcopy_frame
 from shim.api.validate import json_body
+from shim.engine.execs import ExecService, ExecSession
 from shim.errors import NotImplementedYet, ShimError
 from shim.translate import containers as trc
 from shim.translate import volumes as tr
 
 
-def _svc(request: web.Request):
+def _svc(request: web.Request) -> ExecService:
     engine = request.app[ENGINE]
-    svc = getattr(engine, "execs", None) or engine.more.get("execs")
+    svc: ExecService | None = getattr(engine, "execs", None) or engine.more.get("execs")
     if svc is None:
         raise NotImplementedYet("exec is not available")
     return svc
 
 
-def _size(body: dict) -> tuple[int, int] | None:
+def _size(body: dict[str, Any]) -> tuple[int, int] | None:
     size = body.get("ConsoleSize")
     return (int(size[0]), int(size[1])) if size and len(size) == 2 else None
 
@@ -31,8 +34,8 @@ def _size(body: dict) -> tuple[int, int] | None:
 async def create(request: web.Request) -> web.Response:
     """POST /containers/{id}/exec"""
     body = await json_body(request, "exec_create")
-    trc.detach_keys_in(body.get("DetachKeys"))  # a bad spec is the create's 400, as dockerd
-    e = await _svc(request).create(request.match_info["id"], body)
+    keys = trc.detach_keys_in(body.get("DetachKeys"))  # a bad spec is the create's 400, as dockerd
+    e = await _svc(request).create(request.match_info["id"], body, detach_keys=keys)
     return json_response({"Id": e.id}, status=201)
 
 
@@ -72,9 +75,11 @@ async def start(request: web.Request) -> web.StreamResponse:
     return conn.close()
 
 
-async def _pump(svc, e, conn) -> None:
+async def _pump(svc: ExecService, e: ExecSession, conn: Hijacked) -> None:
     proc = e.process
-    detach = trc.detach_keys_in(e.detach_keys_raw or None)
+    if proc is None:
+        return
+    detach = e.detach_keys
 
     def frame(stream: int, data: bytes) -> bytes:
         return data if e.tty else stdcopy_frame(stream, data)

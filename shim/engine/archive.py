@@ -10,24 +10,56 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
+from shim.engine.containers import ContainerService
+from shim.engine.events import Events
+from shim.engine.model import Container
+from shim.engine.mounts import MountPoint
 from shim.engine.observe import timed
 from shim.engine.ports import RootfsAccess
-from shim.errors import Conflict, NotFound
+from shim.engine.state import check
+from shim.errors import NotFound
 
 CHANGE_KINDS = {0: "C", 1: "A", 2: "D"}
 
 
+class MountPoints(Protocol):
+    def mount_points(self, cid: str) -> list[MountPoint]: ...
+
+
+class CommitImages(Protocol):
+    async def commit(
+        self,
+        *,
+        parent_id: str,
+        config: dict[str, Any],
+        upper_dir: str = "",
+        author: str = "",
+        comment: str = "",
+        repo: str = "",
+        tag: str = "",
+        changes: list[str] | None = None,
+    ) -> str: ...
+
+
 class ArchiveService:
-    def __init__(self, *, containers: Any, volumes: Any, rootfs: RootfsAccess, images: Any, events: Any) -> None:
+    def __init__(
+        self,
+        *,
+        containers: ContainerService,
+        volumes: MountPoints | None,
+        rootfs: RootfsAccess,
+        images: CommitImages,
+        events: Events,
+    ) -> None:
         self._containers = containers
         self._volumes = volumes
         self._rootfs = rootfs
         self._images = images
         self._events = events
 
-    def _mounts(self, c: Any) -> list[tuple[str, str, bool]]:
+    def _mounts(self, c: Container) -> list[tuple[str, str, bool]]:
         if self._volumes is None:
             return []
         return [
@@ -36,11 +68,8 @@ class ArchiveService:
             if m.type in ("bind", "volume") and m.source
         ]
 
-    def _event(self, c: Any, action: str, **extra: str) -> None:
-        attrs: dict[str, str] = dict(c.config.get("Labels") or {})
-        attrs.update(image=c.config.get("Image") or c.image_id, name=c.name)
-        attrs.update(extra)
-        self._events.publish("container", action, c.id, attrs)
+    def _event(self, c: Container, action: str, **extra: str) -> None:
+        self._events.container(c, action, **extra)
 
     @staticmethod
     def _not_found(path: str, ref: str) -> NotFound:
@@ -111,8 +140,7 @@ class ArchiveService:
     ) -> str:
         """A new image: the container's image plus its diff as one layer, `changes` applied to its Config."""
         c = self._containers.get(ref)
-        if getattr(c.state, "removal_in_progress", False) or getattr(c.state, "dead", False):
-            raise Conflict(f"You cannot commit container {c.id} which is being removed or is dead")
+        check(c.state.status, "commit", c.id, ref)
         paused_here = False
         if pause and c.state.running and not c.state.paused:
             await self._containers.pause(c.id)

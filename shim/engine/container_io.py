@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from shim.engine.model import Container
-from shim.engine.ports import AttachHandle, LogEntry, MountSpec
+from shim.engine.ports import AttachHandle, LogEntry, MountSpec, NetworkingPort, Runtime
 from shim.errors import ShimError
 
 
@@ -121,7 +121,15 @@ def share_attach(handle: AttachHandle | None, n: int) -> list[AttachHandle | Non
 
 
 async def read_logs(
-    runtime: Any, cid: str, *, stdout: bool, stderr: bool, follow: bool, since: float, until: float, tail: int | None
+    runtime: Runtime,
+    cid: str,
+    *,
+    stdout: bool,
+    stderr: bool,
+    follow: bool,
+    since: float,
+    until: float,
+    tail: int | None,
 ) -> AsyncIterator[LogEntry]:
     """json-file semantics: tail counts lines across both streams (api-traffic 5.2), then since /
     until and the stream choice apply; with follow, new entries after the tail are streamed."""
@@ -175,8 +183,13 @@ async def read_logs(
             await aclose()
 
 
+def _running(c: Container) -> bool:
+    """Read afresh each time (the exit handler changes it while a stream waits)."""
+    return c.state.running
+
+
 async def stats_samples(
-    runtime: Any, c: Container, stream: bool, one_shot: bool, network: Any = None
+    runtime: Runtime, c: Container, stream: bool, one_shot: bool, network: NetworkingPort | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     """Stats bodies as dockerd sends them: a stopped container gets one empty StatsJSON; stream=0
     takes two samples a second apart so precpu_stats is filled; stream=1 one per second."""
@@ -190,7 +203,7 @@ async def stats_samples(
         prev_read = prev["read"]
         await asyncio.sleep(1.0)
     while True:
-        if not c.state.running:
+        if not _running(c):
             return
         try:
             cur = await _sample(runtime, c, network)
@@ -205,11 +218,10 @@ async def stats_samples(
         await asyncio.sleep(1.0)
 
 
-async def _sample(runtime: Any, c: Container, network: Any = None) -> dict[str, Any]:
+async def _sample(runtime: Runtime, c: Container, network: NetworkingPort | None = None) -> dict[str, Any]:
     raw = dict(await runtime.stats(c.id))
-    net_stats = getattr(network, "stats", None)
-    if net_stats is not None:
-        nets = await net_stats(c.id)
+    if network is not None:
+        nets = await network.stats(c.id)
         if nets:  # dockerd leaves `networks` out for a container without interfaces (--network none)
             raw["networks"] = nets
     raw.setdefault("read", now_rfc3339())

@@ -14,12 +14,17 @@ import contextlib
 import dataclasses
 import logging
 import secrets
-from typing import Any
+from typing import Any, Protocol
 
-from shim.engine.ports import ExecRuntimePort
+from shim.engine.events import Events
+from shim.engine.model import Container
+from shim.engine.ports import ExecProcessHandle, ExecRuntimePort
+from shim.engine.state import check, process_status
 from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
 
 log = logging.getLogger("shim.execs")
+
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p,ctrl-q
 
 
 @dataclasses.dataclass(slots=True)
@@ -36,48 +41,47 @@ class ExecSession:
     attach_stdout: bool
     attach_stderr: bool
     detach_keys_raw: str
+    # the keys as bytes, parsed once by the API layer at create (a bad spec is the create's 400)
+    detach_keys: bytes = DEFAULT_DETACH_KEYS
     console_size: tuple[int, int] | None = None
     running: bool = False
     started: bool = False
     exit_code: int | None = None
     pid: int = 0
-    process: Any = None
+    process: ExecProcessHandle | None = None
     error: str = ""
     done: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
-def _not_running(cid: str) -> Conflict:
-    return Conflict(f"Container {cid} is not running")
+class ExecContainers(Protocol):
+    """The container service as exec uses it."""
+
+    def get(self, ref: str) -> Container: ...
+
+    def all(self) -> list[Container]: ...
 
 
-def _check_container(c: Any, ref: str = "") -> None:
-    """getActiveContainer: not running names the ID, paused the reference as the client gave it."""
-    st = c.state
-    if not st.running:
-        raise _not_running(c.id)
-    if st.paused:
-        raise Conflict(f"Container {ref or c.id} is paused, unpause the container before exec")
-    if st.restarting:
-        raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
+def _check_container(c: Container, ref: str = "") -> None:
+    """getActiveContainer, through the transition table: not running names the ID, paused the
+    reference as the client gave it. Only the process flags count (dockerd's IsRunning, IsPaused,
+    IsRestarting)."""
+    check(process_status(c.state), "exec", c.id, ref or c.id)
 
 
 class ExecService:
-    def __init__(self, *, containers: Any, events: Any, runtime: ExecRuntimePort) -> None:
+    def __init__(self, *, containers: ExecContainers, events: Events, runtime: ExecRuntimePort) -> None:
         self._containers = containers
         self._events = events
         self._runtime = runtime
         self._execs: dict[str, ExecSession] = {}
-        self._watcher: asyncio.Task | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def _event(self, e: ExecSession, action: str, **extra: str) -> None:
         try:
             c = self._containers.get(e.container_id)
         except ShimError:
             return
-        attrs: dict[str, str] = dict(c.config.get("Labels") or {})
-        attrs.update(image=c.config.get("Image") or c.image_id, name=c.name, execID=e.id)
-        attrs.update(extra)
-        self._events.publish("container", action, c.id, attrs)
+        self._events.container(c, action, execID=e.id, **extra)
 
     def get(self, exec_id: str) -> ExecSession:
         e = self._execs.get(exec_id)
@@ -95,7 +99,8 @@ class ExecService:
         except ShimError:
             return False
 
-    async def create(self, ref: str, body: dict[str, Any]) -> ExecSession:
+    async def create(self, ref: str, body: dict[str, Any], *, detach_keys: bytes | None = None) -> ExecSession:
+        """`body` is the create's ExecConfig; `detach_keys` its DetachKeys as bytes."""
         c = self._containers.get(ref)
         _check_container(c, ref)
         cmd = list(body.get("Cmd") or [])
@@ -115,6 +120,7 @@ class ExecService:
             attach_stdout=bool(body.get("AttachStdout")),
             attach_stderr=bool(body.get("AttachStderr")),
             detach_keys_raw=body.get("DetachKeys") or "",
+            detach_keys=DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys,
             console_size=(int(size[0]), int(size[1])) if size and len(size) == 2 else None,
         )
         self._execs[e.id] = e
@@ -157,7 +163,7 @@ class ExecService:
         cwd = e.working_dir or c.config.get("WorkingDir") or "/"
         user = e.user or c.config.get("User") or ""
         try:
-            e.process = await self._runtime.start(
+            proc = e.process = await self._runtime.start(
                 c.id,
                 cmd=e.cmd,
                 env=e.env,
@@ -178,14 +184,14 @@ class ExecService:
         self._event(e, "exec_start: " + " ".join(e.cmd))
         if detach:
             self.abandon(e)
-        asyncio.get_running_loop().create_task(self._reap(e))
-        e.pid = await e.process.read_pid()
+        asyncio.get_running_loop().create_task(self._reap(e, proc))
+        e.pid = await proc.read_pid()
         return e
 
-    async def _reap(self, e: ExecSession) -> None:
-        code = await e.process.wait()
+    async def _reap(self, e: ExecSession, proc: ExecProcessHandle) -> None:
+        code = await proc.wait()
         e.exit_code = code
-        e.error = getattr(e.process, "runc_error", "")
+        e.error = proc.runc_error
         e.running = False
         e.done.set()
         self._event(e, "exec_die", exitCode=str(code))

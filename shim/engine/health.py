@@ -53,7 +53,7 @@ class HealthMonitor:
     def __init__(self, probe: ProbeFn, on_change: Callable[[Container, str], Awaitable[None]]) -> None:
         self._probe = probe
         self._on_change = on_change
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, c: Container) -> None:
         """initHealthMonitor: (re)set to starting and begin probing."""

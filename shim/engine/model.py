@@ -188,4 +188,4 @@ class DiskUsage:
     images: list[ImageUsage] | None = None
     containers: list[tuple[Container, dict[str, Any]]] | None = None  # with list facts and sizes
     volumes: list[VolumeUsage] | None = None
-    build_cache: bool = False  # asked for (always empty: no builder cache yet)
+    build_cache: list[BuildCacheRecord] | None = None

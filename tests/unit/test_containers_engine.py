@@ -324,7 +324,7 @@ class _RecNetwork:
         import types
 
         self.calls.append(("connect", c.id))
-        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[])
+        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[])
 
     async def release(self, cid):
         self.calls.append(("release", cid))
@@ -334,6 +334,19 @@ class _RecNetwork:
 
     def inspect(self, c):
         return {"Networks": {"bridge": {"IPAddress": "172.18.0.2"}}}
+
+    # the rest of the networking port (engine/ports.NetworkingPort), unused here
+    def validate(self, c):
+        pass
+
+    def paths(self, c):
+        return {}
+
+    async def rename(self, cid, name):
+        pass
+
+    async def stats(self, cid):
+        return {}
 
 
 async def test_volumes_and_network_participate_in_the_lifecycle(tmp_path):

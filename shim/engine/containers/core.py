@@ -1,0 +1,63 @@
+"""Engine layer (containers): what every room of the container package shares.
+
+The ports it was built on, the index of containers, and the two things each verb ends with:
+saving the container and publishing its event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from shim.engine.container_io import bind_mounts, mount_points
+from shim.engine.containers.record import Registry
+from shim.engine.events import Events
+from shim.engine.model import Container
+from shim.engine.ports import ImagesPort, MountSpec, NetworkingPort, Runtime, VolumesPort
+from shim.engine.store import Store
+
+KIND = "containers"
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Core:
+    store: Store
+    events: Events
+    runtime: Runtime
+    images: ImagesPort | None
+    volumes: VolumesPort
+    network: NetworkingPort | None
+    table: Registry
+
+    async def save(self, c: Container) -> None:
+        await self.store.aput(KIND, c.id, c.to_dict())
+
+    def event(self, c: Container, action: str, **extra: str) -> None:
+        self.events.container(c, action, **extra)
+
+
+class BindsOnly:
+    """The volume steps of an engine built without a volume service (unit tests): host-path
+    binds only, mounted as given; nothing to register, release or forget."""
+
+    def __init__(self, table: Registry) -> None:
+        self._table = table
+
+    async def register(self, c: Container, lookup: Any) -> object:
+        return None
+
+    async def start_mounts(self, c: Container) -> list[MountSpec]:
+        return bind_mounts(c.host_config.get("Binds") or [])
+
+    async def release(self, cid: str) -> None:
+        return None
+
+    async def forget(self, cid: str, *, remove_anonymous: bool = False) -> None:
+        return None
+
+    def inspect_mounts(self, cid: str) -> list[dict[str, Any]]:
+        c = self._table.find(cid)
+        return mount_points(c.host_config.get("Binds") or []) if c is not None else []
+
+    def drop_stale(self, known: set[str]) -> None:
+        return None

@@ -1,0 +1,121 @@
+"""Engine layer (containers): what inspect and the list show beyond the container record.
+
+`extra(c)` gathers what other parts know of a container (runtime paths, mounts, network
+settings); the list (GET /containers/json) resolves its filters' references, looks each
+container's facts up once for the filter and the output, and adds sizes when asked. translate/
+renders all of it per API version.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from shim.engine.containers.core import Core
+from shim.engine.containers.sizes import Sizes
+from shim.engine.model import Container, ListQuery
+from shim.errors import ShimError
+
+# A list filter: the container and the facts it may match against (ancestor_ids, before_created,
+# since_created, and with network/volume filters networks, network_ids, volumes).
+Keep = Callable[[Container, dict[str, Any]], bool]
+
+
+class Facts:
+    def __init__(self, core: Core, sizes: Sizes) -> None:
+        self._core = core
+        self._sizes = sizes
+
+    def extra(self, c: Container) -> dict[str, Any]:
+        """What inspect shows that the runtime, volumes and networking know."""
+        core = self._core
+        rt = core.runtime
+        upper = rt.upper_dir(c.id)
+        base = os.path.dirname(upper)
+        net = core.network
+        return {
+            **(net.paths(c) if net is not None else {}),
+            "log_path": rt.log_path(c.id),
+            "graph_driver_data": {
+                "LowerDir": ":".join(reversed(c.layer_dirs)),
+                "MergedDir": rt.rootfs_path(c.id),
+                "UpperDir": upper,
+                "WorkDir": os.path.join(base, "work"),
+            },
+            "mounts": core.volumes.inspect_mounts(c.id),
+            "network_settings": net.inspect(c) if net is not None else None,
+        }
+
+    @staticmethod
+    def filter_facts(extra: dict[str, Any]) -> dict[str, Any]:
+        """What the network and volume ps filters match against: network names and IDs, and the
+        volume names / sources / destinations of the container's mounts."""
+        facts: dict[str, Any] = {}
+        nets = (extra.get("network_settings") or {}).get("Networks")
+        if nets is not None:
+            facts["networks"] = list(nets)
+            facts["network_ids"] = [n.get("NetworkID") or "" for n in nets.values()]
+        vols: list[str] = []
+        for m in extra.get("mounts") or []:
+            vols.extend(v for v in (m.get("Name"), m.get("Source"), m.get("Destination")) if v)
+        facts["volumes"] = vols
+        return facts
+
+    def filter_context(self, *, ancestors: list[str], before: list[str], since: list[str]) -> dict[str, Any]:
+        """Resolve the references a ps filter names: ancestor images (and their children), before/since."""
+        ctx: dict[str, Any] = {}
+        images = self._core.images
+        if ancestors:
+            ids: set[str] = set()
+            for ref in ancestors:
+                try:
+                    if images is None:
+                        continue
+                    todo = [images.resolve(ref)]
+                except ShimError:
+                    continue  # dockerd logs and ignores an unknown ancestor
+                while todo:
+                    i = todo.pop()
+                    if i.id not in ids:
+                        ids.add(i.id)
+                        todo.extend(images.children(i.id))
+            ctx["ancestor_ids"] = ids
+        if before:
+            ctx["before_created"] = self._core.table.get(before[-1]).created
+        if since:
+            ctx["since_created"] = self._core.table.get(since[-1]).created
+        return ctx
+
+    async def listing(self, q: ListQuery, keep: Keep) -> list[tuple[Container, dict[str, Any]]]:
+        """GET /containers/json: newest first, running only unless `show_all`; each container with
+        its extra facts (looked up once, for the filter and the output) and sizes when asked."""
+        ctx = self.filter_context(ancestors=q.ancestors, before=q.before, since=q.since)
+        extras: dict[str, dict[str, Any]] = {}
+
+        def extra_of(c: Container) -> dict[str, Any]:
+            if c.id not in extras:
+                extras[c.id] = self.extra(c)
+            return extras[c.id]
+
+        found: list[Container] = []
+        for c in self._core.table.all():
+            if not q.show_all and not c.state.running:
+                continue
+            facts = {**ctx, **(self.filter_facts(extra_of(c)) if q.mount_and_network_facts else {})}
+            if not keep(c, facts):
+                continue
+            found.append(c)
+            if 0 < q.limit <= len(found):
+                break
+        out = []
+        for c in found:
+            extra = extra_of(c)
+            if q.size:
+                extra.update(await self._sizes.sizes(c))
+            out.append((c, extra))
+        return out
+
+    def image_usage(self, image_id: str) -> list[tuple[str, bool]]:
+        """(container ID, running?) of every container made from the image (rmi's conflicts, df)."""
+        return [(c.id, c.state.running) for c in self._core.table.values() if c.image_id == image_id]

@@ -1,0 +1,333 @@
+"""Engine layer (containers): a container's process from start to exit, restart policy, daemon restart.
+
+Start follows the seed (daemon/start.go): setup in its order (networking, environment, mounts;
+the rootfs, working dir and IPC inside the runtime's start), rollback of every step on failure
+(State.Error, ExitCode 127/126/128, one `die`). A watcher task per running container awaits
+`runtime.wait_exit` and then applies the exit: state, the seed's Cleanup, `die`, waiters, the
+restart policy (restart.py, dockerd's back-off) or AutoRemove. At daemon start the containers
+are reloaded and reconciled with what the runtime says is running (live-restore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from shim.engine import containerconfig as cc
+from shim.engine.containers.core import KIND, Core
+from shim.engine.containers.record import Live
+from shim.engine.containers.streams import Streams
+from shim.engine.containers.waiters import Waiters
+from shim.engine.health import HealthMonitor, ProbeFn
+from shim.engine.model import Container
+from shim.engine.ports import ExitInfo, RunRequest
+from shim.engine.state import Status, check
+from shim.errors import ShimError, StartFailed, start_step_failed
+
+log = logging.getLogger("shim.containers")
+
+RemoveFn = Callable[[Container, bool], Awaitable[None]]
+
+
+class Lifecycle:
+    def __init__(self, core: Core, waiters: Waiters, streams: Streams, remove: RemoveFn) -> None:
+        """`remove(c, volumes)`: the force removal AutoRemove (with anonymous volumes) and an
+        interrupted removal at daemon start ask for."""
+        self._core = core
+        self._waiters = waiters
+        self._streams = streams
+        self._remove = remove
+        self._closing = False
+        self.health: HealthMonitor | None = None
+        self.cleanup_hooks: list[Callable[[str], Awaitable[None]]] = []
+
+    def set_health_probe(self, probe: ProbeFn) -> None:
+        self.health = HealthMonitor(probe, self._health_changed)
+
+    async def _health_changed(self, c: Container, status: str) -> None:
+        await self._core.save(c)
+        self._core.event(c, f"health_status: {status}")
+
+    # ------------------------------------------------------------ start
+
+    async def start(self, c: Container, *, manual: bool) -> None:
+        """Start `c` under its lock: the transition check, setup, the runtime, state, `start`."""
+        core = self._core
+        check(c.state.status, "start", c.id)
+        cc.adapt_host_config(c.host_config, create=False)
+        if manual:
+            await self.reset_restarts(c, by_user=False, save=False)
+            c.restart_count = 0
+        try:
+            req = await self._setup(c)
+            pid = await core.runtime.start(req)
+        except BaseException as err:
+            failure = start_step_failed(err, c.path)
+            await self._start_failed(c, failure)
+            raise failure from err
+        st = c.state
+        st.status, st.running, st.paused, st.restarting, st.dead = Status.RUNNING.value, True, False, False, False
+        st.pid, st.exit_code, st.error, st.oom_killed = pid, 0, "", False
+        st.started_at = time.time_ns()
+        c.has_been_started = True
+        await core.save(c)
+        core.event(c, "start")
+        await self._streams.connect_waiting(c)
+        if self.health is not None:
+            self.health.start(c)
+        self.watch(c)
+
+    async def _start_failed(self, c: Container, err: ShimError) -> None:
+        """The seed's deferred rollback: error stored, ExitCode 128 if 0, saved, torn down, `die`."""
+        st = c.state
+        st.error = err.message
+        if st.exit_code == 0:
+            st.exit_code = err.exit_code if isinstance(err, StartFailed) else 128
+        st.running, st.paused, st.restarting, st.pid = False, False, False, 0
+        if c.has_been_started or st.status == Status.RESTARTING.value:
+            st.status = Status.EXITED.value
+        await self._core.save(c)
+        await self.teardown(c)  # everything set up so far, whatever step failed
+        self._core.event(c, "die", exitCode=str(st.exit_code))
+        self._waiters.notify_exit(c)
+        if c.host_config.get("AutoRemove"):
+            # dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for
+            # condition=removed); it runs once the caller releases the container's lock.
+            asyncio.get_running_loop().create_task(self._auto_remove(c))
+
+    async def _setup(self, c: Container) -> RunRequest:
+        """The seed's order: networking, (links), working dir, environment, command, IPC, mounts;
+        the rootfs mount, working dir and IPC are done by the runtime inside start()."""
+        req = run_request(c)
+        network = self._core.network
+        if network is not None:
+            att = await network.connect(c)
+            if att.env:
+                # dockerd's order (createDaemonEnvironment): defaults, then link variables, then Config.Env.
+                req.env = cc.daemon_env({**c.config, "Env": [*att.env, *(c.config.get("Env") or [])]})
+            req.netns_path = att.netns_path
+            req.mounts.extend(att.mounts)
+        req.mounts.extend(await self._core.volumes.start_mounts(c))
+        return req
+
+    async def teardown(self, c: Container) -> None:
+        """The seed's Cleanup: network, IPC and rootfs (runtime), hooks, volumes. Never raises."""
+        core = self._core
+        if self.health is not None:
+            self.health.stop(c.id)
+        c.exec_ids.clear()
+        steps: list[tuple[str, Callable[[str], Awaitable[None]]]] = []
+        if core.network is not None:
+            steps.append(("network", core.network.release))
+        steps.append(("runtime", core.runtime.cleanup))
+        steps.extend(("hook", fn) for fn in self.cleanup_hooks)
+        steps.append(("volumes", core.volumes.release))
+        for what, fn in steps:
+            try:
+                await fn(c.id)
+            except Exception:
+                log.exception("cleanup (%s) of %s", what, c.id)
+
+    # ------------------------------------------------------------ exit and restart policy
+
+    def watch(self, c: Container) -> None:
+        live = self._core.table.live(c.id)
+        if live.watcher is not None and not live.watcher.done():
+            return
+        live.watcher = asyncio.get_running_loop().create_task(self._watch_exit(c.id))
+
+    async def _watch_exit(self, cid: str) -> None:
+        table = self._core.table
+        try:
+            info = await self._core.runtime.wait_exit(cid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the monitor is gone: record what we know rather than a ghost "running"
+            log.exception("waiting for %s", cid)
+            info = ExitInfo(exit_code=255, finished_at=time.time())
+            gone = table.find(cid)
+            if gone is not None:
+                gone.state.error = str(e)
+        c = table.find(cid)
+        if c is None:
+            return
+        table.live(cid).watcher = None
+        await self.handle_exit(c, info)
+
+    async def handle_exit(self, c: Container, info: ExitInfo) -> None:
+        core = self._core
+        live = core.table.live(c.id)
+        async with live.lock:
+            if not c.state.running:
+                return
+            st = c.state
+            ran_for = max(0.0, info.finished_at - st.started_at / 1e9)
+            st.running, st.paused, st.restarting, st.pid = False, False, False, 0
+            st.exit_code, st.oom_killed = info.exit_code, info.oom_killed
+            st.finished_at = int(info.finished_at * 1e9)
+            st.status = Status.EXITED.value
+            await self.teardown(c)
+            restart, delay = live.restarts.should_restart(
+                c.host_config.get("RestartPolicy") or {}, info.exit_code, c.manually_stopped or self._closing, ran_for
+            )
+            if restart:
+                st.status, st.running, st.restarting = Status.RESTARTING.value, True, True
+            await core.save(c)
+            if info.oom_killed:
+                core.event(c, "oom")
+            core.event(c, "die", exitCode=str(info.exit_code))
+            self._waiters.notify_exit(c)
+        if restart:
+            live.restart_task = asyncio.get_running_loop().create_task(self._restart_after(c, live, delay))
+        elif c.host_config.get("AutoRemove") and not live.restarting_by_hand:
+            await self._auto_remove(c)
+
+    async def _restart_after(self, c: Container, live: Live, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with live.lock:
+            if not c.state.restarting or c.id not in self._core.table:
+                return
+            c.state.running, c.state.restarting, c.state.status = False, False, Status.EXITED.value
+            c.restart_count += 1
+            try:
+                await self.start(c, manual=False)
+            except ShimError as e:
+                log.warning("restart of %s failed: %s", c.id, e)
+        live.restart_task = None
+
+    async def reset_restarts(self, c: Container, *, by_user: bool = True, save: bool = True) -> None:
+        """The one place a user's action settles the restart policy: a pending restart is cancelled
+        and the back-off reset. `by_user`: the user stopped or killed it (dockerd's ExitOnNext), so no
+        policy restarts it, not even unless-stopped after a daemon restart (persisted with `save`);
+        a manual start passes False."""
+        live = self._core.table.live(c.id)
+        task, live.restart_task = live.restart_task, None
+        if task is not None:
+            task.cancel()
+        live.restarts.reset()
+        c.manually_stopped = by_user
+        if save:
+            await self._core.save(c)
+
+    async def _auto_remove(self, c: Container) -> None:
+        try:
+            await self._remove(c, True)
+        except ShimError as e:
+            log.warning("auto-remove of %s: %s", c.id, e)
+
+    # ------------------------------------------------------------ daemon start / stop
+
+    async def restore(self) -> None:
+        """Daemon start, first pass: reload the containers from the store (others may look them up)."""
+        for cid, data in (await asyncio.to_thread(self._core.store.load_all, KIND)).items():
+            try:
+                c = Container.from_dict(data)
+            except (TypeError, KeyError) as e:
+                log.error("container %s: unreadable record (%s), skipped", cid, e)
+                continue
+            self._core.table.add(c)
+
+    async def after_restore(self) -> None:
+        """Daemon start, once every service is restored (volumes, networks): reconcile with what the
+        runtime says is running, apply exits that happened while shimd was down, restart policies."""
+        table = self._core.table
+        self._core.volumes.drop_stale(table.ids())
+        to_start: list[Container] = []
+        for c in table.values():
+            try:
+                await self._reconcile(c, to_start)
+            except Exception:
+                log.exception("restoring container %s", c.id)
+        for c in to_start:
+            async with table.live(c.id).lock:
+                try:
+                    await self.start(c, manual=False)
+                except ShimError as e:
+                    log.warning("restart of %s at daemon start failed: %s", c.id, e)
+
+    async def _reconcile(self, c: Container, to_start: list[Container]) -> None:
+        st = c.state
+        if st.removal_in_progress:
+            st.removal_in_progress = False
+            await self._remove(c, False)
+            return
+        rs = await self._core.runtime.state(c.id)
+        if st.running and not st.restarting:
+            if rs.status in ("running", "paused"):
+                st.pid = rs.pid or st.pid
+                st.paused = rs.status == "paused"
+                st.status = Status.PAUSED.value if st.paused else Status.RUNNING.value
+                await self._core.save(c)
+                if self.health is not None:
+                    self.health.start(c)
+                self.watch(c)
+                return
+            info = rs.exit or ExitInfo(exit_code=255, finished_at=time.time())
+            # Exited while shimd was down: apply the exit as if we had watched it.
+            await self.handle_exit(c, info)
+            return
+        if st.restarting:
+            st.running, st.restarting, st.status = False, False, Status.EXITED.value
+            await self._core.save(c)
+        rp = c.host_config.get("RestartPolicy") or {}
+        policy, maximum = rp.get("Name") or "", rp.get("MaximumRetryCount") or 0
+        on_failure = (
+            policy == "on-failure"
+            and st.exit_code != 0
+            and not c.manually_stopped
+            and (maximum == 0 or c.restart_count < maximum)
+        )
+        if (
+            c.has_been_started
+            and not st.running
+            and not st.removal_in_progress
+            and (policy == "always" or (policy == "unless-stopped" and not c.manually_stopped) or on_failure)
+        ):
+            to_start.append(c)
+
+    async def close(self) -> None:
+        """shimd stops; containers keep running under their monitors (live-restore)."""
+        self._closing = True
+        if self.health is not None:
+            self.health.stop_all()
+        table = self._core.table
+        tasks = [
+            t
+            for live in (table.live(cid) for cid in table.ids())
+            for t in (live.watcher, live.restart_task)
+            if t is not None
+        ]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
+def run_request(c: Container) -> RunRequest:
+    """What the runtime needs to run `c` before networking and mounts are added."""
+    cfg, hc = c.config, c.host_config
+    mode = hc.get("NetworkMode") or "default"
+    return RunRequest(
+        id=c.id,
+        name=c.name,
+        layer_dirs=list(c.layer_dirs),
+        args=[c.path, *c.args],
+        env=cc.daemon_env(cfg),
+        cwd=cfg.get("WorkingDir") or "/",
+        user=cfg.get("User") or "",
+        hostname=cfg.get("Hostname") or c.id[:12],
+        domainname=cfg.get("Domainname") or "",
+        tty=bool(cfg.get("Tty")),
+        open_stdin=bool(cfg.get("OpenStdin")),
+        stdin_once=bool(cfg.get("StdinOnce")),
+        config=cfg,
+        host_config=hc,
+        mounts=[],
+        netns_path="host" if mode == "host" else None,
+        stop_signal=cfg.get("StopSignal") or "SIGTERM",
+    )

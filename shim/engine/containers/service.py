@@ -1,0 +1,569 @@
+"""Engine layer (containers): the public verbs, dockerd's daemon/{create,start,stop,kill,delete,…}.go.
+
+Every verb runs the same way: look the container up, ask the transition table (engine/state.py)
+whether the action fits its status (409/304 with dockerd's wording), then the runtime, then
+save the container and publish its event. Operations on one container are serialised by the
+lock in its runtime record (record.py); the rooms beside this one do the rest: lifecycle.py
+(start, exit, restart policy, daemon restart), waiters.py, streams.py (attach and logs),
+facts.py (inspect and list), sizes.py (stats and sizes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal as _signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from shim.engine import containerconfig as cc
+from shim.engine import names
+from shim.engine.container_io import AttachSession
+from shim.engine.containers.core import KIND, BindsOnly, Core
+from shim.engine.containers.facts import Facts, Keep
+from shim.engine.containers.lifecycle import Lifecycle
+from shim.engine.containers.record import Live, Registry, WaitResult
+from shim.engine.containers.sizes import Sizes
+from shim.engine.containers.streams import Streams
+from shim.engine.containers.waiters import Waiters
+from shim.engine.events import Events
+from shim.engine.health import ProbeFn
+from shim.engine.model import Container, CreateSpec, ListQuery
+from shim.engine.observe import timed
+from shim.engine.ports import ImagesPort, LogEntry, NetworkingPort, Runtime, VolumesPort
+from shim.engine.signals import parse_signal
+from shim.engine.state import Status, check
+from shim.engine.store import Store
+from shim.errors import Conflict, InvalidParameter, NotModified, ShimError, SystemFailure, no_such_image
+
+log = logging.getLogger("shim.containers")
+
+HOSTCONFIG_ON_START_WINDOWS = "Supplying a hostconfig on start is not supported. It should be supplied on create"
+DEFAULT_STOP_TIMEOUT = 10
+
+# HostConfig fields `docker update` may change (container.UpdateConfig's Resources).
+UPDATABLE = (
+    "BlkioWeight",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpuShares",
+    "CpusetCpus",
+    "CpusetMems",
+    "Memory",
+    "MemoryReservation",
+    "MemorySwap",
+    "NanoCpus",
+    "PidsLimit",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "CpuCount",
+    "CpuPercent",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "Devices",
+    "DeviceCgroupRules",
+    "Ulimits",
+    "OomKillDisable",
+    "MemorySwappiness",
+)
+
+
+class ContainerService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        events: Events,
+        images: ImagesPort | None,
+        runtime: Runtime,
+        volumes: VolumesPort | None = None,
+        network: NetworkingPort | None = None,
+    ) -> None:
+        """`volumes`: the seed's mount steps (register at create, start_mounts, release, forget);
+        without it only host-path binds are mounted. `network`: connect at start, release after
+        the process ended, forget at remove, inspect's NetworkSettings."""
+        table = Registry()
+        core = Core(
+            store=store,
+            events=events,
+            runtime=runtime,
+            images=images,
+            volumes=volumes if volumes is not None else BindsOnly(table),
+            network=network,
+            table=table,
+        )
+        self._core, self._table, self._images = core, table, images
+        self._waiters = Waiters(table)
+        self._streams = Streams(core)
+        self._sizes = Sizes(core)
+        self._facts = Facts(core, self._sizes)
+        self._life = Lifecycle(core, self._waiters, self._streams, self._remove_forced)
+        if images is not None:
+            images.set_usage(self.image_usage)
+
+    # ------------------------------------------------------------ wiring for other services
+
+    def set_health_probe(self, probe: ProbeFn) -> None:
+        """The exec service gives a way to run a command in a container: healthchecks start then."""
+        self._life.set_health_probe(probe)
+
+    def add_cleanup_hook(self, fn: Callable[[str], Awaitable[None]]) -> None:
+        """Called with the container ID in the seed's Cleanup, after the runtime's."""
+        self._life.cleanup_hooks.append(fn)
+
+    async def add_exec(self, ref: str, exec_id: str) -> Container:
+        """Register an exec session (inspect's ExecIDs) if the container can run one."""
+        c = self.get(ref)
+        check(c.state.status, "exec", c.id, ref)
+        c.exec_ids.append(exec_id)
+        return c
+
+    # ------------------------------------------------------------ lookup
+
+    @property
+    def platform(self) -> str:
+        return self._core.runtime.platform
+
+    def get(self, ref: str) -> Container:
+        """By full ID, exact name (with or without /), or unique ID prefix (dockerd's order)."""
+        return self._table.get(ref)
+
+    def all(self) -> list[Container]:
+        """Newest first, as dockerd's list."""
+        return self._table.all()
+
+    def image_usage(self, image_id: str) -> list[tuple[str, bool]]:
+        return self._facts.image_usage(image_id)
+
+    def _lock(self, c: Container) -> asyncio.Lock:
+        return self._table.live(c.id).lock
+
+    # ------------------------------------------------------------ inspect, list, figures
+
+    async def inspect(self, ref: str, *, size: bool = False) -> tuple[Container, dict[str, Any]]:
+        """GET /containers/{id}/json: the container and its extra facts (with sizes when asked)."""
+        c = self.get(ref)
+        extra = self._facts.extra(c)
+        if size:
+            extra.update(await self._sizes.sizes(c))
+        return c, extra
+
+    def extra(self, c: Container) -> dict[str, Any]:
+        """What inspect shows beyond the container record (paths, mounts, network settings)."""
+        return self._facts.extra(c)
+
+    async def listing(self, q: ListQuery, keep: Keep) -> list[tuple[Container, dict[str, Any]]]:
+        """GET /containers/json: the containers `keep` accepts, each with its extra facts."""
+        return await self._facts.listing(q, keep)
+
+    async def size_rw(self, c: Container) -> int:
+        return await self._sizes.size_rw(c)
+
+    async def sizes(self, c: Container) -> dict[str, int]:
+        return await self._sizes.sizes(c)
+
+    def stats(self, ref: str, stream: bool = True, one_shot: bool = False) -> AsyncIterator[dict[str, Any]]:
+        """Stats bodies: one (stream=False) or one per second; 404 raised here, before any output."""
+        return self._sizes.stats(self.get(ref), stream, one_shot)
+
+    # ------------------------------------------------------------ create
+
+    @timed("container", "create")
+    async def create(self, spec: CreateSpec) -> tuple[Container, list[str]]:
+        table = self._table
+        config = cc.normalize_config(spec.config)
+        image_ref = config.get("Image") or ""
+        if spec.name:
+            name = names.validate(spec.name)
+            table.check_name_free(name)
+        else:
+            name = table.generate_name()
+        images = self._core.images
+        if not image_ref or images is None:
+            raise no_such_image(image_ref)
+        info = images.image_for_container(image_ref)
+        host_config = cc.normalize_host_config(spec.host_config)
+        warnings = cc.verify_host_config(host_config)
+        cc.merge_image_config(config, info.config)
+        cc.verify_config(config)
+        path, args = cc.command(config)
+        cc.adapt_host_config(host_config, create=True)
+        cid = table.new_id()
+        if not config.get("Hostname"):
+            # dockerd: the short ID, or the host's own name with --network host
+            host_mode = (host_config.get("NetworkMode") or "") == "host"
+            config["Hostname"] = os.uname().nodename if host_mode else cid[:12]
+        # Reserve the name before anything else yields (volumes will).
+        if spec.name:
+            table.check_name_free(name)
+        elif table.name_taken(name):
+            name = table.generate_name()
+        table.reserve_name(name, cid)
+        c = Container(
+            id=cid,
+            name=name,
+            created=time.time_ns(),
+            path=path,
+            args=args,
+            config=config,
+            host_config=host_config,
+            networking_config=spec.networking_config or {},
+            image_id=info.id,
+            layer_dirs=list(info.layer_dirs),
+            platform=self.platform,
+        )
+        try:
+            if self._core.network is not None:
+                self._core.network.validate(c)  # dockerd refuses bad port specs and unknown networks at create
+            await self._core.volumes.register(c, self.get)  # the seed's registerMountPoints, at create
+            table.add(c)
+            await self._core.save(c)
+        except BaseException:
+            table.drop(c)
+            raise
+        self._core.event(c, "create")
+        return c, warnings
+
+    # ------------------------------------------------------------ start
+
+    @timed("container", "start")
+    async def start(self, ref: str, host_config: dict[str, Any] | None = None) -> None:
+        """ContainerStart as the seed: validate state, legacy HostConfig, verify, then start."""
+        c = self.get(ref)
+        async with self._lock(c):
+            check(c.state.status, "start", c.id, ref)
+            if host_config is not None:
+                if self.platform == "windows":
+                    raise InvalidParameter(HOSTCONFIG_ON_START_WINDOWS)
+                await self._set_host_config(c, host_config)
+            cc.verify_host_config(c.host_config)
+            await self._life.start(c, manual=True)
+
+    async def _set_host_config(self, c: Container, hc: dict[str, Any]) -> None:
+        """setHostConfig: the start-time HostConfig replaces the container's (not merged), persisted."""
+        log.warning(
+            "DEPRECATED: Setting host configuration options when the container starts is deprecated "
+            "and has been removed in Docker 1.12 (container %s)",
+            c.id,
+        )
+        new = cc.normalize_host_config(hc)
+        if not new.get("NetworkMode"):
+            new["NetworkMode"] = "default"
+        c.host_config = new
+        await self._core.volumes.register(c, self.get)  # registers the new binds, as setHostConfig
+        await self._core.save(c)
+
+    # ------------------------------------------------------------ wait
+
+    def wait(self, ref: str, condition: str = "not-running") -> asyncio.Future[WaitResult]:
+        """A future of (exit_code, error) for the condition; registered now, so the CLI's
+        wait-before-start sees the exit of the start that follows."""
+        return self._waiters.wait(self.get(ref), condition)
+
+    # ------------------------------------------------------------ stop / kill / restart
+
+    def _stop_signal(self, c: Container) -> int:
+        return parse_signal(c.config.get("StopSignal") or "SIGTERM", _signal.SIGTERM)
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        check(c.state.status, "stop", c.id, ref)
+        await self._stop(c, timeout, sig)
+        self._core.event(c, "stop")
+
+    async def _stop(self, c: Container, timeout: int | None, sig: str | None = None) -> None:
+        if c.state.restarting:
+            # A container waiting for its restart back-off is stopped by cancelling the restart.
+            async with self._lock(c):
+                await self._life.reset_restarts(c, save=False)
+                c.state.running, c.state.restarting, c.state.status = False, False, Status.EXITED.value
+                await self._core.save(c)
+                self._waiters.notify_exit(c)
+            return
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        signum = parse_signal(sig, self._stop_signal(c))
+        await self._life.reset_restarts(c)
+        try:
+            await self._signal(c, signum)
+        except ShimError:
+            pass
+        if signum != _signal.SIGKILL and await self._waiters.stopped(c, None if timeout < 0 else timeout):
+            return
+        try:
+            await self._signal(c, _signal.SIGKILL)
+        except ShimError:
+            pass
+        await self._waiters.stopped(c, None)
+
+    async def _signal(self, c: Container, signum: int) -> None:
+        # Under the container's lock: a pause in flight could otherwise freeze the process after
+        # the signal went out but before `paused` was set, and a SIGKILL would never land (a
+        # `rm -f` racing a `pause` then waited in vain and answered 500).
+        async with self._lock(c):
+            await self._core.runtime.kill(c.id, signum)
+            self._core.event(c, "kill", signal=str(signum))
+            if c.state.paused and signum in (_signal.SIGKILL, self._stop_signal(c)):
+                # A frozen process never sees the signal: thaw it so it can die (dockerd unpauses too).
+                await self._core.runtime.resume(c.id)  # no unpause event: dockerd resumes silently here
+                c.state.paused = False
+                c.state.status = Status.RUNNING.value
+
+    async def kill(self, ref: str, sig: str | None = None, *, stopped_is_error: bool = True) -> None:
+        try:
+            c = self.get(ref)
+            signum = parse_signal(sig)
+            try:
+                check(c.state.status, "kill", c.id, ref)
+            except Conflict:
+                if not stopped_is_error:
+                    return  # API < 1.20: killing a stopped container was not an error
+                raise
+        except ShimError as e:
+            raise type(e)(f"Cannot kill container: {ref}: {e.message}") from None
+        if signum in (_signal.SIGKILL, self._stop_signal(c)):
+            await self._life.reset_restarts(c)  # ExitOnNext: no restart after a kill
+        await self._signal(c, signum)
+
+    async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        check(c.state.status, "restart", c.id, ref)
+        live = self._table.live(c.id)
+        # dockerd's containerRestart turns AutoRemove off meanwhile: the stop must not remove it.
+        live.restarting_by_hand = True
+        try:
+            if c.state.running:
+                await self._stop(c, timeout, sig)
+            async with live.lock:
+                try:
+                    await self._life.start(c, manual=True)
+                except NotModified:
+                    pass  # started by someone else meanwhile: containerStart returns nil then
+        finally:
+            live.restarting_by_hand = False
+        self._core.event(c, "restart")
+
+    # ------------------------------------------------------------ pause
+
+    async def pause(self, ref: str) -> None:
+        await self._set_paused(ref, True)
+
+    async def unpause(self, ref: str) -> None:
+        await self._set_paused(ref, False)
+
+    async def _set_paused(self, ref: str, paused: bool) -> None:
+        rt = self._core.runtime
+        action, op = ("pause", rt.pause) if paused else ("unpause", rt.resume)
+        c = self.get(ref)
+        async with self._lock(c):
+            to = check(c.state.status, action, c.id, ref)
+            await self._runtime_op(c, op)
+            c.state.paused, c.state.status = paused, to.value
+            await self._core.save(c)
+            self._core.event(c, action)
+
+    async def _runtime_op(self, c: Container, op: Callable[[str], Awaitable[None]]) -> None:
+        """A runtime call on a container whose process may have just ended (its exit not handled yet):
+        then it is dockerd's 409 "not running", not a 500."""
+        try:
+            await op(c.id)
+        except SystemFailure:
+            rs = await self._core.runtime.state(c.id)
+            if rs.status not in ("running", "paused"):
+                raise Conflict(f"Container {c.id} is not running") from None
+            raise
+
+    # ------------------------------------------------------------ remove
+
+    @timed("container", "delete")
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        live = self._table.live(c.id)
+        for _ in range(5):
+            check(c.state.status, "force-remove" if force else "remove", c.id, ref)
+            if c.state.running:
+                await self._kill_for_removal(c)
+            async with live.lock:
+                if c.id not in self._table:
+                    return
+                if c.state.running:
+                    continue  # started again while we waited for the lock: kill that run too
+                await self._remove_locked(c, live, volumes)
+                break
+
+    async def _remove_forced(self, c: Container, volumes: bool) -> None:
+        await self.remove(c.id, force=True, volumes=volumes)
+
+    async def _kill_for_removal(self, c: Container) -> None:
+        await self._life.reset_restarts(c, save=False)
+        if c.state.restarting:
+            await self._stop(c, 0)
+            return
+        try:
+            await self._signal(c, _signal.SIGKILL)
+        except ShimError:
+            pass
+        if not await self._waiters.stopped(c, 30):
+            raise SystemFailure(f"Could not kill running container {c.id}, cannot remove")
+
+    async def _remove_locked(self, c: Container, live: Live, volumes: bool) -> None:
+        core = self._core
+        c.state.removal_in_progress = True
+        c.state.status = Status.REMOVING.value
+        # dockerd: attach EOF precedes the wait body, and a follower keeps its log file open
+        await self._streams.drain(live)
+        try:
+            await self._life.teardown(c)
+            await core.runtime.remove(c.id)
+            if core.network is not None:
+                await core.network.forget(c.id)
+            await core.volumes.forget(c.id, remove_anonymous=volumes)
+        except ShimError as e:
+            c.state.removal_in_progress = False
+            c.state.dead = True
+            c.state.status = Status.DEAD.value
+            await core.save(c)
+            raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
+        await core.store.adelete(KIND, c.id)
+        self._table.drop(c)
+        core.event(c, "destroy")
+        self._waiters.notify_removed(c, live)
+
+    # ------------------------------------------------------------ rename / update / prune
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        try:
+            new = names.validate("/" + new_name.lstrip("/"))
+        except InvalidParameter as e:
+            # dockerd's reserveName sees the slashed name; rename wraps its error
+            raise InvalidParameter(f"Error when allocating new name: {e}") from None
+        if new == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        async with self._lock(c):
+            check(c.state.status, "rename", c.id, ref)
+            old = self._table.rename(c, new)
+            await self._core.save(c)
+            if self._core.network is not None:
+                await self._core.network.rename(c.id, new)  # DNS names on user networks follow the container's name
+            self._core.event(c, "rename", oldName="/" + old)
+
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        c = self.get(ref)
+        try:
+            return await self._update(c, ref, body)
+        except ShimError as e:
+            raise type(e)(f"Cannot update container {c.id}: {e.message}") from None
+
+    async def _update(self, c: Container, ref: str, body: dict[str, Any]) -> list[str]:
+        async with self._lock(c):
+            check(c.state.status, "update", c.id, ref)
+            hc = dict(c.host_config)
+            for key in UPDATABLE:
+                val = body.get(key)
+                if val not in (None, 0, "", []):
+                    hc[key] = val
+            rp = body.get("RestartPolicy")
+            if rp and rp.get("Name") is not None and (rp.get("Name") or rp.get("MaximumRetryCount")):
+                if c.host_config.get("AutoRemove") and rp.get("Name") not in ("", "no"):
+                    raise InvalidParameter(
+                        "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    )
+                hc["RestartPolicy"] = {
+                    "Name": rp.get("Name") or "",
+                    "MaximumRetryCount": rp.get("MaximumRetryCount") or 0,
+                }
+            warnings = cc.verify_host_config(hc, update=True)
+            mem, swap = body.get("Memory") or 0, body.get("MemorySwap") or 0
+            # dockerd's UpdateContainer compares with the current MemorySwap even when that is 0 (no
+            # limit): `docker update --memory` alone fails on a container created without one.
+            if mem and not swap and mem > (c.host_config.get("MemorySwap") or 0):
+                raise Conflict(
+                    "Memory limit should be smaller than already set memoryswap limit, "
+                    "update the memoryswap at the same time"
+                )
+            if c.state.running and not c.state.restarting:
+                await self._core.runtime.update(c.id, hc)
+            c.host_config = hc
+            await self._core.save(c)
+            self._core.event(c, "update")
+            return warnings
+
+    async def prune(self, keep: Callable[[Container], bool]) -> tuple[list[str], int]:
+        """Remove every stopped container `keep` does not protect; returns (ids, bytes reclaimed)."""
+        deleted, reclaimed = [], 0
+        for c in self.all():
+            if c.state.running or c.state.removal_in_progress or keep(c):
+                continue
+            size = await self._sizes.size_rw(c)
+            try:
+                await self.remove(c.id)
+            except ShimError as e:
+                log.warning("prune %s: %s", c.id, e)
+                continue
+            deleted.append(c.id)
+            reclaimed += size
+        self._core.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return deleted, reclaimed
+
+    # ------------------------------------------------------------ top / resize
+
+    async def top(self, ref: str, ps_args: str = "") -> tuple[list[str], list[list[str]]]:
+        c = self.get(ref)
+        check(c.state.status, "top", c.id, ref)
+        return await self._core.runtime.top(c.id, ps_args)
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        check(c.state.status, "resize", c.id, ref)
+        await self._core.runtime.resize(c.id, height, width)
+        self._core.event(c, "resize", height=str(height), width=str(width))
+
+    # ------------------------------------------------------------ logs and attach
+
+    async def logs(
+        self,
+        ref: str,
+        *,
+        stdout: bool,
+        stderr: bool,
+        follow: bool = False,
+        since: float = 0.0,
+        until: float = 0.0,
+        tail: int | None = None,
+    ) -> AsyncIterator[LogEntry]:
+        if not (stdout or stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        c = self.get(ref)
+        return self._streams.logs(c, stdout=stdout, stderr=stderr, follow=follow, since=since, until=until, tail=tail)
+
+    def check_attachable(self, ref: str) -> Container:
+        """daemon.ContainerAttach's refusals, answered before the connection is hijacked."""
+        c = self.get(ref)
+        check(c.state.status, "attach", c.id, ref)
+        return c
+
+    async def attach(self, ref: str, *, stream: bool = True) -> AttachSession:
+        """Connect to the container's stdio; attached before start (docker run), it connects at start."""
+        return await self._streams.attach(self.get(ref), stream=stream)
+
+    # ------------------------------------------------------------ daemon start / stop
+
+    async def restore(self) -> None:
+        await self._life.restore()
+
+    async def after_restore(self) -> None:
+        await self._life.after_restore()
+
+    async def close(self) -> None:
+        await self._life.close()
