@@ -2,7 +2,8 @@
 
 One inotify watch on the exit dir serves every container, so an exit is seen at once
 instead of at the next poll. Waiters still re-check the file on a slow timer: that
-covers a monitor that died without writing it, and any missed event.
+covers a monitor that died without writing it, and any missed event. The check reads a
+file, so it runs off the event loop.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import ctypes
 import ctypes.util
 import os
 import struct
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _IN_NONBLOCK = os.O_NONBLOCK
 _IN_CLOEXEC = os.O_CLOEXEC
@@ -19,6 +24,7 @@ _IN_CLOSE_WRITE = 0x00000008
 _IN_MOVED_TO = 0x00000080
 _EVENT = struct.Struct("iIII")
 
+_libc: ctypes.CDLL | None
 try:
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     _libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
@@ -31,7 +37,7 @@ class ExitWatcher:
         self.exit_dir = exit_dir
         self._fd = -1
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiters: dict[str, set[asyncio.Future]] = {}
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
 
     def _ensure(self) -> bool:
         loop = asyncio.get_running_loop()
@@ -69,17 +75,18 @@ class ExitWatcher:
                 if not fut.done():
                     fut.set_result(None)
 
-    async def wait(self, cid: str, check, timeout: float):
-        """Return check() once it is truthy, waking on the exit file's events or after `timeout`."""
+    async def wait(self, cid: str, check: Callable[[], T | None], timeout: float) -> T | None:
+        """Return check() once it is truthy, waking on the exit file's events or after `timeout`;
+        None when it is not by then. `check` blocks (it reads the file): it runs in a thread."""
         if not self._ensure():
-            result = check()
+            result = await asyncio.to_thread(check)
             if not result:
                 await asyncio.sleep(min(timeout, 0.25))
             return result
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(cid, set()).add(fut)
         try:
-            result = check()  # after registering: an exit between the two is not missed
+            result = await asyncio.to_thread(check)  # after registering: an exit between the two is not missed
             if result:
                 return result
             await asyncio.wait([fut], timeout=timeout)

@@ -18,9 +18,10 @@ import shutil
 import signal as _signal
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, RunRequest, RuntimeState
-from shim.errors import Conflict, InvalidParameter, ShimError, SystemFailure
+from shim.errors import Conflict, InvalidParameter, StartFailed, SystemFailure, runtime_start_failed
 from shim.runtime import cgroups, oci_spec, overlay
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, parse_log_line, read_sync_message, runc_error_text
 from shim.runtime.exitwatch import ExitWatcher
@@ -223,7 +224,7 @@ class RuncRuntime:
     async def start(self, req: RunRequest) -> int:
         cid = req.id
         try:
-            if os.path.isdir(os.path.join(self.runc_root, cid)):
+            if await asyncio.to_thread(os.path.isdir, os.path.join(self.runc_root, cid)):
                 await self._runc("delete", "--force", cid)
             try:
                 await asyncio.to_thread(self._prepare, req)
@@ -243,13 +244,13 @@ class RuncRuntime:
             if rc != 0:
                 if early:
                     await early.close()
-                raise self._start_error(runc_error_text(out), req.args[0] if req.args else "")
+                raise _start_error(runc_error_text(out), req.args[0] if req.args else "")
             if early:
                 self._early[cid] = early
             return pid
         except BaseException:
             with contextlib.suppress(Exception):
-                await self._teardown(cid)
+                await self._release(cid, drop_bundle=True)
             raise
 
     async def _spawn(self, req: RunRequest) -> int:
@@ -286,48 +287,33 @@ class RuncRuntime:
         pid = int(msg.get("data", -1))
         if pid <= 0:
             text = msg.get("message") or err.decode(errors="replace") or "conmon failed"
-            raise self._start_error(runc_error_text(text), req.args[0] if req.args else "")
+            raise _start_error(runc_error_text(text), req.args[0] if req.args else "")
         return pid
 
-    @staticmethod
-    def _start_error(text: str, cmd: str) -> ShimError:
-        """moby translateContainerdStartErr: 127/126 as InvalidParameter, else a system error."""
-        full = f"failed to create task for container: failed to create shim task: OCI runtime create failed: {text}: unknown"
-        low = text.lower()
-        if any(
-            s in low
-            for s in ("executable file not found", "no such file or directory", "system cannot find the file specified")
-        ):
-            err: ShimError = InvalidParameter(full)
-            err.exit_code = 127  # type: ignore[attr-defined]
-        elif "permission denied" in low or "is a directory" in low:
-            err = InvalidParameter(full)
-            err.exit_code = 126  # type: ignore[attr-defined]
-        else:
-            err = SystemFailure(full)
-        err.runtime_error = text  # type: ignore[attr-defined]
-        return err
-
-    async def _teardown(self, cid: str) -> None:
-        """Undo a failed start: runc state, conmon, mount, bundle (the container's diff stays)."""
+    async def _release(self, cid: str, *, drop_bundle: bool = False, drop_files: bool = False) -> None:
+        """Undo a start, whole or partial: the early attach, runc's state, conmon, the rootfs mount;
+        `drop_bundle` also the bundle and exit file (a failed start, a removal), `drop_files` the
+        container's own files (diff, work dir, log: a removal). Idempotent."""
         early = self._early.pop(cid, None)
         if early:
             await early.close()
-        if os.path.isdir(os.path.join(self.runc_root, cid)):
+        if await asyncio.to_thread(os.path.isdir, os.path.join(self.runc_root, cid)):
             await self._runc("delete", "--force", cid)
         await self._stop_conmon(cid)
-        await asyncio.to_thread(self._unmount_and_clear, cid, True)
+        await asyncio.to_thread(self._unmount_and_clear, cid, drop_bundle, drop_files)
+        self._cgpaths.pop(cid, None)
 
     async def _stop_conmon(self, cid: str) -> None:
         for _ in range(50):
-            if not self._conmon_alive(cid):
+            if not await asyncio.to_thread(self._conmon_alive, cid):
                 return
             await asyncio.sleep(0.02)
-        if self._conmon_alive(cid):
+        pid = await asyncio.to_thread(self._conmon_pid, cid)
+        if pid and await asyncio.to_thread(self._conmon_alive, cid):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self._conmon_pid(cid), _signal.SIGKILL)
+                os.kill(pid, _signal.SIGKILL)
 
-    def _unmount_and_clear(self, cid: str, drop_bundle: bool) -> None:
+    def _unmount_and_clear(self, cid: str, drop_bundle: bool, drop_files: bool = False) -> None:
         overlay.unmount(self.rootfs_path(cid))
         link = os.path.join(self.sock_dir, cid[:12])
         if os.path.islink(link):
@@ -336,6 +322,8 @@ class RuncRuntime:
             shutil.rmtree(self.bundle(cid), ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._exit_file(cid))
+        if drop_files:
+            shutil.rmtree(self.container_dir(cid), ignore_errors=True)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -344,9 +332,9 @@ class RuncRuntime:
             info = await self._exits.wait(cid, lambda: self._read_exit(cid), timeout=1.0)
             if info is not None:
                 return info
-            if not self._conmon_alive(cid):
+            if not await asyncio.to_thread(self._conmon_alive, cid):
                 # the monitor is gone without a word (killed): its exit code is lost with it
-                info = self._read_exit(cid)
+                info = await asyncio.to_thread(self._read_exit, cid)
                 if info is not None:
                     return info
                 rc, out = await self._runc("state", cid)
@@ -354,7 +342,7 @@ class RuncRuntime:
                     return ExitInfo(exit_code=255, finished_at=time.time())
 
     async def state(self, cid: str) -> RuntimeState:
-        info = self._read_exit(cid)
+        info = await asyncio.to_thread(self._read_exit, cid)
         if info is not None:
             return RuntimeState(status="stopped", exit=info)
         rc, out = await self._runc("state", cid)
@@ -381,23 +369,10 @@ class RuncRuntime:
             raise SystemFailure(f"Cannot unpause container {cid}: {runc_error_text(out)}")
 
     async def cleanup(self, cid: str) -> None:
-        early = self._early.pop(cid, None)
-        if early:
-            await early.close()
-        if os.path.isdir(os.path.join(self.runc_root, cid)):
-            await self._runc("delete", "--force", cid)
-        await self._stop_conmon(cid)
-        await asyncio.to_thread(self._unmount_and_clear, cid, False)
-        self._cgpaths.pop(cid, None)
+        await self._release(cid)
 
     async def remove(self, cid: str) -> None:
-        await self.cleanup(cid)
-
-        def rm() -> None:
-            self._unmount_and_clear(cid, True)
-            shutil.rmtree(self.container_dir(cid), ignore_errors=True)
-
-        await asyncio.to_thread(rm)
+        await self._release(cid, drop_bundle=True, drop_files=True)
 
     # --- stdio -----------------------------------------------------------------------
 
@@ -424,13 +399,17 @@ class RuncRuntime:
         finally:
             os.close(fd)
 
+    def _read_log(self, cid: str, pos: int, follow: bool) -> tuple[bytes, bool]:
+        """Blocking: the log from `pos`, and whether a follower has read everything once this is
+        consumed (the container exited or its monitor is gone before the read)."""
+        done = not follow or self._read_exit(cid) is not None or not self._conmon_alive(cid)
+        return _read_from(self.log_path(cid), pos), done
+
     async def logs(self, cid: str, follow: bool = False) -> AsyncIterator[LogEntry]:
-        path = self.log_path(cid)
         pos = 0
         rest = b""
         while True:
-            done = not follow or self._read_exit(cid) is not None or not self._conmon_alive(cid)
-            chunk = await asyncio.to_thread(_read_from, path, pos)
+            chunk, done = await asyncio.to_thread(self._read_log, cid, pos, follow)
             pos += len(chunk)
             data = rest + chunk
             lines = data.split(b"\n")
@@ -456,7 +435,7 @@ class RuncRuntime:
 
     # --- figures -----------------------------------------------------------------------
 
-    async def stats(self, cid: str) -> dict:
+    async def stats(self, cid: str) -> dict[str, Any]:
         # _cgpath may read the bundle's config.json (after a restart): off the loop with the rest
         return await asyncio.to_thread(lambda: cgroups.stats(self._cgpath(cid)))
 
@@ -473,7 +452,7 @@ class RuncRuntime:
                 raise SystemFailure("Error running ps")
         return cgroups.parse_ps_output(out, pids)
 
-    async def update(self, cid: str, host_config: dict) -> None:
+    async def update(self, cid: str, host_config: dict[str, Any]) -> None:
         res = oci_spec.resources(host_config, await asyncio.to_thread(self._host_facts))
         try:
             blkio = await asyncio.to_thread(oci_spec.resolve_blkio_devices, host_config)
@@ -487,6 +466,14 @@ class RuncRuntime:
             if "does not exist" in msg or "not running" in msg:
                 raise Conflict(f"Container {cid} is not running")
             raise SystemFailure(f"Cannot update container {cid}: {msg}")
+
+
+def _start_error(text: str, cmd: str) -> StartFailed:
+    """runc's error for the start of `cmd`, in moby's words, typed with the exit code it means."""
+    full = (
+        f"failed to create task for container: failed to create shim task: OCI runtime create failed: {text}: unknown"
+    )
+    return runtime_start_failed(full, cmd)
 
 
 def _read_from(path: str, pos: int) -> bytes:
