@@ -13,6 +13,7 @@ from shim.api.server import ENGINE
 from shim.api.streams import Hijacked, hijack, pump_stdin, run_hijacked, stdcopy_frame
 from shim.api.validate import json_body
 from shim.engine.execs import ExecService, ExecSession
+from shim.engine.ports import ExecProcessHandle
 from shim.errors import NotImplementedYet, ShimError
 from shim.translate import containers as trc
 from shim.translate import volumes as tr
@@ -79,37 +80,38 @@ async def _pump(svc: ExecService, e: ExecSession, conn: Hijacked) -> None:
     proc = e.process
     if proc is None:
         return
-    detach = e.detach_keys
-
-    def frame(stream: int, data: bytes) -> bytes:
-        return data if e.tty else stdcopy_frame(stream, data)
-
-    async def pump_out() -> None:
-        while True:
-            item = await proc.read()
-            if item is None:
-                break
-            stream, data = item
-            if (stream == 1 and e.attach_stdout) or (stream == 2 and e.attach_stderr):
-                await conn.write(frame(stream, data))
-        await svc.wait(e)
-        if e.error:
-            # dockerd writes a start failure into the stream (the CLI prints it, then exits 126)
-            await conn.write(frame(1, (e.error + "\r\n").encode()))
-
     complete = False
     try:
         # detach keys apply to a tty exec only, as dockerd
         complete = await run_hijacked(
             conn,
-            pump_out(),
-            pump_stdin(conn, proc.write, proc.close_stdin, want_in=e.attach_stdin, detach=detach if e.tty else b""),
+            _output(svc, e, proc, conn),
+            pump_stdin(
+                conn, proc.write, proc.close_stdin, want_in=e.attach_stdin, detach=e.detach_keys if e.tty else b""
+            ),
         )
     finally:
         if complete:
             await svc.finished(e)
         else:
             svc.abandon(e)  # detached or gone: the process runs on, its output drained
+
+
+async def _output(svc: ExecService, e: ExecSession, proc: ExecProcessHandle, conn: Hijacked) -> None:
+    def frame(stream: int, data: bytes) -> bytes:
+        return data if e.tty else stdcopy_frame(stream, data)
+
+    while True:
+        item = await proc.read()
+        if item is None:
+            break
+        stream, data = item
+        if (stream == 1 and e.attach_stdout) or (stream == 2 and e.attach_stderr):
+            await conn.write(frame(stream, data))
+    await svc.wait(e)
+    if e.error:
+        # dockerd writes a start failure into the stream (the CLI prints it, then exits 126)
+        await conn.write(frame(1, (e.error + "\r\n").encode()))
 
 
 ROUTES = [
