@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shim.engine.model import Container, Health, HealthLogEntry
+from shim.engine.ports import ExecRuntimePort
 
 log = logging.getLogger("shim.health")
 
@@ -129,7 +130,7 @@ class HealthMonitor:
             await self._on_change(c, h.status)
 
 
-def exec_probe(exec_runtime: Any) -> ProbeFn:
+def exec_probe(exec_runtime: ExecRuntimePort) -> ProbeFn:
     """A probe on the exec runtime (runtime/execproc.ExecRuntime): run `argv` in the container
     with its own user, env and working dir, collect stdout+stderr, return (exit code, output)."""
 
