@@ -108,15 +108,19 @@ class RuncRuntime:
         except (OSError, ValueError):
             return 0
 
-    def _conmon_alive(self, cid: str) -> bool:
+    def _live_conmon(self, cid: str) -> int:
+        """Blocking: the container's conmon's PID while it runs, else 0."""
         pid = self._conmon_pid(cid)
         if not pid:
-            return False
+            return 0
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                return b"conmon" in f.read().split(b"\0", 1)[0]
+                return pid if b"conmon" in f.read().split(b"\0", 1)[0] else 0
         except OSError:
-            return False
+            return 0
+
+    def _conmon_alive(self, cid: str) -> bool:
+        return self._live_conmon(cid) != 0
 
     def _read_exit(self, cid: str) -> ExitInfo | None:
         path = self._exit_file(cid)
@@ -304,12 +308,13 @@ class RuncRuntime:
         self._cgpaths.pop(cid, None)
 
     async def _stop_conmon(self, cid: str) -> None:
+        """Give conmon a second to finish after the exit, then kill it."""
         for _ in range(50):
-            if not await asyncio.to_thread(self._conmon_alive, cid):
+            if not await asyncio.to_thread(self._live_conmon, cid):
                 return
             await asyncio.sleep(0.02)
-        pid = await asyncio.to_thread(self._conmon_pid, cid)
-        if pid and await asyncio.to_thread(self._conmon_alive, cid):
+        pid = await asyncio.to_thread(self._live_conmon, cid)
+        if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, _signal.SIGKILL)
 
