@@ -301,11 +301,25 @@ class RuncRuntime:
         early = self._early.pop(cid, None)
         if early:
             await early.close()
-        if await asyncio.to_thread(os.path.isdir, os.path.join(self.runc_root, cid)):
-            await self._runc("delete", "--force", cid)
-        await self._stop_conmon(cid)
-        await asyncio.to_thread(self._unmount_and_clear, cid, drop_bundle, drop_files)
         self._cgpaths.pop(cid, None)
+        # one trip off the loop when nothing runs any more (a removal after the exit's cleanup)
+        runc_state, conmon = await asyncio.to_thread(self._release_if_idle, cid, drop_bundle, drop_files)
+        if not (runc_state or conmon):
+            return
+        if runc_state:
+            await self._runc("delete", "--force", cid)
+        if conmon:
+            await self._stop_conmon(cid)
+        await asyncio.to_thread(self._unmount_and_clear, cid, drop_bundle, drop_files)
+
+    def _release_if_idle(self, cid: str, drop_bundle: bool, drop_files: bool) -> tuple[bool, int]:
+        """Blocking: whether runc still has state for the container and conmon's PID if it runs;
+        when neither, the files are released here and then."""
+        runc_state = os.path.isdir(os.path.join(self.runc_root, cid))
+        conmon = self._live_conmon(cid)
+        if not (runc_state or conmon):
+            self._unmount_and_clear(cid, drop_bundle, drop_files)
+        return runc_state, conmon
 
     async def _stop_conmon(self, cid: str) -> None:
         """Give conmon a second to finish after the exit, then kill it."""
