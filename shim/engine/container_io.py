@@ -13,6 +13,7 @@ from typing import Any
 from shim.engine.model import Container
 from shim.engine.ports import AttachHandle, LogEntry, MountSpec, NetworkingPort, Runtime
 from shim.errors import ShimError
+from shim.times import now_rfc3339_nano
 
 
 @dataclasses.dataclass(slots=True)
@@ -224,7 +225,7 @@ async def _sample(runtime: Runtime, c: Container, network: NetworkingPort | None
         nets = await network.stats(c.id)
         if nets:  # dockerd leaves `networks` out for a container without interfaces (--network none)
             raw["networks"] = nets
-    raw.setdefault("read", now_rfc3339())
+    raw.setdefault("read", now_rfc3339_nano())
     raw["name"] = "/" + c.name
     raw["id"] = c.id
     return raw
@@ -262,12 +263,6 @@ def mount_points(binds: list[str]) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def now_rfc3339() -> str:
-    ns = time.time_ns()
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
 def zero_cpu() -> dict[str, Any]:

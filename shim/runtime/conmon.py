@@ -11,22 +11,22 @@ calls setsid, so it outlives shimd.
 from __future__ import annotations
 
 import asyncio
-import calendar
 import collections
 import contextlib
 import json
 import os
 import re
 import socket
-import time
+from typing import Any
 
 from shim.engine.ports import LogEntry
+from shim.times import NS, parse_rfc3339_nano, rfc3339_nano
 
 CONMON_PIPE_STDOUT = 2
 CONMON_PIPE_STDERR = 3
 
 
-async def read_sync_message(fd: int, timeout: float = 60.0) -> dict:
+async def read_sync_message(fd: int, timeout: float = 60.0) -> dict[str, Any]:
     """One JSON line from conmon's sync pipe ({"data": pid} or {"data": -1, "message": ...}).
 
     Read on the event loop, not in a thread: parallel starts would otherwise each hold a thread
@@ -38,8 +38,8 @@ async def read_sync_message(fd: int, timeout: float = 60.0) -> dict:
     try:
         async with asyncio.timeout(timeout):
             while b"\n" not in buf:
-                ready = loop.create_future()
-                loop.add_reader(fd, lambda f=ready: f.done() or f.set_result(None))
+                ready: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(fd, _wake, ready)
                 try:
                     await ready
                 finally:
@@ -55,7 +55,13 @@ async def read_sync_message(fd: int, timeout: float = 60.0) -> dict:
         raise TimeoutError("timed out waiting for conmon") from None
     if not buf.strip():
         return {"data": -1, "message": "conmon exited without reporting the container's pid"}
-    return json.loads(buf.split(b"\n", 1)[0])
+    msg: dict[str, Any] = json.loads(buf.split(b"\n", 1)[0])
+    return msg
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 _RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
@@ -63,7 +69,7 @@ _RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 
 def runc_error_text(raw: str) -> str:
     """The useful part of runc's stderr (logrus text lines or a plain line)."""
-    msgs = [json.loads(f'"{m}"') for m in _RUNC_MSG.findall(raw)]
+    msgs: list[str] = [json.loads(f'"{m}"') for m in _RUNC_MSG.findall(raw)]
     if msgs:
         return msgs[-1]
     lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
@@ -211,26 +217,11 @@ class EarlyAttach:
 
 # --- k8s-file logs -------------------------------------------------------------
 
-_TS = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
-
 
 def parse_timestamp(text: str) -> tuple[float, str]:
     """conmon's local-time RFC3339 with offset -> (unix time, RFC3339Nano in UTC like Go)."""
-    m = _TS.match(text)
-    if not m:
-        raise ValueError(text)
-    y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
-    frac = (m.group(7) or "0").ljust(9, "0")[:9]
-    tz = m.group(8)
-    offset = 0
-    if tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        offset = sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
-    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - offset
-    utc = time.gmtime(secs)
-    nanos = frac.rstrip("0")
-    text_utc = time.strftime("%Y-%m-%dT%H:%M:%S", utc) + (f".{nanos}" if nanos else "") + "Z"
-    return secs + int(frac) / 1e9, text_utc
+    ns = parse_rfc3339_nano(text)  # ValueError when it is none
+    return ns / NS, rfc3339_nano(ns)
 
 
 def parse_log_line(line: bytes) -> LogEntry | None:

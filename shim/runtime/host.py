@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import shutil
 import subprocess
 
 from shim.engine.daemon import HostFacts
+from shim.platforms import go_arch
 from shim.runtime.cgroups import host_memory_total
-
-_GOARCH = {
-    "x86_64": "amd64",
-    "aarch64": "arm64",
-    "armv7l": "arm",
-    "i686": "386",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-}
-
 
 def _os_release() -> tuple[str, str]:
     fields: dict[str, str] = {}
@@ -56,7 +46,7 @@ def read_host_facts(runc: str = "runc") -> HostFacts:
         kernel_version=uname.release,
         operating_system=pretty,
         os_version=version_id,
-        architecture=_GOARCH.get(platform.machine(), platform.machine()),
+        architecture=go_arch(),
         ncpu=os.cpu_count() or 1,
         mem_total=host_memory_total(),
         cgroup_driver="cgroupfs",

@@ -14,12 +14,13 @@ import hashlib
 import io
 import json
 import os
-import platform
 import tarfile
 from collections.abc import Callable
+from typing import Any
 
 from shim.engine.ports import ArchiveImage
 from shim.errors import InvalidParameter
+from shim.platforms import host_platform
 from shim.runtime import tarsafe
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -73,10 +74,10 @@ def _blob(stage: str, digest: str) -> str:
     return _path(stage, f"blobs/{algo}/{hexd}")
 
 
-def _blob_json(stage: str, digest: str) -> dict:
+def _blob_json(stage: str, digest: str) -> dict[str, Any]:
     with open(_blob(stage, digest), "rb") as f:
         try:
-            data = json.loads(f.read())
+            data: object = json.loads(f.read())
         except ValueError as e:
             raise InvalidParameter(f"invalid archive: blob {digest}: {e}") from e
     if not isinstance(data, dict):
@@ -84,19 +85,14 @@ def _blob_json(stage: str, digest: str) -> dict:
     return data
 
 
-def _host_platform() -> tuple[str, str]:
-    m = platform.machine()
-    return "linux", {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
-
-
-def _pick_manifest(stage: str, desc: dict, depth: int = 0) -> dict:
+def _pick_manifest(stage: str, desc: dict[str, Any], depth: int = 0) -> dict[str, Any]:
     """Follow nested indexes down to the image manifest for this host's platform."""
     if depth > 4:
         raise InvalidParameter("invalid archive: nested indexes too deep")
     if desc.get("mediaType") in (MT_OCI_INDEX, MT_DOCKER_LIST):
         index = _blob_json(stage, desc["digest"])
         manifests = index.get("manifests") or []
-        os_, arch = _host_platform()
+        os_, arch = host_platform()
         chosen = next(
             (
                 m
@@ -113,7 +109,7 @@ def _pick_manifest(stage: str, desc: dict, depth: int = 0) -> dict:
     return _blob_json(stage, desc["digest"])
 
 
-def _oci_name(annotations: dict) -> str | None:
+def _oci_name(annotations: dict[str, str]) -> str | None:
     name = annotations.get(CONTAINERD_NAME)
     if name:
         return name
@@ -172,7 +168,9 @@ def v1_layer_ids(diff_ids: list[str]) -> list[str]:
 
 def write(out_path: str, images: list[ArchiveImage], layer_tar: Callable[[str], str]) -> None:
     """A docker-archive like docker 20.10's `docker save`."""
-    manifest, repositories, written = [], {}, set()
+    manifest: list[dict[str, Any]] = []
+    repositories: dict[str, dict[str, str]] = {}
+    written: set[str] = set()
 
     def info(name: str, size: int = 0, dir_: bool = False) -> tarfile.TarInfo:
         ti = tarfile.TarInfo(name)

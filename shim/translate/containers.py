@@ -8,17 +8,14 @@ from api-docs/CHANGELOG.md, so handlers never compare versions.
 from __future__ import annotations
 
 import copy
-import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shim.engine.model import Container, CreateSpec
 from shim.errors import InvalidParameter
+from shim.times import parse_unix_timestamp, rfc3339_nano_or_zero
 from shim.translate.versions import Version
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
 
 # ---------------------------------------------------------------- in
 
@@ -110,15 +107,8 @@ def update_in(body: dict[str, Any] | None) -> dict[str, Any]:
 # ---------------------------------------------------------------- times
 
 
-def rfc3339nano(ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction trimmed."""
-    if not ns:
-        return ZERO_TIME
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.datetime.fromtimestamp(secs, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac:
-        return f"{base}.{frac:09d}".rstrip("0") + "Z"
-    return base + "Z"
+# Go's time.RFC3339Nano in UTC, 0 meaning the zero time (shim/times.py)
+rfc3339nano = rfc3339_nano_or_zero
 
 
 def human_duration(seconds: float) -> str:
@@ -249,7 +239,7 @@ def default_networks(c: Container) -> dict[str, Any]:
 
 
 def network_settings_out(c: Container, extra: dict[str, Any]) -> dict[str, Any]:
-    ns = extra.get("network_settings")
+    ns: dict[str, Any] | None = extra.get("network_settings")
     if ns is not None:
         return ns
     return {
@@ -539,14 +529,10 @@ def stream_content_type(version: Version, tty: bool, *, attach: bool = False) ->
     return "application/vnd.docker.raw-stream" if attach else None
 
 
-def log_since_in(raw: str | None) -> float:
-    """`since` / `until`: unix seconds, optionally with a fraction (timetypes.ParseTimestamps)."""
-    if not raw:
-        return 0.0
-    try:
-        return float(raw)
-    except ValueError:
-        raise InvalidParameter(f"invalid value for since/until: {raw!r}") from None
+def log_since_in(raw: str | None, name: str = "since") -> float:
+    """`since` / `until`: unix seconds, optionally with a fraction (timestamp.ParseUnixTimestamp)."""
+    ns = parse_unix_timestamp(raw or "", name)
+    return 0.0 if ns is None else ns / 1e9
 
 
 def tail_in(raw: str | None) -> int | None:
@@ -559,7 +545,7 @@ def tail_in(raw: str | None) -> int | None:
     return None if n < 0 else n
 
 
-def signal_in(query, version: Version) -> str | None:
+def signal_in(query: Mapping[str, str], version: Version) -> str | None:
     """stop/restart `signal` exists from API 1.42 (CHANGELOG v1.42); older requests ignore it."""
     if version.lt("1.42"):
         return None

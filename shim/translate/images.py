@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shim.times import ZERO_TIME
 from shim.translate.versions import Version
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 # container.Config in Go field order; None marks `omitempty` fields.
 _CONFIG_FIELDS: list[tuple[str, Any]] = [
@@ -60,7 +59,7 @@ _CONTAINER_ONLY = {
 }
 
 
-def container_config(cfg: dict | None, version: Version | None = None) -> dict:
+def container_config(cfg: dict[str, Any] | None, version: Version | None = None) -> dict[str, Any]:
     """A Docker Config with Go's zero values and field order (`...` = null when unset)."""
     cfg = cfg or {}
     out: dict[str, Any] = {}
@@ -86,7 +85,7 @@ def _tags_for_list(tags: list[str], digests: list[str], version: Version) -> tup
     return tags, (digests if digests else ([] if version.ge("1.43") else None))
 
 
-def list_item(img: Any, tags: list[str], version: Version) -> dict:
+def list_item(img: Any, tags: list[str], version: Version) -> dict[str, Any]:
     """One GET /images/json entry (img: engine.images.Image; tags: familiar tags to show)."""
     repo_tags, repo_digests = _tags_for_list(tags if img.repo_tags else [], img.familiar_digests, version)
     labels = img.container_config.get("Labels") or None
@@ -106,7 +105,7 @@ def list_item(img: Any, tags: list[str], version: Version) -> dict:
     return out
 
 
-def inspect(img: Any, layer_dirs: list[str], version: Version) -> dict:
+def inspect(img: Any, layer_dirs: list[str], version: Version) -> dict[str, Any]:
     """GET /images/{name}/json (img: engine.images.Image; layer_dirs lowest first)."""
     cfg = img.config
     out: dict[str, Any] = {
@@ -144,7 +143,7 @@ def inspect(img: Any, layer_dirs: list[str], version: Version) -> dict:
     return out
 
 
-def graph_driver_data(layer_dirs: list[str]) -> dict | None:
+def graph_driver_data(layer_dirs: list[str]) -> dict[str, str] | None:
     if not layer_dirs:
         return None
     top = layer_dirs[-1]
@@ -156,7 +155,7 @@ def graph_driver_data(layer_dirs: list[str]) -> dict | None:
     return data
 
 
-def history_item(entry: dict) -> dict:
+def history_item(entry: dict[str, Any]) -> dict[str, Any]:
     return {
         "Comment": entry["comment"],
         "Created": entry["created"],
@@ -167,5 +166,5 @@ def history_item(entry: dict) -> dict:
     }
 
 
-def prune_result(records: list[dict[str, str]], reclaimed: int) -> dict:
+def prune_result(records: list[dict[str, str]], reclaimed: int) -> dict[str, Any]:
     return {"ImagesDeleted": records or None, "SpaceReclaimed": reclaimed}

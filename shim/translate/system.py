@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
+import time
 from typing import Any
 
 from shim import __version__
+from shim.platforms import machine_name
+from shim.times import rfc3339_nano_local
 from shim.translate.versions import MAX_VERSION, MIN_VERSION, Version
 
 
-def version_body(host, python_version: str, v: Version) -> dict[str, Any]:
+def version_body(host: Any, python_version: str, v: Version) -> dict[str, Any]:
     details = {
         "ApiVersion": str(MAX_VERSION),
         "Arch": host.architecture,
@@ -44,15 +46,15 @@ def version_body(host, python_version: str, v: Version) -> dict[str, Any]:
 def info_body(
     *,
     engine_id: str,
-    host,
-    settings,
+    host: Any,
+    settings: Any,
     counts: dict[str, int],
     images: int,
     listeners: int,
     python_version: str,
     v: Version,
 ) -> dict[str, Any]:
-    now = datetime.datetime.now(datetime.UTC).astimezone().isoformat()
+    now = rfc3339_nano_local(time.time_ns())
     commit = {"ID": "", "Expected": ""}
     body: dict[str, Any] = {
         "ID": engine_id,
@@ -99,7 +101,7 @@ def info_body(
         "OperatingSystem": host.operating_system,
         "OSVersion": host.os_version,
         "OSType": "linux",
-        "Architecture": {"amd64": "x86_64", "arm64": "aarch64"}.get(host.architecture, host.architecture),
+        "Architecture": machine_name(host.architecture),
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": registry_config(settings.insecure_registries, settings.registry_mirrors),
         "NCPU": host.ncpu,
