@@ -159,7 +159,7 @@ async def update(request: web.Request) -> web.Response:
 async def prune(request: web.Request) -> web.Response:
     """POST /containers/prune?filters="""
     svc = _svc(request)
-    pf = tf.prune_filter(qfilters(request), lambda v: tf.parse_until(v, time.time_ns()))
+    pf = tf.prune_filter(qfilters(request), time.time_ns())
     deleted, reclaimed = await svc.prune(lambda c: not tf.prune_matches(c, pf))
     return json_response(tr.prune_out(deleted, reclaimed))
 
@@ -210,7 +210,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         stderr=qbool(request, "stderr"),
         follow=qbool(request, "follow"),
         since=tr.log_since_in(request.query.get("since")),
-        until=tr.log_since_in(request.query.get("until")),
+        until=tr.log_since_in(request.query.get("until"), "until"),
         tail=tr.tail_in(request.query.get("tail")),
     )
     tty, ts = bool(c.config.get("Tty")), qbool(request, "timestamps")

@@ -7,11 +7,10 @@ compose v2, lists from docker-py, aiodocker and dockerode).
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from shim.errors import InvalidParameter
+from shim.filters import Filters
 
 _TRUE = {"1", "true", "True", "TRUE", "yes"}
 _FALSE = {"0", "false", "False", "FALSE", "no", ""}
@@ -48,29 +47,11 @@ def qstr(request: web.Request, name: str, default: str | None = None) -> str | N
     return request.query.get(name, default)
 
 
-def parse_filters(raw: str | None) -> dict[str, list[str]]:
-    """Both shapes to {key: [values]}: {"label":{"a=b":true}} and {"label":["a=b"]}."""
-    if raw is None or raw == "":
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as e:
-        raise InvalidParameter(f"invalid filter: {e}") from None
-    if not isinstance(data, dict):
-        raise InvalidParameter("invalid filter: filters must be a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, val in data.items():
-        if isinstance(val, dict):
-            out[key] = [k for k, on in val.items() if on]
-        elif isinstance(val, list):
-            out[key] = [str(v) for v in val]
-        elif isinstance(val, str):
-            out[key] = [val]
-        else:
-            raise InvalidParameter(f"invalid filter: value of {key!r} must be an object or a list")
-    return out
+def parse_filters(raw: str | None) -> Filters:
+    """Both shapes to one Filters: {"label":{"a=b":true}} and {"label":["a=b"]} (shim/filters.py)."""
+    return Filters.parse(raw)
 
 
-def qfilters(request: web.Request) -> dict[str, list[str]]:
-    """The `filters` parameter; which keys are valid is each area's translate layer's business."""
-    return parse_filters(request.query.get("filters"))
+def qfilters(request: web.Request) -> Filters:
+    """The `filters` parameter; which keys are valid is each endpoint's business (shim/filters.py)."""
+    return Filters.parse(request.query.get("filters"))

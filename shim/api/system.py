@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -13,6 +15,7 @@ from shim.api.server import ENGINE
 from shim.api.streams import json_lines
 from shim.engine.events import matches
 from shim.errors import InvalidParameter, NotFound
+from shim.times import parse_unix_timestamp
 from shim.translate import system as tr
 
 PYTHON = f"python{platform.python_version()}"
@@ -59,27 +62,16 @@ async def info(request: web.Request) -> web.Response:
     )
 
 
-def parse_timestamp(raw: str | None, name: str) -> int | None:
-    """dockerd takes unix seconds with an optional fraction ("1795886378.000000001")."""
-    if raw is None or raw == "":
-        return None
-    secs, _, frac = raw.partition(".")
-    try:
-        return int(secs) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
-    except ValueError:
-        raise InvalidParameter(f"invalid value for {name}: {raw!r}") from None
-
-
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /events: JSON lines; a bounded query (until) ends once `until` has passed."""
     engine = request.app[ENGINE]
     filters = qfilters(request)
-    since = parse_timestamp(request.query.get("since"), "since")
-    until = parse_timestamp(request.query.get("until"), "until")
+    since = parse_unix_timestamp(request.query.get("since", ""), "since")
+    until = parse_unix_timestamp(request.query.get("until", ""), "until")
     if since is not None and until is not None and until < since:
         raise InvalidParameter("since time must be before until time")
 
-    async def selected():
+    async def selected() -> AsyncIterator[dict[str, Any]]:
         async for ev in engine.events.stream(since, until):
             if matches(ev, filters):
                 yield ev

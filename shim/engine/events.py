@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from shim.engine.model import Container
-from shim.labels import labels_match
+from shim.filters import EVENT_KEYS, FilterInput, Filters
 
 BUFFER = 1024
 
@@ -112,27 +112,29 @@ class Events:
             self._subs.discard(q)
 
 
-def matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    """dockerd's event filters: values of one key are ORed, keys are ANDed."""
+def matches(ev: dict[str, Any], filters: FilterInput) -> bool:
+    """dockerd's event filters: values of one key are ORed, keys are ANDed; a key dockerd's
+    event filter doesn't know matches nothing."""
+    f = Filters.of(filters)
     attrs = ev["Actor"]["Attributes"]
-    for key, values in filters.items():
-        if not values:
+    actor = ev["Actor"]["ID"]
+    for key in f:
+        if not f.get(key):
             continue
         if key == "type":
-            ok = ev["Type"] in values
+            ok = f.exact("type", ev["Type"])
         elif key == "event":
-            ok = ev["Action"] in values or ev["Action"].split(":", 1)[0] in values
-        elif key in ("container", "network", "volume", "plugin", "daemon", "node", "service", "secret", "config"):
-            # moby's fuzzyMatchName: an ID prefix or the name attribute, whatever the event type.
-            ok = any(ev["Actor"]["ID"].startswith(v) or attrs.get("name", "").startswith(v) for v in values)
+            ok = f.exact("event", ev["Action"]) or f.exact("event", ev["Action"].split(":", 1)[0])
         elif key == "image":
             name = attrs.get("name" if ev["Type"] == "image" else "image", "")
-            cands = {ev["Actor"]["ID"], name, _strip_tag(ev["Actor"]["ID"]), _strip_tag(name)}
-            ok = any(v in cands for v in values)
+            ok = any(f.exact("image", c) for c in (actor, name, _strip_tag(actor), _strip_tag(name)))
         elif key == "label":
-            ok = labels_match(attrs, values)  # labels are ANDed, as moby's MatchKVList
+            ok = f.labels(attrs)  # labels are ANDed, as moby's MatchKVList
         elif key == "scope":
-            ok = ev.get("scope") in values
+            ok = f.exact("scope", ev.get("scope", ""))
+        elif key in EVENT_KEYS:
+            # container, network, volume, …: moby's fuzzyMatchName, an ID prefix or the name attribute
+            ok = f.fuzzy(key, actor) or f.fuzzy(key, attrs.get("name", ""))
         else:
             ok = False
         if not ok:

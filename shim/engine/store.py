@@ -19,7 +19,7 @@ log = logging.getLogger("shim.store")
 
 
 class Store:
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root) / "db"
         self.root.mkdir(parents=True, exist_ok=True)
 

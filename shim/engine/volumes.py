@@ -25,10 +25,12 @@ from collections.abc import Callable
 from typing import Any
 
 from shim.engine import mounts as mp_
+from shim.engine.events import Events
 from shim.engine.mounts import ANONYMOUS_LABEL, MountPoint
 from shim.engine.ports import MountSpec, RootfsAccess, VolumeFS
+from shim.engine.store import Store
 from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
-from shim.labels import labels_match
+from shim.filters import VOLUME_LIST, VOLUME_PRUNE, FilterInput, Filters
 
 log = logging.getLogger("shim.volumes")
 
@@ -73,16 +75,12 @@ def validate_opts(name: str, opts: dict[str, str]) -> None:
         raise InvalidParameter(f"create {name}: quota size requested but no quota support")
 
 
-def rfc3339(ns: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 1_000_000_000))
-
-
 class VolumeService:
     def __init__(
         self,
         *,
-        store: Any,
-        events: Any,
+        store: Store,
+        events: Events,
         fs: VolumeFS,
         rootfs: RootfsAccess | None = None,
         protected_roots: list[str] | None = None,
@@ -153,33 +151,6 @@ class VolumeService:
         self._events.publish("volume", "create", name, {"driver": driver})
         return v
 
-    def list(self, filters: dict[str, list[str]] | None = None) -> list[Volume]:
-        filters = filters or {}
-        for key in filters:
-            if key not in ("name", "label", "dangling", "driver"):
-                raise InvalidParameter(f"invalid filter '{key}'")
-        out = []
-        for v in sorted(self._vols.values(), key=lambda v: v.name):
-            if self._matches(v, filters):
-                out.append(v)
-        return out
-
-    def _matches(self, v: Volume, filters: dict[str, list[str]]) -> bool:
-        names = filters.get("name") or []
-        if names and not any(n in v.name for n in names):
-            return False
-        drivers = filters.get("driver") or []
-        if drivers and v.driver not in drivers:
-            return False
-        if filters.get("label") and not labels_match(v.labels or {}, filters["label"]):
-            return False
-        dangling = filters.get("dangling") or []
-        if dangling:
-            want = _bool_value("dangling", dangling[-1])
-            if want != (not self.users(v.name)):
-                return False
-        return True
-
     async def remove(self, name: str, force: bool = False) -> None:
         async with self._lock:
             v = self._vols.get(name)
@@ -198,25 +169,20 @@ class VolumeService:
         self._vols.pop(v.name, None)
         self._events.publish("volume", "destroy", v.name, {"driver": v.driver})
 
-    async def prune(
-        self, filters: dict[str, list[str]] | None = None, *, anonymous_only: bool = False
-    ) -> tuple[list[str], int]:
+    async def prune(self, filters: FilterInput = None, *, anonymous_only: bool = False) -> tuple[list[str], int]:
         """Unused volumes matching `label`/`label!` filters; from API 1.42 only anonymous ones
         unless the `all` filter says otherwise (the API layer decides `anonymous_only`)."""
-        filters = dict(filters or {})
-        for key in filters:
-            if key not in ("label", "label!", "all"):
-                raise InvalidParameter(f"invalid filter '{key}'")
-        deleted, reclaimed = [], 0
+        f = Filters.of(filters)
+        f.validate(VOLUME_PRUNE)
+        deleted: list[str] = []
+        reclaimed = 0
         async with self._lock:
             for v in list(self._vols.values()):
                 if self.users(v.name):
                     continue
                 if anonymous_only and not v.anonymous and ANONYMOUS_LABEL not in (v.labels or {}):
                     continue
-                if filters.get("label") and not labels_match(v.labels or {}, filters["label"]):
-                    continue
-                if filters.get("label!") and labels_match(v.labels or {}, filters["label!"], any_=True):
+                if not (f.labels(v.labels) and f.not_labels(v.labels)):
                     continue
                 size = await asyncio.to_thread(self._fs.size, v.name)
                 try:
@@ -257,11 +223,10 @@ class VolumeService:
         try:
             for m in plan:
                 mp_.check_not_under(m, self._protected)
-                if m.type == "bind" and not m.create_source:
-                    if not await asyncio.to_thread(self._fs.exists, m.source):
-                        raise InvalidParameter(
-                            f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
-                        )
+                if m.type == "bind" and not m.create_source and not await asyncio.to_thread(self._fs.exists, m.source):
+                    raise InvalidParameter(
+                        f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
+                    )
                 if m.type != "volume":
                     continue
                 existed = m.name in self._vols
@@ -391,23 +356,36 @@ class VolumeService:
     # ------------------------------------------------------------ daemon start / stop
 
     async def restore(self) -> None:
-        self._load()
+        """Daemon start: volumes and mount records from the store, read off the event loop."""
+        if not self._loaded:
+            self._apply(*await asyncio.to_thread(self._read_records))
 
     def _load(self) -> None:
-        """Volumes and mount records from the store, once (the container service may ask first)."""
-        if self._loaded:
-            return
-        self._loaded = True
+        """The same, blocking, for a caller that comes before restore (never in shimd: restore runs first)."""
+        if not self._loaded:
+            self._apply(*self._read_records())
+
+    def _read_records(self) -> tuple[dict[str, Volume], dict[str, list[MountPoint]]]:
+        vols: dict[str, Volume] = {}
+        mounts: dict[str, list[MountPoint]] = {}
         for name, data in self._store.load_all(KIND).items():
             try:
-                self._vols[name] = Volume.from_dict(data)
+                vols[name] = Volume.from_dict(data)
             except TypeError:
                 log.error("volume %s: unreadable record, skipped", name)
         for cid, data in self._store.load_all(MOUNTS_KIND).items():
             try:
-                self._mounts[cid] = [MountPoint.from_dict(d) for d in data]
+                mounts[cid] = [MountPoint.from_dict(d) for d in data]
             except TypeError:
                 log.error("mounts of %s: unreadable record, skipped", cid)
+        return vols, mounts
+
+    def _apply(self, vols: dict[str, Volume], mounts: dict[str, list[MountPoint]]) -> None:
+        if self._loaded:  # loaded meanwhile: what is in memory is newer than the records read
+            return
+        self._loaded = True
+        self._vols.update(vols)
+        self._mounts.update(mounts)
 
     def drop_stale(self, known: set[str]) -> None:
         """Mount records of containers that no longer exist (a crash between remove and forget).
@@ -418,11 +396,17 @@ class VolumeService:
                 self._mounts.pop(cid, None)
                 self._store.delete(MOUNTS_KIND, cid)
 
-
-def _bool_value(key: str, raw: str) -> bool:
-    low = raw.lower()
-    if low in ("1", "true"):
-        return True
-    if low in ("0", "false"):
-        return False
-    raise InvalidParameter(f"invalid filter '{key}={raw}'")
+    # Last in the class: below it, `list` in an annotation would name this method, not the builtin.
+    def list(self, filters: FilterInput = None) -> list[Volume]:
+        """GET /volumes: name (substring), driver, label, dangling (no container references it)."""
+        f = Filters.of(filters)
+        f.validate(VOLUME_LIST)
+        dangling = f.bool("dangling")
+        return [
+            v
+            for v in sorted(self._vols.values(), key=lambda v: v.name)
+            if f.substring("name", v.name)
+            and f.exact("driver", v.driver)
+            and f.labels(v.labels)
+            and (dangling is None or dangling == (not self.users(v.name)))
+        ]

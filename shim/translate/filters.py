@@ -3,92 +3,53 @@
 `ps_filter(filters)` validates the keys and values with dockerd's messages and returns a
 PsFilter; the engine resolves the references it names (ancestor images, before/since
 containers) and calls `matches`. Values of id/name are regular expressions matched
-anywhere, as docker's filters.Match does.
+anywhere, as docker's filters.Match does. Parsing, key validation and the matchers are
+shim/filters.py's; the keys and values only containers have are checked here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-from typing import Any
 
 from shim.engine.model import Container
 from shim.errors import InvalidParameter
-from shim.labels import labels_match
+from shim.filters import CONTAINER_LIST, CONTAINER_PRUNE, FilterInput, Filters
 
-PS_KEYS = {
-    "ancestor",
-    "before",
-    "exited",
-    "id",
-    "isolation",
-    "label",
-    "name",
-    "status",
-    "health",
-    "since",
-    "volume",
-    "network",
-    "is-task",
-    "publish",
-    "expose",
-}
-PRUNE_KEYS = {"until", "label", "label!"}
+PS_KEYS = CONTAINER_LIST
+PRUNE_KEYS = CONTAINER_PRUNE
 STATES = {"paused", "restarting", "running", "removing", "dead", "created", "exited"}
 HEALTH = {"starting", "healthy", "unhealthy", "none"}
 
 
 @dataclasses.dataclass(slots=True)
 class PsFilter:
-    raw: dict[str, list[str]]
+    filters: Filters
     exited: list[int]
     all_states: bool  # a status filter lists stopped containers too
 
     def values(self, key: str) -> list[str]:
-        return self.raw.get(key, [])
+        return self.filters.get(key)
 
 
-def _validate_keys(filters: dict[str, list[str]], accepted: set[str]) -> None:
-    for key in filters:
-        if key not in accepted:
-            raise InvalidParameter(f"Invalid filter '{key}'")
-
-
-def ps_filter(filters: dict[str, list[str]] | None) -> PsFilter:
-    filters = {k: list(v) for k, v in (filters or {}).items()}
-    _validate_keys(filters, PS_KEYS)
+def ps_filter(filters: FilterInput) -> PsFilter:
+    filters = Filters.of(filters)
+    filters.validate(PS_KEYS)
     exited: list[int] = []
-    for value in filters.get("exited", []):
+    for value in filters.get("exited"):
         try:
             exited.append(int(value))
         except ValueError:
             raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
-    for value in filters.get("status", []):
+    for value in filters.get("status"):
         if value not in STATES:
             raise InvalidParameter(f"Unrecognised filter value for status: {value}")
-    for value in filters.get("health", []):
+    for value in filters.get("health"):
         if value not in HEALTH:
             raise InvalidParameter(f"Unrecognised filter value for health: {value}")
-    for value in filters.get("is-task", []):
+    for value in filters.get("is-task"):
         if value not in ("true", "false", "1", "0"):
             raise InvalidParameter(f"Invalid filter 'is-task={value}'")
-    return PsFilter(raw=filters, exited=exited, all_states=bool(filters.get("status")))
-
-
-def _regex_any(patterns: list[str], text: str) -> bool:
-    for p in patterns:
-        try:
-            if re.search(p, text):
-                return True
-        except re.error:
-            if p in text:
-                return True
-    return False
-
-
-def match_labels(patterns: list[str], labels: dict[str, str]) -> bool:
-    """filters.MatchKVList: every `key` / `key=value` must hold."""
-    return labels_match(labels, patterns)
+    return PsFilter(filters=filters, exited=exited, all_states=bool(filters.get("status")))
 
 
 def matches(
@@ -103,11 +64,9 @@ def matches(
     volumes: list[str] | None = None,
 ) -> bool:
     """Does container `c` pass the filter? Resolved references come from the engine."""
-    if f.values("id") and not _regex_any(f.values("id"), c.id):
+    if not f.filters.match("id", c.id) or not f.filters.match("name", "/" + c.name):
         return False
-    if f.values("name") and not _regex_any(f.values("name"), "/" + c.name):
-        return False
-    if f.values("label") and not match_labels(f.values("label"), c.config.get("Labels") or {}):
+    if not f.filters.labels(c.config.get("Labels")):
         return False
     if f.values("status") and c.state.status not in f.values("status"):
         return False
@@ -131,10 +90,9 @@ def matches(
             return False
     if f.values("volume") and not any(v in (volumes or []) for v in f.values("volume")):
         return False
-    if f.values("is-task"):
-        # shimd has no swarm: no container is a task.
-        if f.values("is-task")[0] in ("true", "1"):
-            return False
+    # shimd has no swarm: no container is a task.
+    if f.values("is-task")[:1] in (["true"], ["1"]):
+        return False
     if f.values("expose") or f.values("publish"):
         exposed = set((c.config.get("ExposedPorts") or {}).keys())
         published = set((c.host_config.get("PortBindings") or {}).keys())
@@ -149,41 +107,19 @@ def matches(
 
 @dataclasses.dataclass(slots=True)
 class PruneFilter:
+    filters: Filters
     until_ns: int | None
-    labels: list[str]
-    not_labels: list[str]
 
 
-def prune_filter(filters: dict[str, list[str]] | None, parse_time: Any = None) -> PruneFilter:
-    """POST /containers/prune: until (timestamp or duration), label, label!."""
-    filters = filters or {}
-    _validate_keys(filters, PRUNE_KEYS)
-    until_ns = None
-    for value in filters.get("until", []):
-        until_ns = parse_time(value) if parse_time else None
-    return PruneFilter(until_ns=until_ns, labels=filters.get("label", []), not_labels=filters.get("label!", []))
+def prune_filter(filters: FilterInput, now_ns: int | None = None) -> PruneFilter:
+    """POST /containers/prune: until (dockerd's timestamp grammar, relative to now_ns), label, label!."""
+    filters = Filters.of(filters)
+    filters.validate(PRUNE_KEYS)
+    return PruneFilter(filters=filters, until_ns=filters.until(now_ns))
 
 
 def prune_matches(c: Container, f: PruneFilter) -> bool:
-    labels = c.config.get("Labels") or {}
-    if f.labels and not match_labels(f.labels, labels):
-        return False
-    if f.not_labels and labels_match(labels, f.not_labels, any_=True):
+    labels = c.config.get("Labels")
+    if not f.filters.labels(labels) or not f.filters.not_labels(labels):
         return False
     return not (f.until_ns is not None and c.created >= f.until_ns)
-
-
-def parse_until(value: str, now_ns: int) -> int:
-    """A timestamp (unix seconds[.frac]) or a Go duration ago ("10m", "1h30m")."""
-    try:
-        return int(float(value) * 1e9)
-    except ValueError:
-        pass
-    m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+)", value)
-    if not m:
-        raise InvalidParameter(f'failed to parse value as time or duration: "{value}"')
-    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-    total = 0.0
-    for num, unit in re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value):
-        total += float(num) * units[unit]
-    return now_ns - int(total)

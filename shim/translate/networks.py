@@ -7,20 +7,14 @@ ConfigOnly, Containers (empty in lists, as dockerd's list), Options, Labels.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from typing import Any
 
 from shim.engine.netmodel import ContainerNet, Endpoint, EndpointView, Network
 from shim.errors import InvalidParameter
-from shim.labels import label_matches
+from shim.filters import NETWORK_LIST, NETWORK_PRUNE, FilterInput, Filters
+from shim.times import rfc3339_nano
 from shim.translate.versions import Version
-
-
-def rfc3339nano(ns: int) -> str:
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.datetime.fromtimestamp(secs, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return base + (f".{frac:09d}".rstrip("0") if frac else "") + "Z"
 
 
 def create_in(body: dict[str, Any]) -> dict[str, Any]:
@@ -42,7 +36,7 @@ def network_out(n: Network, containers: dict[str, dict[str, Any]] | None = None)
     return {
         "Name": n.name,
         "Id": n.id,
-        "Created": rfc3339nano(n.created),
+        "Created": rfc3339_nano(n.created),
         "Scope": "local",
         "Driver": n.driver,
         "EnableIPv6": n.enable_ipv6,
@@ -75,69 +69,39 @@ def network_containers(pairs: list[tuple[ContainerNet, Endpoint]]) -> dict[str, 
     }
 
 
-def list_filter(filters: dict[str, list[str]], used: Callable[[Network], bool]) -> Callable[[Network], bool]:
+def list_filter(filters: FilterInput, used: Callable[[Network], bool]) -> Callable[[Network], bool]:
     """GET /networks filters: name (substring), id (prefix), driver, label, type, scope, dangling."""
-    allowed = {"name", "id", "driver", "label", "type", "scope", "dangling"}
-    for key in filters:
-        if key not in allowed:
-            raise InvalidParameter(f"invalid filter '{key}'")
-    for t in filters.get("type", []):
+    f = Filters.of(filters)
+    f.validate(NETWORK_LIST)
+    for t in f.get("type"):
         if t not in ("custom", "builtin"):
             raise InvalidParameter(f"invalid filter: 'type'='{t}'")
+    dangling = f.bool("dangling")
 
     def keep(n: Network) -> bool:
-        if filters.get("name") and not any(v in n.name for v in filters["name"]):
+        if not (f.substring("name", n.name) and f.fuzzy("id", n.id) and f.exact("driver", n.driver)):
             return False
-        if filters.get("id") and not any(n.id.startswith(v) for v in filters["id"]):
+        if not f.labels(n.labels):
             return False
-        if filters.get("driver") and n.driver not in filters["driver"]:
+        if not f.exact("type", "builtin" if n.predefined else "custom") or not f.exact("scope", "local"):
             return False
-        if filters.get("label") and not all(label_matches(n.labels, v) for v in filters["label"]):
-            return False
-        if filters.get("type") and ("builtin" if n.predefined else "custom") not in filters["type"]:
-            return False
-        if filters.get("scope") and "local" not in filters["scope"]:
-            return False
-        if filters.get("dangling"):
-            want = filters["dangling"][-1].lower() in ("1", "true")
-            if (not n.predefined and not used(n)) != want:
-                return False
-        return True
+        return dangling is None or (not n.predefined and not used(n)) == dangling
 
     return keep
 
 
-def prune_filter(filters: dict[str, list[str]], now_ns: int) -> Callable[[Network], bool]:
-    for key in filters:
-        if key not in ("until", "label", "label!"):
-            raise InvalidParameter(f"invalid filter '{key}'")
-    until = None
-    if filters.get("until"):
-        until = _parse_until(filters["until"][-1], now_ns)
+def prune_filter(filters: FilterInput, now_ns: int) -> Callable[[Network], bool]:
+    """POST /networks/prune filters: until (dockerd's timestamp grammar, relative to now_ns), label, label!."""
+    f = Filters.of(filters)
+    f.validate(NETWORK_PRUNE)
+    until = f.until(now_ns)
 
     def keep(n: Network) -> bool:
         if until is not None and n.created >= until:
             return False
-        if filters.get("label") and not all(label_matches(n.labels, v) for v in filters["label"]):
-            return False
-        return not (filters.get("label!") and any(label_matches(n.labels, v) for v in filters["label!"]))
+        return f.labels(n.labels) and f.not_labels(n.labels)
 
     return keep
-
-
-def _parse_until(raw: str, now_ns: int) -> int:
-    units = {"s": 1, "m": 60, "h": 3600}
-    try:
-        if raw and raw[-1] in units and raw[:-1].replace(".", "", 1).isdigit():
-            return now_ns - int(float(raw[:-1]) * units[raw[-1]] * 1e9)
-        return int(float(raw) * 1e9)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return int(dt.timestamp() * 1e9)
-    except ValueError:
-        raise InvalidParameter(f"invalid filter 'until={raw}'") from None
 
 
 # ------------------------------------------------------------------ containers' NetworkSettings

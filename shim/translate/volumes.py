@@ -5,16 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import stat as _stat
-import time
 from typing import Any
 
+from shim.filters import FilterInput, Filters
+from shim.times import rfc3339, rfc3339_nano
 from shim.translate.versions import Version
 
 
 def volume_out(v: Any, mountpoint: str, usage: dict[str, int] | None = None) -> dict[str, Any]:
     """GET /volumes/{name}: dockerd's field order; Options null when none were given."""
     out: dict[str, Any] = {
-        "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v.created // 1_000_000_000)),
+        "CreatedAt": rfc3339(v.created),
         "Driver": v.driver,
         "Labels": v.labels,
         "Mountpoint": mountpoint,
@@ -31,12 +32,11 @@ def volume_list_out(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Volumes": items, "Warnings": None}
 
 
-def prune_anonymous_only(filters: dict[str, list[str]], version: Version) -> bool:
+def prune_anonymous_only(filters: FilterInput, version: Version) -> bool:
     """From API 1.42 `volume prune` removes anonymous volumes only, unless the `all` filter is true."""
     if version.lt("1.42"):
         return False
-    vals = [x.lower() for x in filters.get("all") or []]
-    return not any(x in ("1", "true") for x in vals)
+    return not Filters.of(filters).bool("all")
 
 
 def volume_prune_out(deleted: list[str], reclaimed: int) -> dict[str, Any]:
@@ -82,11 +82,13 @@ def go_file_mode(st_mode: int) -> int:
 
 def path_stat_header(name: str, size: int, st_mode: int, mtime_ns: int, link_target: str) -> str:
     """X-Docker-Container-Path-Stat: base64 of {name,size,mode,mtime,linkTarget}."""
-    secs, frac = divmod(mtime_ns, 1_000_000_000)
-    mtime = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    if frac:
-        mtime += "." + f"{frac:09d}".rstrip("0")
-    body = {"name": name, "size": size, "mode": go_file_mode(st_mode), "mtime": mtime + "Z", "linkTarget": link_target}
+    body = {
+        "name": name,
+        "size": size,
+        "mode": go_file_mode(st_mode),
+        "mtime": rfc3339_nano(mtime_ns),
+        "linkTarget": link_target,
+    }
     return base64.b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
 
 
