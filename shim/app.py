@@ -47,7 +47,9 @@ def build_engine(settings: Settings) -> Engine:
     except ImportError:  # pragma: no cover - while the image store is being built
         ImageService = None
     if ImageService is not None:
-        services["images"] = ImageService(store=store, layers=LayerStore(settings.data_root), events=events)
+        services["images"] = ImageService(
+            store=store, layers=LayerStore(settings.data_root), events=events, host_arch=host.architecture
+        )
     try:
         from shim.engine.containers import ContainerService
         from shim.runtime.runc import RuncRuntime
@@ -145,7 +147,7 @@ def _write_pidfile(path: str) -> None:
 async def serve(settings: Settings) -> None:
     hosts = listeners.plan(settings)  # bad hosts, TLS files or an unauthenticated TCP listener: fail now
     metrics = _metrics_module(settings)
-    engine = build_engine(settings)
+    engine = await asyncio.to_thread(build_engine, settings)  # reads host facts, runs `runc --version`
     exporter = metrics.Exporter(engine) if metrics is not None else None
     observe.set_observer(exporter)
     _write_pidfile(settings.pidfile)  # before the try: another daemon's pidfile is not ours to remove

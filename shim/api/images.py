@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -10,12 +11,13 @@ from shim.api.params import qbool, qfilters
 from shim.api.responses import empty_ok, json_response
 from shim.api.server import ENGINE
 from shim.api.streams import json_lines
+from shim.engine.images import ImageService
 from shim.errors import InvalidParameter, NotImplementedYet
 from shim.translate import images as tr
 
 
-def _svc(request: web.Request):
-    svc = request.app[ENGINE].images
+def _svc(request: web.Request) -> ImageService:
+    svc: ImageService | None = request.app[ENGINE].images
     if svc is None:
         raise NotImplementedYet("images are not available")
     return svc
@@ -26,7 +28,7 @@ async def _body(request: web.Request) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _items(items: list) -> AsyncIterator:
+async def _items(items: list[Any]) -> AsyncIterator[Any]:
     for item in items:
         yield item
 
@@ -35,7 +37,7 @@ async def list_images(request: web.Request) -> web.Response:
     """GET /images/json"""
     filters = qfilters(request)
     if "filter" in request.query:  # pre-1.25 clients: a reference glob in `filter`
-        filters.setdefault("reference", []).append(request.query["filter"])
+        filters.add("reference", request.query["filter"])
     found = _svc(request).list(all_=qbool(request, "all"), filters=filters)
     v = request["version"]
     return json_response([tr.list_item(img, tags, v) for img, tags in found])
@@ -43,10 +45,8 @@ async def list_images(request: web.Request) -> web.Response:
 
 async def inspect_image(request: web.Request) -> web.Response:
     """GET /images/{name}/json"""
-    svc = _svc(request)
-    img = svc.get(request.match_info["name"])
-    dirs = [svc.layers.layer_dir(d) for d in img.diff_ids]
-    return json_response(tr.inspect(img, dirs, request["version"]))
+    facts = _svc(request).inspect(request.match_info["name"])
+    return json_response(tr.inspect(facts.image, facts.layer_dirs, request["version"]))
 
 
 async def image_history(request: web.Request) -> web.Response:

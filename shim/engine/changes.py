@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
+from typing import Any
 
 from shim.errors import InvalidParameter
 
@@ -60,9 +61,9 @@ def _pairs(instr: str, args: str) -> list[tuple[str, str]]:
     return out
 
 
-def apply_changes(config: dict, changes: list[str]) -> dict:
+def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     """A copy of Docker Config `config` with the instructions in `changes` applied."""
-    cfg = json.loads(json.dumps(config or {}))
+    cfg: dict[str, Any] = json.loads(json.dumps(config or {}))
     cmd_set = False
     entrypoint_set = False
     for line in changes:

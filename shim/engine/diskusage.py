@@ -3,12 +3,11 @@
 Images with how many containers use each and the size of all their layers, containers with
 their list facts and sizes, volumes with their usage, the builder's cache records;
 translate/diskusage.py renders them.
-Layer sizes are read from the layer store off the event loop.
+Layer sizes come from the image service's cache (read off the event loop when layers arrive).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -16,12 +15,6 @@ from shim.engine.containers import ContainerService
 from shim.engine.model import BuildCacheRecord, DiskUsage, ImageUsage, VolumeUsage
 
 KINDS = frozenset({"image", "container", "volume", "build-cache"})
-
-
-class LayerSizes(Protocol):
-    def has_layer(self, diff_id: str) -> bool: ...
-
-    def layer_size(self, diff_id: str) -> int: ...
 
 
 class ListedImage(Protocol):
@@ -33,8 +26,8 @@ class ListedImage(Protocol):
 
 
 class DfImages(Protocol):
-    @property
-    def layers(self) -> LayerSizes: ...
+    def layers_size(self, diff_ids: Iterable[str]) -> int:
+        """Bytes of these layers, each once (sizes the image service already knows)."""
 
     def list(
         self, *, all_: bool = False, filters: dict[str, list[str]] | None = None
@@ -58,10 +51,6 @@ class BuildCache(Protocol):
     def cache_records(self) -> list[BuildCacheRecord]: ...
 
 
-def _layers_size(layers: LayerSizes, diff_ids: Iterable[str]) -> int:
-    return sum(layers.layer_size(d) for d in diff_ids if layers.has_layer(d))
-
-
 async def disk_usage(
     *,
     images: DfImages | None,
@@ -79,7 +68,7 @@ async def disk_usage(
             users = containers.image_usage(img.id) if containers is not None else []
             du.images.append(ImageUsage(image=img, tags=tags, containers=len(users)))
             diff_ids.update(img.diff_ids)
-        du.layers_size = await asyncio.to_thread(_layers_size, images.layers, diff_ids)
+        du.layers_size = images.layers_size(diff_ids)
     if containers is not None and "container" in want:
         du.containers = []
         for c in containers.all():
