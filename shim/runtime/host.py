@@ -11,6 +11,7 @@ from shim.engine.daemon import HostFacts
 from shim.platforms import go_arch
 from shim.runtime.cgroups import host_memory_total
 
+
 def _os_release() -> tuple[str, str]:
     fields: dict[str, str] = {}
     try:
@@ -31,7 +32,7 @@ def _cgroup_version() -> str:
 def _runc_version(runc: str) -> str:
     path = shutil.which(runc) or runc
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5).stdout
+        out = subprocess.run([path, "--version"], check=False, capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.SubprocessError):
         return ""
     first = out.splitlines()[0] if out else ""

@@ -5,7 +5,7 @@ Reads what `docker save` writes (manifest.json + `<id>.json` + `<layer>/layer.ta
 (index.json + blobs/); writes the docker-archive form a real dockerd loads.
 
 Every path named inside an archive is resolved within the unpacked staging directory
-(tarsafe.resolve_in_root), so a manifest naming `../../etc/shadow` cannot read the host.
+(rootpath.ContainerView), so a manifest naming `../../etc/shadow` cannot read the host.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from shim.engine.ports import ArchiveImage
 from shim.errors import InvalidParameter
 from shim.platforms import host_platform
 from shim.runtime import tarsafe
+from shim.runtime.rootpath import ContainerView
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -30,7 +31,7 @@ CONTAINERD_NAME = "io.containerd.image.name"
 
 
 def _path(stage: str, name: str) -> str:
-    path = tarsafe.resolve_in_root(stage, tarsafe.clean_member_name(name, stage), follow_last=True)
+    path = ContainerView(stage).host_path(tarsafe.clean_member_name(name, stage))
     if not os.path.isfile(path):
         raise InvalidParameter(f"invalid archive: {name!r} not found")
     return path

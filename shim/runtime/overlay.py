@@ -15,6 +15,7 @@ import posixpath
 from shim.errors import InvalidParameter, SystemFailure
 from shim.runtime.fsutil import is_mounted, lazy_unmount, libc
 from shim.runtime.oci_spec import ResolvedUser
+from shim.runtime.rootpath import secure_join
 
 MS_RDONLY = 1
 
@@ -46,32 +47,7 @@ def unmount(target: str) -> None:
         raise SystemFailure(f"error unmounting {target}: {os.strerror(err).lower()}")
 
 
-# --- paths inside the rootfs, never escaping it -------------------------------
-
-
-def secure_join(root: str, path: str) -> str:
-    """Resolve `path` inside `root` following symlinks as if root were / (moby symlink.FollowSymlinkInScope)."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved = ""  # relative to root
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            resolved = posixpath.dirname(resolved)
-            continue
-        candidate = posixpath.join(resolved, part)
-        full = os.path.join(root, candidate)
-        if os.path.islink(full):
-            hops += 1
-            if hops > 255:
-                raise InvalidParameter(f"too many links in {path}")
-            target = os.readlink(full)
-            if target.startswith("/"):
-                resolved = ""
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved = candidate
-    return os.path.join(root, resolved) if resolved else root
+# --- paths inside the rootfs, never escaping it (rootpath.py resolves them) -----
 
 
 def setup_working_dir(rootfs: str, cwd: str) -> None:

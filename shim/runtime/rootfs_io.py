@@ -1,13 +1,10 @@
 """Runtime adapter: files in and out of a container's filesystem (docker cp, export, diff, copy-up).
 
-Paths are resolved *as the container sees them*: component by component, symlinks
-followed inside the container (an absolute link restarts at the container's `/`, `..`
-stops at it), and each resolved container path is mapped to the host through the
-container's mount table (volumes and binds, longest destination first) or else its
-overlay rootfs. No host path outside the rootfs and the container's own mount sources
-is ever touched. (A running container could swap a directory for a symlink between our
-resolution and our write, as with dockerd before it chrooted; each final open refuses
-to follow a symlink.)
+Paths are resolved *as the container sees them* by the one resolver (rootpath.ContainerView:
+symlinks followed inside the container, each resolved path mapped to the host through the
+container's mounts or else its overlay rootfs); uploads are unpacked by tarsafe's one
+extraction loop on that view. No host path outside the rootfs and the container's own mount
+sources is ever touched.
 
 A stopped container's rootfs is mounted for the operation and unmounted afterwards;
 a running one's is already mounted by the runtime. tmpfs mounts exist only inside the
@@ -27,13 +24,15 @@ import stat
 import tarfile
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from shim.engine.ports import Runtime
 from shim.errors import Forbidden, InvalidParameter, NotFound, SystemFailure
 from shim.runtime import overlay, tarsafe
+from shim.runtime.fsutil import is_mounted
+from shim.runtime.rootpath import ContainerView
 from shim.runtime.volumefs import LocalVolumeFS
 
-MAX_SYMLINKS = 255
 CHUNK = 32 * 1024
 
 
@@ -44,57 +43,6 @@ class PathStat:
     mode: int  # st_mode
     mtime_ns: int
     link_target: str
-
-
-class ContainerView:
-    """A container's filesystem from the host: rootfs plus (destination, host source, rw) mounts."""
-
-    def __init__(self, rootfs: str, mounts: list[tuple[str, str, bool]], readonly_rootfs: bool = False) -> None:
-        self.rootfs = os.path.abspath(rootfs)
-        self.mounts = sorted(
-            ((posixpath.normpath(d), os.path.abspath(s), rw) for d, s, rw in mounts),
-            key=lambda m: len(m[0]),
-            reverse=True,
-        )
-        self.readonly_rootfs = readonly_rootfs
-
-    def host_of(self, cpath: str) -> tuple[str, bool, bool]:
-        """(host path, writable, in a volume) of a resolved container path."""
-        for dest, src, rw in self.mounts:
-            if cpath == dest or cpath.startswith(dest + "/"):
-                rel = cpath[len(dest) :].lstrip("/")
-                return (os.path.join(src, rel) if rel else src), rw, True
-        rel = cpath.lstrip("/")
-        return (os.path.join(self.rootfs, rel) if rel else self.rootfs), not self.readonly_rootfs, False
-
-    def resolve(self, path: str, follow_last: bool) -> str:
-        """The container path `path` with symlinks followed inside the container."""
-        pending = [p for p in path.split("/") if p not in ("", ".")]
-        resolved = "/"
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part == "..":
-                resolved = posixpath.dirname(resolved)
-                continue
-            cand = posixpath.join(resolved, part)
-            host, _, _ = self.host_of(cand)
-            try:
-                st = os.lstat(host)
-            except (FileNotFoundError, NotADirectoryError):
-                resolved = cand
-                continue
-            if stat.S_ISLNK(st.st_mode) and (pending or follow_last):
-                hops += 1
-                if hops > MAX_SYMLINKS:
-                    raise InvalidParameter(f"too many links in {path}")
-                target = os.readlink(host)
-                if target.startswith("/"):
-                    resolved = "/"
-                pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-                continue
-            resolved = cand
-        return resolved
 
 
 def _abs_path(path: str) -> str:
@@ -131,7 +79,7 @@ def stat_path(view: ContainerView, path: str) -> PathStat:
 
 
 def _tarinfo(tar: tarfile.TarFile, host: str, arc: str) -> tarfile.TarInfo | None:
-    ti = tar.gettarinfo(name=host, arcname=arc)
+    ti: tarfile.TarInfo | None = tar.gettarinfo(name=host, arcname=arc)  # None for a socket
     if ti is None:
         return None
     ti.uname = ti.gname = ""
@@ -206,79 +154,7 @@ def extract_archive(
         raise InvalidParameter("extraction point is not a directory")
     if not rw:
         raise Forbidden("mounted volume is marked read-only" if in_volume else "container rootfs is marked read-only")
-    undo = tarsafe._Undo()
-    dir_times: list[tuple[str, tarfile.TarInfo]] = []
-    try:
-        with tarfile.open(fileobj=src, mode="r|*") as tar:
-            for ti in tar:
-                rel = tarsafe.clean_member_name(ti.name, cdest)
-                if not rel:
-                    continue
-                parent_c = view.resolve(posixpath.join(cdest, posixpath.dirname(rel)), True)
-                cpath = posixpath.join(parent_c, posixpath.basename(rel))
-                target, writable, _ = view.host_of(cpath)
-                if not writable:
-                    raise Forbidden("mounted volume is marked read-only")
-                parent_host = os.path.dirname(target)
-                _make_parents(view, parent_c, undo)
-                if not os.path.isdir(parent_host) or os.path.islink(parent_host):
-                    raise InvalidParameter(f"not a directory: {posixpath.dirname(rel)!r}")
-                if no_overwrite_dir_nondir:
-                    _check_overwrite(target, ti)
-                if owner is not None:
-                    ti.uid, ti.gid = owner
-                if ti.islnk():
-                    _hardlink(view, cdest, ti, target, undo)
-                    continue
-                tarsafe._create(tar, ti, target, parent_host, undo, True)
-                if ti.isdir():
-                    dir_times.append((target, ti))
-        for p, ti in reversed(dir_times):
-            tarsafe._set_times(p, ti)
-    except (InvalidParameter, Forbidden):
-        undo.rollback()
-        raise
-    except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeError) as e:
-        undo.rollback()
-        raise InvalidParameter(f"invalid tar archive: {e}") from e
-
-
-def _make_parents(view: ContainerView, cdir: str, undo: Any) -> None:
-    missing = []
-    c = cdir
-    while c != "/":
-        host, _, _ = view.host_of(c)
-        if os.path.lexists(host):
-            break
-        missing.append(host)
-        c = posixpath.dirname(c)
-    for d in reversed(missing):
-        os.mkdir(d, 0o755)
-        undo.note(d)
-
-
-def _check_overwrite(target: str, ti: tarfile.TarInfo) -> None:
-    try:
-        st = os.lstat(target)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode) and not ti.isdir():
-        raise InvalidParameter(f'cannot overwrite directory "{target}" with non-directory "{ti.name}"')
-    if not stat.S_ISDIR(st.st_mode) and ti.isdir():
-        raise InvalidParameter(f'cannot overwrite non-directory "{target}" with directory "{ti.name}"')
-
-
-def _hardlink(view: ContainerView, cdest: str, ti: tarfile.TarInfo, target: str, undo: Any) -> None:
-    rel = tarsafe.clean_member_name(ti.linkname, cdest)
-    src_c = view.resolve(posixpath.join(cdest, rel), False)
-    src, _, _ = view.host_of(src_c)
-    if not os.path.lexists(src):
-        raise InvalidParameter(f"invalid hardlink {ti.name!r} -> {ti.linkname!r}: no such entry")
-    with contextlib.suppress(FileNotFoundError):
-        if not os.path.isdir(target) or os.path.islink(target):
-            os.unlink(target)
-    os.link(src, target, follow_symlinks=False)
-    undo.note(target)
+    tarsafe.extract_into(src, view, cdest, owner=owner, no_overwrite_dir_nondir=no_overwrite_dir_nondir)
 
 
 # --- docker diff ------------------------------------------------------------------------------
@@ -382,7 +258,7 @@ class _QueueWriter(io.RawIOBase):
     """A file object for a tar writer in a thread; chunks go to the event loop through a queue."""
 
     def __init__(self, q: queue.Queue[bytes | None], cancelled: threading.Event) -> None:
-        self.q, self.cancelled = q, cancelled
+        self.q, self.cancelled = q, cancelled  # None marks the end
         self.buf = bytearray()
 
     def writable(self) -> bool:
@@ -439,29 +315,32 @@ class _QueueReader(io.RawIOBase):
 
 async def stream_from_thread(fn: Callable[[IO[bytes]], None]) -> AsyncIterator[bytes]:
     """Run `fn(fileobj)` in a thread and yield what it writes, with back-pressure."""
-    q: queue.Queue = queue.Queue(maxsize=8)
+    q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
     cancelled = threading.Event()
     w = _QueueWriter(q, cancelled)
-    end = object()
+
+    def end() -> None:
+        # at least one try even when cancelled: a reader thread may still wait in q.get
+        while True:
+            try:
+                q.put(None, timeout=0.5)
+                return
+            except queue.Full:
+                if cancelled.is_set():
+                    return
 
     def run() -> None:
         try:
-            fn(w)
+            fn(cast(IO[bytes], w))
             w.flush_all()
         finally:
-            while True:
-                try:
-                    q.put(end, timeout=0.5)
-                    return
-                except queue.Full:
-                    if cancelled.is_set():
-                        return
+            end()
 
     fut = asyncio.ensure_future(asyncio.to_thread(run))
     try:
         while True:
             item = await asyncio.to_thread(q.get)
-            if item is end:
+            if item is None:
                 break
             yield item
         await fut
@@ -476,7 +355,7 @@ async def stream_from_thread(fn: Callable[[IO[bytes]], None]) -> AsyncIterator[b
 
 async def feed_thread(chunks: AsyncIterator[bytes], fn: Callable[[IO[bytes]], Any]) -> Any:
     """Run `fn(fileobj)` in a thread reading what `chunks` yields."""
-    q: queue.Queue = queue.Queue(maxsize=8)
+    q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
     r = _QueueReader(q)
     fut = asyncio.ensure_future(asyncio.to_thread(fn, io.BufferedReader(r, CHUNK)))
 
@@ -502,7 +381,7 @@ async def feed_thread(chunks: AsyncIterator[bytes], fn: Callable[[IO[bytes]], An
 class RootfsIO:
     """Files in and out of containers, on the runtime's paths (rootfs mount point, upper dir)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self._holds: dict[str, int] = {}
         self._ours: dict[str, bool] = {}
@@ -518,7 +397,7 @@ class RootfsIO:
         lock = self._locks.setdefault(cid, asyncio.Lock())
         async with lock:
             if not self._holds.get(cid):
-                already = await asyncio.to_thread(overlay.is_mounted, rootfs)
+                already = await asyncio.to_thread(is_mounted, rootfs)
                 if not already:
                     await asyncio.to_thread(
                         overlay.mount_overlay, list(layer_dirs), self._rt.upper_dir(cid), self._work_dir(cid), rootfs

@@ -1,11 +1,12 @@
 """Runtime adapter: safe tar extraction (blocking; call it through asyncio.to_thread).
 
-Every archive the daemon unpacks (image load and import, layers, and later cp and build
-contexts) goes through here. Guarantees:
-- no entry lands outside the target: `..` that climbs out and absolute member names are
-  refused; paths are resolved component by component *inside* the target, so a symlink
-  in the archive (or already in the target) is followed as if the target were `/`
-  (chroot semantics), never onto the host;
+Every archive the daemon unpacks (image load and import, layers, docker cp's uploads, and
+later build contexts) goes through one loop here. Guarantees:
+- no entry lands outside the target: a relative `..` that climbs out is refused, an absolute
+  name is taken inside the target; paths are resolved component by component *inside* the
+  root by the one resolver (rootpath.ContainerView), so a symlink in the archive (or already
+  in the target) is followed as if the root were `/` (chroot semantics), never onto the host,
+  and into a container's volumes only where the container would see them;
 - hard links must name an existing entry inside the target;
 - a hostile archive raises InvalidParameter, and everything this call created is removed.
 
@@ -17,15 +18,15 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
 from collections.abc import Callable
 from typing import IO
 
-from shim.errors import InvalidParameter
-
-MAX_SYMLINKS = 40  # Linux's ELOOP limit
+from shim.errors import Forbidden, InvalidParameter
+from shim.runtime.rootpath import ContainerView
 
 # Called with (tarinfo, resolved host path); returns True when it handled the entry itself
 # (the layer store uses it to turn AUFS whiteouts into overlayfs form).
@@ -58,47 +59,6 @@ def clean_member_name(name: str, root: str) -> str:
     return "/".join(parts)
 
 
-def resolve_in_root(root: str, rel: str, *, follow_last: bool = False) -> str:
-    """Host path of `rel` inside `root`, following symlinks as if `root` were `/`.
-
-    Components that don't exist yet are taken literally. The result always lies inside
-    `root`; with follow_last=False the final component is not followed (it is what the
-    entry will replace or create).
-    """
-    root = os.path.abspath(root)
-    pending = [p for p in rel.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while pending:
-        part = pending.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        is_last = not pending
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode) and (not is_last or follow_last):
-            hops += 1
-            if hops > MAX_SYMLINKS:
-                raise InvalidParameter(f"too many levels of symbolic links: {rel!r}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-            continue
-        resolved.append(part)
-    path = os.path.join(root, *resolved)
-    # Belt and braces: nothing above can produce a path outside root.
-    if os.path.commonpath([root, path]) != root:
-        raise _breakout(rel, root)
-    return path
-
-
 class _Undo:
     """What this extraction created, so a failure can remove it again."""
 
@@ -128,30 +88,59 @@ def extract(fileobj: IO[bytes], dest: str, *, hook: EntryHook | None = None, sam
     InvalidParameter is raised.
     """
     dest = os.path.abspath(dest)
+    return extract_into(fileobj, ContainerView(dest), "/", hook=hook, same_owner=same_owner, root_name=dest)
+
+
+def extract_into(
+    fileobj: IO[bytes],
+    view: ContainerView,
+    cdest: str,
+    *,
+    hook: EntryHook | None = None,
+    same_owner: bool = True,
+    owner: tuple[int, int] | None = None,
+    no_overwrite_dir_nondir: bool = False,
+    root_name: str = "",
+) -> int:
+    """Unpack into the directory `cdest` of a container view (docker cp's PUT archive, or a
+    plain directory as `/` of a view without mounts): every entry and hard link target is
+    resolved in the view (rootpath.py), so `..`, absolute names and symlinks stay inside it,
+    and an entry under a read-only mount is refused. `owner` replaces every entry's uid/gid;
+    `root_name` names the target in errors (`cdest` when empty). Returns the content size."""
+    shown = root_name or cdest
     undo = _Undo()
     size = 0
     dir_times: list[tuple[str, tarfile.TarInfo]] = []
     try:
         with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
             for ti in tar:
-                rel = clean_member_name(ti.name, dest)
-                if not rel:  # the root itself ("./"): apply its mode, nothing to create
-                    if ti.isdir():
-                        dir_times.append((dest, ti))
+                rel = clean_member_name(ti.name, shown)
+                if not rel:  # the target itself ("./"): its times, nothing to create
+                    if ti.isdir() and root_name:
+                        dir_times.append((view.host_of(cdest)[0], ti))
                     continue
-                parent_rel, _, base = rel.rpartition("/")
-                parent = resolve_in_root(dest, parent_rel, follow_last=True)
-                _make_parents(dest, parent, undo)
-                path = os.path.join(parent, base)
-                if hook is not None and hook(ti, path):
+                parent_c = view.resolve(posixpath.join(cdest, posixpath.dirname(rel)), follow_last=True)
+                target, writable, _ = view.host_of(posixpath.join(parent_c, posixpath.basename(rel)))
+                if not writable:
+                    raise Forbidden("mounted volume is marked read-only")
+                _make_parents(view, parent_c, rel, undo)
+                if hook is not None and hook(ti, target):
                     continue
-                size += _create(tar, ti, path, dest, undo, same_owner)
+                if no_overwrite_dir_nondir:
+                    _check_overwrite(target, ti)
+                if owner is not None:
+                    ti.uid, ti.gid = owner
+                link_src = ""
+                if ti.islnk():
+                    link_rel = clean_member_name(ti.linkname, shown)
+                    link_src = view.host_path(posixpath.join(cdest, link_rel), follow_last=False)
+                size += _create(tar, ti, target, undo, same_owner, link_src)
                 if ti.isdir():
-                    dir_times.append((path, ti))
+                    dir_times.append((target, ti))
         # Directory mtimes last: creating entries inside them changes them.
         for path, ti in reversed(dir_times):
             _set_times(path, ti)
-    except InvalidParameter:
+    except (InvalidParameter, Forbidden):
         undo.rollback()
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeError) as e:
@@ -160,17 +149,35 @@ def extract(fileobj: IO[bytes], dest: str, *, hook: EntryHook | None = None, sam
     return size
 
 
-def _make_parents(root: str, parent: str, undo: _Undo) -> None:
+def _make_parents(view: ContainerView, cdir: str, rel: str, undo: _Undo) -> None:
+    """Create the missing directories of the resolved container directory `cdir`."""
     missing = []
-    p = parent
-    while p != root and not os.path.lexists(p):
-        missing.append(p)
-        p = os.path.dirname(p)
-    if os.path.lexists(p) and not os.path.isdir(p):
-        raise InvalidParameter(f"not a directory: {os.path.relpath(p, root)!r}")
+    c = cdir
+    while True:
+        host, _, _ = view.host_of(c)
+        if os.path.lexists(host):
+            if not os.path.isdir(host) or os.path.islink(host):
+                raise InvalidParameter(f"not a directory: {posixpath.dirname(rel)!r}")
+            break
+        if c == "/":  # the root itself is never created here
+            break
+        missing.append(host)
+        c = posixpath.dirname(c)
     for d in reversed(missing):
         os.mkdir(d, 0o755)
         undo.note(d)
+
+
+def _check_overwrite(target: str, ti: tarfile.TarInfo) -> None:
+    """docker cp's NoOverwriteDirNonDir: neither a directory for a file nor a file for a directory."""
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode) and not ti.isdir():
+        raise InvalidParameter(f'cannot overwrite directory "{target}" with non-directory "{ti.name}"')
+    if not stat.S_ISDIR(st.st_mode) and ti.isdir():
+        raise InvalidParameter(f'cannot overwrite non-directory "{target}" with directory "{ti.name}"')
 
 
 def _remove_existing(path: str, new_is_dir: bool) -> bool:
@@ -188,7 +195,9 @@ def _remove_existing(path: str, new_is_dir: bool) -> bool:
     return False
 
 
-def _create(tar: tarfile.TarFile, ti: tarfile.TarInfo, path: str, root: str, undo: _Undo, same_owner: bool) -> int:
+def _create(
+    tar: tarfile.TarFile, ti: tarfile.TarInfo, path: str, undo: _Undo, same_owner: bool, link_src: str = ""
+) -> int:
     kept_dir = _remove_existing(path, ti.isdir())
     size = 0
     if ti.isdir():
@@ -207,12 +216,10 @@ def _create(tar: tarfile.TarFile, ti: tarfile.TarInfo, path: str, root: str, und
         os.symlink(ti.linkname, path)
         undo.note(path)
         size = len(ti.linkname.encode())  # dockerd's layer size counts a symlink's own size
-    elif ti.islnk():
-        rel = clean_member_name(ti.linkname, root)
-        target = resolve_in_root(root, rel)
-        if not os.path.lexists(target):
+    elif ti.islnk():  # link_src: the link's target, already resolved inside the root
+        if not link_src or not os.path.lexists(link_src):
             raise InvalidParameter(f"invalid hardlink {ti.name!r} -> {ti.linkname!r}: no such entry")
-        os.link(target, path, follow_symlinks=False)
+        os.link(link_src, path, follow_symlinks=False)
         undo.note(path)
         return 0
     elif ti.ischr() or ti.isblk():
