@@ -144,7 +144,8 @@ class Runtime(Protocol):
         """Bytes in the container's own diff (SizeRw)."""
 
 
-# --- image store (shim/runtime/layers.py) ---------------------------------------------
+# === images and volumes: the image store, the local volume driver, files in a container =========
+# (shim/runtime/layers.py, volumefs.py, rootfs_io.py; used by engine/images/ and engine/volumes.py)
 
 
 @dataclasses.dataclass(slots=True)
@@ -201,9 +202,6 @@ class LayerStore(Protocol):
         """A container's overlay upper dir as a layer tar (staging file) with AUFS whiteouts."""
 
 
-# --- volumes, files in and out, exec (shim/runtime/volumefs.py, rootfs_io.py, execproc.py) -------
-
-
 class VolumeFS(Protocol):
     """Blocking disk side of the `local` volume driver; the engine calls it via to_thread."""
 
@@ -228,6 +226,17 @@ class VolumeFS(Protocol):
     def ensure_bind_source(self, path: str) -> None: ...
 
 
+@dataclasses.dataclass(slots=True)
+class PathStat:
+    """What HEAD/GET archive report of a path (X-Docker-Container-Path-Stat)."""
+
+    name: str
+    size: int
+    mode: int  # st_mode
+    mtime_ns: int
+    link_target: str
+
+
 class RootfsAccess(Protocol):
     """A container's files as the container sees them (rootfs plus (dest, source, rw) mounts)."""
 
@@ -238,8 +247,8 @@ class RootfsAccess(Protocol):
 
     async def stat(
         self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str, readonly: bool = False
-    ) -> object:
-        """A PathStat (name, size, mode, mtime_ns, link_target); NotFound if missing."""
+    ) -> PathStat:
+        """`path` as the container sees it, its last element not followed; NotFound if missing."""
 
     def read_archive(
         self, cid: str, layer_dirs: list[str], mounts: list[tuple[str, str, bool]], path: str
@@ -262,6 +271,9 @@ class RootfsAccess(Protocol):
 
     async def changes(self, cid: str, layer_dirs: list[str]) -> list[tuple[str, int]]:
         """(path, kind) with kind 0 modified, 1 added, 2 deleted."""
+
+
+# === exec (shim/runtime/execproc.py) ============================================================
 
 
 class ExecProcessHandle(Protocol):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import os
 import posixpath
@@ -26,7 +25,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import IO, Any, cast
 
-from shim.engine.ports import Runtime
+from shim.engine.ports import PathStat, Runtime
 from shim.errors import Forbidden, InvalidParameter, NotFound, SystemFailure
 from shim.runtime import overlay, tarsafe
 from shim.runtime.fsutil import is_mounted
@@ -34,15 +33,6 @@ from shim.runtime.rootpath import ContainerView
 from shim.runtime.volumefs import LocalVolumeFS
 
 CHUNK = 32 * 1024
-
-
-@dataclasses.dataclass(slots=True)
-class PathStat:
-    name: str
-    size: int
-    mode: int  # st_mode
-    mtime_ns: int
-    link_target: str
 
 
 def _abs_path(path: str) -> str:
