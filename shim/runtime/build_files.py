@@ -33,7 +33,8 @@ from shim.errors import InvalidParameter, NotFound, SystemFailure
 from shim.runtime import overlay, tarsafe
 from shim.runtime.fsutil import is_mounted, lazy_unmount
 from shim.runtime.layers import open_decompressed, tar_diff
-from shim.runtime.rootfs_io import INIT_PATHS, ContainerView, extract_archive
+from shim.runtime.rootfs_io import INIT_PATHS, extract_archive
+from shim.runtime.rootpath import ContainerView, secure_join
 
 CHUNK = 1 << 20
 _WILDCARDS = "*?["
@@ -86,7 +87,7 @@ class BuildFiles:
 
     def read_context_file(self, ctx: str, rel: str) -> bytes | None:
         """A file of the context (symlinks followed inside it); None when missing."""
-        path = tarsafe.resolve_in_root(ctx, tarsafe.clean_member_name(rel.lstrip("/"), ctx), follow_last=True)
+        path = ContainerView(ctx).host_path(tarsafe.clean_member_name(rel.lstrip("/"), ctx))
         try:
             with open(path, "rb") as f:
                 return f.read()
@@ -127,7 +128,7 @@ class BuildFiles:
                     raise NotFound(f"{cmd} failed: no source files were specified")
                 out.extend(_source(root, m, follow=False) for m in matches)
                 continue
-            host = tarsafe.resolve_in_root(root, "" if clean == "." else clean, follow_last=True)
+            host = ContainerView(root).host_path("" if clean == "." else clean)
             if not os.path.lexists(host):
                 raise NotFound(
                     f"{cmd} failed: file not found in build context or excluded by .dockerignore: "
@@ -165,7 +166,7 @@ class BuildFiles:
                 "When using COPY with more than one source file, the destination must be a directory and end with a /"
             )
         for src in sources:
-            host = src.host or tarsafe.resolve_in_root(src_root, src.rel, follow_last=True)
+            host = src.host or ContainerView(src_root).host_path(src.rel)
             if src.is_dir:
                 _copy_dir(view, host, dest, owner, chmod)
             elif unpack and _is_archive(host):
@@ -419,7 +420,7 @@ def _place(src: str, target: str, owner: tuple[int, int] | None, chmod: int | No
 def _lookup(rootfs: str, db: str, name: str, what: str) -> int:
     if name.isdigit():
         return int(name)
-    path = overlay.secure_join(rootfs, f"/etc/{db}")
+    path = secure_join(rootfs, f"/etc/{db}")
     try:
         with open(path, errors="replace") as f:
             for line in f:

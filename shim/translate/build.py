@@ -10,6 +10,7 @@ from typing import Any
 
 from shim.engine.model import BuildCacheRecord, BuildMessage, BuildOptions
 from shim.errors import InvalidParameter
+from shim.times import rfc3339_nano
 from shim.translate.versions import Version
 
 BUILDKIT_UNSUPPORTED = "BuildKit is not supported by this daemon: set DOCKER_BUILDKIT=0 to use the classic builder"
@@ -133,14 +134,6 @@ def message_out(msg: BuildMessage) -> dict[str, Any]:
     return {"stream": msg.stream}
 
 
-def _rfc3339(ns: int) -> str:
-    import datetime
-
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.datetime.fromtimestamp(secs, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{frac:09d}".rstrip("0").rstrip(".") + "Z"
-
-
 def cache_record_out(rec: BuildCacheRecord) -> dict[str, Any]:
     """A types.BuildCache entry of GET /system/df."""
     return {
@@ -152,8 +145,8 @@ def cache_record_out(rec: BuildCacheRecord) -> dict[str, Any]:
         "InUse": rec.in_use,
         "Shared": False,
         "Size": rec.size,
-        "CreatedAt": _rfc3339(rec.created_at),
-        "LastUsedAt": _rfc3339(rec.last_used_at),
+        "CreatedAt": rfc3339_nano(rec.created_at),
+        "LastUsedAt": rfc3339_nano(rec.last_used_at),
         "UsageCount": rec.usage_count,
     }
 

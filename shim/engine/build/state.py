@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime
 import posixpath
 import re
 from typing import Any
@@ -18,6 +17,8 @@ from typing import Any
 from shim.engine.build.dockerfile import Command, DockerfileError
 from shim.engine.build.shell import Env, Lex, ShellError, go_quote
 from shim.errors import InvalidParameter
+from shim.platforms import go_arch
+from shim.times import now_rfc3339_nano
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -444,7 +445,7 @@ def child_config(
     if author:
         out["author"] = author
     out["config"] = full_config(config)
-    out["architecture"] = parent.get("architecture") or "amd64"
+    out["architecture"] = parent.get("architecture") or go_arch()  # FROM scratch: the host's
     if parent.get("variant"):
         out["variant"] = parent["variant"]
     out["os"] = parent.get("os") or "linux"
@@ -454,8 +455,7 @@ def child_config(
 
 
 def rfc3339_now() -> str:
-    now = datetime.datetime.now(datetime.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+    return now_rfc3339_nano()  # Go's RFC3339Nano, as dockerd writes an image's `created`
 
 
 def same_config(a: dict[str, Any], b: dict[str, Any]) -> bool:

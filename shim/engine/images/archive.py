@@ -1,6 +1,6 @@
 """Engine layer: images in and out as archives: `docker load`, `docker save`, `docker import`,
-`docker commit`, and the builder's step images. Every byte goes through the LayerStore port in a thread; the service records
-the result under its lock (base.py)."""
+`docker commit`, and the builder's step images. Every byte goes through the LayerStore port in
+a thread; the service records the result under its lock (base.py)."""
 
 from __future__ import annotations
 
