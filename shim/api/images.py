@@ -38,20 +38,32 @@ async def list_images(request: web.Request) -> web.Response:
     filters = qfilters(request)
     if "filter" in request.query:  # pre-1.25 clients: a reference glob in `filter`
         filters.add("reference", request.query["filter"])
-    found = _svc(request).list(all_=qbool(request, "all"), filters=filters)
     v = request["version"]
-    return json_response([tr.list_item(img, tags, v) for img, tags in found])
+    tr.list_options(qbool(request, "manifests"), qbool(request, "identity"), v)
+    found = _svc(request).list(all_=qbool(request, "all"), filters=filters)
+    users = request.app[ENGINE].containers
+
+    def count(image_id: str) -> int:
+        return len(users.image_usage(image_id)) if users is not None else 0
+
+    return json_response([tr.list_item(img, tags, v, count) for img, tags in found])
 
 
 async def inspect_image(request: web.Request) -> web.Response:
     """GET /images/{name}/json"""
-    facts = _svc(request).inspect(request.match_info["name"])
-    return json_response(tr.inspect(facts.image, facts.layer_dirs, request["version"]))
+    svc, q, v = _svc(request), request.query, request["version"]
+    wanted = tr.inspect_options(q.get("manifests"), q.get("platform"), v)
+    facts = svc.inspect(request.match_info["name"])
+    tr.check_platforms(request.match_info["name"], facts.image.config, wanted)
+    return json_response(tr.inspect(facts.image, facts.layer_dirs, v))
 
 
 async def image_history(request: web.Request) -> web.Response:
-    """GET /images/{name}/history"""
-    entries = _svc(request).history(request.match_info["name"])
+    """GET /images/{name}/history?platform= (1.48+)"""
+    name, svc = request.match_info["name"], _svc(request)
+    wanted = tr.platforms_in(request.query.getall("platform", []), request["version"], since="1.48")
+    tr.check_platforms(name, svc.get(name).config, wanted)
+    entries = svc.history(name)
     return json_response([tr.history_item(e) for e in entries])
 
 
@@ -65,8 +77,11 @@ async def tag_image(request: web.Request) -> web.Response:
 
 
 async def delete_image(request: web.Request) -> web.Response:
-    """DELETE /images/{name}?force=&noprune="""
-    records = await _svc(request).remove(
+    """DELETE /images/{name}?force=&noprune=&platforms= (1.50+: a single-platform image matches or is 404)"""
+    name, svc = request.match_info["name"], _svc(request)
+    wanted = tr.platforms_in(request.query.getall("platforms", []), request["version"], since="1.50")
+    tr.check_platforms(name, svc.get(name).config, wanted)
+    records = await svc.remove(
         request.match_info["name"], force=qbool(request, "force"), prune=not qbool(request, "noprune")
     )
     return json_response(records)
@@ -79,13 +94,26 @@ async def prune_images(request: web.Request) -> web.Response:
 
 
 async def load_images(request: web.Request) -> web.StreamResponse:
-    """POST /images/load: the whole archive is checked before the 200, so a bad one is a plain 400."""
-    lines = await _svc(request).load(_body(request))
-    return await json_lines(request, _items([{"stream": line} for line in lines]), progress=True)
+    """POST /images/load?platform=: 200 at once; an archive that fails to load is the stream's last
+    message, as dockerd's (docker-py raises ImageLoadError only then)."""
+    svc = _svc(request)
+    tr.platforms_in(request.query.getall("platform", []), request["version"], since="1.48", several_since="1.52")
+
+    async def lines() -> AsyncIterator[dict]:
+        for line in await svc.load(_body(request)):
+            yield {"stream": line}
+
+    return await json_lines(request, lines(), progress=True, errors_in_stream=True)
 
 
 async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
-    chunks = await _svc(request).save(names)
+    svc = _svc(request)
+    wanted = tr.platforms_in(
+        request.query.getall("platform", []), request["version"], since="1.48", several_since="1.52"
+    )
+    for name in names if wanted else []:
+        tr.check_platforms(name, svc.get(name).config, wanted)
+    chunks = await svc.save(names)
     resp = web.StreamResponse()
     resp.content_type = "application/x-tar"
     resp.enable_chunked_encoding()
@@ -128,6 +156,14 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     raise InvalidParameter("either fromSrc or fromImage must be given")
 
 
+async def image_attestations(request: web.Request) -> web.Response:
+    """GET /images/{name}/attestations (1.55): shimd's store keeps no in-toto statements, so an image
+    answers an empty list (dockerd's answer for an image without attestations)."""
+    name, svc = request.match_info["name"], _svc(request)
+    tr.check_platforms(name, svc.get(name).config, tr.attestation_platforms(request.query.getall("platform", [])))
+    return json_response([])
+
+
 async def push_image(request: web.Request) -> web.StreamResponse:
     """POST /images/{name}/push?tag="""
     messages = _svc(request).push(request.match_info["name"], request.query.get("tag", ""))
@@ -142,6 +178,7 @@ ROUTES = [
     ("POST", "/images/prune", prune_images),
     ("GET", "/images/{name:.+}/json", inspect_image),
     ("GET", "/images/{name:.+}/history", image_history),
+    ("GET", "/images/{name:.+}/attestations", image_attestations),
     ("GET", "/images/{name:.+}/get", save_image),
     ("POST", "/images/{name:.+}/tag", tag_image),
     ("POST", "/images/{name:.+}/push", push_image),

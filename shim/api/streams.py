@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from shim.api.responses import dumps
+from shim.errors import ShimError
 
 
 async def open_stream(
@@ -22,13 +23,27 @@ async def open_stream(
     return resp
 
 
-async def json_lines(request: web.Request, items: AsyncIterator[Any], *, progress: bool = False) -> web.StreamResponse:
-    """One JSON object per chunk; progress streams (load, import, pull, build) end with \\r\\n."""
-    resp = await open_stream(request)
+async def json_lines(
+    request: web.Request,
+    items: AsyncIterator[Any],
+    *,
+    progress: bool = False,
+    errors_in_stream: bool = False,
+    content_type: str = "application/json",
+) -> web.StreamResponse:
+    """One JSON object per chunk; progress streams (load, import, pull, build) end with \\r\\n.
+    With errors_in_stream, a failure after the 200 went out is the stream's last message, as
+    dockerd's streamformatter.FormatError writes it ({"errorDetail":{"message"},"error"})."""
+    resp = await open_stream(request, content_type)
     end = "\r\n" if progress else "\n"
     try:
-        async for item in items:
-            await resp.write((dumps(item) + end).encode())
+        try:
+            async for item in items:
+                await resp.write((dumps(item) + end).encode())
+        except ShimError as err:
+            if not errors_in_stream:
+                raise
+            await resp.write((dumps({"errorDetail": {"message": err.message}, "error": err.message}) + end).encode())
     except (ConnectionResetError, ConnectionError):
         return resp
     await resp.write_eof()

@@ -15,7 +15,7 @@ from typing import Any
 from shim.engine.model import Container, CreateSpec
 from shim.errors import InvalidParameter
 from shim.times import parse_unix_timestamp, rfc3339_nano_or_zero
-from shim.translate.versions import Version
+from shim.translate.versions import Change, Version, apply_changes
 
 # ---------------------------------------------------------------- in
 
@@ -239,9 +239,9 @@ def default_networks(c: Container) -> dict[str, Any]:
 
 
 def network_settings_out(c: Container, extra: dict[str, Any]) -> dict[str, Any]:
-    ns: dict[str, Any] | None = extra.get("network_settings")
-    if ns is not None:
-        return ns
+    ns = extra.get("network_settings")
+    if isinstance(ns, dict):
+        return copy.deepcopy(ns)  # the version table edits it
     return {
         "Bridge": "",
         "SandboxID": "",
@@ -295,11 +295,7 @@ def inspect_out(c: Container, version: Version, extra: dict[str, Any] | None = N
     if extra.get("size_rw") is not None:
         out["SizeRw"] = extra["size_rw"]
         out["SizeRootFs"] = extra.get("size_root_fs", 0)
-    return _apply(_INSPECT_CHANGES, out, version)
-
-
-def _inspect_pre_142(out: dict[str, Any]) -> dict[str, Any]:
-    return out
+    return apply_changes(_INSPECT_CHANGES, out, version)
 
 
 def _inspect_142(out: dict[str, Any]) -> dict[str, Any]:
@@ -346,30 +342,86 @@ def _inspect_pre_120(out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _inspect_150(out: dict[str, Any]) -> dict[str, Any]:
-    # v1.50: Config.OnBuild omitted when empty.
-    if not out["Config"].get("OnBuild"):
-        out["Config"].pop("OnBuild", None)
+_PREDEFINED_NETWORKS = ("bridge", "host", "none", "default")
+
+
+def _inspect_pre_145(out: dict[str, Any]) -> dict[str, Any]:
+    # Before 1.45 the Aliases of a user-defined network also held the short ID and the hostname
+    # (moby getContainersByName: sliceutil.Dedup(append(ep.Aliases, shortCID, Hostname))).
+    short, hostname = out["Id"][:12], out["Config"].get("Hostname", "")
+    for name, ep in (out["NetworkSettings"].get("Networks") or {}).items():
+        if name in _PREDEFINED_NETWORKS or name.startswith("container:") or not isinstance(ep, dict):
+            continue
+        merged: list[str] = []
+        for alias in [*(ep.get("Aliases") or []), short, hostname]:
+            if alias and alias not in merged:
+                merged.append(alias)
+        ep["Aliases"] = merged
     return out
 
 
-Change = tuple[Version | None, Version | None, Callable[[dict[str, Any]], dict[str, Any]]]
+def _endpoint_fields(out: dict[str, Any], fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    for ep in (out.get("NetworkSettings") or {}).get("Networks", {}).values():
+        if isinstance(ep, dict):
+            fn(ep)
+    return out
+
+
+def _inspect_pre_144(out: dict[str, Any]) -> dict[str, Any]:
+    # EndpointSettings.DNSNames appeared in 1.44.
+    return _endpoint_fields(out, lambda ep: ep.pop("DNSNames", None))
+
+
+def _inspect_148(out: dict[str, Any]) -> dict[str, Any]:
+    # EndpointSettings.GwPriority appeared in 1.48; shimd keeps no gateway priority (docs/API-VERSIONS.md).
+    return _endpoint_fields(out, lambda ep: ep.setdefault("GwPriority", 0))
+
+
+# v1.52 (moby getContainersByName): the deprecated top-level copies of the default bridge's
+# endpoint and the never-set legacy fields left NetworkSettings.
+_LEGACY_NETWORK_SETTINGS = (
+    "Bridge",
+    "HairpinMode",
+    "LinkLocalIPv6Address",
+    "LinkLocalIPv6PrefixLen",
+    "SecondaryIPAddresses",
+    "SecondaryIPv6Addresses",
+    "EndpointID",
+    "Gateway",
+    "GlobalIPv6Address",
+    "GlobalIPv6PrefixLen",
+    "IPAddress",
+    "IPPrefixLen",
+    "IPv6Gateway",
+    "MacAddress",
+)
+
+
+def _inspect_152(out: dict[str, Any]) -> dict[str, Any]:
+    # v1.52: Config.OnBuild omitted when empty; Config.MacAddress gone (the MAC lives in the
+    # endpoint settings); HostConfig.KernelMemoryTCP removed; legacy NetworkSettings fields removed.
+    cfg = out["Config"]
+    if not cfg.get("OnBuild"):
+        cfg.pop("OnBuild", None)
+    cfg.pop("MacAddress", None)
+    out["HostConfig"].pop("KernelMemoryTCP", None)
+    ns = out["NetworkSettings"]
+    for key in _LEGACY_NETWORK_SETTINGS:
+        ns.pop(key, None)
+    return out
+
 
 # (from, before, fn): fn applies to versions in [from, before).
 _INSPECT_CHANGES: list[Change] = [
     (Version(1, 42), None, _inspect_142),
-    (Version(1, 50), None, _inspect_150),
+    (Version(1, 52), None, _inspect_152),
+    (Version(1, 48), None, _inspect_148),
+    (None, Version(1, 45), _inspect_pre_145),
+    (None, Version(1, 44), _inspect_pre_144),
     (None, Version(1, 25), _inspect_pre_125),
     (None, Version(1, 21), _inspect_pre_121),
     (None, Version(1, 20), _inspect_pre_120),
 ]
-
-
-def _apply(changes: list[Change], out: dict[str, Any], version: Version) -> dict[str, Any]:
-    for lo, hi, fn in changes:
-        if (lo is None or version >= lo) and (hi is None or version < hi):
-            out = fn(out)
-    return out
 
 
 # ---------------------------------------------------------------- out: list
@@ -393,13 +445,21 @@ def list_item_out(
         "State": c.state.status,
         "Status": status_text(c, now_ns),
         "HostConfig": {"NetworkMode": mode},
-        "NetworkSettings": {"Networks": (extra.get("network_settings") or {}).get("Networks", default_networks(c))},
+        "Health": {
+            "Status": c.state.health.status if c.state.health else "none",
+            "FailingStreak": c.state.health.failing_streak if c.state.health else 0,
+        },
+        "NetworkSettings": {
+            "Networks": copy.deepcopy((extra.get("network_settings") or {}).get("Networks", default_networks(c)))
+        },
         "Mounts": extra.get("mounts", []),
     }
+    if c.host_config.get("Annotations"):
+        out["HostConfig"]["Annotations"] = dict(c.host_config["Annotations"])
     if extra.get("size_rw") is not None:
         out["SizeRw"] = extra["size_rw"]
         out["SizeRootFs"] = extra.get("size_root_fs", 0)
-    return _apply(_LIST_CHANGES, out, version)
+    return apply_changes(_LIST_CHANGES, out, version)
 
 
 def list_ports(ports: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -452,7 +512,28 @@ def _list_pre_119(out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _list_pre_152(out: dict[str, Any]) -> dict[str, Any]:
+    # ContainerSummary.Health appeared in 1.52 (moby getContainersJSON sets it nil below).
+    out.pop("Health", None)
+    return out
+
+
+def _list_148(out: dict[str, Any]) -> dict[str, Any]:
+    return _inspect_148(out)
+
+
+def _list_pre_146(out: dict[str, Any]) -> dict[str, Any]:
+    # HostConfig.Annotations joined the list in 1.46.
+    if "HostConfig" in out:
+        out["HostConfig"].pop("Annotations", None)
+    return out
+
+
 _LIST_CHANGES: list[Change] = [
+    (None, Version(1, 52), _list_pre_152),
+    (Version(1, 48), None, _list_148),
+    (None, Version(1, 46), _list_pre_146),
+    (None, Version(1, 44), _inspect_pre_144),
     (None, Version(1, 25), _list_pre_125),
     (None, Version(1, 23), _list_pre_123),
     (None, Version(1, 22), _list_pre_122),

@@ -4,13 +4,21 @@ Version differences (api-docs CHANGELOG):
 - 1.43: list no longer fakes `<none>:<none>` / `<none>@<none>` for untagged images;
 - 1.44: `VirtualSize` gone from list and inspect; inspect omits a missing `Created`;
 - 1.45: inspect drops `Container` and `ContainerConfig`;
-- 1.50: inspect's `Config` drops the container-only fields (Hostname, Attach*, Tty, Image…).
+- 1.50: inspect's `Config` drops the container-only fields (Hostname, Attach*, Tty, Image…);
+- 1.51: list's `Containers` counts the containers using the image (-1 before);
+- 1.52: inspect omits empty `Parent`, `Comment`, `DockerVersion`, `Author`, and its `Config` is the
+  OCI image config: every field omitted when unset (moby image_routes.go, inspect_response.go).
+Descriptor (1.48), Manifests (1.47/1.48) and Identity (1.53/1.54) come only from a containerd
+(multi-platform) image store; shimd's store is a graph-driver one, whose dockerd omits them.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
+from shim.errors import InvalidParameter, NotFound
 from shim.times import ZERO_TIME
 from shim.translate.versions import Version
 
@@ -60,14 +68,16 @@ _CONTAINER_ONLY = {
 
 
 def container_config(cfg: dict[str, Any] | None, version: Version | None = None) -> dict[str, Any]:
-    """A Docker Config with Go's zero values and field order (`...` = null when unset)."""
+    """A Docker Config with Go's zero values and field order (`...` = null when unset).
+    From 1.52 the OCI image config: every field omitempty."""
     cfg = cfg or {}
     out: dict[str, Any] = {}
+    oci = version is not None and version.ge("1.52")
     for key, zero in _CONFIG_FIELDS:
         if version is not None and version.ge("1.50") and key in _CONTAINER_ONLY:
             continue
         val = cfg.get(key)
-        if zero is None:  # omitempty
+        if zero is None or oci:  # omitempty
             if val not in (None, "", [], {}, False, 0):
                 out[key] = val
         elif zero is ...:
@@ -85,12 +95,15 @@ def _tags_for_list(tags: list[str], digests: list[str], version: Version) -> tup
     return tags, (digests if digests else ([] if version.ge("1.43") else None))
 
 
-def list_item(img: Any, tags: list[str], version: Version) -> dict[str, Any]:
-    """One GET /images/json entry (img: engine.images.Image; tags: familiar tags to show)."""
+def list_item(
+    img: Any, tags: list[str], version: Version, containers: Callable[[str], int] | None = None
+) -> dict[str, Any]:
+    """One GET /images/json entry (img: engine.images.Image; tags: familiar tags to show;
+    containers: how many containers use an image ID, shown from 1.51, -1 before)."""
     repo_tags, repo_digests = _tags_for_list(tags if img.repo_tags else [], img.familiar_digests, version)
     labels = img.container_config.get("Labels") or None
     out = {
-        "Containers": -1,
+        "Containers": containers(img.id) if containers is not None and version.ge("1.51") else -1,
         "Created": img.created_unix,
         "Id": img.id,
         "Labels": labels,
@@ -129,6 +142,11 @@ def inspect(img: Any, layer_dirs: list[str], version: Version) -> dict[str, Any]
             "Architecture": cfg.get("architecture", ""),
         }
     )
+    if version.ge("1.52"):
+        # omitempty from 1.52 (CHANGELOG v1.52)
+        for key in ("Parent", "Comment", "DockerVersion", "Author"):
+            if not out[key]:
+                del out[key]
     if cfg.get("variant"):
         out["Variant"] = cfg["variant"]
     out["Os"] = cfg.get("os", "")
@@ -168,3 +186,78 @@ def history_item(entry: dict[str, Any]) -> dict[str, Any]:
 
 def prune_result(records: list[dict[str, str]], reclaimed: int) -> dict[str, Any]:
     return {"ImagesDeleted": records or None, "SpaceReclaimed": reclaimed}
+
+
+# ---------------------------------------------------------------- platform parameters (1.48+)
+
+
+def decode_platform(raw: str) -> dict[str, Any]:
+    """httputils.DecodePlatform: a JSON-encoded OCI platform with both os and architecture."""
+    try:
+        p = json.loads(raw)
+    except ValueError as e:
+        raise InvalidParameter(f"failed to parse platform: {e}") from None
+    if not isinstance(p, dict):
+        raise InvalidParameter("failed to parse platform: json: cannot unmarshal into Go value of type v1.Platform")
+    optional = p.get("variant") or p.get("os.version") or p.get("os.features")
+    if not p.get("os") and not p.get("architecture") and optional:
+        raise InvalidParameter("optional platform fields provided, but OS and Architecture are missing")
+    if not p.get("os") or not p.get("architecture"):
+        raise InvalidParameter("both OS and Architecture must be provided")
+    return p
+
+
+def platforms_in(values: list[str], version: Version, *, since: str, several_since: str | None = None) -> list[dict]:
+    """The `platform` (or `platforms`) query values from `since` on; more than one only from
+    `several_since` (load/save: 1.52), as moby's image routes."""
+    if version.lt(since) or not values:
+        return []
+    if several_since is not None and version.lt(several_since) and len(values) > 1:
+        raise InvalidParameter(
+            "multiple platform parameters are not supported in this API version; use API version 1.52 or later"
+        )
+    return [decode_platform(v) for v in values if v]
+
+
+def _format(p: dict[str, Any]) -> str:
+    return "/".join(x for x in (p.get("os", ""), p.get("architecture", ""), p.get("variant", "")) if x)
+
+
+def check_platforms(name: str, cfg: dict[str, Any], wanted: list[dict]) -> None:
+    """A single-platform image matches a requested platform or is NotFound with dockerd's
+    wording (daemon/images/image.go GetImage)."""
+    have = {"os": cfg.get("os", ""), "architecture": cfg.get("architecture", ""), "variant": cfg.get("variant", "")}
+    for p in wanted:
+        if p.get("os") != have["os"] or p.get("architecture") != have["architecture"]:
+            raise NotFound(
+                f"image with reference {name} was found but its platform ({_format(have)}) "
+                f"does not match the specified platform ({_format(p)})"
+            )
+        if p.get("variant") and have["variant"] and p["variant"] != have["variant"]:
+            raise NotFound(
+                f"image with reference {name} was found but its platform ({_format(have)}) "
+                f"does not match the specified platform ({_format(p)})"
+            )
+
+
+def inspect_options(manifests: str | None, platform: str | None, version: Version) -> list[dict]:
+    """GET /images/{name}/json?manifests=&platform=: manifests counts from 1.48, platform from 1.49,
+    and the two exclude each other (moby getImagesByName). Returns the platforms to match."""
+    want_manifests = bool(manifests) and version.ge("1.48") and manifests not in ("0", "false", "False")
+    wanted = platforms_in([platform] if platform else [], version, since="1.49")
+    if want_manifests and wanted:
+        raise InvalidParameter("conflicting options: manifests and platform options cannot both be set")
+    return wanted
+
+
+def list_options(manifests: bool, identity: bool, version: Version) -> None:
+    """GET /images/json?identity=: from 1.54, only together with manifests=1."""
+    if version.ge("1.54") and identity and not (manifests and version.ge("1.47")):
+        raise InvalidParameter("conflicting options: identity requires manifests=1")
+
+
+def attestation_platforms(values: list[str]) -> list[dict]:
+    """GET /images/{name}/attestations?platform=: one value at most (moby getImageAttestations)."""
+    if len(values) > 1:
+        raise InvalidParameter("only one platform value is currently supported")
+    return [decode_platform(values[0])] if values and values[0] else []

@@ -126,9 +126,9 @@ def _empty_endpoint(network_id: str = "") -> dict[str, Any]:
 
 
 def _endpoint_out(cn: ContainerNet, ep: Endpoint, net: Network, version: Version) -> dict[str, Any]:
+    # Aliases as given at create/connect (1.45+); the short ID and hostname that older versions
+    # add are the container inspect table's business (translate/containers.py _inspect_pre_145).
     aliases = list(ep.aliases) or None
-    if ep.endpoint_id and not net.predefined:
-        aliases = [*(ep.aliases or []), cn.cid[:12]]  # dockerd adds the short ID on user networks
     out = {
         "IPAMConfig": ep.ipam_config or None,
         "Links": ep.links or None,

@@ -1,9 +1,10 @@
 """Translate layer: the API versions shimd speaks and how to compare them.
 
-The supported range follows dockerd's own: the minimum is 1.12 (dockerd 20.10's
-MinAPIVersion) and the maximum is 1.50, what the docker CLI 28.2 asks for.
-Version-specific shapes live next to their presenters as functions that take the
-request's Version; handlers never compare versions themselves.
+The minimum is 1.12 (dockerd 20.10's MinAPIVersion) and the maximum 1.56 (moby master at the
+commit of ../shared/reference/api-docs: Docker 28.3 = 1.51 … 29.6 = 1.55); no dockerd spans both.
+Version-specific shapes live next to their presenters as tables of `Change`s (`apply_changes`),
+built from api-docs/CHANGELOG.md; handlers never compare versions themselves.
+docs/API-VERSIONS.md lists every CHANGELOG entry from 1.42 on and where it is handled.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Callable
+from typing import Any
 
 from shim.errors import InvalidParameter
 
@@ -44,7 +47,7 @@ _parse_cached = functools.cache(Version.parse)
 
 
 MIN_VERSION = Version(1, 12)
-MAX_VERSION = Version(1, 50)
+MAX_VERSION = Version(1, 56)
 DEFAULT_VERSION = MAX_VERSION
 
 # Below this version dockerd answers errors as plain text, not {"message": ...}.
@@ -64,3 +67,15 @@ def check_supported(v: Version) -> None:
 
 def errors_as_text(v: Version) -> bool:
     return v < JSON_ERRORS_SINCE
+
+
+# (from, before, fn): fn rewrites a rendered body for the versions in [from, before); None = open end.
+Change = tuple[Version | None, Version | None, Callable[[dict[str, Any]], dict[str, Any]]]
+
+
+def apply_changes(changes: list[Change], out: dict[str, Any], version: Version) -> dict[str, Any]:
+    """Run every change whose range holds `version`, in table order."""
+    for lo, hi, fn in changes:
+        if (lo is None or version >= lo) and (hi is None or version < hi):
+            out = fn(out)
+    return out

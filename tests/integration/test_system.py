@@ -11,7 +11,7 @@ from tests.shimd_harness import Shimd
 
 def test_docker_version_speaks_1_50_without_downgrade(shimd):
     out = shimd.cli("version").stdout
-    assert "API version:      1.50 (minimum version 1.12)" in out
+    assert "API version:      1.56 (minimum version 1.12)" in out
     assert "downgraded" not in out
 
 
@@ -24,21 +24,21 @@ def test_docker_info_prints_without_errors(shimd):
 
 
 def test_docker_py_version_and_info(shimd):
-    assert shimd.client.version()["ApiVersion"] == "1.50"
+    assert shimd.client.version()["ApiVersion"] == "1.56"
     assert shimd.client.info()["OSType"] == "linux"
 
 
-@pytest.mark.parametrize("prefix", ["", "/v1.12", "/v1.24", "/v1.41", "/v1.50"])
+@pytest.mark.parametrize("prefix", ["", "/v1.12", "/v1.24", "/v1.41", "/v1.50", "/v1.51", "/v1.56"])
 def test_every_supported_prefix_answers(shimd, prefix):
     status, headers, body = shimd.http("GET", prefix + "/version")
-    assert status == 200 and json.loads(body)["ApiVersion"] == "1.50"
-    assert headers["api-version"] == "1.50" and headers["ostype"] == "linux"
+    assert status == 200 and json.loads(body)["ApiVersion"] == "1.56"
+    assert headers["api-version"] == "1.56" and headers["ostype"] == "linux"
 
 
 def test_out_of_range_prefixes_are_refused(shimd):
-    status, headers, body = shimd.http("GET", "/v1.51/version")
+    status, headers, body = shimd.http("GET", "/v1.57/version")
     assert status == 400
-    assert json.loads(body)["message"] == "client version 1.51 is too new. Maximum supported API version is 1.50"
+    assert json.loads(body)["message"] == "client version 1.57 is too new. Maximum supported API version is 1.56"
     status, headers, body = shimd.http("GET", "/v1.11/version")
     assert status == 400 and headers["content-type"].startswith("text/plain")
     assert body.decode().startswith("client version 1.11 is too old")
@@ -53,7 +53,7 @@ def test_pinned_client_version_too_new_is_an_error(shimd):
         ["docker", "version"], capture_output=True, text=True, env={**shimd.env(), "DOCKER_API_VERSION": "1.99"}
     )
     assert res.returncode != 0
-    assert "client version 1.99 is too new. Maximum supported API version is 1.50" in res.stderr
+    assert "client version 1.99 is too new. Maximum supported API version is 1.56" in res.stderr
 
 
 def test_bounded_events_query_ends(shimd, unique):

@@ -53,24 +53,24 @@ async def client(aiohttp_client, tmp_path, monkeypatch):
 async def test_ping_head_has_no_body_and_dockerd_headers(client):
     r = await client.head("/_ping")
     assert r.status == 200 and await r.read() == b""
-    assert r.headers["Api-Version"] == "1.50" and r.headers["Ostype"] == "linux"
+    assert r.headers["Api-Version"] == "1.56" and r.headers["Ostype"] == "linux"
     assert r.headers["Cache-Control"] == "no-cache, no-store, must-revalidate" and r.headers["Pragma"] == "no-cache"
     r = await client.get("/v1.41/_ping")
     assert await r.text() == "OK"
 
 
-@pytest.mark.parametrize("prefix", ["", "/v1.12", "/v1.24", "/v1.41", "/v1.50"])
+@pytest.mark.parametrize("prefix", ["", "/v1.12", "/v1.24", "/v1.41", "/v1.50", "/v1.56"])
 async def test_version_answers_on_every_prefix(client, prefix):
     r = await client.get(prefix + "/version")
     assert r.status == 200
     body = await r.json()
-    assert body["ApiVersion"] == "1.50" and body["MinAPIVersion"] == "1.12"
+    assert body["ApiVersion"] == "1.56" and body["MinAPIVersion"] == "1.12"
 
 
 async def test_out_of_range_versions(client):
-    r = await client.get("/v1.51/version")
+    r = await client.get("/v1.57/version")
     assert r.status == 400
-    assert await r.json() == {"message": "client version 1.51 is too new. Maximum supported API version is 1.50"}
+    assert await r.json() == {"message": "client version 1.57 is too new. Maximum supported API version is 1.56"}
     r = await client.get("/v1.11/version")
     assert r.status == 400 and r.headers["Content-Type"].startswith("text/plain")
     assert (await r.text()).startswith("client version 1.11 is too old. Minimum supported API version is 1.12")

@@ -21,10 +21,10 @@ def test_parse_rejects_garbage(bad):
 
 
 def test_range_messages_are_dockerds():
-    assert (Version(1, 12), Version(1, 50)) == (MIN_VERSION, MAX_VERSION)
+    assert (Version(1, 12), Version(1, 56)) == (MIN_VERSION, MAX_VERSION)
     with pytest.raises(InvalidParameter) as e:
-        check_supported(Version(1, 51))
-    assert str(e.value) == "client version 1.51 is too new. Maximum supported API version is 1.50"
+        check_supported(Version(1, 57))
+    assert str(e.value) == "client version 1.57 is too new. Maximum supported API version is 1.56"
     with pytest.raises(InvalidParameter) as e:
         check_supported(Version(1, 11))
     assert str(e.value) == (
