@@ -178,16 +178,16 @@ async def resize(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/stats?stream=&one-shot= (one JSON line per second, or one object)"""
-    stream = qbool(request, "stream", True)
+    stream, v = qbool(request, "stream", True), request["version"]
     items = _svc(request).stats(_id(request), stream=stream, one_shot=qbool(request, "one-shot"))
     if not stream:
         async for item in items:
-            return json_response(item)
+            return json_response(tr.stats_out(item, v))
         return json_response({})
     resp = await open_stream(request)
     try:
         async for item in until_client_gone(request, items):
-            await resp.write((dumps(item) + "\n").encode())
+            await resp.write((dumps(tr.stats_out(item, v)) + "\n").encode())
         if not client_gone(request):
             await resp.write_eof()
     except (ConnectionResetError, ConnectionError):

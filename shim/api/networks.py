@@ -34,7 +34,8 @@ async def list_networks(request: web.Request) -> web.Response:
     svc = _svc(request)
     await svc.restore()
     keep = tr.list_filter(qfilters(request), lambda n: bool(svc.endpoints_on(n)))
-    return json_response([tr.network_out(n) for n in svc.networks() if keep(n)])
+    v = request["version"]
+    return json_response([tr.network_versioned(tr.network_out(n), n, v) for n in svc.networks() if keep(n)])
 
 
 async def inspect_network(request: web.Request) -> web.Response:
@@ -42,7 +43,9 @@ async def inspect_network(request: web.Request) -> web.Response:
     svc = _svc(request)
     await svc.restore()
     net = svc.get(request.match_info["id"])
-    return json_response(tr.network_out(net, tr.network_containers(svc.endpoints_on(net))))
+    on = svc.endpoints_on(net)
+    out = tr.network_out(net, tr.network_containers(on))
+    return json_response(tr.network_versioned(out, net, request["version"], endpoints=len(on)))
 
 
 async def create_network(request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ async def json_lines(
     progress: bool = False,
     errors_in_stream: bool = False,
     content_type: str = "application/json",
+    record_prefix: str = "",
 ) -> web.StreamResponse:
     """One JSON object per chunk; progress streams (load, import, pull, build) end with \\r\\n.
     With errors_in_stream, a failure after the 200 went out is the stream's last message, as
@@ -39,7 +40,7 @@ async def json_lines(
     try:
         try:
             async for item in items:
-                await resp.write((dumps(item) + end).encode())
+                await resp.write((record_prefix + dumps(item) + end).encode())
         except ShimError as err:
             if not errors_in_stream:
                 raise

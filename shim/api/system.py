@@ -16,6 +16,7 @@ from shim.api.streams import json_lines
 from shim.engine.events import matches
 from shim.errors import InvalidParameter, NotFound
 from shim.times import parse_unix_timestamp
+from shim.translate import events as tre
 from shim.translate import system as tr
 
 PYTHON = f"python{platform.python_version()}"
@@ -71,12 +72,16 @@ async def events(request: web.Request) -> web.StreamResponse:
     if since is not None and until is not None and until < since:
         raise InvalidParameter("since time must be before until time")
 
+    v = request["version"]
+    ctype = tre.content_type(request.headers.get("Accept"), v)
+
     async def selected() -> AsyncIterator[dict[str, Any]]:
         async for ev in engine.events.stream(since, until):
-            if matches(ev, filters):
-                yield ev
+            out = tre.event_out(ev, v) if matches(ev, filters) else None
+            if out is not None:
+                yield out
 
-    return await json_lines(request, selected())
+    return await json_lines(request, selected(), content_type=ctype, record_prefix=tre.record_prefix(ctype))
 
 
 async def plugins(request: web.Request) -> web.Response:

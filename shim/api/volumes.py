@@ -10,11 +10,12 @@ from shim.api.params import qbool, qfilters
 from shim.api.responses import json_response, no_content
 from shim.api.server import ENGINE
 from shim.api.validate import json_body
-from shim.engine.diskusage import KINDS, disk_usage
+from shim.engine.diskusage import disk_usage
 from shim.engine.volumes import Volume, VolumeService
 from shim.errors import NotImplementedYet
 from shim.translate import volumes as tr
 from shim.translate.diskusage import disk_usage_out
+from shim.translate.system import df_types
 
 
 def _svc(request: web.Request) -> VolumeService:
@@ -69,13 +70,13 @@ async def prune(request: web.Request) -> web.Response:
 async def system_df(request: web.Request) -> web.Response:
     """GET /system/df?type= (docker system df [-v]): images, containers, volumes with their usage.
     Here because volumes' UsageData is its only figure that no other endpoint gives."""
-    engine = request.app[ENGINE]
+    engine, v = request.app[ENGINE], request["version"]
     vols: VolumeService | None = getattr(engine, "volumes", None) or engine.more.get("volumes")
-    kinds = request.query.getall("type", []) or KINDS
+    kinds = df_types(request.query.getall("type", []), v)
     du = await disk_usage(
         images=engine.images, containers=engine.containers, volumes=vols, builds=engine.more.get("build"), kinds=kinds
     )
-    return json_response(disk_usage_out(du, request["version"]))
+    return json_response(disk_usage_out(du, v, verbose=qbool(request, "verbose")))
 
 
 ROUTES = [

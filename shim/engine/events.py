@@ -1,8 +1,8 @@
 """Engine layer: the event bus behind GET /events.
 
 Every published event goes to a ring buffer (for `since` replays) and to each live
-subscriber's queue. The shape is dockerd's: Type/Action/Actor/scope/time/timeNano,
-plus the deprecated status/id/from that moby still fills for containers and images.
+subscriber's queue. The shape is moby's events.Message: Type/Action/Actor/scope/time/timeNano
+(translate/events.py adds the deprecated status/id/from for the versions that have them).
 """
 
 from __future__ import annotations
@@ -25,11 +25,7 @@ def make_event(
     now_ns = now_ns if now_ns is not None else time.time_ns()
     attrs = dict(attributes or {})
     ev: dict[str, Any] = {}
-    # moby's events.Log fills the deprecated fields for containers and images only.
-    if type_ == "container":
-        ev.update(status=action, id=actor_id, **({"from": attrs["image"]} if "image" in attrs else {}))
-    elif type_ == "image":
-        ev.update(status=action, id=actor_id)
+    # moby's current events.Message; the deprecated status/id/from are translate/events.py's, per version.
     ev.update(
         Type=type_,
         Action=action,

@@ -653,3 +653,10 @@ def ws_attach_streams(version: Version, stdin: bool, stdout: bool, stderr: bool)
 def ws_binary_frames(version: Version) -> bool:
     """The websocket attach sends binary frames from 1.28 (moby#28176), text frames before."""
     return version.ge("1.28")
+
+
+def stats_out(sample: dict[str, Any], version: Version) -> dict[str, Any]:
+    """One stats sample: `os_type` from 1.52 (moby StatsResponse), after `name`/`id`."""
+    if version.lt("1.52") or not sample:
+        return sample
+    return {**sample, "os_type": "linux"}

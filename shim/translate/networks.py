@@ -209,3 +209,47 @@ def network_settings(view: EndpointView, version: Version) -> dict[str, Any]:
         "MacAddress": top["MacAddress"],
         "Networks": networks,
     }
+
+
+# ------------------------------------------------------------------ per-version network shapes
+
+
+def _subnet_status(n: Network, cfg: dict[str, Any], in_use: int) -> tuple[str, dict[str, int]] | None:
+    import ipaddress
+
+    try:
+        subnet = ipaddress.ip_network(cfg.get("Subnet", ""), strict=False)
+    except ValueError:
+        return None
+    if subnet.version != 4:
+        return None
+    reserved = 2 if subnet.prefixlen < 31 else 0  # network and broadcast addresses
+    gateway = 1 if cfg.get("Gateway") else 0
+    used = reserved + gateway + in_use
+    pool = subnet
+    if cfg.get("IPRange"):
+        try:
+            pool = ipaddress.ip_network(cfg["IPRange"], strict=False)
+        except ValueError:
+            pool = subnet
+    dynamic = max(pool.num_addresses - (reserved if pool == subnet else 0) - gateway - in_use, 0)
+    return str(subnet), {"IPsInUse": used, "DynamicIPsAvailable": dynamic}
+
+
+def network_versioned(
+    out: dict[str, Any], n: Network, version: Version, *, endpoints: int | None = None
+) -> dict[str, Any]:
+    """Fields by version: EnableIPv4 from 1.48; on inspect (endpoints given) the IPAM `Status` from
+    1.52 (moby GetNetworks WithStatus): per subnet the addresses in use (network, broadcast, gateway,
+    endpoints) and those left for dynamic allocation."""
+    if version.ge("1.48"):
+        body = {}
+        for key, value in out.items():
+            if key == "EnableIPv6":
+                body["EnableIPv4"] = True
+            body[key] = value
+        out = body
+    if endpoints is not None and version.ge("1.52"):
+        subnets = dict(filter(None, (_subnet_status(n, c, endpoints) for c in out["IPAM"]["Config"] or [])))
+        out["Status"] = {"IPAM": {"Subnets": subnets} if subnets else {}}
+    return out

@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from shim import __version__
+from shim.errors import InvalidParameter
 from shim.platforms import machine_name
 from shim.times import rfc3339_nano_local
-from shim.translate.versions import MAX_VERSION, MIN_VERSION, Version
+from shim.translate.versions import MAX_VERSION, MIN_VERSION, Change, Version, apply_changes
 
 
 def version_body(host: Any, python_version: str, v: Version) -> dict[str, Any]:
@@ -55,7 +56,6 @@ def info_body(
     v: Version,
 ) -> dict[str, Any]:
     now = rfc3339_nano_local(time.time_ns())
-    commit = {"ID": "", "Expected": ""}
     body: dict[str, Any] = {
         "ID": engine_id,
         "Containers": counts.get("total", 0),
@@ -128,16 +128,19 @@ def info_body(
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": "docker-init",
-        "ContainerdCommit": commit,
-        "RuncCommit": commit,
-        "InitCommit": commit,
+        "ContainerdCommit": {"ID": "", "Expected": ""},
+        "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": [],
         "Warnings": api_warnings(settings.hosts, tls=settings.tls_enabled, verify=settings.verify_clients) or None,
     }
-    if v.ge("1.44"):
-        body["CDISpecDirs"] = []
-        # KernelMemory left the API in 1.44 (always false since the kernel dropped kmem accounting).
-        body.pop("KernelMemory")
+    return apply_changes(_INFO_CHANGES, body, v)
+
+
+def _info_144(body: dict[str, Any]) -> dict[str, Any]:
+    # v1.44: CDISpecDirs (empty on a non-experimental daemon); KernelMemory no longer shown.
+    body["CDISpecDirs"] = []
+    body.pop("KernelMemory", None)
     return body
 
 
@@ -182,3 +185,122 @@ def api_warnings(hosts: list[str], *, tls: bool, verify: bool) -> list[str]:
             what = "without TLS client verification"
             out.append(f"WARNING: API is accessible on https://{addr} {what}.{_ATTACK_SURFACE}")
     return out
+
+
+def _info_147(body: dict[str, Any]) -> dict[str, Any]:
+    # The AllowNondistributableArtifacts* lists: null from 1.47 and omitted (moby getInfo omits
+    # them from 1.47; the CHANGELOG names 1.49 — dockerd's code wins).
+    for key in ("AllowNondistributableArtifactsCIDRs", "AllowNondistributableArtifactsHostnames"):
+        body["RegistryConfig"].pop(key, None)
+    return body
+
+
+def _info_149(body: dict[str, Any]) -> dict[str, Any]:
+    # v1.49: FirewallBackend; the commits' Expected omitted.
+    body["FirewallBackend"] = {"Driver": "iptables"}  # shimd drives iptables (the nft backend) through iptables-restore
+    for key in ("ContainerdCommit", "RuncCommit", "InitCommit"):
+        body[key] = {"ID": body[key]["ID"]}
+    return body
+
+
+def _info_150(body: dict[str, Any]) -> dict[str, Any]:
+    # v1.50: BridgeNfIptables / BridgeNfIp6tables omitted (DiscoveredDevices is omitempty: no CDI devices).
+    body.pop("BridgeNfIptables", None)
+    body.pop("BridgeNfIp6tables", None)
+    return body
+
+
+def _info_152(body: dict[str, Any]) -> dict[str, Any]:
+    # v1.52: KernelMemoryTCP removed (NRI, 1.53, is omitempty: shimd has no NRI).
+    body.pop("KernelMemoryTCP", None)
+    return body
+
+
+_INFO_CHANGES: list[Change] = [
+    (Version(1, 44), None, _info_144),
+    (Version(1, 47), None, _info_147),
+    (Version(1, 49), None, _info_149),
+    (Version(1, 50), None, _info_150),
+    (Version(1, 52), None, _info_152),
+]
+
+
+# ---------------------------------------------------------------- GET /system/df
+
+_ACTIVE_STATES = ("running", "paused", "restarting")
+
+
+def _usage(total: int, active: int, size: int, reclaimable: int, items: list | None) -> dict[str, Any]:
+    # every field of the *Usage types is omitempty
+    out: dict[str, Any] = {"ActiveCount": active, "Items": items, "Reclaimable": reclaimable}
+    out.update(TotalCount=total, TotalSize=size)
+    return {k: v for k, v in out.items() if v}
+
+
+def df_out(
+    *,
+    images: list[dict[str, Any]] | None,
+    layers_size: int,
+    containers: list[dict[str, Any]] | None,
+    volumes: list[dict[str, Any]] | None,
+    build_cache: list[dict[str, Any]] | None,
+    verbose: bool,
+    v: Version,
+    builder_size: int = 0,
+) -> dict[str, Any]:
+    """The disk usage body; each list is None when its type was not asked for.
+
+    Below 1.52 the legacy shape (dockerd 20.10 and 28: null for a type not asked; BuilderSize until
+    1.42). From 1.52 the per-type `*Usage` objects, and the legacy fields too unless `verbose`
+    (moby getDiskUsage; the CHANGELOG says 1.53 drops them, moby's code still sends them)."""
+    if v.lt("1.52"):
+        out: dict[str, Any] = {
+            "LayersSize": layers_size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": build_cache,
+        }
+        if v.lt("1.42"):
+            out["BuilderSize"] = builder_size
+        return out
+    out = {}
+    if not verbose:
+        if layers_size:
+            out["LayersSize"] = layers_size
+        for key, items in (("Images", images), ("Containers", containers), ("Volumes", volumes)):
+            if items is not None:
+                out[key] = items
+        if build_cache is not None:
+            out["BuildCache"] = build_cache
+    if images is not None:
+        used = [i for i in images if i.get("Containers", 0) > 0]
+        free = sum(i["Size"] - max(i.get("SharedSize", 0), 0) for i in images if i.get("Containers", 0) == 0)
+        out["ImageUsage"] = _usage(len(images), len(used), layers_size, free, images or None)
+    if containers is not None:
+        active = [c for c in containers if c.get("State") in _ACTIVE_STATES]
+        size = sum(c.get("SizeRw", 0) for c in containers)
+        free = sum(c.get("SizeRw", 0) for c in containers if c.get("State") not in _ACTIVE_STATES)
+        out["ContainerUsage"] = _usage(len(containers), len(active), size, free, containers or None)
+    if volumes is not None:
+        data = [x.get("UsageData") or {} for x in volumes]
+        size = sum(max(d.get("Size", 0), 0) for d in data)
+        free = sum(max(d.get("Size", 0), 0) for d in data if d.get("RefCount", 0) == 0)
+        active = sum(1 for d in data if d.get("RefCount", 0) > 0)
+        out["VolumeUsage"] = _usage(len(volumes), active, size, free, volumes or None)
+    if build_cache is not None:
+        out["BuildCacheUsage"] = _usage(len(build_cache), 0, 0, 0, build_cache or None)
+    return out
+
+
+DF_TYPES = ("container", "image", "volume", "build-cache")
+
+
+def df_types(values: list[str], v: Version) -> set[str]:
+    """GET /system/df?type=: from 1.42 (every type before, or when none is given)."""
+    if v.lt("1.42") or not values:
+        return set(DF_TYPES)
+    for t in values:
+        if t not in DF_TYPES:
+            raise InvalidParameter(f"unknown object type: {t}")
+    return set(values)

@@ -40,7 +40,8 @@ def prune_anonymous_only(filters: FilterInput, version: Version) -> bool:
 
 
 def volume_prune_out(deleted: list[str], reclaimed: int) -> dict[str, Any]:
-    return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+    # dockerd: make([]string, 0, …): an empty list, never null (clients iterate it)
+    return {"VolumesDeleted": list(deleted), "SpaceReclaimed": reclaimed}
 
 
 # --- archive ---------------------------------------------------------------------------
