@@ -41,6 +41,12 @@ class NotModified(ShimError):
     status = 304
 
 
+class Unavailable(ShimError):
+    """503: errdefs.Unavailable (a dockerd that is not a swarm node answers the swarm endpoints so)."""
+
+    status = 503
+
+
 class NotImplementedYet(ShimError):
     status = 501
 

@@ -138,8 +138,11 @@ async def wait(request: web.Request) -> web.StreamResponse:
 
 
 async def remove(request: web.Request) -> web.Response:
-    """DELETE /containers/{id}?force=&v=&link="""
-    await _svc(request).remove(_id(request), force=qbool(request, "force"), volumes=qbool(request, "v"))
+    """DELETE /containers/{id}?force=&v=&link= (with link=1 the name is a legacy link, /parent/alias)"""
+    if qbool(request, "link"):
+        await _svc(request).remove_link(_id(request))
+    else:
+        await _svc(request).remove(_id(request), force=qbool(request, "force"), volumes=qbool(request, "v"))
     return no_content()
 
 
@@ -303,6 +306,7 @@ ROUTES = [
     ("POST", "/containers/{id}/unpause", unpause),
     ("POST", "/containers/{id}/wait", wait),
     ("DELETE", "/containers/{id}", remove),
+    ("DELETE", "/containers/{id:.+/.+}", remove),  # a link name, /parent/alias (dockerd's {name:.*})
     ("POST", "/containers/{id}/rename", rename),
     ("POST", "/containers/{id}/update", update),
     ("GET", "/containers/{id}/top", top),

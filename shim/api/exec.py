@@ -60,7 +60,10 @@ async def start(request: web.Request) -> web.StreamResponse:
         await svc.start(e.id, console_size=_size(body), detach=True)
         return empty_ok()
     svc.check_startable(e.id)  # 404/409 as plain answers, before the upgrade
-    ctype = trc.stream_content_type(request["version"], e.tty, attach=True) or ""
+    # The framing follows the start body's Tty, not the create's (moby postContainerExecStart):
+    # docker-py starts with Tty=false and demultiplexes, whatever the exec was created with.
+    tty = bool(body.get("Tty"))
+    ctype = trc.stream_content_type(request["version"], tty, attach=True) or ""
     conn = await hijack(request, ctype, extra_headers=COMMON_HEADERS)
     try:
         # the process starts after the 101 went out, as with dockerd: a client that buffered the
@@ -68,15 +71,17 @@ async def start(request: web.Request) -> web.StreamResponse:
         try:
             await svc.start(e.id, console_size=_size(body))
         except ShimError as err:
-            await conn.write(err.message.encode() + b"\r\n")
+            # dockerd prints the failure to the (framed, without a tty) stdout stream
+            line = err.message.encode() + b"\r\n"
+            await conn.write(line if tty else stdcopy_frame(1, line))
             return conn.close()
-        await _pump(svc, e, conn)
+        await _pump(svc, e, conn, tty)
     except (ConnectionResetError, ConnectionError):
         pass
     return conn.close()
 
 
-async def _pump(svc: ExecService, e: ExecSession, conn: Hijacked) -> None:
+async def _pump(svc: ExecService, e: ExecSession, conn: Hijacked, tty: bool) -> None:
     proc = e.process
     if proc is None:
         return
@@ -85,7 +90,7 @@ async def _pump(svc: ExecService, e: ExecSession, conn: Hijacked) -> None:
         # detach keys apply to a tty exec only, as dockerd
         complete = await run_hijacked(
             conn,
-            _output(svc, e, proc, conn),
+            _output(svc, e, proc, conn, tty),
             pump_stdin(
                 conn, proc.write, proc.close_stdin, want_in=e.attach_stdin, detach=e.detach_keys if e.tty else b""
             ),
@@ -97,9 +102,9 @@ async def _pump(svc: ExecService, e: ExecSession, conn: Hijacked) -> None:
             svc.abandon(e)  # detached or gone: the process runs on, its output drained
 
 
-async def _output(svc: ExecService, e: ExecSession, proc: ExecProcessHandle, conn: Hijacked) -> None:
+async def _output(svc: ExecService, e: ExecSession, proc: ExecProcessHandle, conn: Hijacked, tty: bool) -> None:
     def frame(stream: int, data: bytes) -> bytes:
-        return data if e.tty else stdcopy_frame(stream, data)
+        return data if tty else stdcopy_frame(stream, data)
 
     while True:
         item = await proc.read()

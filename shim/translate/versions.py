@@ -79,3 +79,9 @@ def apply_changes(changes: list[Change], out: dict[str, Any], version: Version) 
         if (lo is None or version >= lo) and (hi is None or version < hi):
             out = fn(out)
     return out
+
+
+def require(version: Version, minimum: str, method: str, route: str) -> None:
+    """router.WithMinimumAPIVersion: a route that a version does not have yet is a 400."""
+    if version.lt(minimum):
+        raise InvalidParameter(f"{method} {route} requires minimum API version {minimum}")

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from shim.engine import containerconfig as cc
+from shim.engine import hostsfiles as hf
 from shim.engine import names
 from shim.engine.container_io import AttachSession
 from shim.engine.containers.core import KIND, BindsOnly, Core
@@ -36,7 +37,15 @@ from shim.engine.ports import ImagesPort, LogEntry, NetworkingPort, Runtime, Vol
 from shim.engine.signals import parse_signal
 from shim.engine.state import Status, check
 from shim.engine.store import Store
-from shim.errors import Conflict, InvalidParameter, NotModified, ShimError, SystemFailure, no_such_image
+from shim.errors import (
+    Conflict,
+    InvalidParameter,
+    NotModified,
+    ShimError,
+    SystemFailure,
+    no_such_container,
+    no_such_image,
+)
 
 log = logging.getLogger("shim.containers")
 
@@ -398,6 +407,22 @@ class ContainerService:
                     continue  # started again while we waited for the lock: kill that run too
                 await self._remove_locked(c, live, volumes)
                 break
+
+    async def remove_link(self, ref: str) -> None:
+        """DELETE /containers/{parent}/{alias}?link=1: drop a legacy link (daemon/delete.go rmLink)."""
+        full = ref if ref.startswith("/") else "/" + ref
+        parent_name, _, alias = full.rpartition("/")
+        if not parent_name:
+            self.get(ref)  # an unknown name is a 404 first, as dockerd's GetContainer
+            raise SystemFailure("Conflict, cannot remove the default link name of the container")
+        parent = self.get(parent_name)
+        links = list(parent.host_config.get("Links") or [])
+        kept = [spec for spec in links if hf.parse_link(spec)[1] != alias]
+        if len(kept) == len(links):
+            raise no_such_container(ref)
+        async with self._lock(parent):
+            parent.host_config["Links"] = kept or None
+            await self._core.save(parent)
 
     async def _remove_forced(self, c: Container, volumes: bool) -> None:
         await self.remove(c.id, force=True, volumes=volumes)
