@@ -65,7 +65,8 @@ async def connect_network(request: web.Request) -> web.Response:
     """POST /networks/{id}/connect -> 200, empty"""
     body = await json_body(request, "network_connect")
     c = _container(request, body["Container"])
-    await _svc(request).connect(request.match_info["id"], c, body.get("EndpointConfig"), running=bool(c.state.running))
+    epc = tr.connect_endpoint_in(body.get("EndpointConfig"), request["version"])
+    await _svc(request).connect(request.match_info["id"], c, epc, running=bool(c.state.running))
     return empty_ok()
 
 

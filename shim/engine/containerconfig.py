@@ -369,3 +369,28 @@ def verify_config(cfg: dict[str, Any]) -> None:
                 raise InvalidParameter(f"{label} in Healthcheck cannot be less than 1ms")
         if (hc.get("Retries") or 0) < 0:
             raise InvalidParameter("Retries in Healthcheck cannot be negative")
+
+
+# The log drivers a Linux dockerd registers (daemon/logdrivers_linux.go); any other name is refused at
+# create. shimd writes json-file logs for each of them until the log-driver issue lands.
+KNOWN_LOG_DRIVERS = (
+    "awslogs",
+    "fluentd",
+    "gcplogs",
+    "gelf",
+    "journald",
+    "json-file",
+    "local",
+    "logentries",
+    "none",
+    "splunk",
+    "syslog",
+)
+
+
+def validate_create(config: dict[str, Any], hc: dict[str, Any]) -> None:
+    """The version-free refusals of a create that dockerd makes before the container exists, in one
+    place (the API version's own are translate/container_create.py's): the log driver."""
+    driver = (hc.get("LogConfig") or {}).get("Type") or ""
+    if driver and driver not in KNOWN_LOG_DRIVERS:
+        raise InvalidParameter(f"logger: no log driver named '{driver}' is registered")

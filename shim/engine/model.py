@@ -53,6 +53,7 @@ class CreateSpec:
     host_config: dict[str, Any]
     networking_config: dict[str, Any]
     platform: str = ""
+    warnings: list[str] = dataclasses.field(default_factory=list)  # the API version's own (translate)
 
 
 @dataclasses.dataclass(slots=True)

@@ -61,6 +61,7 @@ class Endpoint:
     prefix: int = 0
     gateway: str = ""
     mac: str = ""
+    desired_mac: str = ""  # EndpointSettings.MacAddress as asked at create/connect (dockerd DesiredMacAddress)
     aliases: list[str] = dataclasses.field(default_factory=list)
     ipam_config: dict[str, Any] | None = None  # {"IPv4Address": …} as given
     links: list[str] | None = None

@@ -495,6 +495,7 @@ class NetworkService:
             ipam_config=epc.get("IPAMConfig") or None,
             links=epc.get("Links") or None,
             driver_opts=epc.get("DriverOpts") or None,
+            desired_mac=(epc.get("MacAddress") or "").lower(),
         )
         if net.id not in cn.order:
             cn.order.append(net.id)
@@ -635,7 +636,7 @@ class NetworkService:
         ep = cn.endpoints[net.id]
         ep.ip = self._allocate(net, self._check_static_ip(net, ep))
         ep.prefix, ep.gateway = net.prefix, net.gateway
-        ep.mac = _mac(ep.ip)
+        ep.mac = ep.desired_mac or _mac(ep.ip)  # a MAC asked for at create/connect is the one it gets
         ep.endpoint_id = secrets.token_hex(32)
         ep.veth = "veth" + _hex(7)
         ep.ifname = f"eth{sum(1 for e in cn.endpoints.values() if e.ifname)}"

@@ -12,97 +12,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shim.engine.model import Container, CreateSpec
+from shim.engine.model import Container
 from shim.errors import InvalidParameter
 from shim.times import parse_unix_timestamp, rfc3339_nano_or_zero
+from shim.translate.container_create import create_in, update_in  # noqa: F401  (the container area's entry points)
 from shim.translate.versions import Change, Version, apply_changes
 
-# ---------------------------------------------------------------- in
-
-
-def create_in(body: dict[str, Any] | None, version: Version, name: str = "", platform: str = "") -> CreateSpec:
-    """POST /containers/create: split the body into Config / HostConfig / NetworkingConfig."""
-    body = dict(body or {})
-    if not any(k not in ("HostConfig", "NetworkingConfig") for k in body):
-        # runconfig's decoder: an object with no Config field leaves the embedded *Config nil
-        raise InvalidParameter("Config cannot be empty in order to create a container")
-    inner = body.pop("HostConfig", None)
-    networking = body.pop("NetworkingConfig", None) or {}
-    if inner is not None and not isinstance(inner, dict):
-        raise InvalidParameter("HostConfig: expected an object")
-    host_config = _wrapped_host_config(body, inner)
-    if version.lt("1.25"):
-        # API <= 1.24: the client removes the container itself (moby postContainersCreate).
-        host_config["AutoRemove"] = False
-    if version.ge("1.42"):
-        # KernelMemory is ignored from 1.42 on (CHANGELOG v1.42).
-        host_config.pop("KernelMemory", None)
-    return CreateSpec(name=name, config=body, host_config=host_config, networking_config=networking, platform=platform)
-
-
-# HostConfig fields an old client may put at the top level of the create body (runconfig's
-# ContainerConfigWrapper embeds a *HostConfig; Config's own fields never clash with these).
-_TOP_LEVEL_HOST_FIELDS = {
-    "Binds",
-    "ContainerIDFile",
-    "LogConfig",
-    "NetworkMode",
-    "PortBindings",
-    "RestartPolicy",
-    "AutoRemove",
-    "VolumeDriver",
-    "VolumesFrom",
-    "CapAdd",
-    "CapDrop",
-    "Dns",
-    "DnsOptions",
-    "DnsSearch",
-    "ExtraHosts",
-    "GroupAdd",
-    "IpcMode",
-    "Links",
-    "OomScoreAdj",
-    "PidMode",
-    "Privileged",
-    "PublishAllPorts",
-    "ReadonlyRootfs",
-    "SecurityOpt",
-    "UTSMode",
-    "ShmSize",
-    "CpuShares",
-    "Memory",
-    "MemorySwap",
-    "CpusetCpus",
-    "CpuQuota",
-    "CpuPeriod",
-    "BlkioWeight",
-    "Devices",
-    "Ulimits",
-    "OomKillDisable",
-    "MemoryReservation",
-    "KernelMemory",
-}
-
-
-def _wrapped_host_config(body: dict[str, Any], inner: dict[str, Any] | None) -> dict[str, Any]:
-    """getHostConfig: the inner HostConfig wins; top-level fields count when there is none, and a few
-    resources (Memory, MemorySwap, CpuShares, Cpuset) still fill an inner one that leaves them out."""
-    top = {k: body.pop(k) for k in list(body) if k in _TOP_LEVEL_HOST_FIELDS}
-    if "Cpuset" in body:
-        top.setdefault("CpusetCpus", body.pop("Cpuset"))
-    if inner is None:
-        return top
-    hc = dict(inner)
-    for key in ("Memory", "MemorySwap", "CpuShares", "CpusetCpus"):
-        if top.get(key) and not hc.get(key):
-            hc[key] = top[key]
-    return hc
-
-
-def update_in(body: dict[str, Any] | None) -> dict[str, Any]:
-    """POST /containers/{id}/update: the Resources fields and RestartPolicy, as given."""
-    return dict(body or {})
-
+# ---------------------------------------------------------------- in: translate/container_create.py
 
 # ---------------------------------------------------------------- times
 

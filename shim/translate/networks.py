@@ -253,3 +253,16 @@ def network_versioned(
         subnets = dict(filter(None, (_subnet_status(n, c, endpoints) for c in out["IPAM"]["Config"] or [])))
         out["Status"] = {"IPAM": {"Subnets": subnets} if subnets else {}}
     return out
+
+
+def connect_endpoint_in(epc: dict[str, Any] | None, version: Version) -> dict[str, Any] | None:
+    """POST /networks/{id}/connect EndpointConfig: its MacAddress counts from 1.54 (moby ignored it
+    before, CHANGELOG v1.54) and GwPriority from 1.48."""
+    if epc is None:
+        return None
+    out = dict(epc)
+    if version.lt("1.54"):
+        out.pop("MacAddress", None)
+    if version.lt("1.48"):
+        out.pop("GwPriority", None)
+    return out

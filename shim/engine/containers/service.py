@@ -202,6 +202,7 @@ class ContainerService:
         warnings = cc.verify_host_config(host_config)
         cc.merge_image_config(config, info.config)
         cc.verify_config(config)
+        cc.validate_create(config, host_config)
         path, args = cc.command(config)
         cc.adapt_host_config(host_config, create=True)
         cid = table.new_id()
@@ -238,7 +239,7 @@ class ContainerService:
             table.drop(c)
             raise
         self._core.event(c, "create")
-        return c, warnings
+        return c, warnings + list(spec.warnings)
 
     # ------------------------------------------------------------ start
 
