@@ -30,11 +30,38 @@ need_image_tar() {
   fi
 }
 
+# Every answer of the engine is checked against Docker's API description of the version asked
+# (compat/apicheck): clients talk to a recording proxy in front of the engine's socket, and the
+# pytest plugin validates what it recorded. APICHECK=0 runs the suite straight at the engine.
+APICHECK_PID=""
+start_apicheck_proxy() {
+  # $1 = the engine's socket, $2 = a directory of ours; sets API_SOCK (what DOCKER_HOST should name)
+  API_SOCK=$1
+  [ "${APICHECK:-1}" = "0" ] && return 0
+  mkdir -p "$2/apicheck"
+  export APICHECK_RECORD_DIR="$2/apicheck"
+  (cd "$ROOT" && exec "$PY" -m compat.apicheck.proxy --listen "$2/api.sock" --upstream "$1" \
+      --record "$APICHECK_RECORD_DIR/engine.jsonl") >"$2/apicheck-proxy.log" 2>&1 </dev/null &
+  APICHECK_PID=$!
+  for _ in $(seq 1 100); do [ -S "$2/api.sock" ] && break; sleep 0.05; done
+  [ -S "$2/api.sock" ] || { echo "compat: the apicheck proxy did not start" >&2; cat "$2/apicheck-proxy.log" >&2; exit 2; }
+  API_SOCK="$2/api.sock"
+}
+stop_apicheck_proxy() {
+  if [ -n "$APICHECK_PID" ] && kill -0 "$APICHECK_PID" 2>/dev/null; then
+    kill -TERM "$APICHECK_PID" 2>/dev/null; wait "$APICHECK_PID" 2>/dev/null
+  fi
+  APICHECK_PID=""
+  return 0
+}
+
 run_pytest() {
   # $1 = engine name for the results file ("" = detect from /version); the rest goes to pytest
   local engine=$1; shift
   if [ -n "$engine" ]; then export COMPAT_ENGINE="$engine"; fi
-  (cd "$ROOT" && "$PY" -m pytest -p no:cacheprovider -q "$HERE" "$@")
+  mkdir -p "$HERE/results"
+  (cd "$ROOT" && APICHECK_REPORT="$HERE/results/apicheck-${engine:-external}.json" \
+      "$PY" -m pytest -p no:cacheprovider -q "$HERE" "$@")
   local rc=$?
   "$PY" "$HERE/report.py" >/dev/null || echo "compat: report generation failed" >&2
   return $rc
@@ -49,6 +76,7 @@ run_shim() {
   local sock="$tmp/docker.sock"
   cleanup_shim() {
     local tmp=$SHIM_TMP pid=""
+    stop_apicheck_proxy
     if [ -f "$tmp/shimd.pid" ]; then pid=$(cat "$tmp/shimd.pid" 2>/dev/null || true); fi
     if [ -z "$pid" ] && [ -n "${SHIMD_PID:-}" ]; then pid=$SHIMD_PID; fi
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -94,7 +122,8 @@ run_shim() {
     echo "compat: shimd did not come up; its log:" >&2; tail -30 "$tmp/shimd.log" >&2; exit 2
   fi
   DOCKER_HOST="unix://$sock" docker load -q -i "$IMAGE_TAR" >/dev/null || { echo "compat: loading $IMAGE_TAR into shimd failed" >&2; exit 2; }
-  DOCKER_HOST="unix://$sock" run_pytest shim "$@"
+  start_apicheck_proxy "$sock" "$tmp"
+  DOCKER_HOST="unix://$API_SOCK" run_pytest shim "$@"
   local rc=$?
   if [ $rc -ne 0 ] && [ -n "${COMPAT_SHOW_LOG:-}" ]; then tail -50 "$tmp/shimd.log" >&2; fi
   if [ -n "${COMPAT_KEEP_LOG:-}" ]; then cp "$tmp/shimd.log" "$COMPAT_KEEP_LOG"; fi
@@ -164,6 +193,8 @@ remove_ref_iptables() {
 
 REF_RESTART=""
 stop_reference() {
+  stop_apicheck_proxy
+  [ -n "${REF_API_TMP:-}" ] && rm -rf "$REF_API_TMP"
   "$REF_SCRIPT" stop >/dev/null 2>&1
   [ -n "$REF_RESTART" ] && rm -f "$REF_RESTART"
   # libnetwork leaves a bind mount of the host's netns under its exec root
@@ -207,7 +238,9 @@ run_reference() {
     DOCKER_HOST=$host docker rmi -f busybox:latest >/dev/null 2>&1
     DOCKER_HOST=$host docker load -q -i "$IMAGE_TAR" >/dev/null
   fi
-  DOCKER_HOST="$host" run_pytest dockerd "$@"
+  REF_API_TMP=$(mktemp -d /tmp/compat-ref-api.XXXXXX)
+  start_apicheck_proxy "$REF_DIR/docker.sock" "$REF_API_TMP"
+  DOCKER_HOST="unix://$API_SOCK" run_pytest dockerd "$@"
 }
 
 # ---------------------------------------------------------------- any engine

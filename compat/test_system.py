@@ -60,7 +60,9 @@ def test_version_response_headers(eng):
     assert r.body.endswith(b"\n")
 
 
-@pytest.mark.parametrize("v", ["1.12", "1.18", "1.21", "1.23", "1.24", "1.25", "1.30", "1.40", "1.41", "1.44", "1.50"])
+@pytest.mark.parametrize(
+    "v", ["1.12", "1.18", "1.21", "1.23", "1.24", "1.25", "1.30", "1.40", "1.41", "1.44", "1.50", "1.51", "1.56"]
+)
 def test_version_prefix_in_range(eng, v):
     """/vX.Y/version answers 200 inside [MinAPIVersion, ApiVersion] and 400 'too new' above it."""
     r = eng.http("GET", f"/v{v}/version")
@@ -75,13 +77,13 @@ def test_version_prefix_in_range(eng, v):
 
 
 def test_version_too_new_json(eng):
-    """/v1.51/version: 400 JSON 'client version 1.51 is too new. Maximum supported API version is <max>'."""
-    r = eng.http("GET", "/v1.51/version")
+    """/v<max+0.1>/version: 400 JSON 'client version X is too new. Maximum supported API version is <max>'."""
+    major, minor = version_tuple(eng.api_version)
+    v = f"{major}.{minor + 1}"
+    r = eng.http("GET", f"/v{v}/version")
     assert r.status == 400
     assert r.headers["content-type"] == "application/json"
-    assert r.json() == {
-        "message": f"client version 1.51 is too new. Maximum supported API version is {eng.api_version}"
-    }
+    assert r.json() == {"message": f"client version {v} is too new. Maximum supported API version is {eng.api_version}"}
 
 
 def test_version_far_too_new(eng):

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,7 +46,13 @@ class Shimd:
         self.exec_root = str(self.base / "exec")
         self.pidfile = str(self.base / "shimd.pid")
         self.log_path = self.base / "shimd.log"
-        self.docker_host = f"unix://{self.socket}"
+        # Clients reach the daemon through compat/apicheck/proxy.py when the response check is on
+        # (APICHECK_RECORD_DIR, set by the pytest plugin): every answer is then checked against
+        # Docker's API description. `socket` stays the daemon's own.
+        self.record_dir = os.environ.get("APICHECK_RECORD_DIR", "")
+        self.api_socket = str(self.base / "api.sock") if self.record_dir else self.socket
+        self.docker_host = f"unix://{self.api_socket}"
+        self._proxy: subprocess.Popen | None = None
         # Our own default bridge and subnet: daemons of concurrent test runs never share one.
         self.bridge = "sht" + os.urandom(4).hex()
         self.bip = _free_bip()
@@ -66,7 +73,7 @@ class Shimd:
             [
                 *(wrap or []),
                 str(SHIMD),
-                *(listen if listen is not None else ["-H", self.docker_host]),
+                *(listen if listen is not None else ["-H", f"unix://{self.socket}"]),
                 "--data-root",
                 self.data_root,
                 "--exec-root",
@@ -91,15 +98,59 @@ class Shimd:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"shimd exited with {self.proc.returncode}:\n{self.log_path.read_text()[-4000:]}")
             try:
-                status, _, _ = self.http("GET", "/_ping", timeout=2)
+                status, _, _ = self.http("GET", "/_ping", timeout=2, via=self.socket)
                 if status == 200:
+                    self._start_proxy()
                     return
             except OSError:
                 pass
             time.sleep(0.05)
         raise RuntimeError("shimd did not answer /_ping within 30 s")
 
+    def _start_proxy(self) -> None:
+        if not self.record_dir or (self._proxy is not None and self._proxy.poll() is None):
+            return
+        record = Path(self.record_dir) / f"shimd-{self.base.name}.jsonl"
+        self._proxy = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "compat.apicheck.proxy",
+                "--listen",
+                self.api_socket,
+                "--upstream",
+                self.socket,
+                "--record",
+                str(record),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.base / "apicheck-proxy.log", "ab"),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if os.path.exists(self.api_socket):
+                return
+            if self._proxy.poll() is not None:
+                break
+            time.sleep(0.02)
+        log = (self.base / "apicheck-proxy.log").read_text()[-2000:]
+        raise RuntimeError(f"the apicheck proxy did not start: {log}")
+
+    def _stop_proxy(self) -> None:
+        if self._proxy is not None and self._proxy.poll() is None:
+            self._proxy.terminate()
+            try:
+                self._proxy.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proxy.kill()
+                self._proxy.wait()
+        self._proxy = None
+
     def stop(self, kill: bool = False) -> None:
+        self._stop_proxy()
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -147,9 +198,9 @@ class Shimd:
         return self._client
 
     def http(
-        self, method: str, path: str, body=None, headers: dict | None = None, timeout: float = 60
+        self, method: str, path: str, body=None, headers: dict | None = None, timeout: float = 60, via: str = ""
     ) -> tuple[int, dict, bytes]:
-        conn = UnixHTTPConnection(self.socket, timeout=timeout)
+        conn = UnixHTTPConnection(via or self.api_socket, timeout=timeout)
         try:
             hdrs = dict(headers or {})
             if isinstance(body, (dict, list)):

@@ -249,6 +249,10 @@ def network_versioned(
                 body["EnableIPv4"] = True
             body[key] = value
         out = body
+    if endpoints is None and version.ge("1.52"):
+        # The list's items are network.Summary from the API of Docker 29 (1.52): no Containers
+        # (yaml 1.56 NetworkSummary; an unversioned change in moby, placed at 1.52 here).
+        out.pop("Containers", None)
     if endpoints is not None and version.ge("1.52"):
         subnets = dict(filter(None, (_subnet_status(n, c, endpoints) for c in out["IPAM"]["Config"] or [])))
         out["Status"] = {"IPAM": {"Subnets": subnets} if subnets else {}}
