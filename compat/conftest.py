@@ -30,6 +30,7 @@ AREAS = (
     "events",
     "errors",
     "restart",
+    "fields",
 )
 
 

@@ -1024,3 +1024,46 @@ def test_env_file(eng, tmp_path):
     f = tmp_path / "env"
     f.write_text("FROM_FILE=yes\nSECOND=2\n")
     assert run(eng, "--env-file", str(f), "busybox", "sh", "-c", "echo $FROM_FILE $SECOND").stdout == "yes 2\n"
+
+
+# ------------------------------------------------------------------ what SDK users met (issue 14)
+
+
+def test_create_unknown_log_driver_refused(eng):
+    """An unknown log driver is a 400 at create, naming it (dockerd validates the log config there)."""
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"LogConfig": {"Type": "nosuchdriver", "Config": {}}}}
+    r = eng.http("POST", f"{V}/containers/create?name={eng.name('ld')}", body)
+    assert r.status == 400, r
+    assert "no log driver named 'nosuchdriver' is registered" in r.message
+
+
+@pytest.mark.feature("links")
+def test_rm_link_removes_a_legacy_link(eng):
+    """`docker rm --link PARENT/ALIAS` (DELETE /containers/PARENT/ALIAS?link=1) drops the link."""
+    child = eng.run_d("busybox", "sleep", "300")
+    parent = eng.name("par")
+    eng.out("create", "--name", parent, "--link", f"{child}:al", "busybox", "true")
+    p = eng.cli("rm", "--link", f"{parent}/al")
+    assert p.returncode == 0, p.stderr
+    assert not eng.inspect(parent)["HostConfig"]["Links"]
+
+
+def test_mac_address_given_at_run_is_the_containers(eng):
+    """`docker run --mac-address` (the CLI's default API version): the container's eth0 has that MAC."""
+    p = eng.cli("run", "--rm", "--mac-address", "02:42:ac:11:99:01", "busybox", "cat", "/sys/class/net/eth0/address")
+    assert (p.returncode, p.stdout.strip()) == (0, "02:42:ac:11:99:01"), p.stderr
+
+
+def test_mac_address_at_1_41_is_the_containers(eng):
+    """The same through API 1.41 (the container-wide Config.MacAddress)."""
+    p = eng.cli(
+        "run",
+        "--rm",
+        "--mac-address",
+        "02:42:ac:11:99:02",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+        env={"DOCKER_API_VERSION": "1.41"},
+    )
+    assert (p.returncode, p.stdout.strip()) == (0, "02:42:ac:11:99:02"), p.stderr

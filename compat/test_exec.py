@@ -169,3 +169,13 @@ def test_dockerpy_exec_stream(client, box):
     """docker-py: exec_run(stream=True) yields the output."""
     res = client.containers.get(box).exec_run(["sh", "-c", "echo a; sleep 0.2; echo b"], stream=True)
     assert b"".join(res.output) == b"a\nb\n"
+
+
+def test_docker_py_exec_created_with_tty_started_without(eng, box):
+    """docker-py: exec_create(tty=True) then exec_start() (its default Tty=false): the output is framed
+    by the start's Tty, as dockerd, so docker-py's demultiplexing reads it; inspect keeps the create's."""
+    api = eng.client.api
+    ex = api.exec_create(box, ["echo", "hi"], tty=True)
+    out = api.exec_start(ex["Id"])
+    assert b"hi" in out
+    assert api.exec_inspect(ex["Id"])["ProcessConfig"]["tty"] is True

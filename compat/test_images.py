@@ -447,3 +447,21 @@ def test_inspect_loaded_metadata(busybox):
     assert busybox["RepoDigests"] == []
     assert busybox["Parent"] == ""
     assert busybox["Metadata"]["LastTagTime"]
+
+
+def test_load_of_a_non_image_answers_200_with_the_error_in_the_stream(eng):
+    """POST /images/load with a body that is no image archive: 200, then an error message in the
+    stream (dockerd's LoadImage), which docker-py turns into ImageLoadError."""
+    r = eng.http(
+        "POST",
+        f"{V}/images/load?quiet=1",
+        body=make_tar({"hello.txt": b"hi"}),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    assert r.status == 200, r
+    last = json.loads(r.text.strip().splitlines()[-1])
+    assert last.get("errorDetail", {}).get("message") and last.get("error") == last["errorDetail"]["message"]
+    import docker.errors
+
+    with pytest.raises(docker.errors.ImageLoadError):
+        eng.client.images.load(make_tar({"hello.txt": b"hi"}))

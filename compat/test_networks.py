@@ -498,3 +498,17 @@ def test_port_none_published(eng):
     name = eng.run_d("busybox", "sleep", "300")
     p = eng.cli("port", name)
     assert (p.returncode, p.stdout) == (0, "")
+
+
+def test_create_with_unknown_endpoints_config_network(eng):
+    """A create whose NetworkingConfig names a network that does not exist: what dockerd answers
+    (create accepted; start refuses, naming the network)."""
+    name = eng.name("epc")
+    missing = eng.name("nonet")
+    body = {"Image": "busybox", "Cmd": ["true"], "NetworkingConfig": {"EndpointsConfig": {missing: {}}}}
+    r = eng.http("POST", f"{V}/containers/create?name={name}", body)
+    if r.status == 201:
+        s = eng.http("POST", f"{V}/containers/{name}/start")
+        assert s.status == 404 and f"network {missing} not found" in s.message, s
+    else:
+        assert r.status == 404 and f"network {missing} not found" in r.message, r

@@ -298,3 +298,10 @@ def test_bind_single_file(eng, tmp_path):
     p = eng.cli("run", "--rm", "-v", f"{f}:/x:ro", "busybox", "sh", "-c", "cat /x; echo more >> /x")
     assert p.stdout == "one file\n" and "Read-only file system" in p.stderr
     assert f.read_text() == "one file\n"
+
+
+def test_prune_nothing_answers_an_empty_list(eng):
+    """POST /volumes/prune that removes nothing: VolumesDeleted is [] (clients iterate it), not null."""
+    flt = urllib.parse.quote(json.dumps({"label": [f"cmp.none={eng.name('nolabel')}"]}))
+    r = eng.http("POST", f"{V}/volumes/prune?filters={flt}")
+    assert r.status == 200 and r.json()["VolumesDeleted"] == [], r

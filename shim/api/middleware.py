@@ -15,7 +15,14 @@ from aiohttp import web
 from shim import __version__
 from shim.api.responses import dumps
 from shim.errors import NotModified, ShimError
-from shim.translate.versions import DEFAULT_VERSION, MAX_VERSION, Version, check_supported, errors_as_text
+from shim.translate.versions import (
+    DEFAULT_VERSION,
+    MAX_VERSION,
+    Version,
+    advertised_max,
+    check_supported,
+    errors_as_text,
+)
 
 log = logging.getLogger("shim.api")
 
@@ -91,3 +98,5 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
     for key, value in COMMON_HEADERS.items():
         if key == "Server" or key not in response.headers:
             response.headers[key] = value
+    if "User-Agent" in request.headers and response.headers.get("Api-Version") == COMMON_HEADERS["Api-Version"]:
+        response.headers["Api-Version"] = str(advertised_max(request.headers["User-Agent"]))

@@ -18,6 +18,7 @@ from shim.errors import InvalidParameter, NotFound
 from shim.times import parse_unix_timestamp
 from shim.translate import events as tre
 from shim.translate import system as tr
+from shim.translate.versions import advertised_max
 
 PYTHON = f"python{platform.python_version()}"
 
@@ -31,7 +32,8 @@ PING_HEADERS = {
 
 async def ping(request: web.Request) -> web.Response:
     """GET/HEAD /_ping. A HEAD answer must carry no body: the CLI's connection breaks otherwise."""
-    resp = web.Response(text="OK" if request.method == "GET" else None, headers=PING_HEADERS)
+    headers = dict(PING_HEADERS, **{"Api-Version": str(advertised_max(request.headers.get("User-Agent")))})
+    resp = web.Response(text="OK" if request.method == "GET" else None, headers=headers)
     resp.headers["Content-Type"] = "text/plain; charset=utf-8"
     if request.method == "HEAD":
         resp.headers["Content-Length"] = "0"
@@ -41,7 +43,8 @@ async def ping(request: web.Request) -> web.Response:
 async def version(request: web.Request) -> web.Response:
     """GET /version"""
     engine = request.app[ENGINE]
-    return json_response(tr.version_body(engine.host, PYTHON, request["version"]))
+    api_max = advertised_max(request.headers.get("User-Agent"))
+    return json_response(tr.version_body(engine.host, PYTHON, request["version"], api_max))
 
 
 async def info(request: web.Request) -> web.Response:

@@ -13,9 +13,9 @@ from shim.times import rfc3339_nano_local
 from shim.translate.versions import MAX_VERSION, MIN_VERSION, Change, Version, apply_changes
 
 
-def version_body(host: Any, python_version: str, v: Version) -> dict[str, Any]:
+def version_body(host: Any, python_version: str, v: Version, api_max: Version = MAX_VERSION) -> dict[str, Any]:
     details = {
-        "ApiVersion": str(MAX_VERSION),
+        "ApiVersion": str(api_max),
         "Arch": host.architecture,
         "BuildTime": "",
         "Experimental": "false",
@@ -33,7 +33,7 @@ def version_body(host: Any, python_version: str, v: Version) -> dict[str, Any]:
             {"Name": "docker-init", "Version": "tini", "Details": {"GitCommit": ""}},
         ],
         "Version": __version__,
-        "ApiVersion": str(MAX_VERSION),
+        "ApiVersion": str(api_max),
         "MinAPIVersion": str(MIN_VERSION),
         "GitCommit": "",
         "GoVersion": python_version,

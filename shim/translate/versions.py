@@ -54,6 +54,22 @@ DEFAULT_VERSION = MAX_VERSION
 JSON_ERRORS_SINCE = Version(1, 24)
 
 
+# Clients that negotiate the daemon's maximum but break on a newer shape get a lower maximum,
+# chosen by their User-Agent (docs/API-VERSIONS.md). docker-compose 1.x (1.29, still common in CI
+# images) reads image inspect's ContainerConfig when it recreates a container; that field left the
+# API in 1.45 (against dockerd >= 26 compose v1 crashes with KeyError: 'ContainerConfig').
+_CLIENT_MAXIMUM: tuple[tuple[str, Version], ...] = (("docker-compose/1.", Version(1, 44)),)
+
+
+def advertised_max(user_agent: str | None) -> Version:
+    """The maximum API version offered (GET /version, the Api-Version header) to this client."""
+    ua = user_agent or ""
+    for prefix, cap in _CLIENT_MAXIMUM:
+        if ua.startswith(prefix):
+            return cap
+    return MAX_VERSION
+
+
 def check_supported(v: Version) -> None:
     """Refuse a version outside the range with dockerd's exact wording."""
     if v > MAX_VERSION:
