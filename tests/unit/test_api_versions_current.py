@@ -41,7 +41,7 @@ def settings():
 
 
 def test_max_version_is_1_56_and_compose_v1_gets_1_44():
-    assert MAX_VERSION == V("1.56")
+    assert V("1.56") == MAX_VERSION
     assert advertised_max("docker-compose/1.29.2 docker-py/6.1.3 Linux/6.1") == V("1.44")
     assert advertised_max("Docker-Client/28.2.2 (linux)") == advertised_max(None) == V("1.56")
 
@@ -114,20 +114,21 @@ def test_create_mount_rules_by_version():
     with pytest.raises(InvalidParameter, match=r"VolumeOptions.Subpath needs API v1.45 or newer"):
         create({}, "1.44", host=sub)
     img = {"Mounts": [{"Type": "image", "Source": "busybox", "Target": "/y"}]}
-    with pytest.raises(InvalidParameter, match='Mount type "Image" needs API v1.48 or newer'):
+    with pytest.raises(InvalidParameter, match=r'Mount type "Image" needs API v1\.48 or newer'):
         create({}, "1.47", host=img)
     rro = {
         "Mounts": [{"Type": "bind", "Source": "/x", "Target": "/y", "BindOptions": {"ReadOnlyForceRecursive": True}}]
     }
-    with pytest.raises(InvalidParameter, match="ReadOnlyForceRecursive needs API v1.44"):
+    with pytest.raises(InvalidParameter, match=r"ReadOnlyForceRecursive needs API v1\.44"):
         create({}, "1.43", host=rro)
 
 
 def test_create_fields_a_version_lacks_are_reset():
-    spec = create(
-        {"Healthcheck": {"Test": ["CMD", "true"], "StartInterval": 5}}, "1.43", host={"Annotations": {"a": "b"}}
-    )
+    hc = {"Test": ["CMD", "true"], "StartInterval": 5}
+    spec = create({"Healthcheck": dict(hc)}, "1.42", host={"Annotations": {"a": "b"}})
     assert "StartInterval" not in spec.config["Healthcheck"] and "Annotations" not in spec.host_config
+    spec = create({"Healthcheck": dict(hc)}, "1.43", host={"Annotations": {"a": "b"}})
+    assert "StartInterval" not in spec.config["Healthcheck"] and spec.host_config["Annotations"] == {"a": "b"}
     spec = create(
         {"Healthcheck": {"Test": ["CMD", "true"], "StartInterval": 5}}, "1.44", host={"Annotations": {"a": "b"}}
     )
@@ -217,7 +218,7 @@ def test_image_platform_parameters():
     with pytest.raises(InvalidParameter, match="both OS and Architecture must be provided"):
         tri.platforms_in(['{"os":"linux"}'], V("1.48"), since="1.48")
     two = ['{"os":"linux","architecture":"amd64"}'] * 2
-    with pytest.raises(InvalidParameter, match="use API version 1.52 or later"):
+    with pytest.raises(InvalidParameter, match=r"use API version 1\.52 or later"):
         tri.platforms_in(two, V("1.51"), since="1.48", several_since="1.52")
     assert len(tri.platforms_in(two, V("1.52"), since="1.48", several_since="1.52")) == 2
     with pytest.raises(Exception, match=r"does not match the specified platform \(linux/arm64\)"):
@@ -302,5 +303,5 @@ def test_network_enable_ipv4_from_1_48_and_status_from_1_52():
 
 
 def test_minimum_version_of_a_route():
-    with pytest.raises(InvalidParameter, match="GET /secrets requires minimum API version 1.25"):
+    with pytest.raises(InvalidParameter, match=r"GET /secrets requires minimum API version 1\.25"):
         require(V("1.24"), "1.25", "GET", "/secrets")
