@@ -10,7 +10,19 @@ from aiohttp import web
 log = logging.getLogger("shim.api")
 
 # Each module exposes ROUTES = [(method, path, handler)]; areas not built yet are skipped.
-AREAS = ["system", "images", "containers", "attach_ws", "exec", "networks", "volumes", "archive", "build", "unserved"]
+AREAS = [
+    "system",
+    "images",
+    "containers",
+    "attach_ws",
+    "exec",
+    "networks",
+    "volumes",
+    "archive",
+    "build",
+    "unserved",
+    "openapi",
+]
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 

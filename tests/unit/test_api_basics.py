@@ -138,3 +138,23 @@ async def test_info_has_what_the_cli_reads(client):
     ):
         assert key in body
     assert body["Driver"] == "overlay2" and body["NCPU"] == 2
+
+
+async def test_openapi_description_is_served(client):
+    """GET /shim/openapi.yaml: Docker's 1.56 description, with shimd's preamble."""
+    import yaml
+
+    r = await client.get("/shim/openapi.yaml")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("application/yaml")
+    doc = yaml.safe_load(await r.text())
+    assert doc["swagger"] == "2.0" and doc["info"]["version"] == "1.56" and "/containers/{id}/json" in doc["paths"]
+
+
+async def test_swarm_endpoints_answer_not_part_of_a_swarm(client):
+    for method, path in (("POST", "/v1.41/swarm/leave?force=true"), ("GET", "/v1.56/services"), ("GET", "/nodes")):
+        r = await client.request(method, path)
+        assert r.status == 503 and await r.json() == {"message": "This node is not part of a swarm"}
+    r = await client.get("/v1.24/secrets")
+    assert r.status == 400 and (await r.json())["message"] == "GET /secrets requires minimum API version 1.25"
+    r = await client.delete("/v1.41/plugins/foo:latest")
+    assert r.status == 404 and await r.json() == {"message": 'plugin "foo:latest" not found'}
