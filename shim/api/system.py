@@ -27,6 +27,8 @@ PING_HEADERS = {
     "Builder-Version": "1",
     "Cache-Control": "no-cache, no-store, must-revalidate",
     "Pragma": "no-cache",
+    # CHANGELOG v1.42 (unversioned): the swarm state, so clients need not ask /info; shimd has no swarm
+    "Swarm": "inactive",
 }
 
 

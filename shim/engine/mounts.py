@@ -203,6 +203,7 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
             destination=dest,
             rw=not ro,
             propagation=prop,
+            create_source=bool(bind_opts.get("CreateMountpoint")),  # API 1.42: as `-v` would
             from_spec="mounts",
         )
     if typ == "volume":
@@ -245,6 +246,10 @@ def tmpfs_data(opts: dict[str, Any]) -> str:
     mode = opts.get("Mode") or 0
     if mode:
         out.append(f"mode={mode & 0o7777:o}")
+    # API 1.46: Options, a list of [flag] or [key, value] (moby mount.ConvertTmpfsOptions)
+    for opt in opts.get("Options") or []:
+        if isinstance(opt, list) and 1 <= len(opt) <= 2:
+            out.append("=".join(str(x) for x in opt))
     return ",".join(out)
 
 
