@@ -28,9 +28,9 @@ class ContainerNetworking:
         self.svc.bind_containers(containers.get)
 
     def validate(self, c: Any) -> None:
-        """At create: port specs and a NetworkMode naming an existing network (dockerd's 400/404)."""
+        """At create: port specs, a NetworkMode and EndpointsConfig naming existing networks (404)."""
         validate_port_bindings(c.host_config)
-        self.svc._resolve_mode(c)
+        self.svc._configured(c)
 
     async def connect(self, c: Any) -> Attachment:
         return await self.svc.attach(c)

@@ -39,6 +39,14 @@ EXPLAINED: list[tuple[tuple[str, ...] | None, str, str, str, str, str]] = [
         "HostConfig." + _GO_POINTER,
     ),
     (
+        None,
+        r"/exec/\{id\}/json",
+        "get",
+        r"\$\.ExitCode",
+        r"None is not of type",
+        "ExitCode is a *int in dockerd: null until the process has ended; the yaml types it as integer",
+    ),
+    (
         ("1.41",),
         r"/system/df",
         "get",

@@ -393,4 +393,5 @@ def validate_create(config: dict[str, Any], hc: dict[str, Any]) -> None:
     place (the API version's own are translate/container_create.py's): the log driver."""
     driver = (hc.get("LogConfig") or {}).get("Type") or ""
     if driver and driver not in KNOWN_LOG_DRIVERS:
-        raise InvalidParameter(f"logger: no log driver named '{driver}' is registered")
+        # not built in, so dockerd looks for a logging plugin (shimd has none): dockerd 20.10's wording
+        raise InvalidParameter(f'error looking up logging plugin {driver}: plugin "{driver}" not found')

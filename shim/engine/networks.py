@@ -475,10 +475,8 @@ class NetworkService:
         main = self.default_bridge() if mode == "bridge" else self._nets[mode]
         cfgs = (c.networking_config or {}).get("EndpointsConfig") or {}
         for key, epc in cfgs.items():
-            try:
-                net = main if key in ("default", "bridge") and mode == "bridge" else self.get(key)
-            except NotFound:
-                continue
+            # a network that does not exist is refused (at create, through validate: see docs/API-VERSIONS.md)
+            net = main if key in ("default", "bridge") and mode == "bridge" else self.get(key)
             self._add_config(cn, net, epc or {})
         if main.id not in cn.endpoints:
             self._add_config(cn, main, {})

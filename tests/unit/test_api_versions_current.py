@@ -174,7 +174,7 @@ def test_create_for_version_is_the_one_version_function():
 
 
 def test_unknown_log_driver_refused_at_create():
-    with pytest.raises(InvalidParameter, match="logger: no log driver named 'nope' is registered"):
+    with pytest.raises(InvalidParameter, match='error looking up logging plugin nope: plugin "nope" not found'):
         cc.validate_create({}, {"LogConfig": {"Type": "nope"}})
     cc.validate_create({}, {"LogConfig": {"Type": "local"}})
 
