@@ -193,10 +193,19 @@ def _bodies(eng, o):
         "network inspect (bridge)": get("/networks/bridge"),
         "volume inspect": get(f"/volumes/{o['vol']}"),
         "volume list": get(f"/volumes?filters={flt(name=o['vol'])}"),
-        "system df": get("/system/df"),
+        "system df": _df_of(get("/system/df"), o),
         "info": get("/info"),
         "version": get("/version"),
     }
+
+
+def _df_of(df, o):
+    """/system/df with its lists cut to the scenario's own objects (an engine holds others)."""
+    out = dict(df)
+    out["Images"] = [i for i in df.get("Images") or [] if "busybox:latest" in (i.get("RepoTags") or [])]
+    out["Containers"] = [c for c in df.get("Containers") or [] if f"/{o['name']}" in (c.get("Names") or [])]
+    out["Volumes"] = [v for v in df.get("Volumes") or [] if v.get("Name") == o["vol"]]
+    return out
 
 
 def test_shapes_at_1_41_match_dockerd(eng, objects):

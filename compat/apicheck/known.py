@@ -55,6 +55,15 @@ EXPLAINED: list[tuple[tuple[str, ...] | None, str, str, str, str, str]] = [
         "dockerd 20.10 (API 1.41) still sends BuilderSize: 0 (removed from the API in 1.42, CHANGELOG v1.42)",
     ),
     (
+        ("1.56",),
+        r"/images/(load|create|\{name\}/push)|/build",
+        "post",
+        r"\$",
+        r"not in the description: error$",
+        "the deprecated `error` of a progress message (1.48) is still sent by dockerd beside errorDetail; "
+        "the 1.56 yaml's BuildInfo dropped it",
+    ),
+    (
         ("1.41", "1.50"),
         r"/events",
         "get",

@@ -254,8 +254,8 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any] | None) -> di
         user["WorkingDir"] = image.get("WorkingDir") or ""
     img_vols = image.get("Volumes") or {}
     if not user.get("Volumes"):
-        if img_vols:
-            user["Volumes"] = dict(img_vols)
+        # daemon/commit.go merge: len(user.Volumes) == 0 takes the image's (nil when it has none)
+        user["Volumes"] = dict(img_vols) if img_vols else None
     else:
         user["Volumes"].update(img_vols)
     if not user.get("StopSignal") and image.get("StopSignal"):

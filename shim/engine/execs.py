@@ -194,6 +194,9 @@ class ExecService:
         e.error = proc.runc_error
         e.running = False
         e.done.set()
+        # dockerd drops an ended exec from the container's ExecIDs (inspect of the exec still works)
+        with contextlib.suppress(ShimError, ValueError):
+            self._containers.get(e.container_id).exec_ids.remove(e.id)
         self._event(e, "exec_die", exitCode=str(code))
 
     async def wait(self, e: ExecSession) -> int:

@@ -423,7 +423,8 @@ class NetworkService:
         shown: dict[str, Any] = {"Subnet": raw}
         if ip_range:
             shown["IPRange"] = ip_range
-        shown["Gateway"] = net.gateway
+        if gw:  # dockerd shows the IPAM config as given: no Gateway unless one was asked for
+            shown["Gateway"] = gw
         if cfg.get("AuxiliaryAddresses"):
             shown["AuxiliaryAddresses"] = cfg["AuxiliaryAddresses"]
         net.ipam_config = [shown]

@@ -63,6 +63,18 @@ def _blkio(path: str) -> list[dict]:
     return out
 
 
+# The memory.stat keys dockerd reports on cgroup v1 (containerd cgroups v1 MemoryStat), with and
+# without total_: others the kernel adds (shmem, swap, workingset_*) are not in dockerd's stats.
+_MEMORY_STAT_BASE = (
+    "cache", "rss", "rss_huge", "mapped_file", "dirty", "writeback", "pgpgin", "pgpgout", "pgfault",
+    "pgmajfault", "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable",
+)
+_MEMORY_STAT_KEYS = frozenset(
+    (*_MEMORY_STAT_BASE, *(f"total_{k}" for k in _MEMORY_STAT_BASE),
+     "hierarchical_memory_limit", "hierarchical_memsw_limit")
+)
+
+
 def stats(cgpath: str) -> dict:
     """memory_stats, cpu_stats, pids_stats, blkio_stats for the cgroup `cgpath` (e.g. /shim/<id>)."""
     rel = cgpath.lstrip("/")
@@ -83,10 +95,12 @@ def stats(cgpath: str) -> dict:
         memory = {
             "usage": usage,
             "max_usage": _int(os.path.join(mem_dir, "memory.max_usage_in_bytes")) or 0,
-            "stats": _kv(os.path.join(mem_dir, "memory.stat")),
-            "failcnt": _int(os.path.join(mem_dir, "memory.failcnt")) or 0,
+            "stats": {k: v for k, v in _kv(os.path.join(mem_dir, "memory.stat")).items() if k in _MEMORY_STAT_KEYS},
             "limit": limit,
         }
+        failcnt = _int(os.path.join(mem_dir, "memory.failcnt")) or 0
+        if failcnt:  # omitempty in dockerd's MemoryStats
+            memory["failcnt"] = failcnt
 
     cpu: dict = {}
     total_usage = _int(os.path.join(cpu_dir, "cpuacct.usage"))
@@ -122,14 +136,22 @@ def stats(cgpath: str) -> dict:
     blkio = {
         "io_service_bytes_recursive": _blkio(os.path.join(blk_dir, "blkio.throttle.io_service_bytes_recursive")),
         "io_serviced_recursive": _blkio(os.path.join(blk_dir, "blkio.throttle.io_serviced_recursive")),
-        "io_queue_recursive": None,
-        "io_service_time_recursive": None,
-        "io_wait_time_recursive": None,
-        "io_merged_recursive": None,
-        "io_time_recursive": None,
-        "sectors_recursive": None,
+        # dockerd on cgroup v1 (containerd's cgroups metrics): empty lists, never null
+        "io_queue_recursive": [],
+        "io_service_time_recursive": [],
+        "io_wait_time_recursive": [],
+        "io_merged_recursive": [],
+        "io_time_recursive": [],
+        "sectors_recursive": [],
     }
-    return {"memory_stats": memory, "cpu_stats": cpu, "pids_stats": pids, "blkio_stats": blkio, "num_procs": 0}
+    return {
+        "memory_stats": memory,
+        "cpu_stats": cpu,
+        "pids_stats": pids,
+        "blkio_stats": blkio,
+        "num_procs": 0,
+        "storage_stats": {},
+    }
 
 
 def cgroup_pids(cgpath: str) -> list[int]:

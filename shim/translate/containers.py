@@ -372,10 +372,28 @@ def list_item_out(
     }
     if c.host_config.get("Annotations"):
         out["HostConfig"]["Annotations"] = dict(c.host_config["Annotations"])
-    if extra.get("size_rw") is not None:
+    for ep in out["NetworkSettings"]["Networks"].values():
+        _summary_endpoint(ep)
+    # omitempty in the list (ContainerSummary), unlike inspect's pointers
+    if extra.get("size_rw"):
         out["SizeRw"] = extra["size_rw"]
-        out["SizeRootFs"] = extra.get("size_root_fs", 0)
+    if extra.get("size_root_fs"):
+        out["SizeRootFs"] = extra["size_root_fs"]
     return apply_changes(_LIST_CHANGES, out, version)
+
+
+def _summary_endpoint(ep: dict[str, Any]) -> None:
+    """The list's endpoints carry the operational fields only (moby container/view.go): the
+    configuration (aliases, links, driver options, DNS names) is null there."""
+    if not isinstance(ep, dict):
+        return
+    for key in ("Aliases", "Links", "DriverOpts"):
+        ep[key] = None
+    if "DNSNames" in ep:
+        ep["DNSNames"] = None
+    ipam = ep.get("IPAMConfig")
+    if isinstance(ipam, dict):
+        ep["IPAMConfig"] = {k: v for k, v in ipam.items() if k in ("IPv4Address", "IPv6Address")}
 
 
 def list_ports(ports: dict[str, Any] | None) -> list[dict[str, Any]]:

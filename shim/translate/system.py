@@ -262,6 +262,7 @@ def df_out(
             "BuildCache": build_cache,
         }
         if v.lt("1.42"):
+            out["BuildCache"] = build_cache or None  # dockerd 20.10: nil without build records
             out["BuilderSize"] = builder_size
         return out
     out = {}

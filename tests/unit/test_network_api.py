@@ -452,6 +452,5 @@ async def test_ip_range_allocation(api):
     body = await (await api.get("/v1.41/containers/inrange/json")).json()
     assert body["NetworkSettings"]["Networks"]["rng"]["IPAddress"] == "10.213.30.128"
     net = await (await api.get("/v1.41/networks/rng")).json()
-    assert net["IPAM"]["Config"] == [
-        {"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25", "Gateway": "10.213.30.1"}
-    ]
+    # as given: no Gateway unless one was asked for (dockerd 20.10, compat/test_fields.py)
+    assert net["IPAM"]["Config"] == [{"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25"}]
