@@ -12,7 +12,8 @@ KNOWN: list[tuple[str, str, object, object, str]] = [
         r"\.NetworkSettings\.Sandbox(ID|Key)",
         '""',
         "str",
-        "shimd clears the sandbox of a stopped container (its namespace is gone); dockerd 20.10 keeps the stale ID/path",
+        "shimd clears the sandbox of a stopped container (its namespace is gone); "
+        "dockerd 20.10 keeps the stale ID/path",
     ),
     (
         "info",
