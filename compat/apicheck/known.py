@@ -64,6 +64,15 @@ EXPLAINED: list[tuple[tuple[str, ...] | None, str, str, str, str, str]] = [
         "the 1.56 yaml's BuildInfo dropped it",
     ),
     (
+        ("1.56",),
+        r"/system/df",
+        "get",
+        r"\$",
+        r"not in the description: ((BuildCache|Containers|Images|LayersSize|Volumes)(, )?)+$",
+        "from 1.52 dockerd still sends the legacy LayersSize/Images/Containers/Volumes/BuildCache unless "
+        "verbose=1 (moby getDiskUsage; the CHANGELOG says 1.53 drops them, the 1.56 yaml lists only the *Usage)",
+    ),
+    (
         ("1.41", "1.50"),
         r"/events",
         "get",

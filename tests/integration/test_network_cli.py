@@ -90,8 +90,9 @@ def test_publish_on_localhost(d, name):
     assert d.cli("port", c).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
     info = d.client.api.inspect_container(c)["NetworkSettings"]
     assert info["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
-    assert info["IPAddress"].startswith(d.bip.rsplit(".", 1)[0] + ".")
-    assert info["MacAddress"].startswith("02:42:")
+    # docker-py speaks 1.56: the default bridge's addresses are in Networks only (1.52 removed the copies)
+    assert info["Networks"]["bridge"]["IPAddress"].startswith(d.bip.rsplit(".", 1)[0] + ".")
+    assert info["Networks"]["bridge"]["MacAddress"].startswith("02:42:")
     # the same host port again: dockerd's error, the container is left not running and nothing stays behind
     rules_before = our_rules(d)
     r = d.cli("run", "-d", "--name", name("dup"), "-p", f"127.0.0.1:{port}:80", *HTTPD, check=False)
@@ -156,7 +157,7 @@ def test_network_modes(d, name):
     assert d.bridge in r.stdout
     first = name("first")
     d.cli("run", "-d", "--name", first, "busybox", "sleep", "300")
-    ip = d.client.api.inspect_container(first)["NetworkSettings"]["IPAddress"]
+    ip = d.client.api.inspect_container(first)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     r = d.cli("run", "--rm", "--network", f"container:{first}", "busybox", "ip", "-o", "-4", "addr", "show", "eth0")
     assert f"inet {ip}/" in r.stdout
 
@@ -164,7 +165,7 @@ def test_network_modes(d, name):
 def test_links_hosts_entry(d, name):
     db = name("db")
     d.cli("run", "-d", "--name", db, "--expose", "5432", "-e", "PASS=x", "busybox", "sleep", "300")
-    ip = d.client.api.inspect_container(db)["NetworkSettings"]["IPAddress"]
+    ip = d.client.api.inspect_container(db)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     r = d.cli("run", "--rm", "--link", f"{db}:data", "busybox", "cat", "/etc/hosts")
     assert f"{ip}\tdata " in r.stdout and r.stdout.rstrip().split("\n")[-2].endswith(db)
 
@@ -172,7 +173,7 @@ def test_links_hosts_entry(d, name):
 def test_links_env(d, name):
     db = name("db")
     d.cli("run", "-d", "--name", db, "--expose", "5432", "-e", "PASS=x", "busybox", "sleep", "300")
-    ip = d.client.api.inspect_container(db)["NetworkSettings"]["IPAddress"]
+    ip = d.client.api.inspect_container(db)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     r = d.cli("run", "--rm", "--link", f"{db}:data", "busybox", "env")
     assert f"DATA_PORT=tcp://{ip}:5432" in r.stdout and "DATA_ENV_PASS=x" in r.stdout
 
