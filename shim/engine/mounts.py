@@ -247,9 +247,7 @@ def tmpfs_data(opts: dict[str, Any]) -> str:
     if mode:
         out.append(f"mode={mode & 0o7777:o}")
     # API 1.46: Options, a list of [flag] or [key, value] (moby mount.ConvertTmpfsOptions)
-    for opt in opts.get("Options") or []:
-        if isinstance(opt, list) and 1 <= len(opt) <= 2:
-            out.append("=".join(str(x) for x in opt))
+    out.extend("=".join(str(x) for x in opt) for opt in opts.get("Options") or [] if isinstance(opt, list) and opt)
     return ",".join(out)
 
 

@@ -382,7 +382,7 @@ def list_item_out(
     return apply_changes(_LIST_CHANGES, out, version)
 
 
-def _summary_endpoint(ep: dict[str, Any]) -> None:
+def _summary_endpoint(ep: Any) -> None:
     """The list's endpoints carry the operational fields only (moby container/view.go): the
     configuration (aliases, links, driver options, DNS names) is null there."""
     if not isinstance(ep, dict):

@@ -207,7 +207,9 @@ def decode_platform(raw: str) -> dict[str, Any]:
     return p
 
 
-def platforms_in(values: list[str], version: Version, *, since: str, several_since: str | None = None) -> list[dict]:
+def platforms_in(
+    values: list[str], version: Version, *, since: str, several_since: str | None = None
+) -> list[dict[str, Any]]:
     """The `platform` (or `platforms`) query values from `since` on; more than one only from
     `several_since` (load/save: 1.52), as moby's image routes."""
     if version.lt(since) or not values:
@@ -223,7 +225,7 @@ def _format(p: dict[str, Any]) -> str:
     return "/".join(x for x in (p.get("os", ""), p.get("architecture", ""), p.get("variant", "")) if x)
 
 
-def check_platforms(name: str, cfg: dict[str, Any], wanted: list[dict]) -> None:
+def check_platforms(name: str, cfg: dict[str, Any], wanted: list[dict[str, Any]]) -> None:
     """A single-platform image matches a requested platform or is NotFound with dockerd's
     wording (daemon/images/image.go GetImage)."""
     have = {"os": cfg.get("os", ""), "architecture": cfg.get("architecture", ""), "variant": cfg.get("variant", "")}
@@ -240,7 +242,7 @@ def check_platforms(name: str, cfg: dict[str, Any], wanted: list[dict]) -> None:
             )
 
 
-def inspect_options(manifests: str | None, platform: str | None, version: Version) -> list[dict]:
+def inspect_options(manifests: str | None, platform: str | None, version: Version) -> list[dict[str, Any]]:
     """GET /images/{name}/json?manifests=&platform=: manifests counts from 1.48, platform from 1.49,
     and the two exclude each other (moby getImagesByName). Returns the platforms to match."""
     want_manifests = bool(manifests) and version.ge("1.48") and manifests not in ("0", "false", "False")
@@ -256,7 +258,7 @@ def list_options(manifests: bool, identity: bool, version: Version) -> None:
         raise InvalidParameter("conflicting options: identity requires manifests=1")
 
 
-def attestation_platforms(values: list[str]) -> list[dict]:
+def attestation_platforms(values: list[str]) -> list[dict[str, Any]]:
     """GET /images/{name}/attestations?platform=: one value at most (moby getImageAttestations)."""
     if len(values) > 1:
         raise InvalidParameter("only one platform value is currently supported")

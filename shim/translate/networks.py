@@ -226,7 +226,7 @@ def _subnet_status(n: Network, cfg: dict[str, Any], in_use: int) -> tuple[str, d
     reserved = 2 if subnet.prefixlen < 31 else 0  # network and broadcast addresses
     gateway = 1 if cfg.get("Gateway") else 0
     used = reserved + gateway + in_use
-    pool = subnet
+    pool: ipaddress.IPv4Network | ipaddress.IPv6Network = subnet
     if cfg.get("IPRange"):
         try:
             pool = ipaddress.ip_network(cfg["IPRange"], strict=False)

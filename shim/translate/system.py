@@ -230,7 +230,7 @@ _INFO_CHANGES: list[Change] = [
 _ACTIVE_STATES = ("running", "paused", "restarting")
 
 
-def _usage(total: int, active: int, size: int, reclaimable: int, items: list | None) -> dict[str, Any]:
+def _usage(total: int, active: int, size: int, reclaimable: int, items: list[Any] | None) -> dict[str, Any]:
     # every field of the *Usage types is omitempty
     out: dict[str, Any] = {"ActiveCount": active, "Items": items, "Reclaimable": reclaimable}
     out.update(TotalCount=total, TotalSize=size)
@@ -279,10 +279,10 @@ def df_out(
         free = sum(i["Size"] - max(i.get("SharedSize", 0), 0) for i in images if i.get("Containers", 0) == 0)
         out["ImageUsage"] = _usage(len(images), len(used), layers_size, free, images or None)
     if containers is not None:
-        active = [c for c in containers if c.get("State") in _ACTIVE_STATES]
+        running = [c for c in containers if c.get("State") in _ACTIVE_STATES]
         size = sum(c.get("SizeRw", 0) for c in containers)
         free = sum(c.get("SizeRw", 0) for c in containers if c.get("State") not in _ACTIVE_STATES)
-        out["ContainerUsage"] = _usage(len(containers), len(active), size, free, containers or None)
+        out["ContainerUsage"] = _usage(len(containers), len(running), size, free, containers or None)
     if volumes is not None:
         data = [x.get("UsageData") or {} for x in volumes]
         size = sum(max(d.get("Size", 0), 0) for d in data)
