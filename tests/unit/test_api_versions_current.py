@@ -244,7 +244,17 @@ def info(v):
         cgroup_version="1",
         runc_version="1",
     )
-    st = types.SimpleNamespace(log_level="info", data_root="/d")
+    st = types.SimpleNamespace(
+        log_level="info",
+        debug=False,
+        data_root="/d",
+        hosts=[],
+        tls_enabled=False,
+        verify_clients=False,
+        insecure_registries=[],
+        registry_mirrors=[],
+        labels=[],
+    )
     return trs.info_body(
         engine_id="id", host=host, settings=st, counts={}, images=0, listeners=0, python_version="p", v=V(v)
     )
