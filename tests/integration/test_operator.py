@@ -270,7 +270,7 @@ def test_socket_group_flag_lets_its_members_in(temp_group):
             setpriv += [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
             return subprocess.run(
                 [*setpriv, DOCKER, "version", "--format", "{{.Server.Os}}"],
-                env={"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": d.docker_host},
+                env={"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": f"unix://{d.socket}"},  # the daemon's own socket
                 capture_output=True, text=True, timeout=60,
             )  # fmt: skip
 
