@@ -266,11 +266,12 @@ def test_socket_group_flag_lets_its_members_in(temp_group):
         assert (st.st_mode & 0o777, st.st_gid) == (0o660, gid)
 
         def as_nobody(*groups: int):
+            # the daemon's own socket, not the response-check proxy in front of docker_host
             setpriv = ["setpriv", "--reuid=65534", "--regid=65534"]
             setpriv += [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
             return subprocess.run(
                 [*setpriv, DOCKER, "version", "--format", "{{.Server.Os}}"],
-                env={"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": f"unix://{d.socket}"},  # the daemon's own socket
+                env={"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": f"unix://{d.socket}"},
                 capture_output=True, text=True, timeout=60,
             )  # fmt: skip
 
