@@ -84,8 +84,10 @@ def status_text(c: Container, now_ns: int | None = None) -> str:
 
 
 def command_text(c: Container) -> str:
+    """The list's Command: an argument holding a space is single-quoted (moby container/view.go)."""
     if c.args:
-        return f"{c.path} {' '.join(c.args)}"
+        args = " ".join("'" + a + "'" if " " in a else a for a in c.args)
+        return f"{c.path} {args}"
     return c.path
 
 

@@ -315,3 +315,9 @@ def test_network_enable_ipv4_from_1_48_and_status_from_1_52():
 def test_minimum_version_of_a_route():
     with pytest.raises(InvalidParameter, match=r"GET /secrets requires minimum API version 1\.25"):
         require(V("1.24"), "1.25", "GET", "/secrets")
+
+
+def test_list_command_quotes_arguments_with_spaces_as_dockerd():
+    c = container()
+    c.path, c.args = "sh", ["-c", "echo hi; sleep 1"]
+    assert tr.command_text(c) == "sh -c 'echo hi; sleep 1'"
