@@ -478,7 +478,8 @@ def build_spec(
         "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
         "mounts": mounts,
         "linux": linux,
-        "annotations": {"org.opencontainers.image.stopSignal": req.stop_signal},
+        # HostConfig.Annotations (API 1.43) go to the runtime, as dockerd's; its own stop signal wins
+        "annotations": {**(hc.get("Annotations") or {}), "org.opencontainers.image.stopSignal": req.stop_signal},
     }
     if hc.get("UTSMode") != "host":
         spec["hostname"] = req.hostname

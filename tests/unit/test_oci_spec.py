@@ -325,3 +325,8 @@ def test_join_other_namespaces():
     ns = spec(r)["linux"]["namespaces"]
     assert {"type": "ipc", "path": "/proc/9/ns/ipc"} in ns and {"type": "pid", "path": "/proc/9/ns/pid"} in ns
     assert {"type": "uts"} in ns
+
+
+def test_annotations_reach_the_runtime():
+    s = spec(Annotations={"io.example/a": "b"})
+    assert s["annotations"]["io.example/a"] == "b" and "org.opencontainers.image.stopSignal" in s["annotations"]
