@@ -66,12 +66,29 @@ def _blkio(path: str) -> list[dict]:
 # The memory.stat keys dockerd reports on cgroup v1 (containerd cgroups v1 MemoryStat), with and
 # without total_: others the kernel adds (shmem, swap, workingset_*) are not in dockerd's stats.
 _MEMORY_STAT_BASE = (
-    "cache", "rss", "rss_huge", "mapped_file", "dirty", "writeback", "pgpgin", "pgpgout", "pgfault",
-    "pgmajfault", "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable",
+    "cache",
+    "rss",
+    "rss_huge",
+    "mapped_file",
+    "dirty",
+    "writeback",
+    "pgpgin",
+    "pgpgout",
+    "pgfault",
+    "pgmajfault",
+    "inactive_anon",
+    "active_anon",
+    "inactive_file",
+    "active_file",
+    "unevictable",
 )
 _MEMORY_STAT_KEYS = frozenset(
-    (*_MEMORY_STAT_BASE, *(f"total_{k}" for k in _MEMORY_STAT_BASE),
-     "hierarchical_memory_limit", "hierarchical_memsw_limit")
+    (
+        *_MEMORY_STAT_BASE,
+        *(f"total_{k}" for k in _MEMORY_STAT_BASE),
+        "hierarchical_memory_limit",
+        "hierarchical_memsw_limit",
+    )
 )
 
 
