@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 # openssl, systemd, passwd, bsdutils: tests/integration/test_operator.py (certificates, systemd-socket-activate,
 # groupadd, script for a terminal)
-APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iproute2 openssl systemd passwd bsdutils
+# docker-registry, skopeo: the test registries of tests/registry_harness.py and compat/test_registry.py
+APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iproute2 openssl systemd passwd bsdutils \
+	docker-registry skopeo
 FIXTURE := fixtures/build/busybox.tar
 
 .PHONY: install apt venv fixtures run test unit integration compat compat-reference bench clean
@@ -12,11 +14,15 @@ FIXTURE := fixtures/build/busybox.tar
 install: apt venv fixtures
 
 # Idempotent: only calls apt when a package is missing, so a second run takes seconds.
+# docker-registry ships a service: a policy-rc.d keeps apt from starting a registry on :5000
+# (the tests start their own registries, each on a port of its own).
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  made=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; rc=$$?; \
+	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; \
 	fi
 
 venv: $(VENV)/.installed

@@ -47,9 +47,9 @@ def build_engine(settings: Settings) -> Engine:
     except ImportError:  # pragma: no cover - while the image store is being built
         ImageService = None
     if ImageService is not None:
-        services["images"] = ImageService(
-            store=store, layers=LayerStore(settings.data_root), events=events, host_arch=host.architecture
-        )
+        layers = LayerStore(settings.data_root)
+        services["images"] = ImageService(store=store, layers=layers, events=events, host_arch=host.architecture)
+        services["distribution"] = _distribution_service(settings, store, services["images"], layers)
     try:
         from shim.engine.containers import ContainerService
         from shim.runtime.runc import RuncRuntime
@@ -70,6 +70,25 @@ def build_engine(settings: Settings) -> Engine:
         _exec_and_archive_services(store, events, runtime, services)
         services["build"] = _build_service(settings, store, runtime, services)
     return Engine(settings=settings, store=store, events=events, host=host, **services)
+
+
+def _distribution_service(settings: Settings, store: Store, images, layers):
+    """Pull, push, login and search through the registry HTTP API v2 (aiohttp client)."""
+    from shim.engine.distribution.blobindex import BlobIndex
+    from shim.engine.distribution.registries import RegistryPolicy
+    from shim.engine.distribution.service import DistributionService
+    from shim.runtime.registry.client import AiohttpRegistry
+
+    policy = RegistryPolicy(insecure=settings.insecure_registries, mirrors=settings.registry_mirrors)
+    return DistributionService(
+        images=images,
+        layers=layers,
+        registry=AiohttpRegistry(policy),
+        blobs=BlobIndex(store),
+        host_arch=images.host_arch,
+        max_downloads=settings.max_concurrent_downloads,
+        max_uploads=settings.max_concurrent_uploads,
+    )
 
 
 def _volume_services(settings: Settings, store: Store, events: Events, runtime, services: dict):

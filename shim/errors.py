@@ -23,6 +23,12 @@ class InvalidParameter(ShimError):
     status = 400
 
 
+class Unauthorized(ShimError):
+    """401: a registry refused the credentials (login, pull, push)."""
+
+    status = 401
+
+
 class Forbidden(ShimError):
     status = 403
 

@@ -1,4 +1,5 @@
-"""API layer: the image endpoints (list, inspect, history, tag, delete, prune, load, save, import, pull)."""
+"""API layer: the image endpoints (list, inspect, history, tag, delete, prune, load, save, import);
+pull and push are the registry area's (api/distribution.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shim.api import distribution
 from shim.api.params import qbool, qfilters
 from shim.api.responses import empty_ok, json_response
 from shim.api.server import ENGINE
@@ -135,13 +137,14 @@ async def save_images(request: web.Request) -> web.StreamResponse:
 
 
 async def create_image(request: web.Request) -> web.StreamResponse:
-    """POST /images/create: fromSrc=- imports the body; fromImage pulls (local only: no registry)."""
-    svc = _svc(request)
+    """POST /images/create: fromSrc=- imports the body; fromImage pulls from a registry."""
     q = request.query
+    if "fromImage" in q and q["fromImage"]:
+        return await distribution.pull(request)
     if "fromSrc" in q:
         if q["fromSrc"] != "-":
             raise InvalidParameter("importing from a URL is not supported: no network access to registries")
-        image_id = await svc.import_image(
+        image_id = await _svc(request).import_image(
             _body(request),
             repo=q.get("repo", ""),
             tag=q.get("tag", ""),
@@ -150,9 +153,6 @@ async def create_image(request: web.Request) -> web.StreamResponse:
             platform=q.get("platform", ""),
         )
         return await json_lines(request, _items([{"status": image_id}]), progress=True)
-    if "fromImage" in q:
-        messages = svc.pull(q["fromImage"], q.get("tag", ""))
-        return await json_lines(request, _items(messages), progress=True)
     raise InvalidParameter("either fromSrc or fromImage must be given")
 
 
@@ -162,12 +162,6 @@ async def image_attestations(request: web.Request) -> web.Response:
     name, svc = request.match_info["name"], _svc(request)
     tr.check_platforms(name, svc.get(name).config, tr.attestation_platforms(request.query.getall("platform", [])))
     return json_response([])
-
-
-async def push_image(request: web.Request) -> web.StreamResponse:
-    """POST /images/{name}/push?tag="""
-    messages = _svc(request).push(request.match_info["name"], request.query.get("tag", ""))
-    return await json_lines(request, _items(messages), progress=True)
 
 
 ROUTES = [
@@ -181,6 +175,5 @@ ROUTES = [
     ("GET", "/images/{name:.+}/attestations", image_attestations),
     ("GET", "/images/{name:.+}/get", save_image),
     ("POST", "/images/{name:.+}/tag", tag_image),
-    ("POST", "/images/{name:.+}/push", push_image),
     ("DELETE", "/images/{name:.+}", delete_image),
 ]

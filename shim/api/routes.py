@@ -12,6 +12,7 @@ log = logging.getLogger("shim.api")
 # Each module exposes ROUTES = [(method, path, handler)]; areas not built yet are skipped.
 AREAS = [
     "system",
+    "distribution",
     "images",
     "containers",
     "attach_ws",

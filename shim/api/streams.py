@@ -51,6 +51,50 @@ async def json_lines(
     return resp
 
 
+async def progress_stream(
+    request: web.Request, items: AsyncIterator[Any], render: Any, render_error: Any
+) -> web.StreamResponse:
+    """A pull/push stream: nothing is sent until the first fact, so a failure before it is a plain
+    HTTP error (dockerd's `if !output.Flushed() { return err }`); after it, the failure is the
+    stream's last message. A client that goes away closes `items`, which stops the work."""
+    import logging
+
+    from shim.errors import ShimError
+
+    it = aiter(items)
+    try:
+        first = await anext(it)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await _aclose(it)
+        raise
+    resp = await open_stream(request)
+    end = b"\r\n"
+    try:
+        if first is not None:
+            await resp.write(dumps(render(first)).encode() + end)
+            async for item in it:
+                await resp.write(dumps(render(item)).encode() + end)
+    except (ConnectionResetError, ConnectionError):
+        return resp
+    except ShimError as e:
+        await resp.write(dumps(render_error(e.message)).encode() + end)
+    except Exception as e:  # a bug must still end the stream with an error the client shows
+        logging.getLogger("shim.api").exception("stream failed")
+        await resp.write(dumps(render_error(str(e) or type(e).__name__)).encode() + end)
+    finally:
+        await _aclose(it)
+    await resp.write_eof()
+    return resp
+
+
+async def _aclose(it: Any) -> None:
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        await close()
+
+
 # --- container streams: stdcopy frames, headers-first waits, hijacked connections ---------------
 # (appended by the containers area; JSON-lines helpers stay above)
 

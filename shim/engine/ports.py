@@ -9,7 +9,7 @@ receives those plus everything the engine has already resolved.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import IO, Any, Protocol
 
 from shim.engine.model import Container
@@ -165,6 +165,23 @@ class ArchiveImage:
     layer_paths: list[str] = dataclasses.field(default_factory=list)  # staging paths while loading
 
 
+class BlobWriter(Protocol):
+    size: int
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> str:
+        """Closes the file; returns the sha256 digest of everything written."""
+
+
+class GzipLayer(Protocol):
+    digest: str  # set once chunks() is exhausted
+    size: int
+
+    def chunks(self) -> Iterator[tuple[bytes, int]]:
+        """(compressed bytes, uncompressed bytes consumed so far), blocking."""
+
+
 class LayerStore(Protocol):
     """Blocking content store for layers and image configs; the engine calls it via to_thread."""
 
@@ -172,8 +189,18 @@ class LayerStore(Protocol):
 
     def discard(self, path: str) -> None: ...
 
-    def add_layer(self, path: str) -> LayerInfo:
-        """Ingest a layer tar (plain/gzip/bzip2/xz) safely; InvalidParameter if hostile."""
+    def add_layer(self, path: str, progress: Callable[[int], None] | None = None) -> LayerInfo:
+        """Ingest a layer tar (plain/gzip/bzip2/xz/zstd) safely; InvalidParameter if hostile.
+
+        `progress(compressed bytes read)` is called along the way; raising from it cancels
+        the ingest, which then leaves nothing behind.
+        """
+
+    def blob_writer(self, path: str) -> BlobWriter:
+        """A download's destination file, hashed as it is written."""
+
+    def gzip_layer(self, diff_id: str) -> GzipLayer:
+        """The stored layer, gzip-compressed on the fly for an upload."""
 
     def has_layer(self, diff_id: str) -> bool: ...
 
@@ -493,3 +520,115 @@ class NetworkingPort(Protocol):
 
     def paths(self, c: Container) -> dict[str, str]:
         """hosts_path, hostname_path, resolv_conf_path for inspect."""
+
+
+# --- registries (shim/runtime/registry/) ------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class RegistryAuth:
+    """Credentials for one registry, as the client sent them (X-Registry-Auth, POST /auth).
+
+    Never logged, never stored by the daemon: they live as long as the request.
+    """
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""  # an OAuth refresh token from an earlier login
+    registry_token: str = ""  # a bearer token to send as is
+    server_address: str = ""
+
+    def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
+        return f"RegistryAuth(username={self.username!r}, server_address={self.server_address!r})"
+
+    @property
+    def empty(self) -> bool:
+        return not (self.username or self.password or self.identity_token or self.registry_token)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One place to talk to a registry: `url` is scheme://host[:port] without a path."""
+
+    url: str
+    host: str  # the registry's host[:port] (the certs.d directory name)
+    secure: bool  # verify TLS and read certs.d; False: unverified TLS or plain HTTP
+    mirror: bool = False
+    official: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class FetchedManifest:
+    data: bytes  # exactly as served: its sha256 is the manifest digest
+    media_type: str  # the Content-Type the registry gave (parameters dropped)
+
+
+class RegistryError(Exception):
+    """The registry answered with an error (the distribution spec's errcode body, or a bare status).
+
+    `code` is the errcode (MANIFEST_UNKNOWN, UNAUTHORIZED, DENIED, BLOB_UNKNOWN…) or "" when the body
+    had none; str() is distribution's client wording: `manifest unknown: manifest unknown`.
+    """
+
+    def __init__(self, status: int, code: str, message: str, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class RegistryUnreachable(Exception):
+    """Transport failure before the registry said anything (refused, TLS, DNS, timeout, proxy).
+
+    An endpoint that fails this way is skipped for the next one (HTTPS -> HTTP, mirror -> origin).
+    """
+
+
+class BlobStream(Protocol):
+    size: int | None  # Content-Length when the registry gave one
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
+
+
+class RegistryRepository(Protocol):
+    """One repository on one endpoint, authenticated for the actions asked (pull, push)."""
+
+    async def get_manifest(self, reference: str, accept: list[str], limit: int) -> FetchedManifest:
+        """GET /v2/<name>/manifests/<reference>; RegistryError when it is not there."""
+
+    async def open_blob(self, digest: str) -> BlobStream: ...
+
+    async def blob_exists(self, digest: str) -> bool:
+        """HEAD /v2/<name>/blobs/<digest>."""
+
+    async def mount_blob(self, digest: str, source: str) -> bool:
+        """Cross-repository mount from `source` (a path on the same registry); False if not mounted."""
+
+    async def upload_blob(self, chunks: AsyncIterator[bytes], digest: Callable[[], str]) -> int:
+        """Stream a new blob (POST, PATCH, then PUT ?digest= with `digest()` once the chunks are
+        exhausted); returns the bytes sent."""
+
+    async def put_manifest(self, tag: str, data: bytes, media_type: str) -> None: ...
+
+    async def tags(self) -> list[str]: ...
+
+    async def close(self) -> None: ...
+
+
+class RegistryClient(Protocol):
+    async def endpoints(self, host: str, *, push: bool) -> list[Endpoint]:
+        """Where a registry is reached, in the order to try (mirrors, HTTPS, then HTTP if insecure)."""
+
+    def repository(
+        self, endpoint: Endpoint, path: str, auth: RegistryAuth, *, push: bool, mount_from: list[str] | None = None
+    ) -> RegistryRepository: ...
+
+    async def login(self, endpoint: Endpoint, auth: RegistryAuth) -> str:
+        """Check the credentials against the registry; returns an identity token ("" if none)."""
+
+    async def search(self, endpoint: Endpoint, term: str, limit: int, auth: RegistryAuth) -> list[dict[str, Any]]:
+        """GET /v1/search?q=&n= on the registry: its `results` as given."""
+
+    async def close(self) -> None: ...

@@ -25,14 +25,19 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterator
 from typing import IO
+
+import zstandard
 
 from shim.engine.ports import ArchiveImage, LayerInfo
 from shim.errors import InvalidParameter, NotFound
 from shim.runtime import tarsafe
 
 CHUNK = 1 << 20
+PROGRESS_EVERY = 512 * 1024  # as moby's progress reader: an update per 512 KiB
+Progress = Callable[[int], None]
 
 
 def _hex(digest: str) -> str:
@@ -41,17 +46,65 @@ def _hex(digest: str) -> str:
 
 def open_decompressed(path: str) -> IO[bytes]:
     """The file as an uncompressed stream, whatever compression its magic bytes announce."""
-    with open(path, "rb") as f:
-        magic = f.read(6)
+    return decompressing(open(path, "rb"))
+
+
+def decompressing(raw: IO[bytes]) -> IO[bytes]:
+    """`raw` (positioned at its start) read through the decompressor its magic bytes name:
+    gzip, bzip2, xz or zstd (OCI's tar+zstd layers); plain tar as is. Closing the result closes `raw`."""
+    magic = raw.read(6)
+    raw.seek(0)
     if magic[:2] == b"\x1f\x8b":
-        return gzip.open(path, "rb")
+        return _closing(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
     if magic[:3] == b"BZh":
-        return bz2.open(path, "rb")
+        return _closing(bz2.BZ2File(raw, "rb"), raw)
     if magic[:6] == b"\xfd7zXZ\x00":
-        return lzma.open(path, "rb")
+        return _closing(lzma.LZMAFile(raw, "rb"), raw)
     if magic[:4] == b"\x28\xb5\x2f\xfd":
-        raise InvalidParameter("unsupported layer compression: zstd")
-    return open(path, "rb")
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
+        return typing.cast(IO[bytes], reader)
+    return raw
+
+
+def _closing(stream: IO[bytes], raw: IO[bytes]) -> IO[bytes]:
+    close = stream.close
+
+    def both() -> None:
+        try:
+            close()
+        finally:
+            raw.close()
+
+    stream.close = both  # type: ignore[method-assign]
+    return stream
+
+
+class _Tee:
+    """Reads the decompressed layer for the tar extractor while hashing it (the diff ID) and
+    keeping a copy (`layer.tar`, for `docker save` and push): one pass over the data.
+    `progress(compressed bytes read)` is called as it goes; it may raise to abort."""
+
+    def __init__(self, src: IO[bytes], copy: IO[bytes], raw: IO[bytes], progress: Progress | None) -> None:
+        self.src, self.copy, self.raw, self.progress = src, copy, raw, progress
+        self.hash = hashlib.sha256()
+        self._reported = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n if n and n > 0 else CHUNK)
+        if data:
+            self.hash.update(data)
+            self.copy.write(data)
+        if self.progress is not None:
+            pos = self.raw.tell() if not self.raw.closed else self._reported
+            if pos - self._reported >= PROGRESS_EVERY or not data:
+                self._reported = pos
+                self.progress(pos)
+        return data
+
+    def drain(self) -> None:
+        """The tar reader stops at the end-of-archive blocks; the diff ID covers every byte."""
+        while self.read(CHUNK):
+            pass
 
 
 def whiteout_hook(ti: tarfile.TarInfo, path: str) -> bool:
@@ -139,27 +192,27 @@ class LayerStore:
                 pass
 
     # --- layers ----------------------------------------------------------
-    def add_layer(self, path: str) -> LayerInfo:
-        """Ingest a layer tar (plain or compressed); returns its diff ID and content size."""
+    def add_layer(self, path: str, progress: Progress | None = None) -> LayerInfo:
+        """Ingest a layer tar (plain or compressed); returns its diff ID and content size.
+
+        Decompression, the diff ID's hash, the `layer.tar` copy and the extraction are one
+        pass. The layer appears under its diff ID only once complete (rename); anything
+        failing (a hostile or corrupt tar, `progress` raising to cancel) leaves nothing.
+        """
         stage = self.staging_dir()
         try:
             tar_path = os.path.join(stage, "layer.tar")
-            h = hashlib.sha256()
-            with open_decompressed(path) as src, open(tar_path, "wb") as out:
-                while True:
-                    chunk = src.read(CHUNK)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    out.write(chunk)
-            diff_id = "sha256:" + h.hexdigest()
-            final = os.path.join(self.layers_dir, h.hexdigest())
-            if os.path.isdir(final):
-                return LayerInfo(diff_id, self.layer_size(diff_id))
             diff = os.path.join(stage, "diff")
             os.mkdir(diff, 0o755)
-            with open(tar_path, "rb") as f:
-                size = tarsafe.extract(f, diff, hook=whiteout_hook)
+            raw = open(path, "rb")
+            with decompressing(raw) as src, open(tar_path, "wb") as out:
+                tee = _Tee(src, out, raw, progress)
+                size = tarsafe.extract(typing.cast(IO[bytes], tee), diff, hook=whiteout_hook)
+                tee.drain()
+            diff_id = "sha256:" + tee.hash.hexdigest()
+            final = os.path.join(self.layers_dir, tee.hash.hexdigest())
+            if os.path.isdir(final):
+                return LayerInfo(diff_id, self.layer_size(diff_id))
             with open(os.path.join(stage, "size"), "w") as f:
                 f.write(str(size))
             try:
@@ -170,11 +223,19 @@ class LayerStore:
             else:
                 stage = ""
             return LayerInfo(diff_id, size)
-        except (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile) as e:
+        except (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile, zstandard.ZstdError) as e:
             raise InvalidParameter(f"invalid layer archive: {e}") from e
         finally:
             if stage:
                 self.discard(stage)
+
+    def blob_writer(self, path: str) -> BlobWriter:
+        """A download's destination: bytes written go to `path` and into a sha256."""
+        return BlobWriter(path)
+
+    def gzip_layer(self, diff_id: str) -> GzipLayer:
+        """The stored layer tar, gzip-compressed for a push (deterministic: no name, no mtime)."""
+        return GzipLayer(self.layer_tar(diff_id))
 
     def has_layer(self, diff_id: str) -> bool:
         return os.path.isdir(os.path.join(self.layers_dir, _hex(diff_id)))
@@ -273,3 +334,81 @@ class LayerStore:
         from shim.runtime import image_archive
 
         image_archive.write(out_path, images, self.layer_tar)
+
+
+class BlobWriter:
+    """Blocking sink for a blob being downloaded: the file plus its running sha256."""
+
+    def __init__(self, path: str) -> None:
+        self._f = open(path, "wb")
+        self._h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._h.update(data)
+        self._f.write(data)
+        self.size += len(data)
+
+    def close(self) -> str:
+        """Closes the file; returns the digest of everything written."""
+        self._f.close()
+        return "sha256:" + self._h.hexdigest()
+
+
+class GzipLayer:
+    """A layer tar gzip-compressed on the fly for an upload.
+
+    chunks() yields (compressed bytes, uncompressed bytes consumed so far); once exhausted,
+    `digest` and `size` describe the compressed blob. Level 6 and a header without name or
+    mtime: the same layer always compresses to the same blob here.
+    """
+
+    def __init__(self, tar_path: str) -> None:
+        self.tar_path = tar_path
+        self.digest = ""
+        self.size = 0
+
+    def chunks(self) -> Iterator[tuple[bytes, int]]:
+        h = hashlib.sha256()
+        out = _Collector()
+        consumed = 0
+        with (
+            open(self.tar_path, "rb") as src,
+            gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=6, mtime=0) as gz,
+        ):
+            while True:
+                data = src.read(CHUNK)
+                if not data:
+                    break
+                consumed += len(data)
+                gz.write(data)
+                chunk = out.take()
+                if chunk:
+                    h.update(chunk)
+                    self.size += len(chunk)
+                    yield chunk, consumed
+        chunk = out.take()
+        h.update(chunk)
+        self.size += len(chunk)
+        self.digest = "sha256:" + h.hexdigest()
+        if chunk:
+            yield chunk, consumed
+
+
+class _Collector:
+    """A write-only file object that hands out what was written since the last take()."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data

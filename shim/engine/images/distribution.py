@@ -1,60 +1,76 @@
-"""Engine layer: images to and from registries (`docker pull`, `docker push`).
+"""Engine layer: what the registry verbs (engine/distribution: pull, push) need from the image store.
 
-The place for the registry client (issue 12): pull resolves a reference through the registry
-API v2, fetches the blobs a manifest names, ingests each layer with the LayerStore port
-(`add_layer` in a thread, then `_layer_sizes`), stores the config (`put_config`) and
-records the image under the service's lock with `_register(...)` and the `pull` event; push
-walks an image's layers the other way. The transport belongs in a runtime adapter behind a
-Protocol in engine/ports.py, built in app.py.
-
-Until then nothing is reachable: an image present locally is "up to date", anything else is
-dockerd's 404 for a repository it cannot see, and a push fails in its stream.
+The transfers themselves live in engine/distribution/ behind the RegistryClient port; this room
+only registers what a pull brought (config, tags, RepoDigests `name@sha256:…`), records a
+pushed digest, answers which image a reference names, and publishes `pull`/`push` events named
+by reference as dockerd does (the actor is the familiar reference, `name` the repository).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+import asyncio
+from collections.abc import Iterable
 
 from shim.engine import refs
 from shim.engine.images.base import ImageBase
-from shim.errors import NotFound
+from shim.engine.images.model import KIND, Image
+from shim.errors import InvalidParameter, NotFound, no_such_image
 
 
 class DistributionVerbs(ImageBase):
-    def pull(self, from_image: str, tag: str = "") -> list[dict[str, Any]]:
-        """No registry is reachable: an image present locally is 'up to date', anything else a 404."""
-        ref = refs.parse_image_ref(from_image)
-        if tag:
-            ref = (
-                dataclasses.replace(ref, tag=tag)
-                if not tag.startswith("sha256:")
-                else dataclasses.replace(ref, digest=tag)
-            )
-        ref = ref.with_default_tag()
-        if ref.canonical in self.tags:
-            return [
-                {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest},
-                {"status": f"Status: Image is up to date for {ref.familiar}"},
-            ]
-        raise NotFound(
-            f"pull access denied for {ref.familiar_name}, repository does not exist or may "
-            "require 'docker login': denied: requested access to the resource is denied"
-        )
+    def has(self, image_id: str) -> bool:
+        return image_id in self.images
 
-    def push(self, name: str, tag: str = "") -> list[dict[str, Any]]:
-        """No registry support: a missing image is dockerd's 404, a present one fails in the stream."""
-        ref = refs.parse_image_ref(name)
-        if tag:
-            ref = dataclasses.replace(ref, tag=tag)
-        if ref.tag is None and ref.digest is None:
-            tagged = [t for t in self.tags if refs.parse_image_ref(t).name == ref.name]
-            if not tagged:
-                raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
-        elif ref.canonical not in self.tags:
-            raise NotFound(f"An image does not exist locally with the tag: {ref.familiar}")
-        msg = "pushing to a registry is not supported by this daemon"
-        return [
-            {"status": f"The push refers to repository [{ref.name}]"},
-            {"errorDetail": {"message": msg}, "error": msg},
-        ]
+    def tagged(self, canonical: str) -> str | None:
+        """The image a canonical `repo:tag` or `repo@digest` names, if any."""
+        return self.tags.get(canonical)
+
+    def references(self, name: str) -> Iterable[tuple[str, str]]:
+        """(canonical repo:tag, image id) for every tag of one repository (a push of all tags)."""
+        return sorted((t, i) for t, i in self.tags.items() if "@" not in t and t.rpartition(":")[0] == name)
+
+    async def add_pulled(
+        self, image_id: str, config_raw: bytes | None, diff_ids: list[str], names: list[str], digests: list[str]
+    ) -> Image:
+        """Register a pulled image (its config, unless already known), then its tags and
+        RepoDigests. dockerd leaves LastTagTime unset on pulled images."""
+        if config_raw is not None:
+            image_id = await asyncio.to_thread(self._layers.put_config, config_raw)
+        async with self._lock:
+            img = self.images.get(image_id)
+            if img is None:
+                if config_raw is None:
+                    raise no_such_image(image_id)
+                img = await self._register(image_id, config_raw, [], touch=False)
+            for n in names:
+                await self._add_tag(img, n, touch=False)
+            for d in digests:
+                await self._add_digest(img, d)
+        return img
+
+    async def add_repo_digest(self, image_id: str, canonical: str) -> None:
+        """After a push: the pushed manifest's digest becomes one of the image's RepoDigests."""
+        async with self._lock:
+            img = self.images.get(image_id)
+            if img is not None:
+                await self._add_digest(img, canonical)
+
+    async def _add_digest(self, img: Image, canonical: str) -> None:
+        old = self.tags.get(canonical)
+        if old and old != img.id and old in self.images:
+            prev = self.images[old]
+            prev.repo_digests = [d for d in prev.repo_digests if d != canonical]
+            await self._store.aput(KIND, refs.strip_algo(prev.id), prev.record())
+        self.tags[canonical] = img.id
+        if canonical not in img.repo_digests:
+            img.repo_digests.append(canonical)
+            await self._store.aput(KIND, refs.strip_algo(img.id), img.record())
+
+    def publish(self, actor: str, action: str, name: str) -> None:
+        """Image events named by reference (pull, push)."""
+        img = None
+        try:
+            img = self.resolve(actor)
+        except (NotFound, InvalidParameter):
+            pass
+        self._event(actor, action, name, img)
