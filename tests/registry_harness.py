@@ -212,7 +212,9 @@ class Registry:
             "http": {"addr": self.addr, "secret": uuid.uuid4().hex},
         }
         if kind == "basic":
-            lines = [f"{u}:{crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}" for u, p in self.users.items()]
+            lines = [
+                f"{u}:{crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}" for u, p in self.users.items()
+            ]
             (self.base / "htpasswd").write_text("\n".join(lines) + "\n")
             cfg["auth"] = {"htpasswd": {"realm": "shim-test", "path": str(self.base / "htpasswd")}}
         elif kind == "token":
@@ -387,5 +389,3 @@ def running(*regs: Registry):
     finally:
         for r in regs:
             r.stop()
-
-

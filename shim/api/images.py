@@ -139,7 +139,7 @@ async def save_images(request: web.Request) -> web.StreamResponse:
 async def create_image(request: web.Request) -> web.StreamResponse:
     """POST /images/create: fromSrc=- imports the body; fromImage pulls from a registry."""
     q = request.query
-    if "fromImage" in q and q["fromImage"]:
+    if q.get("fromImage"):
         return await distribution.pull(request)
     if "fromSrc" in q:
         if q["fromSrc"] != "-":

@@ -85,11 +85,6 @@ async def test_import_answers_status_line(client):
     assert (await r.json())["Config"]["Cmd"] == ["sh"]
 
 
-async def test_pull_missing_is_a_plain_404(client):
-    r = await client.post("/v1.41/images/create?fromImage=nosuch&tag=latest")
-    assert r.status == 404 and "pull access denied for nosuch" in (await r.json())["message"]
-
-
 async def test_save_streams_a_tar(client):
     r = await client.get("/v1.41/images/get", params=[("names", "busybox")])
     assert r.status == 200 and r.headers["Content-Type"] == "application/x-tar"
@@ -102,14 +97,3 @@ async def test_save_streams_a_tar(client):
 async def test_prune_body(client):
     r = await client.post("/v1.41/images/prune", params={"filters": '{"dangling":{"true":true}}'})
     assert await r.read() == b'{"ImagesDeleted":null,"SpaceReclaimed":0}\n'
-
-
-async def test_push_is_a_clean_error(client):
-    r = await client.post("/v1.41/images/nosuch/push?tag=latest")
-    assert (
-        r.status == 404 and (await r.json())["message"] == "An image does not exist locally with the tag: nosuch:latest"
-    )
-    r = await client.post("/v1.41/images/busybox/push?tag=latest")
-    lines = [json.loads(line) for line in (await r.read()).split(b"\r\n") if line]
-    assert r.status == 200 and lines[0] == {"status": "The push refers to repository [docker.io/library/busybox]"}
-    assert "not supported" in lines[-1]["error"]

@@ -337,13 +337,6 @@ async def test_import_with_changes(svc):
         await svc.import_image(chunks(rootfs), changes=["RUN true"])
 
 
-async def test_pull_is_local_only(svc):
-    await load_busybox(svc)
-    assert svc.pull("busybox", "latest")[-1] == {"status": "Status: Image is up to date for busybox:latest"}
-    with pytest.raises(NotFound, match="pull access denied for nosuch"):
-        svc.pull("nosuch", "latest")
-
-
 async def test_history(svc):
     await load_busybox(svc)
     h = svc.history("busybox")

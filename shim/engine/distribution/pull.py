@@ -32,7 +32,15 @@ from shim.engine.distribution import manifest as mf
 from shim.engine.distribution.blobindex import BlobSource
 from shim.engine.distribution.errors import pull_error
 from shim.engine.distribution.progress import Progress, counting, message, update
-from shim.engine.ports import Endpoint, RegistryAuth, RegistryError, RegistryRepository, RegistryUnreachable
+from shim.engine.ports import (
+    BlobWriter,
+    Endpoint,
+    LayerInfo,
+    RegistryAuth,
+    RegistryError,
+    RegistryRepository,
+    RegistryUnreachable,
+)
 from shim.engine.refs import ImageRef
 from shim.errors import InvalidParameter, SystemFailure
 
@@ -89,6 +97,7 @@ class _Layer:
     desc: mf.Descriptor
     diff_id: str  # from the config: what the blob must decompress to
     path: str = ""  # the downloaded blob (staging)
+    writer: BlobWriter | None = None
     added: bool = False  # this pull created the layer in the store
 
 
@@ -104,14 +113,16 @@ class LayerPuller:
         self.unpacks = asyncio.Semaphore(2)  # two cores: more unpacks at once only thrash
         self.loop = asyncio.get_running_loop()
 
-    async def _blocking(self, fn: Callable[[], Any]) -> Any:
-        """Run in the distribution pool; if we are cancelled, wait for the thread to notice
-        (it checks `abort`) so that its cleanup is done before ours."""
+    async def _blocking(self, fn: Callable[[], Any], *, abort: bool = True) -> Any:
+        """Run in the distribution pool; if we are cancelled, wait for the thread to finish (an
+        unpack notices `abort` and undoes itself) so that its cleanup is done before ours."""
         cf = self.svc.pool.submit(fn)
         try:
-            return await asyncio.wrap_future(cf)
+            # shielded: a cancellation must not drop a queued cleanup before it ran
+            return await asyncio.shield(asyncio.wrap_future(cf))
         except asyncio.CancelledError:
-            self.abort.set()
+            if abort:
+                self.abort.set()
             await _settle(cf)
             raise
 
@@ -126,6 +137,8 @@ class LayerPuller:
         for layer in todo:
             self.emit(update(layer.desc.short_id, "Pulling fs layer"))
         tasks = [asyncio.ensure_future(self._one(layer)) for layer in todo]
+        if not tasks:
+            return
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
@@ -145,17 +158,29 @@ class LayerPuller:
             async with self.unpacks:
                 await self._unpack(layer)
         finally:
-            if layer.path:
-                await asyncio.to_thread(self.svc.layers.discard, layer.path)
-                layer.path = ""
+            if layer.writer is not None or layer.path:
+                await self._blocking(lambda: self._discard(layer), abort=False)
+
+    def _discard(self, layer: _Layer) -> None:
+        if layer.writer is not None:
+            layer.writer.close()
+            layer.writer = None
+        if layer.path:
+            self.svc.layers.discard(layer.path)
+            layer.path = ""
+
+    def _open(self, layer: _Layer) -> BlobWriter:
+        # set on the layer from the thread itself: a cancellation while we wait still finds them
+        layer.path = self.svc.layers.staging_file()
+        layer.writer = self.svc.layers.blob_writer(layer.path)
+        return layer.writer
 
     async def _download(self, layer: _Layer) -> None:
         sid, size = layer.desc.short_id, layer.desc.size
         if self.downloads.locked():
             self.emit(update(sid, "Waiting"))
         async with self.downloads:
-            layer.path = await asyncio.to_thread(self.svc.layers.staging_file)
-            writer = await asyncio.to_thread(self.svc.layers.blob_writer, layer.path)
+            writer: BlobWriter = await self._blocking(lambda: self._open(layer))
             received = reported = 0
             try:
                 blob = await self.repo.open_blob(layer.desc.digest)
@@ -179,6 +204,7 @@ class LayerPuller:
                 finally:
                     await blob.close()
             finally:
+                layer.writer = None
                 digest = await asyncio.to_thread(writer.close)
             if received != reported:
                 self.emit(counting(sid, "Downloading", received, size))
@@ -189,7 +215,6 @@ class LayerPuller:
 
     async def _unpack(self, layer: _Layer) -> None:
         sid, total = layer.desc.short_id, layer.desc.size
-        existed = await asyncio.to_thread(self.svc.layers.has_layer, layer.diff_id)
         emit_threadsafe = self._threadsafe_emit()
 
         def progress(done: int) -> None:
@@ -197,8 +222,13 @@ class LayerPuller:
                 raise Aborted()
             emit_threadsafe(counting(sid, "Extracting", done, total))
 
-        info = await self._blocking(lambda: self.svc.layers.add_layer(layer.path, progress=progress))
-        layer.added = not existed
+        def ingest() -> LayerInfo:
+            existed = self.svc.layers.has_layer(layer.diff_id)
+            info = self.svc.layers.add_layer(layer.path, progress=progress)
+            layer.added = not existed  # set here: a cancelled pull's undo must see it
+            return info
+
+        info: LayerInfo = await self._blocking(ingest)
         if info.diff_id != layer.diff_id:
             raise SystemFailure("layers from manifest don't match image configuration")
         await self.svc.blobs.add(layer.diff_id, self._source(layer.desc))
@@ -220,7 +250,7 @@ class LayerPuller:
         used = self.svc.used_diff_ids()
         for layer in layers:
             if layer.added and layer.diff_id not in used:
-                await asyncio.to_thread(self.svc.layers.remove_layer, layer.diff_id)
+                await self._blocking(lambda d=layer.diff_id: self.svc.layers.remove_layer(d), abort=False)
 
 
 async def _settle(cf: concurrent.futures.Future[Any]) -> None:

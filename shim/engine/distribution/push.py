@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -218,8 +219,9 @@ async def push_tags(
             raise push_error(e) from None
         try:
             for target, image_id in targets:
-                async for p in push_tag(svc, repo, target, image_id):
-                    yield p
+                async with contextlib.aclosing(push_tag(svc, repo, target, image_id)) as facts:
+                    async for p in facts:
+                        yield p
         except (RegistryError, RegistryUnreachable) as e:
             raise push_error(e) from None
         return

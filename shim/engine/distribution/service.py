@@ -122,13 +122,16 @@ class DistributionService:
         ref = parse_pull_ref(from_image, tag)
         want = mf.parse_platform(platform) if platform else None
         if ref.tag is None and ref.digest is None:
-            async for p in self._pull_all_tags(ref, want, auth):
-                yield p
+            async with contextlib.aclosing(self._pull_all_tags(ref, want, auth)) as facts:
+                async for p in facts:
+                    yield p
             return
         first = await resolve(self, ref, auth)
         out = Outcome()
-        async for p in pull_tag(self, ref, want, auth, first, out):
-            yield p
+        # aclosing: a client that goes away closes us, and we close the pull (its cleanup runs now)
+        async with contextlib.aclosing(pull_tag(self, ref, want, auth, first, out)) as facts:
+            async for p in facts:
+                yield p
         yield message(
             ("Status: Downloaded newer image for " if out.updated else "Status: Image is up to date for ")
             + ref.familiar
@@ -155,8 +158,10 @@ class DistributionService:
         updated = False
         for t in tags:
             out = Outcome()
-            async for p in pull_tag(self, dataclasses.replace(ref, tag=t), want, auth, None, out):
-                yield p
+            tag_ref = dataclasses.replace(ref, tag=t)
+            async with contextlib.aclosing(pull_tag(self, tag_ref, want, auth, None, out)) as facts:
+                async for p in facts:
+                    yield p
             updated = updated or out.updated
         yield message(
             ("Status: Downloaded newer image for " if updated else "Status: Image is up to date for ") + ref.familiar
@@ -180,8 +185,9 @@ class DistributionService:
             targets = [(refs.parse_image_ref(t), i) for t, i in self.images.references(ref.name)]
             if not targets:
                 raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
-        async for p in push_tags(self, ref, targets, auth):
-            yield p
+        async with contextlib.aclosing(push_tags(self, ref, targets, auth)) as facts:
+            async for p in facts:
+                yield p
         self.images.publish(ref.familiar, "push", ref.familiar_name)
 
     # --- login, search, remote inspect ----------------------------------------------
