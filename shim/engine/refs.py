@@ -116,8 +116,23 @@ def parse_image_ref(s: str) -> ImageRef:
     name = m.group("name")
     if len(name) > NAME_TOTAL_MAX:
         raise invalid_reference(f"repository name must not be more than {NAME_TOTAL_MAX} characters")
+    digest = m.group("digest")
+    if digest is not None:
+        check_digest(digest)
     dom, _, path = name.partition("/")
-    return ImageRef(dom, path, m.group("tag"), m.group("digest"))
+    return ImageRef(dom, path, m.group("tag"), digest)
+
+
+def check_digest(digest: str) -> None:
+    """go-digest's Parse/Validate: a known algorithm and its exact hex length, lower case."""
+    algo, _, hexpart = digest.partition(":")
+    lengths = {"sha256": 64, "sha384": 96, "sha512": 128}
+    if algo not in lengths:
+        raise InvalidParameter("unsupported digest algorithm")
+    if len(hexpart) != lengths[algo]:
+        raise InvalidParameter("invalid checksum digest length")
+    if not re.fullmatch(r"[a-f0-9]+", hexpart):
+        raise InvalidParameter("invalid checksum digest format")
 
 
 def _split_domain(s: str) -> tuple[str, str]:
