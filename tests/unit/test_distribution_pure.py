@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from shim.engine import refs
 from shim.engine.distribution import manifest as mf
-from shim.engine.distribution.progress import PushResult, Progress, counting, message, update
+from shim.engine.distribution.progress import Progress, PushResult, counting, message, update
 from shim.engine.distribution.registries import RegistryPolicy, server_host, validate_insecure, validate_mirror
 from shim.errors import InvalidParameter
 from shim.runtime.registry.auth import parse_challenges, token_from_response, token_query
@@ -112,7 +112,7 @@ def test_mirrors_first_for_hub_names_only_when_pulling():
         ("https://registry-1.docker.io", False),
     ]
     assert [e.url for e in p.endpoints("docker.io", {}, push=True)] == ["https://registry-1.docker.io"]
-    assert [e.url for e in p.endpoints("127.0.0.1:5000", {"127.0.0.1:5000": False})][0] == "https://127.0.0.1:5000"
+    assert next(e.url for e in p.endpoints("127.0.0.1:5000", {"127.0.0.1:5000": False})) == "https://127.0.0.1:5000"
 
 
 @pytest.mark.parametrize(
@@ -147,9 +147,10 @@ D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 
 
 def test_manifest_parsing_and_checks():
+    zstd = mf.OCI_LAYER_PREFIX + "v1.tar+zstd"
     raw = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
                       "config": {"mediaType": mf.OCI_CONFIG, "digest": D1, "size": 10},
-                      "layers": [{"mediaType": mf.OCI_LAYER_PREFIX + "v1.tar+zstd", "digest": D2, "size": 5}]})  # fmt: skip
+                      "layers": [{"mediaType": zstd, "digest": D2, "size": 5}]})  # fmt: skip
     doc = mf.parse(raw.encode(), "application/json")
     assert isinstance(doc, mf.ImageManifest) and doc.layers[0].short_id == "2" * 12
     mf.check_layer_type(doc.layers[0].media_type)

@@ -89,7 +89,7 @@ async def test_pull_reports_dockerd_progress_and_registers_tag_and_digest(env):
 
 
 async def test_layers_already_in_the_store_are_not_downloaded(env):
-    svc, reg, images, *_ = env
+    svc, reg, _images, *_ = env
     base, top = two_layers()
     reg.add_image("base", "1", [base])
     await run(svc.pull(f"{HOST}/base", "1", "", RegistryAuth()))
@@ -158,7 +158,7 @@ async def test_a_bad_blob_fails_the_pull_and_leaves_nothing(env, fault, tmp_path
     good, bad = two_layers()
     reg.add_image("bad", "1", [good, bad])
     getattr(reg, fault).add(digest_of(bad[0]))
-    with pytest.raises(ShimError, match="verification failed|larger than the"):
+    with pytest.raises(ShimError, match=r"verification failed|larger than the"):
         await run(svc.pull(f"{HOST}/bad", "1", "", RegistryAuth()))
     assert images.count() == 0
     assert layers.list_layers() == []  # not even the good layer: no image uses it
@@ -166,7 +166,7 @@ async def test_a_bad_blob_fails_the_pull_and_leaves_nothing(env, fault, tmp_path
 
 
 async def test_a_huge_config_is_refused_without_download(env):
-    svc, reg, images, *_ = env
+    svc, reg, _images, *_ = env
     meta = reg.add_image("huge", "1", [two_layers()[0]])
     doc = json.loads(meta["raw"])
     doc["config"]["size"] = 10 << 30
@@ -195,7 +195,7 @@ async def test_a_cancelled_pull_stops_downloads_and_leaves_no_layer(env):
 
 
 async def test_mirror_falls_back_to_the_origin(env):
-    svc, reg, images, *_ = env
+    svc, reg, _images, *_ = env
     reg.mirror_host = "mirror.test"
     reg.unreachable.add("mirror.test")
     reg.add_image("library/hubonly", "latest", [two_layers()[0]])
@@ -205,7 +205,7 @@ async def test_mirror_falls_back_to_the_origin(env):
 
 
 async def test_push_uploads_then_reuses_then_mounts(env):
-    svc, reg, images, layers, events = env
+    svc, reg, images, _layers, events = env
     ls = two_layers()
     reg.add_image("src", "1", ls)
     await run(svc.pull(f"{HOST}/src", "1", "", RegistryAuth()))
@@ -215,7 +215,7 @@ async def test_push_uploads_then_reuses_then_mounts(env):
     assert text[0] == f"The push refers to repository [{HOST}/dst]"
     assert text[1:3] == [f"{diff_short[1]}: Preparing", f"{diff_short[0]}: Preparing"]  # top layer first
     assert f"{diff_short[0]}: Mounted from src" in text  # the pulled blobs live in src on this registry
-    digest_line = [t for t in text if ": digest: " in t][0]
+    digest_line = next(t for t in text if ": digest: " in t)
     digest = digest_line.split()[2]
     assert text[-1].startswith(f"aux 2 {digest} ")
     assert f"{HOST}/dst@{digest}" in images.get(f"{HOST}/dst:2").repo_digests
@@ -223,22 +223,22 @@ async def test_push_uploads_then_reuses_then_mounts(env):
     await images.tag(f"{HOST}/src:1", f"{HOST}/dst", "3")
     again = lines(await run(svc.push(f"{HOST}/dst", "3", RegistryAuth())))
     assert sum(t.endswith("Layer already exists") for t in again) == 2
-    assert [t for t in again if ": digest: " in t][0].split()[2] == digest
+    assert next(t for t in again if ": digest: " in t).split()[2] == digest
     assert [e for e in events._ring if e["Action"] == "push"][-1]["Actor"]["ID"] == f"{HOST}/dst:3"
 
 
 async def test_push_of_a_local_image_compresses_and_is_stable(env):
-    svc, reg, images, layers, _ = env
+    svc, reg, images, _layers, _ = env
     blob, _ = layer_tar({"hello": b"hi\n"}, compress="")
     await images.import_image(_chunks(blob), repo=f"{HOST}/local", tag="1")
     first = lines(await run(svc.push(f"{HOST}/local", "1", RegistryAuth())))
     assert any(t.endswith(": Pushed") for t in first)
-    digest = [t for t in first if ": digest: " in t][0].split()[2]
+    digest = next(t for t in first if ": digest: " in t).split()[2]
     # forget the registry side, push again: the same gzip bytes, the same manifest digest
     reg.repos.clear()
     svc.blobs._by_diff.clear()
     again = lines(await run(svc.push(f"{HOST}/local", "1", RegistryAuth())))
-    assert [t for t in again if ": digest: " in t][0].split()[2] == digest
+    assert next(t for t in again if ": digest: " in t).split()[2] == digest
     # and pulled back from scratch it is the same image
     image_id = images.get(f"{HOST}/local:1").id
     await images.remove(f"{HOST}/local:1", force=True)
@@ -247,7 +247,7 @@ async def test_push_of_a_local_image_compresses_and_is_stable(env):
 
 
 async def test_push_errors(env):
-    svc, reg, images, *_ = env
+    svc, _reg, _images, *_ = env
     with pytest.raises(NotFound, match=f"An image does not exist locally with the tag: {HOST}/none:1"):
         await svc.push(f"{HOST}/none", "1", RegistryAuth()).__anext__()
     with pytest.raises(NotFound, match=f"An image does not exist locally with the tag: {HOST}/none$"):
