@@ -13,6 +13,7 @@ import contextlib
 import crypt  # bcrypt for htpasswd (Debian's libxcrypt); deprecated in 3.13, fine on 3.11
 import hashlib
 import json
+import os
 import shutil
 import signal
 import socket
@@ -80,6 +81,54 @@ def make_cert(d: Path, ca: tuple[Path, Path], name: str, ips: list[str], client:
     openssl("x509", "-req", "-in", f"{name}.csr", "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
             "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=d)  # fmt: skip
     return d / f"{name}.crt", d / f"{name}.key"
+
+
+def build_archive(dest: Path, layers: list[int], tag: str = "shimtest:latest", seed: bytes | None = None) -> Path:
+    """A docker-archive: the busybox fixture plus one layer per size in `layers` (random bytes in
+    /data/N.bin, so each layer is new to every store and compresses poorly, like real content)."""
+    import io
+    import tarfile
+
+    seed = seed or os.urandom(16)
+    with tarfile.open(FIXTURE) as src:
+        manifest = json.loads(src.extractfile("manifest.json").read())[0]
+        config = json.loads(src.extractfile(manifest["Config"]).read())
+        base_layer = src.extractfile(manifest["Layers"][0]).read()
+    entries: list[tuple[str, bytes]] = [(manifest["Layers"][0], base_layer)]
+    for i, size in enumerate(layers):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            data = _random_bytes(seed + bytes([i]), size)
+            ti = tarfile.TarInfo(f"data/{i}.bin")
+            ti.size, ti.mtime, ti.mode = len(data), 1700000000, 0o644
+            t.addfile(ti, io.BytesIO(data))
+        raw = buf.getvalue()
+        entries.append((hashlib.sha256(raw).hexdigest() + "/layer.tar", raw))
+        config["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(raw).hexdigest())
+        config.setdefault("history", []).append({"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"})
+    cfg = json.dumps(config, separators=(",", ":")).encode()
+    cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
+    with tarfile.open(dest, "w") as out:
+
+        def add(name: str, data: bytes) -> None:
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mtime = len(data), 1700000000
+            out.addfile(ti, io.BytesIO(data))
+
+        add(cfg_name, cfg)
+        for name, data in entries:
+            add(name, data)
+        add(
+            "manifest.json",
+            json.dumps([{"Config": cfg_name, "RepoTags": [tag], "Layers": [n for n, _ in entries]}]).encode(),
+        )
+    return dest
+
+
+def _random_bytes(seed: bytes, size: int) -> bytes:
+    import random
+
+    return random.Random(seed).randbytes(size)
 
 
 class TokenServer:
@@ -286,6 +335,24 @@ class Registry:
 
     def seed(self, repo: str, tar: Path = FIXTURE, *, fmt: str = "v2s2", compress: str = "") -> None:
         """Copy a docker-archive into repo (`name:tag`) with skopeo (fmt v2s2 or oci; compress zstd)."""
+        if ":" in self.host:  # skopeo 1.9 can't name an IPv6 registry: seed the storage through a helper
+            helper = Registry("plain")
+            helper.base.joinpath("config.yml").write_text(
+                json.dumps(
+                    {
+                        "version": 0.1,
+                        "log": {"level": "warn", "accesslog": {"disabled": True}},
+                        "storage": {"filesystem": {"rootdirectory": str(self.base / "data")}},
+                        "http": {"addr": helper.addr},
+                    }
+                )
+            )
+            helper.start()
+            try:
+                helper.seed(repo, tar, fmt=fmt, compress=compress)
+            finally:
+                helper.stop()
+            return
         args = [SKOPEO, "copy", "--quiet", "--format", fmt]
         args += ["--dest-tls-verify=false"]
         if compress:
@@ -335,25 +402,18 @@ class Registry:
     def seed_multiarch(self, repo: str, source: str) -> dict[str, str]:
         """An OCI index at `repo` with `source`'s manifest as linux/amd64 and a twin as linux/arm64
         (the same layers, a config saying arm64): nothing needs to run on arm64."""
-        src, raw = self.get_json(f"/v2/{source.replace(':', '/manifests/')}")
-        cfg, _ = self.get_json(f"/v2/{source.split(':')[0]}/blobs/{src['config']['digest']}", accept="*/*")
-        cfg["architecture"] = "arm64"
-        cfg.pop("variant", None)
-        cfg_bytes = json.dumps(cfg, separators=(",", ":")).encode()
-        name = repo.split(":")[0]
-        # the layers must be in the target repository too: mount them from the source
-        for layer in src["layers"]:
-            with self._request("POST", f"/v2/{name}/blobs/uploads/?mount={layer['digest']}&from={source.split(':')[0]}",
-                               data=b""):  # fmt: skip
+        src_name, src_tag = source.split(":")
+        name, tag = repo.split(":")
+        src, raw = self.get_json(f"/v2/{src_name}/manifests/{src_tag}")
+        cfg, _ = self.get_json(f"/v2/{src_name}/blobs/{src['config']['digest']}", accept="*/*")
+        for blob in [src["config"]["digest"], *(layer["digest"] for layer in src["layers"])]:
+            with self._request("POST", f"/v2/{name}/blobs/uploads/?mount={blob}&from={src_name}", data=b""):
                 pass
+        cfg["architecture"] = "arm64"
+        cfg_bytes = json.dumps(cfg, separators=(",", ":")).encode()
         arm_cfg = self.put_blob(name, cfg_bytes)
         amd_digest = self.put_manifest(name, "amd64", raw, DOCKER_MANIFEST)
-        # the amd64 manifest's config blob must exist in this repository as well
-        with self._request("POST", f"/v2/{name}/blobs/uploads/?mount={src['config']['digest']}"
-                                   f"&from={source.split(':')[0]}", data=b""):  # fmt: skip
-            pass
-        arm = dict(src, config={**src["config"], "digest": arm_cfg, "size": len(cfg_bytes)})
-        arm_raw = json.dumps(arm, indent=3).encode()
+        arm_raw = json.dumps(dict(src, config={**src["config"], "digest": arm_cfg, "size": len(cfg_bytes)})).encode()
         arm_digest = self.put_manifest(name, "arm64", arm_raw, DOCKER_MANIFEST)
         index = {
             "schemaVersion": 2,
@@ -365,7 +425,7 @@ class Registry:
                  "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
             ],
         }  # fmt: skip
-        index_digest = self.put_manifest(name, repo.split(":")[1], json.dumps(index).encode(), OCI_INDEX)
+        index_digest = self.put_manifest(name, tag, json.dumps(index).encode(), OCI_INDEX)
         return {"index": index_digest, "amd64": amd_digest, "arm64": arm_digest, "arm64_config": arm_cfg}
 
     def blob_path(self, digest: str) -> Path:

@@ -60,11 +60,21 @@ class Shimd:
         self._client = None
 
     # --- lifecycle -------------------------------------------------------
+    # Registry traffic for anything but loopback goes to this dead proxy (nothing listens on the
+    # discard port): a test that pulls a Hub name by mistake fails at once, and never reaches out.
+    # (Loopback registries are never proxied, by Go's and shim's rules.)
+    HERMETIC_PROXY = "http://127.0.0.1:9"
+
     def start(
-        self, extra_args: list[str] | None = None, *, listen: list[str] | None = None, wrap: list[str] | None = None
+        self,
+        extra_args: list[str] | None = None,
+        *,
+        listen: list[str] | None = None,
+        wrap: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """`listen` replaces `-H unix://<socket>` (the socket must still come up, e.g. via fd://);
-        `wrap` goes before shimd (e.g. systemd-socket-activate)."""
+        `wrap` goes before shimd (e.g. systemd-socket-activate); `env` adds to shimd's environment."""
         config = self.base / "daemon.json"
         if not config.exists():  # private and empty: never pick up the machine's /etc/shim/daemon.json
             config.write_text("{}")
@@ -91,8 +101,10 @@ class Shimd:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=self._daemon_env(env),
         )
         log.close()
+        self._env = env
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -163,9 +175,15 @@ class Shimd:
         self.proc = None
         self._client = None
 
+    def _daemon_env(self, env: dict[str, str] | None) -> dict[str, str]:
+        out = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
+        out.update(HTTP_PROXY=self.HERMETIC_PROXY, HTTPS_PROXY=self.HERMETIC_PROXY)
+        out.update(env or {})
+        return out
+
     def restart(self, kill: bool = False) -> None:
         self.stop(kill=kill)
-        self.start()
+        self.start(env=getattr(self, "_env", None))
 
     def load_busybox(self) -> None:
         if not FIXTURE.exists():

@@ -1,0 +1,292 @@
+"""Registries with the real docker CLI and docker-py against a real shimd: Debian's docker-registry
+on 127.0.0.1 (plain, htpasswd, token auth with the test token server, TLS trusted through
+/etc/docker/certs.d), seeded with skopeo from the busybox fixture."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import docker
+import pytest
+
+from tests.registry_harness import Registry, build_archive
+from tests.shimd_harness import Shimd
+
+
+@pytest.fixture(scope="module")
+def plain():
+    reg = Registry("plain").start()
+    try:
+        reg.seed("busybox:1")
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture
+def fresh(shimd, unique):
+    """Names this test pulls or pushes, removed from the daemon afterwards."""
+    made: list[str] = []
+    yield made
+    for ref in made:
+        shimd.cli("rmi", "-f", ref, check=False)
+
+
+def _digest_of(shimd, ref: str) -> list[str]:
+    return json.loads(shimd.cli("image", "inspect", ref).stdout)[0]["RepoDigests"]
+
+
+def test_pull_draws_progress_and_records_the_digest(shimd, plain, unique, fresh, tmp_path):
+    repo = f"{plain.addr}/{unique('pull')}"
+    # busybox plus a layer no store has seen: it is downloaded, the busybox one "Already exists"
+    plain.seed(f"{repo.split('/', 1)[1]}:1", build_archive(tmp_path / "img.tar", [600_000]))
+    fresh.append(f"{repo}:1")
+    out = shimd.cli("pull", f"{repo}:1").stdout
+    lines = out.splitlines()
+    assert lines[0] == f"1: Pulling from {repo.split('/', 1)[1]}"
+    assert any(line.endswith(": Pull complete") for line in lines)
+    assert any(line.endswith(": Download complete") for line in lines)
+    assert any(line.endswith(": Already exists") for line in lines)
+    digest = next(line.split()[1] for line in lines if line.startswith("Digest: "))
+    assert f"Status: Downloaded newer image for {repo}:1" in lines
+    assert _digest_of(shimd, f"{repo}:1") == [f"{repo}@{digest}"]
+    listed = shimd.cli("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}", repo).stdout
+    assert listed.split() == [repo, "1", digest]
+    again = shimd.cli("pull", f"{repo}:1").stdout
+    assert f"Status: Image is up to date for {repo}:1" in again and "Pull complete" not in again
+    # by digest: the same image, its digest reference
+    by_digest = shimd.cli("pull", f"{repo}@{digest}").stdout
+    assert f"Digest: {digest}" in by_digest
+    assert shimd.cli("run", "--rm", f"{repo}@{digest}", "echo", "by-digest").stdout == "by-digest\n"
+
+
+def test_run_of_an_absent_image_pulls_it(shimd, plain, unique, fresh):
+    repo = f"{plain.addr}/{unique('run')}"
+    plain.seed(f"{repo.split('/', 1)[1]}:1")
+    fresh.append(f"{repo}:1")
+    res = shimd.cli("run", "--rm", f"{repo}:1", "echo", "pulled-and-ran")
+    assert f"Unable to find image '{repo}:1' locally" in res.stderr
+    assert res.stdout == "pulled-and-ran\n"
+
+
+def test_missing_image_is_a_clean_404(shimd, plain, unique):
+    res = shimd.cli("pull", f"{plain.addr}/{unique('nosuch')}:latest", check=False)
+    assert res.returncode == 1
+    assert "not found: manifest unknown: manifest unknown" in res.stderr
+    status, _, body = shimd.http("POST", f"/v1.41/images/create?fromImage={plain.addr}/nosuch&tag=latest")
+    assert status == 404 and json.loads(body)["message"] == (
+        f"manifest for {plain.addr}/nosuch:latest not found: manifest unknown: manifest unknown"
+    )
+
+
+def test_platform_is_chosen_from_an_index(shimd, plain, unique, fresh):
+    name = unique("multi")
+    plain.seed_multiarch(f"{name}:1", "busybox:1")
+    ref = f"{plain.addr}/{name}:1"
+    fresh.append(ref)
+    shimd.cli("pull", "--platform", "linux/arm64", ref)
+    assert json.loads(shimd.cli("image", "inspect", ref).stdout)[0]["Architecture"] == "arm64"
+    shimd.cli("pull", ref)
+    assert json.loads(shimd.cli("image", "inspect", ref).stdout)[0]["Architecture"] == "amd64"
+    res = shimd.cli("pull", "--platform", "linux/s390x", ref, check=False)
+    assert res.returncode == 1 and "no matching manifest for linux/s390x in the manifest list entries" in res.stderr
+    status, _, body = shimd.http("GET", f"/v1.41/distribution/{ref}/json")
+    doc = json.loads(body)
+    assert status == 200 and doc["Descriptor"]["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert {(p["os"], p["architecture"]) for p in doc["Platforms"]} == {("linux", "amd64"), ("linux", "arm64")}
+
+
+def test_push_of_a_commit_round_trips_with_the_same_digest(shimd, plain, unique, fresh):
+    repo = f"{plain.addr}/{unique('push')}"
+    box = unique("box")
+    shimd.cli("run", "--name", box, "busybox", "sh", "-c", "echo pushed-content > /data.txt")
+    try:
+        shimd.cli("commit", box, f"{repo}:1")
+    finally:
+        shimd.cli("rm", "-f", box)
+    fresh.append(f"{repo}:1")
+    image_id = json.loads(shimd.cli("image", "inspect", f"{repo}:1").stdout)[0]["Id"]
+    out = shimd.cli("push", f"{repo}:1").stdout
+    assert out.startswith(f"The push refers to repository [{repo}]")
+    assert "Pushed" in out and ("Mounted from" in out or "Layer already exists" in out or out.count("Pushed") == 2)
+    line = next(line for line in out.splitlines() if line.startswith("1: digest: "))
+    digest = line.split()[2]
+    assert _digest_of(shimd, f"{repo}:1") == [f"{repo}@{digest}"]
+    second = shimd.cli("push", f"{repo}:1").stdout
+    assert "Layer already exists" in second and f"1: digest: {digest}" in second
+    shimd.cli("rmi", f"{repo}:1")
+    shimd.cli("pull", f"{repo}:1")
+    assert json.loads(shimd.cli("image", "inspect", f"{repo}:1").stdout)[0]["Id"] == image_id
+    assert _digest_of(shimd, f"{repo}:1") == [f"{repo}@{digest}"]
+    assert shimd.cli("run", "--rm", f"{repo}:1", "cat", "/data.txt").stdout == "pushed-content\n"
+
+
+def test_docker_py_pull_push_and_aux(shimd, plain, unique, fresh):
+    client = shimd.client
+    repo = f"{plain.addr}/{unique('py')}"
+    img = client.images.pull(f"{plain.addr}/busybox", tag="1")
+    assert f"{plain.addr}/busybox:1" in img.tags
+    fresh.append(f"{plain.addr}/busybox:1")
+    img.tag(repo, "2")
+    fresh.append(f"{repo}:2")
+    stream = list(client.images.push(repo, tag="2", stream=True, decode=True))
+    aux = [m["aux"] for m in stream if "aux" in m]
+    assert aux and aux[0]["Tag"] == "2" and aux[0]["Digest"].startswith("sha256:") and aux[0]["Size"] > 0
+    assert not [m for m in stream if "error" in m]
+    assert f"{repo}@{aux[0]['Digest']}" in client.images.get(f"{repo}:2").attrs["RepoDigests"]
+
+
+def test_events_of_pull_and_push(shimd, plain, unique, fresh):
+    import time
+
+    since = str(int(time.time()) - 1)
+    repo = f"{plain.addr}/{unique('ev')}"
+    shimd.cli("pull", f"{plain.addr}/busybox:1")
+    fresh.append(f"{plain.addr}/busybox:1")
+    shimd.cli("tag", f"{plain.addr}/busybox:1", f"{repo}:1")
+    fresh.append(f"{repo}:1")
+    shimd.cli("push", f"{repo}:1")
+    until = str(int(time.time()) + 1)
+    out = shimd.cli("events", "--since", since, "--until", until, "--filter", "type=image", "--format", "{{json .}}")
+    evs = [json.loads(line) for line in out.stdout.splitlines()]
+    acts = {(e["Action"], e["Actor"]["ID"]) for e in evs}
+    assert ("pull", f"{plain.addr}/busybox:1") in acts
+    assert ("tag", next(e["Actor"]["ID"] for e in evs if e["Action"] == "tag")) in acts
+    assert ("push", f"{repo}:1") in acts
+
+
+@pytest.mark.parametrize("kind", ["basic", "token"])
+def test_login_then_pull_and_push(shimd, kind, unique, fresh, tmp_path):
+    reg = Registry(kind).start()
+    try:
+        reg.seed("busybox:1")
+        res = shimd.cli("login", "-u", "alice", "--password-stdin", reg.addr, input="wrong", check=False)
+        refusal = {
+            "basic": f"login attempt to http://{reg.addr}/v2/ failed with status: 401 Unauthorized",
+            "token": f'Get "http://{reg.addr}/v2/": unauthorized: invalid username or password',
+        }[kind]
+        assert res.returncode == 1 and refusal in res.stderr
+        if kind == "token":  # anonymous pulls are allowed by the token server, pushes are not
+            shimd.cli("pull", f"{reg.addr}/busybox:1")
+            fresh.append(f"{reg.addr}/busybox:1")
+            shimd.cli("tag", f"{reg.addr}/busybox:1", f"{reg.addr}/anon:1")
+            fresh.append(f"{reg.addr}/anon:1")
+            denied = shimd.cli("push", f"{reg.addr}/anon:1", check=False, input="")
+            assert denied.returncode == 1 and "denied: requested access to the resource is denied" in denied.stderr
+        else:
+            # raw HTTP: on a 401 the CLI (28) would prompt "Login prior to pull", as with dockerd 23+
+            status, _, body = shimd.http("POST", f"/v1.41/images/create?fromImage={reg.addr}/busybox&tag=1")
+            assert status == 401 and json.loads(body)["message"] == "unauthorized: authentication required"
+        res = shimd.cli("login", "-u", "alice", "--password-stdin", reg.addr, input="s3cret")
+        assert "Login Succeeded" in res.stdout
+        shimd.cli("pull", f"{reg.addr}/busybox:1")
+        fresh.append(f"{reg.addr}/busybox:1")
+        target = f"{reg.addr}/{unique('mine')}:1"
+        shimd.cli("tag", f"{reg.addr}/busybox:1", target)
+        fresh.append(target)
+        out = shimd.cli("push", target).stdout
+        assert "1: digest: sha256:" in out
+        shimd.cli("logout", reg.addr)
+        # docker-py: login checks the password too
+        client = docker.DockerClient(base_url=shimd.docker_host)
+        assert client.login("alice", "s3cret", registry=reg.addr, reauth=True)["Status"] == "Login Succeeded"
+        with pytest.raises(docker.errors.APIError):
+            client.login("alice", "nope", registry=reg.addr, reauth=True)
+    finally:
+        reg.stop()
+
+
+def test_tls_registry_trusted_through_certs_d(shimd, unique, fresh):
+    reg = Registry("tls", host="::1").start()  # ::1 is outside 127.0.0.0/8: a *secure* registry
+    try:
+        reg.trust()
+        reg.seed("busybox:1")
+        reg.untrust()
+        ref = f"{reg.addr}/busybox:1"
+        res = shimd.cli("pull", ref, check=False)
+        assert res.returncode == 1 and "certificate" in res.stderr
+        reg.trust()
+        shimd.cli("pull", ref)
+        fresh.append(ref)
+        assert shimd.cli("run", "--rm", ref, "echo", "tls").stdout == "tls\n"
+    finally:
+        reg.stop()
+    assert not reg.certs_dir.exists()
+
+
+def test_corrupt_blob_fails_the_pull_and_leaves_nothing(shimd, unique, tmp_path):
+    name = unique("corrupt")
+    box = Registry("plain").start()
+    try:
+        box.seed(f"{name}:1", build_archive(tmp_path / "img.tar", [300_000, 200_000]))
+        doc, _ = box.get_json(f"/v2/{name}/manifests/1")
+        box.corrupt_blob(doc["layers"][-1]["digest"])
+        layers_before = _layer_dirs(shimd)
+        res = shimd.cli("pull", f"{box.addr}/{name}:1", check=False)
+        assert res.returncode == 1 and "filesystem layer verification failed" in res.stderr
+        assert shimd.cli("images", "-q", f"{box.addr}/{name}").stdout == ""
+        assert _layer_dirs(shimd) == layers_before
+    finally:
+        box.stop()
+
+
+def _layer_dirs(shimd) -> set[str]:
+    import os
+
+    return set(os.listdir(os.path.join(shimd.data_root, "image", "layers")))
+
+
+def test_hub_name_served_by_a_mirror():
+    mirror = Registry("plain").start()
+    d = Shimd()
+    try:
+        mirror.seed("library/hubonly:latest")
+        d.start(["--registry-mirror", f"http://{mirror.addr}"])
+        out = d.cli("pull", "hubonly").stdout
+        assert (
+            "latest: Pulling from library/hubonly" in out and "Status: Downloaded newer image for hubonly:latest" in out
+        )
+        info = d.client.info()
+        assert info["RegistryConfig"]["Mirrors"] == [f"http://{mirror.addr}/"]
+    finally:
+        d.destroy()
+        mirror.stop()
+
+
+def test_search_where_the_registry_answers_and_where_not(shimd, plain):
+    tok = Registry("token").start()
+    try:
+        assert tok.token_server is not None
+        tok.token_server.search_results = [
+            {"name": "team/app", "description": "an app", "star_count": 7, "is_official": False, "is_automated": False}
+        ]
+        # the token server doubles as a v1 search endpoint: ask it through its own address
+        term = f"127.0.0.1:{tok.token_server.port}/app"
+        status, _, body = shimd.http("GET", f"/v1.41/images/search?term={term}")
+        assert status == 200 and json.loads(body)[0]["name"] == "team/app"
+        out = shimd.cli("search", "--format", "{{.Name}} {{.StarCount}}", term).stdout
+        assert out.split() == ["team/app", "7"]
+    finally:
+        tok.stop()
+    status, _, body = shimd.http("GET", f"/v1.41/images/search?term={plain.addr}/busybox")
+    assert status == 500 and "Unexpected status code 404" in json.loads(body)["message"]
+
+
+def test_registry_auth_header_is_not_logged(shimd, plain):
+    creds = base64.urlsafe_b64encode(json.dumps({"username": "u", "password": "very-secret-pw"}).encode()).decode()
+    shimd.http("POST", f"/v1.41/images/create?fromImage={plain.addr}/busybox&tag=1", headers={"X-Registry-Auth": creds})
+    assert "very-secret-pw" not in shimd.log_path.read_text()
+    shimd.cli("rmi", f"{plain.addr}/busybox:1", check=False)
+
+
+def test_skopeo_sees_what_shim_pushed(shimd, plain, unique, fresh):
+    repo = f"{plain.addr}/{unique('sk')}"
+    shimd.cli("tag", "busybox", f"{repo}:1")
+    fresh.append(f"{repo}:1")
+    shimd.cli("push", f"{repo}:1")
+    res = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{repo}:1"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(res.stdout)["Architecture"] == "amd64"
