@@ -449,3 +449,119 @@ def running(*regs: Registry):
     finally:
         for r in regs:
             r.stop()
+
+
+class HostileRegistry:
+    """A registry that misbehaves on purpose, one way per `mode` (a thread of the test process):
+    digest-mismatch, endless-blob, huge-config, redirect-loop, realm-elsewhere, escape, symlink-escape."""
+
+    def __init__(self, mode: str) -> None:
+        import gzip
+        import io
+        import tarfile
+
+        self.mode = mode
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+
+            def add(ti: tarfile.TarInfo, data: bytes = b"") -> None:
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+
+            if mode == "escape":
+                add(tarfile.TarInfo("../../../../tmp/shim-hostile-escape"), b"pwned")
+            elif mode == "symlink-escape":
+                link = tarfile.TarInfo("evil")
+                link.type, link.linkname = tarfile.SYMTYPE, "/tmp"
+                add(link)
+                add(tarfile.TarInfo("evil/shim-hostile-symlink"), b"pwned")
+            else:
+                add(tarfile.TarInfo("ok.txt"), b"fine")
+        raw = buf.getvalue()
+        self.layer = gzip.compress(raw, mtime=0)
+        diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+        self.config = json.dumps(
+            {"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+        ).encode()
+        cfg_size = 10 << 30 if mode == "huge-config" else len(self.config)
+        self.manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": cfg_size,
+                       "digest": "sha256:" + hashlib.sha256(self.config).hexdigest()},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(self.layer),
+                        "digest": "sha256:" + hashlib.sha256(self.layer).hexdigest()}],
+        }).encode()  # fmt: skip
+        self.manifest_digest = "sha256:" + hashlib.sha256(self.manifest).hexdigest()
+        self.hits: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                server.handle(self)
+
+            do_HEAD = do_GET
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?")[0]
+        self.hits.append(path)
+        if path == "/v2/":
+            if self.mode == "realm-elsewhere":
+                closed = free_port()
+                h.send_response(401)
+                h.send_header("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{closed}/token",service="x"')
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+            return self._send(h, 200, b"{}")
+        if "/manifests/" in path:
+            body = self.manifest
+            if self.mode == "digest-mismatch":
+                body = body.replace(b'"schemaVersion": 2', b'"schemaVersion":  2')
+            return self._send(h, 200, body, DOCKER_MANIFEST)
+        if "/blobs/" in path:
+            digest = path.rsplit("/", 1)[1]
+            if self.mode == "redirect-loop":
+                h.send_response(302)
+                h.send_header("Location", path)
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+            if digest == json.loads(self.manifest)["config"]["digest"]:
+                return self._send(h, 200, self.config)
+            if self.mode == "endless-blob":
+                h.send_response(200)
+                h.send_header("Content-Type", "application/octet-stream")
+                h.end_headers()  # no length: it just keeps coming
+                try:
+                    for _ in range(100_000):  # bounded, so the test process never spins forever
+                        h.wfile.write(b"\0" * 65536)
+                except OSError:
+                    pass
+                h.close_connection = True
+                return
+            return self._send(h, 200, self.layer)
+        self._send(h, 404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}')
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str = "application/octet-stream") -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(body)
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -290,3 +290,81 @@ def test_skopeo_sees_what_shim_pushed(shimd, plain, unique, fresh):
         ["skopeo", "inspect", "--tls-verify=false", f"docker://{repo}:1"], capture_output=True, text=True, check=True
     )
     assert json.loads(res.stdout)["Architecture"] == "amd64"
+
+
+@pytest.mark.parametrize(
+    "mode,error",
+    [
+        ("digest-mismatch", "manifest verification failed for digest"),
+        ("endless-blob", "is larger than the"),
+        ("huge-config", "is too large"),
+        ("redirect-loop", "stopped after 10 redirects"),
+        ("realm-elsewhere", "connection refused"),
+        ("escape", "outside of"),
+    ],
+)
+def test_a_hostile_registry_does_not_hurt_the_host(shimd, mode, error):
+    from pathlib import Path
+
+    from tests.registry_harness import HostileRegistry
+
+    bad = HostileRegistry(mode)
+    layers_before = _layer_dirs(shimd)
+    try:
+        ref = f"{bad.addr}/evil@{bad.manifest_digest}" if mode == "digest-mismatch" else f"{bad.addr}/evil:1"
+        res = shimd.cli("pull", ref, check=False, input="")
+        assert res.returncode == 1, res.stdout
+        assert error in res.stderr, res.stderr
+    finally:
+        bad.stop()
+    assert not Path("/tmp/shim-hostile-escape").exists() and not Path("/tmp/shim-hostile-symlink").exists()
+    assert shimd.cli("images", "-q", f"{bad.addr}/evil").stdout == ""
+    assert _layer_dirs(shimd) == layers_before
+    import os
+
+    assert os.listdir(os.path.join(shimd.data_root, "image", "tmp")) == []
+    assert shimd.http("GET", "/_ping")[0] == 200
+
+
+def test_a_layer_writing_through_a_symlink_stays_inside_its_root(shimd):
+    """A symlink to /tmp and a file "through" it: the file lands in the layer's own /tmp (chroot
+    semantics, as dockerd's), never on the host."""
+    from pathlib import Path
+
+    from tests.registry_harness import HostileRegistry
+
+    bad = HostileRegistry("symlink-escape")
+    try:
+        shimd.cli("pull", f"{bad.addr}/evil:1", input="")
+        assert not Path("/tmp/shim-hostile-symlink").exists()
+    finally:
+        shimd.cli("rmi", "-f", f"{bad.addr}/evil:1", check=False)
+        bad.stop()
+
+
+def test_a_pull_the_client_abandons_stops_and_leaves_nothing(shimd, tmp_path, unique):
+    """Ctrl-C on docker pull: the daemon stops downloading, keeps no layer and no staging file."""
+    import os
+    import socket
+    import time
+
+    big = Registry("plain").start()
+    name = unique("abandon")
+    try:
+        big.seed(f"{name}:1", build_archive(tmp_path / "big.tar", [40 << 20]))
+        layers_before = _layer_dirs(shimd)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(shimd.socket)
+        s.sendall(f"POST /v1.41/images/create?fromImage={big.addr}/{name}&tag=1 HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+        got = b""
+        while b"Downloading" not in got:  # wait until the big layer is on its way
+            got += s.recv(65536)
+        s.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and os.listdir(os.path.join(shimd.data_root, "image", "tmp")):
+            time.sleep(0.1)
+        assert os.listdir(os.path.join(shimd.data_root, "image", "tmp")) == []
+        assert _layer_dirs(shimd) == layers_before
+        assert shimd.cli("images", "-q", f"{big.addr}/{name}").stdout == ""
+    finally:
+        big.stop()
