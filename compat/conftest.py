@@ -31,6 +31,7 @@ AREAS = (
     "errors",
     "restart",
     "fields",
+    "registry",
 )
 
 

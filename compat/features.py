@@ -39,6 +39,8 @@ FEATURES = {
     "system_df": (5, "docker system df"),
     # the classic builder (issue 13)
     "build": (13, "docker build with DOCKER_BUILDKIT=0: instructions, cache, multi-stage, errors, docker-py"),
+    # registries (issue 12)
+    "registry": (12, "pull, push, login and remote inspect against local registries"),
 }
 
 # Features shim lacks today. The lead deletes an entry when its feature lands.
