@@ -82,29 +82,45 @@ def _closing(stream: IO[bytes], raw: IO[bytes]) -> IO[bytes]:
 class _Tee:
     """Reads the decompressed layer for the tar extractor while hashing it (the diff ID) and
     keeping a copy (`layer.tar`, for `docker save` and push): one pass over the data.
-    `progress(compressed bytes read)` is called as it goes; it may raise to abort."""
+    `progress(compressed bytes read)` is called as it goes; it may raise to abort.
+
+    The tar reader asks for small blocks (10 KiB in stream mode): the decompressor, the hash and
+    the copy work on 1 MiB chunks, and small reads are served from that buffer."""
 
     def __init__(self, src: IO[bytes], copy: IO[bytes], raw: IO[bytes], progress: Progress | None) -> None:
         self.src, self.copy, self.raw, self.progress = src, copy, raw, progress
         self.hash = hashlib.sha256()
         self._reported = 0
+        self._buf = memoryview(b"")
+        self._eof = False
 
-    def read(self, n: int = -1) -> bytes:
-        data = self.src.read(n if n and n > 0 else CHUNK)
+    def _fill(self) -> None:
+        data = self.src.read(CHUNK)
         if data:
             self.hash.update(data)
             self.copy.write(data)
+        else:
+            self._eof = True
+        self._buf = memoryview(data)
         if self.progress is not None:
             pos = self.raw.tell() if not self.raw.closed else self._reported
             if pos - self._reported >= PROGRESS_EVERY or not data:
                 self._reported = pos
                 self.progress(pos)
-        return data
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._buf and not self._eof:
+            self._fill()
+        if n is None or n < 0:
+            n = len(self._buf)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return bytes(out)
 
     def drain(self) -> None:
         """The tar reader stops at the end-of-archive blocks; the diff ID covers every byte."""
-        while self.read(CHUNK):
-            pass
+        self._buf = memoryview(b"")
+        while not self._eof:
+            self._fill()
 
 
 def whiteout_hook(ti: tarfile.TarInfo, path: str) -> bool:
