@@ -55,7 +55,7 @@ def decompressing(raw: IO[bytes]) -> IO[bytes]:
     magic = raw.read(6)
     raw.seek(0)
     if magic[:2] == b"\x1f\x8b":
-        return _closing(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
+        return _closing(typing.cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), raw)
     if magic[:3] == b"BZh":
         return _closing(bz2.BZ2File(raw, "rb"), raw)
     if magic[:6] == b"\xfd7zXZ\x00":

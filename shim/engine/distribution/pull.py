@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
 from shim.engine.distribution import manifest as mf
@@ -250,7 +251,7 @@ class LayerPuller:
         used = self.svc.used_diff_ids()
         for layer in layers:
             if layer.added and layer.diff_id not in used:
-                await self._blocking(lambda d=layer.diff_id: self.svc.layers.remove_layer(d), abort=False)
+                await self._blocking(functools.partial(self.svc.layers.remove_layer, layer.diff_id), abort=False)
 
 
 async def _settle(cf: concurrent.futures.Future[Any]) -> None:
@@ -306,7 +307,7 @@ async def pull_tag(
     auth: RegistryAuth,
     first: _Resolved | None,
     out: Outcome,
-) -> AsyncIterator[Progress]:
+) -> AsyncGenerator[Progress, None]:
     """One tag or digest (pullTag): yields progress and registers the image; ends with `Digest:`."""
     res = first or await resolve(svc, ref, auth)
     yield message(f"Pulling from {ref.path}", ref.digest or ref.tag or "")

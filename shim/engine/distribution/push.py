@@ -19,7 +19,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from shim.engine import refs
@@ -152,7 +152,7 @@ async def _drain(queue: asyncio.Queue[Any], cf: concurrent.futures.Future[None])
 
 async def push_tag(
     svc: DistributionService, repo: RegistryRepository, ref: ImageRef, image_id: str
-) -> AsyncIterator[Progress]:
+) -> AsyncGenerator[Progress, None]:
     img = svc.images.images[image_id]
     config = await asyncio.to_thread(svc.layers.get_config, image_id)
     diff_ids = list(dict.fromkeys(img.diff_ids))  # an image may list one diff twice: push it once
@@ -192,7 +192,7 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 
 async def push_tags(
     svc: DistributionService, ref: ImageRef, targets: list[tuple[ImageRef, str]], auth: RegistryAuth
-) -> AsyncIterator[Progress]:
+) -> AsyncGenerator[Progress, None]:
     """Every tag to the first endpoint that answers (HTTPS, then HTTP for an insecure registry)."""
     yield message(f"The push refers to repository [{ref.name}]")
     endpoints = await svc.registry.endpoints(ref.domain, push=True)

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 from shim.engine import refs
@@ -117,7 +117,9 @@ class DistributionService:
         return used | {d for d, n in self._held.items() if n > 1}
 
     # --- pull ------------------------------------------------------------------------
-    async def pull(self, from_image: str, tag: str, platform: str, auth: RegistryAuth) -> AsyncIterator[Progress]:
+    async def pull(
+        self, from_image: str, tag: str, platform: str, auth: RegistryAuth
+    ) -> AsyncGenerator[Progress, None]:
         """POST /images/create?fromImage=: progress facts; errors before the first are plain."""
         ref = parse_pull_ref(from_image, tag)
         want = mf.parse_platform(platform) if platform else None
@@ -140,7 +142,7 @@ class DistributionService:
 
     async def _pull_all_tags(
         self, ref: ImageRef, want: mf.Platform | None, auth: RegistryAuth
-    ) -> AsyncIterator[Progress]:
+    ) -> AsyncGenerator[Progress, None]:
         tags: list[str] | None = None
         last: RegistryError | RegistryUnreachable | None = None
         for ep in await self.registry.endpoints(ref.domain, push=False):
@@ -169,7 +171,7 @@ class DistributionService:
         self.images.publish(ref.familiar, "pull", ref.familiar_name)
 
     # --- push ------------------------------------------------------------------------
-    async def push(self, name: str, tag: str, auth: RegistryAuth) -> AsyncIterator[Progress]:
+    async def push(self, name: str, tag: str, auth: RegistryAuth) -> AsyncGenerator[Progress, None]:
         """POST /images/{name}/push: one tag, or every tag of the repository without one."""
         ref = refs.parse_image_ref(name)
         if tag:
