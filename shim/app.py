@@ -75,19 +75,17 @@ def build_engine(settings: Settings) -> Engine:
 def _distribution_service(settings: Settings, store: Store, images, layers):
     """Pull, push, login and search through the registry HTTP API v2 (aiohttp client)."""
     from shim.engine.distribution.blobindex import BlobIndex
-    from shim.engine.distribution.registries import RegistryPolicy
     from shim.engine.distribution.service import DistributionService
     from shim.runtime.registry.client import AiohttpRegistry
 
-    policy = RegistryPolicy(insecure=settings.insecure_registries, mirrors=settings.registry_mirrors)
+    # both read the settings object at each use: a SIGHUP reload of the registry keys applies
     return DistributionService(
         images=images,
         layers=layers,
-        registry=AiohttpRegistry(policy),
+        registry=AiohttpRegistry(settings),
         blobs=BlobIndex(store),
         host_arch=images.host_arch,
-        max_downloads=settings.max_concurrent_downloads,
-        max_uploads=settings.max_concurrent_uploads,
+        options=settings,
     )
 
 

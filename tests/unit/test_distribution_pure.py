@@ -89,18 +89,19 @@ def test_digest_rules():
 def test_loopback_is_insecure_and_tried_over_https_then_http():
     p = RegistryPolicy()
     assert not p.is_secure("127.0.0.1:5000") and not p.is_secure("127.9.9.9")
-    assert p.is_secure("[::1]:5443") and p.is_secure("registry.example.com", ["93.184.216.34"])
+    assert not p.is_secure("[::1]:5443")  # dockerd 28 adds ::1/128 too
+    assert p.is_secure("10.213.0.1:5000") and p.is_secure("registry.example.com", ["93.184.216.34"])
     assert not p.is_secure("reg.local:5000", ["127.0.0.1"])  # a name resolving into 127/8
     eps = p.endpoints("127.0.0.1:5000", {"127.0.0.1:5000": False})
     assert [e.url for e in eps] == ["https://127.0.0.1:5000", "http://127.0.0.1:5000"]
-    assert [e.url for e in p.endpoints("[::1]:5443", {"[::1]:5443": True})] == ["https://[::1]:5443"]
+    assert [e.url for e in p.endpoints("10.213.0.1:5443", {"10.213.0.1:5443": True})] == ["https://10.213.0.1:5443"]
 
 
 def test_insecure_flag_and_cidrs():
     p = RegistryPolicy(insecure=["10.1.0.0/16", "myreg:5000"])
     assert not p.is_secure("myreg:5000") and p.is_secure("myreg:5001", [])
     assert not p.is_secure("x:1", ["10.1.2.3"]) and p.is_secure("x:1", ["10.2.0.1"])
-    assert p.insecure_cidrs == ["10.1.0.0/16", "127.0.0.0/8"]
+    assert p.insecure_cidrs == ["10.1.0.0/16", "::1/128", "127.0.0.0/8"]
     assert p.index_configs()["myreg:5000"]["Secure"] is False
 
 

@@ -2,7 +2,7 @@
 
 dockerd's rules (registry/config.go and service_v2.go, 20.10):
 - a registry is *insecure* when its `host:port` was given to `--insecure-registry`, or when one
-  of its addresses falls in an insecure CIDR; 127.0.0.0/8 is always one. Names are resolved
+  of its addresses falls in an insecure CIDR; 127.0.0.0/8 and ::1/128 always are. Names are resolved
   for that check (by the runtime adapter); a name that does not resolve counts as secure;
 - a secure registry is reached over HTTPS only, with the CAs and client certificates of
   `/etc/docker/certs.d/<host:port>/`; an insecure one over HTTPS without verification first,
@@ -18,6 +18,7 @@ import ipaddress
 import re
 import urllib.parse
 from collections.abc import Iterable
+from typing import Protocol
 
 from shim.engine import refs
 from shim.engine.ports import Endpoint
@@ -26,7 +27,8 @@ INDEX_NAME = refs.DEFAULT_DOMAIN  # docker.io
 INDEX_HOSTNAME = "index.docker.io"
 DEFAULT_V2_REGISTRY = "https://registry-1.docker.io"
 INDEX_SERVER = "https://index.docker.io/v1/"  # the key the CLI stores Hub credentials under
-ALWAYS_INSECURE = "127.0.0.0/8"
+# dockerd adds these to every --insecure-registry list (28 added ::1/128 to 127.0.0.0/8)
+ALWAYS_INSECURE = ("::1/128", "127.0.0.0/8")
 
 _HOST_PORT_RE = re.compile(r"^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
 
@@ -96,6 +98,32 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+class RegistryOptions(Protocol):
+    """The daemon's registry settings (shim.config.Settings), read at each use: SIGHUP reloads them."""
+
+    insecure_registries: list[str]
+    registry_mirrors: list[str]
+    max_concurrent_downloads: int
+    max_concurrent_uploads: int
+
+
+_policies: dict[tuple[tuple[str, ...], tuple[str, ...]], RegistryPolicy] = {}
+
+
+def policy_of(opts: RegistryOptions) -> RegistryPolicy:
+    """The policy for the options as they are now (one per distinct pair of lists)."""
+    key = (tuple(opts.insecure_registries), tuple(opts.registry_mirrors))
+    policy = _policies.get(key)
+    if policy is None:
+        insecure = []
+        for r in opts.insecure_registries:  # dockerd drops a scheme with a warning
+            low = r.lower()
+            insecure.append(r.split("://", 1)[1] if low.startswith(("http://", "https://")) else r)
+        mirrors = [m.rstrip("/") + "/" for m in opts.registry_mirrors]
+        policy = _policies[key] = RegistryPolicy(insecure=insecure, mirrors=mirrors)
+    return policy
+
+
 @dataclasses.dataclass(slots=True)
 class RegistryPolicy:
     """The daemon's registry options, resolved once at start."""
@@ -106,7 +134,7 @@ class RegistryPolicy:
     _hosts: set[str] = dataclasses.field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
-        for r in [*self.insecure, ALWAYS_INSECURE]:
+        for r in [*self.insecure, *ALWAYS_INSECURE]:
             if "/" in r:
                 net = ipaddress.ip_network(r, strict=False)
                 if net not in self._cidrs:

@@ -24,7 +24,7 @@ from shim.engine.distribution.errors import pull_error
 from shim.engine.distribution.progress import Progress, message
 from shim.engine.distribution.pull import Outcome, fetch_config, pull_tag, resolve
 from shim.engine.distribution.push import push_tags
-from shim.engine.distribution.registries import INDEX_NAME, server_host
+from shim.engine.distribution.registries import INDEX_NAME, RegistryOptions, server_host
 from shim.engine.images import ImageService
 from shim.engine.ports import Endpoint, LayerStore, RegistryAuth, RegistryClient, RegistryError, RegistryUnreachable
 from shim.engine.refs import ImageRef
@@ -81,17 +81,32 @@ class DistributionService:
         registry: RegistryClient,
         blobs: BlobIndex,
         host_arch: str,
+        options: RegistryOptions | None = None,
         max_downloads: int = 3,
         max_uploads: int = 5,
     ) -> None:
         self.images, self.layers, self.registry, self.blobs = images, layers, registry, blobs
-        self.max_downloads, self.max_uploads = max_downloads, max_uploads
+        self._options = options
+        self._max_downloads, self._max_uploads = max_downloads, max_uploads
         self.host_platform = mf.normalize_platform(mf.Platform("linux", host_arch))
         # downloads, unpacks and compressions: blocking work off the event loop, bounded
         self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_downloads + max_uploads + 2, thread_name_prefix="distribution"
+            max_workers=12, thread_name_prefix="distribution"
         )
         self._held: collections.Counter[str] = collections.Counter()
+
+    # read at each pull/push: a SIGHUP reload changes them in the settings object
+    @property
+    def max_downloads(self) -> int:
+        return self._options.max_concurrent_downloads if self._options is not None else self._max_downloads
+
+    @max_downloads.setter
+    def max_downloads(self, n: int) -> None:
+        self._max_downloads = n
+
+    @property
+    def max_uploads(self) -> int:
+        return self._options.max_concurrent_uploads if self._options is not None else self._max_uploads
 
     async def restore(self) -> None:
         await self.blobs.restore()

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from shim.engine.distribution.registries import RegistryPolicy, split_host_port
+from shim.engine.distribution.registries import RegistryOptions, RegistryPolicy, policy_of, split_host_port
 from shim.engine.ports import BlobStream, Endpoint, FetchedManifest, RegistryAuth, RegistryError, RegistryUnreachable
 from shim.runtime.registry import tls
 from shim.runtime.registry.auth import (
@@ -123,18 +123,25 @@ class AiohttpRegistry:
 
     def __init__(
         self,
-        policy: RegistryPolicy,
+        options: RegistryOptions | RegistryPolicy,
         *,
         certs_dir: str = tls.CERTS_DIR,
         proxies: ProxyConfig | None = None,
         resolve: Callable[[str], Any] | None = None,
     ) -> None:
-        self.policy = policy
+        self._options = options
         self.certs_dir = certs_dir
         self.proxies = proxies if proxies is not None else ProxyConfig.from_env()
         self._resolve = resolve
         self._session: aiohttp.ClientSession | None = None
         self.tokens = TokenCache()
+
+    @property
+    def policy(self) -> RegistryPolicy:
+        """Built from the settings as they are now (a SIGHUP may have changed them)."""
+        if isinstance(self._options, RegistryPolicy):
+            return self._options
+        return policy_of(self._options)
 
     # --- plumbing --------------------------------------------------------------------
     def _http(self) -> aiohttp.ClientSession:
