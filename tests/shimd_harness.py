@@ -62,7 +62,7 @@ class Shimd:
     # --- lifecycle -------------------------------------------------------
     # Registry traffic for anything but loopback goes to this dead proxy (nothing listens on the
     # discard port): a test that pulls a Hub name by mistake fails at once, and never reaches out.
-    # (Loopback registries are never proxied, by Go's and shim's rules.)
+    # (Loopback registries are never proxied, by Go's and shim's rules; nor are our test bridges.)
     HERMETIC_PROXY = "http://127.0.0.1:9"
 
     def start(
@@ -177,7 +177,8 @@ class Shimd:
 
     def _daemon_env(self, env: dict[str, str] | None) -> dict[str, str]:
         out = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
-        out.update(HTTP_PROXY=self.HERMETIC_PROXY, HTTPS_PROXY=self.HERMETIC_PROXY)
+        # the test bridges (10.213.0.0/16, ours) are reached directly: registries may listen there
+        out.update(HTTP_PROXY=self.HERMETIC_PROXY, HTTPS_PROXY=self.HERMETIC_PROXY, NO_PROXY="10.213.0.0/16")
         out.update(env or {})
         return out
 

@@ -90,9 +90,7 @@ class DistributionService:
         self._max_downloads, self._max_uploads = max_downloads, max_uploads
         self.host_platform = mf.normalize_platform(mf.Platform("linux", host_arch))
         # downloads, unpacks and compressions: blocking work off the event loop, bounded
-        self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=12, thread_name_prefix="distribution"
-        )
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=12, thread_name_prefix="distribution")
         self._held: collections.Counter[str] = collections.Counter()
 
     # read at each pull/push: a SIGHUP reload changes them in the settings object
