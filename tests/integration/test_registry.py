@@ -371,3 +371,91 @@ def test_a_pull_the_client_abandons_stops_and_leaves_nothing(shimd, tmp_path, un
         assert shimd.cli("images", "-q", f"{big.addr}/{name}").stdout == ""
     finally:
         big.stop()
+
+
+class _ConnectProxy:
+    """A minimal HTTP CONNECT proxy on 127.0.0.1 that records where it was asked to go."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.seen: list[str] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn) -> None:
+        import select
+        import socket
+
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                conn.close()
+                return
+            data += chunk
+        method, target = data.split(b" ", 2)[:2]
+        self.seen.append(f"{method.decode()} {target.decode()}")
+        if method != b"CONNECT":
+            conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+            return
+        host, _, port = target.decode().rpartition(":")
+        upstream = socket.create_connection((host.strip("[]"), int(port)))
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        pair = {conn: upstream, upstream: conn}
+        try:
+            while True:
+                ready, _, _ = select.select(list(pair), [], [], 30)
+                if not ready:
+                    break
+                for s in ready:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise OSError
+                    pair[s].sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            upstream.close()
+
+    def stop(self) -> None:
+        self._stop = True
+        self.sock.close()
+
+
+def test_https_proxy_from_the_environment_is_used(unique):
+    """HTTPS_PROXY in shimd's environment: a (non-loopback) registry is reached through the proxy,
+    TLS end to end (CONNECT), the CA from certs.d still verifying the registry."""
+    proxy = _ConnectProxy()
+    d = Shimd()
+    reg = None
+    try:
+        d.start(env={"HTTPS_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": ""})
+        reg = Registry("tls", host=d.bip.split("/")[0]).start()
+        reg.trust()
+        reg.seed("busybox:1")
+        out = d.cli("pull", f"{reg.addr}/busybox:1").stdout
+        assert f"Status: Downloaded newer image for {reg.addr}/busybox:1" in out
+        assert f"CONNECT {reg.addr}" in proxy.seen
+    finally:
+        d.destroy()
+        if reg is not None:
+            reg.stop()
+        proxy.stop()
