@@ -117,6 +117,7 @@ def _build_service(settings: Settings, store: Store, runtime, services: dict):
         runtime=runtime,
         files=BuildFiles(settings.data_root),
         store=store,
+        distribution=services.get("distribution"),
     )
 
 

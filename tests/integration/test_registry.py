@@ -459,3 +459,19 @@ def test_https_proxy_from_the_environment_is_used(unique):
         if reg is not None:
             reg.stop()
         proxy.stop()
+
+
+def test_build_from_an_image_on_a_registry_pulls_it(shimd, plain, unique, fresh):
+    """The classic builder's FROM of an absent image goes through the same pull."""
+    repo = f"{plain.addr}/{unique('base')}"
+    plain.seed(f"{repo.split('/', 1)[1]}:1")
+    tag = unique("built")
+    fresh += [f"{repo}:1", tag]
+    import subprocess as sp
+
+    env = dict(shimd.env(), DOCKER_BUILDKIT="0")
+    res = sp.run(["docker", "build", "-q", "-t", tag, "-"], input=f"FROM {repo}:1\nRUN echo built > /b\n",
+                 capture_output=True, text=True, env=env, timeout=180)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert _digest_of(shimd, f"{repo}:1")  # the base came from the registry, with its digest
+    assert shimd.cli("run", "--rm", tag, "cat", "/b").stdout == "built\n"

@@ -25,7 +25,7 @@ from shim.engine.build.builder import Builder, BuildFailed, Ports
 from shim.engine.build.dockerfile import Dockerfile, DockerfileError, label_command, parse
 from shim.engine.build.ignore import PatternMatcher, read_ignore_file
 from shim.engine.model import BuildCacheRecord, BuildMessage, BuildOptions
-from shim.engine.ports import BuildFilesPort
+from shim.engine.ports import BuildFilesPort, RegistryAuth
 from shim.errors import InvalidParameter, NotFound, ShimError
 
 log = logging.getLogger("shim.build")
@@ -43,8 +43,11 @@ class PreparedBuild:
 
 
 class BuildService:
-    def __init__(self, *, images: Any, containers: Any, runtime: Any, files: BuildFilesPort, store: Any) -> None:
+    def __init__(
+        self, *, images: Any, containers: Any, runtime: Any, files: BuildFilesPort, store: Any, distribution: Any = None
+    ) -> None:
         self._images = images
+        self._distribution = distribution
         self._containers = containers
         self._runtime = runtime
         self._files = files
@@ -178,11 +181,19 @@ class BuildService:
         )
 
     async def _pull(self, ref: str, options: BuildOptions) -> None:
-        """FROM (or COPY --from) of an image not in the store: the one place a registry pull goes.
-        Until the registry client lands, the store is all there is: dockerd's pull error wording."""
+        """FROM (or COPY --from) of an image not in the store: the one place a registry pull goes,
+        with the credentials X-Registry-Config gave for that registry (dockerd pulls `name:latest`
+        for a bare name). The pull's progress is not copied into the build output."""
+        if self._distribution is None:
+            raise BuildFailed(f"pull access denied for {ref}: no registry client")
         try:
-            self._images.pull(ref)
-        except (NotFound, InvalidParameter) as e:
+            target = refs.parse_image_ref(ref).with_default_tag()
+            auth = _build_auth(options.auth_configs, target.domain)
+            facts = self._distribution.pull(target.familiar, "", options.platform or "", auth)
+            async with contextlib.aclosing(facts) as progress:
+                async for _ in progress:
+                    pass
+        except ShimError as e:
             raise BuildFailed(e.message) from None
 
     # --- build cache: the step images -------------------------------------------------------------
@@ -259,3 +270,23 @@ class BuildService:
 
 
 __all__ = ["BuildService", "DockerfileError", "PreparedBuild"]
+
+
+def _build_auth(configs: dict[str, Any], domain: str) -> RegistryAuth:
+    """The X-Registry-Config entry for a registry (the Hub's is keyed by its index URL)."""
+    keys = [domain]
+    if domain == refs.DEFAULT_DOMAIN:
+        keys = ["https://index.docker.io/v1/", "index.docker.io", "docker.io"]
+    for key in keys:
+        for k in (key, f"https://{key}", f"http://{key}"):
+            cfg = configs.get(k)
+            if isinstance(cfg, dict):
+                low = {str(n).lower(): v for n, v in cfg.items() if isinstance(v, str)}
+                return RegistryAuth(
+                    username=low.get("username", ""),
+                    password=low.get("password", ""),
+                    identity_token=low.get("identitytoken", ""),
+                    registry_token=low.get("registrytoken", ""),
+                    server_address=low.get("serveraddress", ""),
+                )
+    return RegistryAuth()
