@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -28,6 +28,11 @@ from shim.engine.events import Events
 from shim.engine.store import Store
 from shim.listeners import StartupError
 from shim.runtime.host import read_host_facts
+
+if TYPE_CHECKING:
+    from shim.engine.distribution.service import DistributionService
+    from shim.engine.images import ImageService
+    from shim.runtime.layers import LayerStore
 
 log = logging.getLogger("shim")
 
@@ -72,7 +77,9 @@ def build_engine(settings: Settings) -> Engine:
     return Engine(settings=settings, store=store, events=events, host=host, **services)
 
 
-def _distribution_service(settings: Settings, store: Store, images, layers):
+def _distribution_service(
+    settings: Settings, store: Store, images: ImageService, layers: LayerStore
+) -> DistributionService:
     """Pull, push, login and search through the registry HTTP API v2 (aiohttp client)."""
     from shim.engine.distribution.blobindex import BlobIndex
     from shim.engine.distribution.service import DistributionService

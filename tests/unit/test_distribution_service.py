@@ -18,6 +18,7 @@ from shim.engine.images import ImageService
 from shim.engine.ports import RegistryAuth
 from shim.engine.store import Store
 from shim.errors import InvalidParameter, NotFound, ShimError, Unauthorized
+from shim.filters import Filters
 from shim.runtime.layers import LayerStore
 from tests.registry_fakes import FakeRegistry, digest_of, layer_tar
 
@@ -264,10 +265,10 @@ async def test_login_and_search(env):
     with pytest.raises(Unauthorized, match="401 Unauthorized"):
         await svc.login(RegistryAuth(username="alice", password="no", server_address=HOST))
     reg.users = {}
-    found = await svc.search(f"{HOST}/thing", 5, {"stars": ["2"]}, RegistryAuth())
+    found = await svc.search(f"{HOST}/thing", 5, Filters({"stars": ["2"]}), RegistryAuth())
     assert [r.name for r in found] == ["thing-2", "thing-3", "thing-4"]
     with pytest.raises(InvalidParameter, match=r"Limit 101 is outside the range of \[1, 100\]"):
-        await svc.search(f"{HOST}/thing", 101, {}, RegistryAuth())
+        await svc.search(f"{HOST}/thing", 101, Filters(), RegistryAuth())
 
 
 async def _chunks(data: bytes):

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from shim.errors import InvalidParameter
+from shim.platforms import go_arch
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -173,7 +174,7 @@ _ARCH_ALIASES = {
 def normalize_platform(p: Platform) -> Platform:
     """containerd's platforms.Normalize: arm64's v8 variant is the default; arm defaults to v7."""
     os_ = (p.os or "linux").lower()
-    arch = _ARCH_ALIASES.get(p.architecture.lower(), p.architecture.lower())
+    arch = go_arch(p.architecture.lower()) if p.architecture else ""
     variant = p.variant.lower()
     if arch == "arm64" and variant in ("8", "v8"):
         variant = ""

@@ -29,6 +29,7 @@ from shim.engine.images import ImageService
 from shim.engine.ports import Endpoint, LayerStore, RegistryAuth, RegistryClient, RegistryError, RegistryUnreachable
 from shim.engine.refs import ImageRef
 from shim.errors import InvalidParameter, NotFound, ShimError, SystemFailure, Unauthorized
+from shim.filters import Filters
 
 log = logging.getLogger("shim.distribution")
 
@@ -222,9 +223,7 @@ class DistributionService:
                 raise SystemFailure(str(e)) from None
         raise SystemFailure(str(last) if last else f"no endpoints found for {host}")
 
-    async def search(
-        self, term: str, limit: int | None, filters: dict[str, list[str]], auth: RegistryAuth
-    ) -> list[SearchResult]:
+    async def search(self, term: str, limit: int | None, filters: Filters, auth: RegistryAuth) -> list[SearchResult]:
         """GET /images/search: the registry's v1 search, filtered here as dockerd does."""
         n = DEFAULT_SEARCH_LIMIT if limit is None else limit
         if n < 1 or n > 100:
@@ -309,24 +308,13 @@ def _split_search_term(term: str) -> tuple[str, str]:
     return first, rest
 
 
-def _search_filters(filters: dict[str, list[str]]) -> tuple[int, bool | None, bool | None]:
-    for key in filters:
-        if key not in ("stars", "is-automated", "is-official"):
-            raise InvalidParameter(f"invalid filter '{key}'")
+def _search_filters(filters: Filters) -> tuple[int, bool | None, bool | None]:
+    """dockerd's search filters: stars (the highest given), is-automated, is-official."""
+    filters.validate({"stars", "is-automated", "is-official"})
     stars = 0
-    for v in filters.get("stars", []):
+    for v in filters.get("stars"):
         try:
             stars = max(stars, int(v))
         except ValueError:
             raise InvalidParameter(f"invalid filter 'stars={v}'") from None
-
-    def flag(key: str) -> bool | None:
-        vals = filters.get(key)
-        if not vals:
-            return None
-        v = vals[0].lower()
-        if v not in ("true", "false", "1", "0"):
-            raise InvalidParameter(f"invalid filter '{key}={vals[0]}'")
-        return v in ("true", "1")
-
-    return stars, flag("is-automated"), flag("is-official")
+    return stars, filters.bool("is-automated"), filters.bool("is-official")
