@@ -109,6 +109,7 @@ def eng():
     e = _engine()
     if e is None:
         pytest.skip("DOCKER_HOST is not a unix:// socket")
+    e.sweep_registry_leftovers()
     yield e
     e.cleanup(e.prefix)
     e.close()

@@ -305,6 +305,25 @@ class Engine:
         return r.json()["State"] if r.status == 200 else None
 
     # ---- cleanup ------------------------------------------------------------
+    def sweep_registry_leftovers(self):
+        """References to the registry area's repositories left by an interrupted earlier run
+        (digest references on a shared image, images only such references named): removed, so
+        that areas checking the engine's busybox or image list see the engine as loaded."""
+        ours = re.compile(r"^127\.0\.0\.1:\d+/cmp[a-z0-9]{6}-")
+        try:
+            r = self.http("GET", f"{V}/images/json?all=1&digests=1", timeout=30)
+            if r.status != 200:
+                return
+            for img in r.json():
+                names = (img.get("RepoTags") or []) + (img.get("RepoDigests") or [])
+                stale = [n for n in names if ours.match(n)]
+                for n in stale:
+                    self.http("DELETE", f"{V}/images/{urllib.parse.quote(n, safe='')}?force=1")
+                if stale and len(stale) == len([n for n in names if n != "<none>:<none>" and n != "<none>@<none>"]):
+                    self.http("DELETE", f"{V}/images/{img['Id']}?force=1")
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+
     def cleanup(self, prefix):
         """Force-remove every container, image tag, volume and network named with prefix."""
         flt = urllib.parse.quote(json.dumps({"name": [prefix]}))
