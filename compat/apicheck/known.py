@@ -82,6 +82,15 @@ EXPLAINED: list[tuple[tuple[str, ...] | None, str, str, str, str, str]] = [
         "(moby backFillLegacy: the CLI before 25.0 panics without them); the yaml dropped them",
     ),
     (
+        None,
+        r"/images/\{name\}/push",
+        "post",
+        r"\$\.aux",
+        r"not in the description: Digest, Size, Tag$",
+        "a push ends with dockerd's PushResult {Tag, Digest, Size} as aux (moby push_v2.go progress.Aux, "
+        "what docker-py reads; recorded in api-traffic 5.5); the yaml's BuildInfo types aux as ImageID",
+    ),
+    (
         ("1.56",),
         r"/images/\{name\}/json",
         "get",
