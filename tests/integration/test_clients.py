@@ -16,6 +16,7 @@ import pytest
 from docker.utils.socket import frames_iter
 from testcontainers.core.config import ConnectionMode, testcontainers_config
 from testcontainers.core.container import DockerContainer
+from testcontainers.core.image import DockerImage
 from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
 
@@ -111,6 +112,28 @@ def test_testcontainers_copy_into_and_from_a_container(tc, tmp_path):
         out = tmp_path / "back.txt"
         c.copy_from_container("/opt/app/conf.txt", out)
         assert out.read_bytes() == b"hello-copy\n"
+
+
+def test_testcontainers_docker_image_builds_and_runs(tc, tmp_path):
+    """DockerImage(path=…) is docker-py's images.build(path=…): the classic builder's POST /build."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "msg.txt").write_text("from-context\n")
+    (tmp_path / "app" / "Build.dockerfile").write_text(
+        'FROM busybox\nARG WHO=nobody\nCOPY msg.txt /msg.txt\nRUN echo "built for $WHO" >> /msg.txt\n'
+        'CMD ["sh", "-c", "cat /msg.txt; echo tc-built-ready; exec sleep 300"]\n'
+    )
+    tag = _name("tc-img")
+    with DockerImage(
+        path=tmp_path / "app", tag=tag, dockerfile_path="Build.dockerfile", buildargs={"WHO": "testcontainers"}
+    ) as image:
+        logs = "".join(x.get("stream", "") for x in image.get_logs())
+        assert "Step 4/5 : RUN echo" in logs and f"Successfully tagged {tag}:latest" in logs
+        assert str(image) == tag
+        with DockerContainer(str(image)).waiting_for(LogMessageWaitStrategy("tc-built-ready")) as c:
+            stdout, _ = c.get_logs()
+            assert stdout.splitlines()[:2] == [b"from-context", b"built for testcontainers"]
+        image_id = image.get_wrapped_image().id
+    assert tc.http("GET", f"/images/{image_id}/json")[0] == 404  # clean_up removed it
 
 
 # ---------------------------------------------------------------- aiodocker
