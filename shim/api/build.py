@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,7 +10,7 @@ from aiohttp import web
 
 from shim.api.responses import dumps, json_response
 from shim.api.server import ENGINE
-from shim.api.streams import client_gone, open_stream
+from shim.api.streams import batches_until_client_gone, open_stream
 from shim.engine.build.service import BuildService
 from shim.errors import NotFound, NotImplementedYet
 from shim.translate import build as tr
@@ -37,29 +36,25 @@ async def build(request: web.Request) -> web.StreamResponse:
     )
     svc = _svc(request)
     prepared = await svc.prepare(options, _body(request))
-    resp = await open_stream(request)
-    messages = svc.messages(prepared)
-    watch = asyncio.ensure_future(_until_gone(request))
     try:
-        async for msg in messages:
-            if watch.done():
-                break
-            await resp.write((dumps(tr.message_out(msg)) + "\r\n").encode())
+        resp = await open_stream(request)
+    except BaseException:
+        await svc.discard(prepared)
+        raise
+    # A RUN step can be silent for long: the batches end when the client goes away even then, and
+    # closing them closes the build's messages, which cancels the build and cleans up (dockerd's
+    # request context is cancelled when its client disconnects).
+    batches = batches_until_client_gone(request, svc.messages(prepared), poll=0.5)
+    try:
+        async for batch in batches:
+            await resp.write(b"".join((dumps(tr.message_out(m)) + "\r\n").encode() for m in batch))
     except (ConnectionResetError, ConnectionError):
-        pass  # the client went away: closing the iterator cancels the build
+        pass  # the client went away mid-write
     finally:
-        watch.cancel()
-        await messages.aclose()
+        await batches.aclose()
     with contextlib.suppress(ConnectionResetError, ConnectionError):
         await resp.write_eof()
     return resp
-
-
-async def _until_gone(request: web.Request) -> None:
-    """A RUN step can be silent for long: notice a client that disconnected without a write failing."""
-    # aiohttp has no event for a peer that closed while we don't write: poll the transport.
-    while not client_gone(request):  # noqa: ASYNC110
-        await asyncio.sleep(0.5)
 
 
 async def prune(request: web.Request) -> web.Response:
@@ -69,7 +64,8 @@ async def prune(request: web.Request) -> web.Response:
 
 
 async def cancel(request: web.Request) -> web.Response:
-    """POST /build/cancel?id=<buildid>"""
+    """POST /build/cancel?id=<buildid>: stops the classic build started with that `buildid` (dockerd
+    cancels only BuildKit builds there; an unknown ID is a 200 as with dockerd)."""
     _svc(request).cancel(request.query.get("id", ""))
     return web.Response(status=200)
 

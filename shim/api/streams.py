@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -276,7 +276,7 @@ _END = object()
 
 async def batches_until_client_gone(
     request: web.Request, items: AsyncIterator[Any], poll: float = 1.0, ahead: int = 1024
-) -> AsyncIterator[list[Any]]:
+) -> AsyncGenerator[list[Any], None]:
     """until_client_gone, yielding every item already available as one list (never an empty one).
 
     One task pulls the source into a bounded queue: a task (and asyncio.wait) per item cost 15 us,

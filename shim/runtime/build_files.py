@@ -19,9 +19,11 @@ import lzma
 import os
 import posixpath
 import shutil
+import socket
 import stat
 import tarfile
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -206,29 +208,44 @@ class BuildFiles:
         return path
 
     def fetch_url(self, workspace: str, url: str) -> tuple[str, str, float]:
-        """ADD <url>: the file downloaded into the workspace; (path, file name, mtime)."""
-        name = posixpath.basename(urllib.parse.urlparse(url).path) or ""
+        """ADD <url>: the file downloaded into the workspace, 0600, its mtime the Last-Modified
+        header's (else the epoch), as dockerd's downloadSource; (path, file name, mtime)."""
+        parsed = urllib.parse.urlparse(url)
+        name = "" if parsed.path.endswith("/") else posixpath.basename(parsed.path)
         d = tempfile.mkdtemp(dir=workspace, prefix="url-")
+        path = os.path.join(d, "file")
+        mtime = 0.0
         try:
             with urllib.request.urlopen(url, timeout=60) as resp:
-                if resp.status >= 400:
-                    raise InvalidParameter(f"failed to GET {url} with status {resp.status}")
                 disp = resp.headers.get("Content-Disposition") or ""
-                if "filename=" in disp:
-                    name = disp.split("filename=", 1)[1].strip('"; ') or name
-                if not name:
-                    raise InvalidParameter(f"cannot determine filename from url: {url}")
-                path = os.path.join(d, "file")
-                with open(path, "wb") as out:
+                if not name and "filename=" in disp:
+                    name = posixpath.basename(disp.split("filename=", 1)[1].strip('"; '))
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as out:
                     shutil.copyfileobj(resp, out, CHUNK)
-                mtime = 0.0
                 if resp.headers.get("Last-Modified"):
                     with contextlib.suppress(TypeError, ValueError):
                         mtime = parsedate_to_datetime(resp.headers["Last-Modified"]).timestamp()
-                os.chmod(path, 0o600)
-        except OSError as e:
-            raise InvalidParameter(f"failed to GET {url}: {getattr(e, 'reason', e)}") from None
-        return path, name, mtime
+        except urllib.error.HTTPError as e:
+            body = e.read(4096).decode("utf-8", "replace")
+            raise InvalidParameter(f"ADD failed: failed to GET {url} with status {e.code} {e.reason}: {body}") from None
+        except (OSError, ValueError) as e:
+            raise InvalidParameter(f"ADD failed: {_get_error(url, parsed, e)}") from None
+        os.utime(path, (mtime, mtime))
+        return path, name or "__unnamed__", mtime
+
+
+def _get_error(url: str, parsed: urllib.parse.ParseResult, e: BaseException) -> str:
+    """A failed GET in Go's words where we know them (`Get "<url>": dial tcp …: connection refused`)."""
+    reason = getattr(e, "reason", e)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if isinstance(reason, ConnectionRefusedError):
+        return f'Get "{url}": dial tcp {parsed.hostname}:{port}: connect: connection refused'
+    if isinstance(reason, socket.gaierror):
+        return f'Get "{url}": dial tcp: lookup {parsed.hostname}: no such host'
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return f'Get "{url}": dial tcp {parsed.hostname}:{port}: i/o timeout'
+    return f'Get "{url}": {reason}'
 
 
 # --- helpers ---------------------------------------------------------------------------------

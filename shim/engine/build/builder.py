@@ -16,8 +16,9 @@ import dataclasses
 import hashlib
 import posixpath
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from shim.engine.build import platform as platforms
 from shim.engine.build import state as st
 from shim.engine.build.dockerfile import Command, Dockerfile, Stage, needs_buildkit, parse_trigger
 from shim.engine.build.shell import Env, Lex
@@ -26,6 +27,7 @@ from shim.engine.ports import BuildCopySource, BuildFilesPort
 from shim.errors import InvalidParameter, NotFound, ShimError
 
 Emit = Callable[[BuildMessage], Awaitable[None]]
+T = TypeVar("T")
 
 
 class BuildFailed(ShimError):
@@ -42,7 +44,9 @@ class Ports:
     containers: Any  # engine.containers.ContainerService
     runtime: Any  # upper_dir(cid) of a RUN container
     files: BuildFilesPort
-    pull: Callable[[str, BuildOptions], Awaitable[None]]  # FROM of an image not in the store
+    pull: Callable[
+        [str, str, BuildOptions], Awaitable[None]
+    ]  # (ref, platform, options): FROM of an image not in the store
     record: Callable[[str, str, bool], Awaitable[None]]  # (image id, parent, cache hit) for the build cache
 
 
@@ -57,6 +61,20 @@ class Builder:
         self.lex = Lex(df.escape)
         self.stages: list[tuple[str, str]] = []  # (name, image id) of finished stages
         self.containers: list[str] = []  # intermediate containers not yet removed
+        self._inflight: set[asyncio.Future[Any]] = set()  # file work in threads, see blocking()
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Blocking file work in a thread. A cancelled build does not wait for it, but its cleanup
+        must (a thread still mounting or copying into the workspace would race its removal): the
+        thread is shielded from the cancellation and drain() waits for what is still running."""
+        fut: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._inflight.add(fut)
+        fut.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(fut)
+
+    async def drain(self) -> None:
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def say(self, text: str) -> None:
         await self.emit(BuildMessage(stream=text))
@@ -113,9 +131,8 @@ class Builder:
         name = st.expand(self.lex, stage.base_name, meta)
         if not name:
             raise BuildFailed(f"base name ({stage.base_name}) should not be blank")
-        if stage.platform:
-            st.expand(self.lex, stage.platform, meta)  # one platform here: the host's (checked at the API)
-        image_id, config = await self.base_image(name.lower() if self._stage(name.lower()) else name)
+        want = self._platform(st.expand(self.lex, stage.platform, meta) if stage.platform else self.opts.platform)
+        image_id, config = await self.base_image(name.lower() if self._stage(name.lower()) else name, want)
         state.begin(stage.name, image_id, config)
         triggers = list(state.run_config.get("OnBuild") or [])
         state.run_config["OnBuild"] = None
@@ -134,20 +151,35 @@ class Builder:
                 return image_id
         return None
 
-    async def base_image(self, name: str) -> tuple[str, dict[str, Any]]:
-        """An earlier stage, scratch, or an image (pulled first if not in the store, or with `pull`)."""
+    def _platform(self, spec: str) -> platforms.Platform | None:
+        if not spec:
+            return None
+        try:
+            return platforms.parse(spec, self.p.images.host_arch)
+        except InvalidParameter as e:
+            raise BuildFailed(f"failed to parse platform {spec}: {e.message}") from None
+
+    async def base_image(self, name: str, want: platforms.Platform | None) -> tuple[str, dict[str, Any]]:
+        """An earlier stage, scratch, or an image (pulled first if not in the store, or with `pull`),
+        of the platform asked for (module platform)."""
         stage_id = self._stage(name)
         if stage_id is not None:
             return stage_id, self.p.images.get(stage_id).config if stage_id else {}
         if name == "scratch":
-            return "", {"os": "linux", "config": {}}
+            if want is not None and want.os != "linux":
+                raise BuildFailed("operating system is not supported")
+            arch = {"architecture": want.arch} if want is not None else {}
+            return "", {"os": "linux", **arch, "config": {}}
         if self.opts.pull:
-            await self.p.pull(name, self.opts)
+            await self.p.pull(name, str(want or ""), self.opts)
         try:
             img = self.p.images.get(name)
         except NotFound:
-            await self.p.pull(name, self.opts)
+            await self.p.pull(name, str(want or ""), self.opts)
             img = self.p.images.get(name)
+        have = platforms.image_platform(img.config)
+        if want is not None and not platforms.matches(want, have):
+            raise BuildFailed(platforms.mismatch(name, want, have))
         return img.id, img.config
 
     # --- one instruction ----------------------------------------------------------------------
@@ -262,7 +294,7 @@ class Builder:
         code = await self.run_container(c.id)
         if code != 0:
             raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
-        layer = await asyncio.to_thread(self.p.files.layer_tar, self.p.runtime.upper_dir(c.id))
+        layer = await self.blocking(self.p.files.layer_tar, self.p.runtime.upper_dir(c.id))
         await self.commit(state, probe, layer_tar=layer, container=c.id)
 
     async def run_container(self, cid: str) -> int:
@@ -316,7 +348,7 @@ class Builder:
             if from_ref:
                 image_id = await self._copy_from_image(from_ref)
                 layer_dirs = self.p.images.image_for_container(image_id).layer_dirs if image_id else []
-                mounted_from = await asyncio.to_thread(self.p.files.mount_step, self.workspace, layer_dirs)
+                mounted_from = await self.blocking(self.p.files.mount_step, self.workspace, layer_dirs)
                 src_root = mounted_from.merged
             sources = await self._sources(state, cmd, srcs, src_root)
             hashes = [s.checksum for s in sources]
@@ -335,7 +367,7 @@ class Builder:
             await self.commit(state, probe, layer_tar=layer, container="")
         finally:
             if mounted_from is not None:
-                await asyncio.to_thread(self.p.files.unmount_step, mounted_from)
+                await self.blocking(self.p.files.unmount_step, mounted_from)
 
     def _do_copy(self, root: Any, src_root: str, sources: list[BuildCopySource], target: str, chown: str,
                  chmod: int | None, from_ref: str, name: str) -> None:  # fmt: skip
@@ -354,10 +386,10 @@ class Builder:
         if remote and cmd.kind == "copy":
             raise BuildFailed("source can't be a URL for COPY")
         try:
-            out = await asyncio.to_thread(self.p.files.sources, src_root, local, cmd.kind.upper()) if local else []
+            out = await self.blocking(self.p.files.sources, src_root, local, cmd.kind.upper()) if local else []
             for url in remote:
-                path, fname, _mtime = await asyncio.to_thread(self.p.files.fetch_url, self.workspace, url)
-                got = await asyncio.to_thread(self.p.files.sources, posixpath.dirname(path), ["file"], "ADD")
+                path, fname, _mtime = await self.blocking(self.p.files.fetch_url, self.workspace, url)
+                got = await self.blocking(self.p.files.sources, posixpath.dirname(path), ["file"], "ADD")
                 out.append(dataclasses.replace(got[0], name=fname, rel=fname))
         except ShimError as e:
             raise BuildFailed(e.message) from None
@@ -377,23 +409,23 @@ class Builder:
         try:
             return str(self.p.images.get(ref).id)
         except NotFound:
-            await self.p.pull(ref, self.opts)
+            await self.p.pull(ref, "", self.opts)
             return str(self.p.images.get(ref).id)
 
     async def _in_step_root(self, state: st.StageState, work: Callable[[Any], None]) -> str:
         """Mount the current image's layers with a fresh upper dir, do `work` (blocking), take the diff."""
         layer_dirs = self.p.images.image_for_container(state.image_id).layer_dirs if state.image_id else []
-        root = await asyncio.to_thread(self.p.files.mount_step, self.workspace, layer_dirs)
+        root = await self.blocking(self.p.files.mount_step, self.workspace, layer_dirs)
         try:
             try:
-                await asyncio.to_thread(work, root)
+                await self.blocking(work, root)
             except ShimError as e:
                 raise BuildFailed(e.message) from None
             except OSError as e:
                 raise BuildFailed(f"failed to copy files: {e}") from None
         finally:
-            await asyncio.to_thread(self.p.files.unmount_step, root)
-        return await asyncio.to_thread(self.p.files.layer_tar, root.upper)
+            await self.blocking(self.p.files.unmount_step, root)
+        return await self.blocking(self.p.files.layer_tar, root.upper)
 
     # --- WORKDIR ---------------------------------------------------------------------------------
     async def workdir_step(self, state: st.StageState, cmd: Command) -> None:

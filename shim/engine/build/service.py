@@ -21,12 +21,13 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from shim.engine import refs
+from shim.engine.build import platform as platforms
 from shim.engine.build.builder import Builder, BuildFailed, Ports
 from shim.engine.build.dockerfile import Dockerfile, DockerfileError, label_command, parse
 from shim.engine.build.ignore import PatternMatcher, read_ignore_file
 from shim.engine.model import BuildCacheRecord, BuildMessage, BuildOptions
 from shim.engine.ports import BuildFilesPort, RegistryAuth
-from shim.errors import InvalidParameter, NotFound, ShimError
+from shim.errors import InvalidParameter, ShimError, SystemFailure
 
 log = logging.getLogger("shim.build")
 
@@ -62,8 +63,10 @@ class BuildService:
     async def prepare(self, options: BuildOptions, body: AsyncIterator[bytes]) -> PreparedBuild:
         """Receive and check everything a client can be told with a 400 before the stream starts."""
         tags = [refs.parse_image_ref(t).with_default_tag() for t in options.tags]
-        if options.platform and options.platform.split("/")[0] not in ("linux", ""):
-            raise InvalidParameter(f'"{options.platform}": unsupported platform: this daemon builds linux images')
+        if options.platform and platforms.parse(options.platform, self._images.host_arch).os != "linux":
+            raise InvalidParameter(
+                f'"{options.platform}": operating system is not supported: this daemon builds linux images'
+            )
         ws = await asyncio.to_thread(self._files.workspace)
         try:
             await self._spool(ws, body)
@@ -88,6 +91,10 @@ class BuildService:
         except BaseException:
             await asyncio.to_thread(self._files.discard, ws)
             raise
+
+    async def discard(self, build: PreparedBuild) -> None:
+        """A prepared build that will not run (its client went away before the stream opened)."""
+        await asyncio.to_thread(self._files.discard, build.workspace)
 
     async def _spool(self, ws: str, body: AsyncIterator[bytes]) -> None:
         f = await asyncio.to_thread(self._files.open_spool, ws)
@@ -142,11 +149,15 @@ class BuildService:
                     await queue.put(m)
                 if isinstance(e, ShimError):
                     await queue.put(BuildMessage(error=e.message, code=getattr(e, "code", 0)))
-                elif not isinstance(e, asyncio.CancelledError):
+                elif isinstance(e, asyncio.CancelledError):
+                    await queue.put(BuildMessage(stream="Build cancelled\n"))  # dockerd's words
+                    await queue.put(BuildMessage(error="Build cancelled"))
+                else:
                     log.exception("build failed")
                     await queue.put(BuildMessage(error=f"build failed: {e}"))
                 raise
             finally:
+                await builder.drain()  # file work of a cancelled step finishes before its files go
                 await asyncio.to_thread(self._files.discard, build.workspace)
                 await queue.put(None)
 
@@ -164,11 +175,13 @@ class BuildService:
                 await task
 
     def cancel(self, build_id: str) -> None:
-        """POST /build/cancel?id=: the build started with that `buildid` stops."""
+        """POST /build/cancel?id=: the build started with that `buildid` stops; an unknown ID is no
+        error (dockerd's Cancel looks the ID up among its builds and returns nil)."""
+        if not build_id:
+            raise SystemFailure("build ID not provided")  # dockerd: errors.Errorf, a 500
         task = self._running.get(build_id)
-        if task is None:
-            raise NotFound(f"no such build: {build_id}")
-        task.cancel()
+        if task is not None:
+            task.cancel()
 
     def _ports(self) -> Ports:
         return Ports(
@@ -180,16 +193,17 @@ class BuildService:
             record=self._record,
         )
 
-    async def _pull(self, ref: str, options: BuildOptions) -> None:
+    async def _pull(self, ref: str, platform: str, options: BuildOptions) -> None:
         """FROM (or COPY --from) of an image not in the store: the one place a registry pull goes,
-        with the credentials X-Registry-Config gave for that registry (dockerd pulls `name:latest`
-        for a bare name). The pull's progress is not copied into the build output."""
+        of `platform` (FROM --platform, else the build's; "" for the host's), with the credentials
+        X-Registry-Config gave for that registry (dockerd pulls `name:latest` for a bare name).
+        The pull's progress is not copied into the build output."""
         if self._distribution is None:
             raise BuildFailed(f"pull access denied for {ref}: no registry client")
         try:
             target = refs.parse_image_ref(ref).with_default_tag()
             auth = _build_auth(options.auth_configs, target.domain)
-            facts = self._distribution.pull(target.familiar, "", options.platform or "", auth)
+            facts = self._distribution.pull(target.familiar, "", platform or options.platform or "", auth)
             async with contextlib.aclosing(facts) as progress:
                 async for _ in progress:
                     pass
