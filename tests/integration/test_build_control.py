@@ -232,7 +232,9 @@ def test_large_context_is_streamed_not_held_in_memory(shimd, tmp_path):
     grown_mib = (peak - before) / 1024
     print(f"shimd RSS {before / 1024:.0f} MiB, peak during the 300 MiB build {peak / 1024:.0f} MiB (+{grown_mib:.0f})")
     assert grown_mib < 64, f"shimd's peak RSS grew by {grown_mib:.0f} MiB for a 300 MiB context"
-    assert not os.listdir(Path(shimd.data_root) / "builder")  # spool and unpacked context removed
+    _wait_for(
+        lambda: not os.listdir(Path(shimd.data_root) / "builder"), "the spool and the unpacked context are removed"
+    )
 
 
 NET_DEV = "RUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '; echo\n"

@@ -62,6 +62,7 @@ class Builder:
         self.stages: list[tuple[str, str]] = []  # (name, image id) of finished stages
         self.containers: list[str] = []  # intermediate containers not yet removed
         self._inflight: set[asyncio.Future[Any]] = set()  # file work in threads, see blocking()
+        self._child_index: dict[str, list[str]] | None = None  # parent image -> children, see _children()
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Blocking file work in a thread. A cancelled build does not wait for it, but its cleanup
@@ -225,7 +226,7 @@ class Builder:
 
     def cached(self, parent: str, probe: dict[str, Any]) -> str:
         best, best_created = "", ""
-        for img in self.p.images.children(parent):
+        for img in self._children(parent):
             cc = img.config.get("container_config")
             if cc is None or not st.same_config(cc, probe):
                 continue
@@ -234,6 +235,18 @@ class Builder:
             if img.config.get("created", "") >= best_created:
                 best, best_created = img.id, img.config.get("created", "")
         return best
+
+    def _children(self, parent: str) -> list[Any]:
+        """The store's images made from `parent`, through an index of the store taken once per build
+        (a scan of every image per step was most of a cached step's lookup in a large store); the
+        build's own commits are added to it, images removed meanwhile are skipped."""
+        if self._child_index is None:
+            index: dict[str, list[str]] = {}
+            for img in self.p.images.all():
+                index.setdefault(img.parent, []).append(img.id)
+            self._child_index = index
+        images = self.p.images.images
+        return [img for i in self._child_index.get(parent, []) if (img := images.get(i)) is not None]
 
     def _from_cache_source(self, image_id: str) -> bool:
         """With --cache-from a local hit counts only on the chain of one of those images (dockerd's
@@ -263,6 +276,8 @@ class Builder:
             created=st.rfc3339_now(),
         )
         new_id = await self.p.images.add_built(parent_id=state.image_id, config=config, layer_tar=layer_tar)
+        if self._child_index is not None:
+            self._child_index.setdefault(state.image_id, []).append(new_id)
         await self.p.record(new_id, state.image_id, False)
         state.image_id = new_id
 

@@ -14,6 +14,7 @@ as `RUN --mount` or `COPY --link` when the step runs (as dockerd does for RUN fl
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from typing import Any
 
@@ -109,6 +110,13 @@ def directives(text: str) -> dict[str, str]:
     return found
 
 
+@functools.lru_cache(maxsize=64)
+def _go_parse(text: str) -> tuple[Any, ...]:
+    """The Go parser's nodes (immutable) for a Dockerfile text: a rebuild of the same Dockerfile,
+    the usual case, does not parse it again."""
+    return tuple(_goparser.parse_string(text))
+
+
 def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
     if not text.strip():
         raise DockerfileError(f"the Dockerfile ({name}) cannot be empty")
@@ -117,7 +125,7 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
     if escape not in ("\\", "`"):
         raise DockerfileError(f"failed to parse {name}: invalid escape token '{escape}' does not match ` or \\")
     try:
-        nodes = _goparser.parse_string(text)
+        nodes = _go_parse(text)
     except _goparser.GoParseError as e:
         raise DockerfileError(f"failed to parse {name}: {e}") from None
     df = Dockerfile(escape=escape, directives=direc, meta_args=[], stages=[])

@@ -18,7 +18,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from typing import IO, Any
 
 from shim.engine import refs
 from shim.engine.build import platform as platforms
@@ -43,6 +43,39 @@ class PreparedBuild:
     tags: list[refs.ImageRef]
 
 
+SPOOL_BATCH = 1 << 20  # bytes of the body gathered before a write to the spool file
+SAVE_DELAY = 2.0  # seconds between a cache hit and the write of its record
+
+
+class _Spool:
+    """The request body on its way to `<workspace>/context.tar`; the workspace is made by the first
+    write (called in a thread)."""
+
+    def __init__(self, files: BuildFilesPort) -> None:
+        self._files = files
+        self.workspace = ""
+        self._f: IO[bytes] | None = None
+
+    def write(self, chunks: list[bytes]) -> None:
+        if self._f is None:
+            self.workspace = self._files.workspace()
+            self._f = self._files.open_spool(self.workspace)
+        for chunk in chunks:
+            self._f.write(chunk)
+
+    def close(self) -> None:
+        if self._f is None:
+            self.write([])
+        assert self._f is not None
+        self._f.close()
+
+    def discard(self) -> None:
+        if self._f is not None:
+            self._f.close()
+        if self.workspace:
+            self._files.discard(self.workspace)
+
+
 class BuildService:
     def __init__(
         self, *, images: Any, containers: Any, runtime: Any, files: BuildFilesPort, store: Any, distribution: Any = None
@@ -55,6 +88,9 @@ class BuildService:
         self._store = store
         self._records: dict[str, dict[str, Any]] = {}
         self._running: dict[str, asyncio.Task[str]] = {}
+        self._dirty: set[str] = set()  # records of cache hits not written yet
+        self._background: set[asyncio.Task[None]] = set()
+        self._saving = False
 
     async def restore(self) -> None:
         self._records = await asyncio.to_thread(self._store.load_all, KIND)
@@ -67,18 +103,19 @@ class BuildService:
             raise InvalidParameter(
                 f'"{options.platform}": operating system is not supported: this daemon builds linux images'
             )
-        ws = await asyncio.to_thread(self._files.workspace)
+        # The body goes to disk in batches (a huge context is never held whole); a small one, the
+        # usual case, takes a single thread hop from the workspace to the parsed Dockerfile.
+        spool = _Spool(self._files)
         try:
-            await self._spool(ws, body)
-            ctx, bare = await asyncio.to_thread(self._files.unpack_context, ws)
-            name = "Dockerfile" if bare else (options.dockerfile or "Dockerfile").lstrip("/")
-            text = await asyncio.to_thread(self._files.read_context_file, ctx, name)
-            if text is None and name == "Dockerfile":
-                text = await asyncio.to_thread(self._files.read_context_file, ctx, "dockerfile")
-                name = "dockerfile" if text is not None else name
-            if text is None:
-                raise InvalidParameter(f"Cannot locate specified Dockerfile: {options.dockerfile or 'Dockerfile'}")
-            df = parse(text.decode("utf-8", "replace"), name)
+            pending: list[bytes] = []
+            size = 0
+            async for chunk in body:
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= SPOOL_BATCH:
+                    await asyncio.to_thread(spool.write, pending)
+                    pending, size = [], 0
+            ctx, name, df, ignore = await asyncio.to_thread(self._receive, spool, pending, options)
             if options.target:
                 idx = [i for i, s in enumerate(df.stages) if s.name == options.target.lower()]
                 if not idx:
@@ -86,37 +123,49 @@ class BuildService:
                 df.stages = df.stages[: idx[0] + 1]
             for key in sorted(options.labels):
                 df.stages[-1].commands.append(label_command(key, options.labels[key]))
-            await self._apply_ignore(ctx, name)
-            return PreparedBuild(options=options, dockerfile=df, workspace=ws, context=ctx, tags=tags)
+            if ignore is not None:
+                await asyncio.to_thread(self._apply_ignore, ctx, name, ignore)
+            return PreparedBuild(options=options, dockerfile=df, workspace=spool.workspace, context=ctx, tags=tags)
         except BaseException:
-            await asyncio.to_thread(self._files.discard, ws)
+            await asyncio.to_thread(spool.discard)
             raise
+
+    def _receive(
+        self, spool: _Spool, tail: list[bytes], options: BuildOptions
+    ) -> tuple[str, str, Dockerfile, PatternMatcher | None]:
+        """In a thread: the rest of the body, the context unpacked, its Dockerfile parsed and its
+        .dockerignore read; (context dir, Dockerfile name, Dockerfile, ignore patterns)."""
+        spool.write(tail)
+        spool.close()
+        ctx, bare = self._files.unpack_context(spool.workspace)
+        name = "Dockerfile" if bare else (options.dockerfile or "Dockerfile").lstrip("/")
+        text = self._files.read_context_file(ctx, name)
+        if text is None and name == "Dockerfile":
+            text = self._files.read_context_file(ctx, "dockerfile")
+            name = "dockerfile" if text is not None else name
+        if text is None:
+            raise InvalidParameter(f"Cannot locate specified Dockerfile: {options.dockerfile or 'Dockerfile'}")
+        df = parse(text.decode("utf-8", "replace"), name)
+        raw = self._files.read_context_file(ctx, ".dockerignore")
+        if raw is None:
+            return ctx, name, df, None
+        try:
+            return ctx, name, df, PatternMatcher(read_ignore_file(raw.decode("utf-8", "replace")))
+        except ValueError as e:
+            raise InvalidParameter(f"error reading .dockerignore: {e}") from None
+
+    def _apply_ignore(self, ctx: str, dockerfile: str, pm: PatternMatcher) -> None:
+        """In a thread: what .dockerignore excludes goes; the Dockerfile and .dockerignore (read
+        already) go last, if they are excluded themselves."""
+        keep = {".dockerignore", dockerfile}
+        self._files.remove_excluded(ctx, pm.matches_or_parent_matches, keep)
+        for name in keep:
+            if pm.matches_or_parent_matches(name):
+                self._files.remove_context_file(ctx, name)
 
     async def discard(self, build: PreparedBuild) -> None:
         """A prepared build that will not run (its client went away before the stream opened)."""
         await asyncio.to_thread(self._files.discard, build.workspace)
-
-    async def _spool(self, ws: str, body: AsyncIterator[bytes]) -> None:
-        f = await asyncio.to_thread(self._files.open_spool, ws)
-        try:
-            async for chunk in body:
-                await asyncio.to_thread(f.write, chunk)
-        finally:
-            await asyncio.to_thread(f.close)
-
-    async def _apply_ignore(self, ctx: str, dockerfile: str) -> None:
-        raw = await asyncio.to_thread(self._files.read_context_file, ctx, ".dockerignore")
-        if raw is None:
-            return
-        try:
-            pm = PatternMatcher(read_ignore_file(raw.decode("utf-8", "replace")))
-        except ValueError as e:
-            raise InvalidParameter(f"error reading .dockerignore: {e}") from None
-        keep = {".dockerignore", dockerfile}
-        await asyncio.to_thread(self._files.remove_excluded, ctx, pm.matches_or_parent_matches, keep)
-        for name in keep:
-            if pm.matches_or_parent_matches(name):
-                await asyncio.to_thread(self._files.remove_context_file, ctx, name)
 
     async def messages(self, build: PreparedBuild) -> AsyncGenerator[BuildMessage, None]:
         """Run the build; its progress messages, the last one the result or the error. Closing the
@@ -158,8 +207,8 @@ class BuildService:
                 raise
             finally:
                 await builder.drain()  # file work of a cancelled step finishes before its files go
-                await asyncio.to_thread(self._files.discard, build.workspace)
                 await queue.put(None)
+                self._after_build(build.workspace)
 
         task = asyncio.get_running_loop().create_task(run())
         build_id = build.options.build_id or secrets.token_hex(8)
@@ -212,15 +261,45 @@ class BuildService:
 
     # --- build cache: the step images -------------------------------------------------------------
     async def _record(self, image_id: str, parent: str, hit: bool) -> None:
+        """A step image made (its record written now) or reused (counted in memory, written after
+        the build: a fully cached build writes nothing while the client waits)."""
         now = time.time_ns()
         rec = self._records.get(image_id)
         if rec is None:
             rec = {"id": image_id, "parent": parent, "created_at": now, "last_used_at": now, "usage_count": 0}
+            self._records[image_id] = rec
+            if not hit:
+                await self._store.aput(KIND, refs.strip_algo(image_id), rec)
+                return
         if hit:
             rec["last_used_at"] = now
             rec["usage_count"] = int(rec.get("usage_count", 0)) + 1
-        self._records[image_id] = rec
-        await self._store.aput(KIND, refs.strip_algo(image_id), rec)
+            self._dirty.add(image_id)
+
+    def _after_build(self, workspace: str) -> None:
+        """The workspace's removal and the cache hits' records, after the client has its answer."""
+        task = asyncio.get_running_loop().create_task(self._housekeep(workspace))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _housekeep(self, workspace: str) -> None:
+        await asyncio.to_thread(self._files.discard, workspace)
+        if not self._dirty or self._saving:
+            return
+        # The hits of builds that follow within the delay are written together: one rename per
+        # record costs more than a whole cached step. A daemon stopped meanwhile loses only counts.
+        self._saving = True
+        try:
+            await asyncio.sleep(SAVE_DELAY)
+            dirty, self._dirty = self._dirty, set()
+            records = [(refs.strip_algo(i), self._records[i]) for i in dirty if i in self._records]
+            await asyncio.to_thread(self._save, records)
+        finally:
+            self._saving = False
+
+    def _save(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+        for oid, rec in records:
+            self._store.put(KIND, oid, rec)
 
     def cache_records(self) -> list[BuildCacheRecord]:
         """The step images still in the store; in use when a tagged image or a container needs them."""
