@@ -17,8 +17,8 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import IO, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import IO, Any, TypeVar
 
 from shim.engine import refs
 from shim.engine.build import platform as platforms
@@ -30,6 +30,7 @@ from shim.engine.ports import BuildFilesPort, RegistryAuth
 from shim.errors import InvalidParameter, ShimError, SystemFailure
 
 log = logging.getLogger("shim.build")
+T = TypeVar("T")
 
 KIND = "buildcache"
 
@@ -106,6 +107,16 @@ class BuildService:
         # The body goes to disk in batches (a huge context is never held whole); a small one, the
         # usual case, takes a single thread hop from the workspace to the parsed Dockerfile.
         spool = _Spool(self._files)
+        last: asyncio.Future[Any] | None = None
+
+        async def hop(fn: Callable[..., T], *args: Any) -> T:
+            # shielded: a client gone mid-upload must not leave a thread writing a workspace that
+            # the cleanup below has already looked at
+            nonlocal last
+            fut: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            last = fut
+            return await asyncio.shield(fut)
+
         try:
             pending: list[bytes] = []
             size = 0
@@ -113,9 +124,9 @@ class BuildService:
                 pending.append(chunk)
                 size += len(chunk)
                 if size >= SPOOL_BATCH:
-                    await asyncio.to_thread(spool.write, pending)
+                    await hop(spool.write, pending)
                     pending, size = [], 0
-            ctx, name, df, ignore = await asyncio.to_thread(self._receive, spool, pending, options)
+            ctx, name, df, ignore = await hop(self._receive, spool, pending, options)
             if options.target:
                 idx = [i for i, s in enumerate(df.stages) if s.name == options.target.lower()]
                 if not idx:
@@ -124,9 +135,11 @@ class BuildService:
             for key in sorted(options.labels):
                 df.stages[-1].commands.append(label_command(key, options.labels[key]))
             if ignore is not None:
-                await asyncio.to_thread(self._apply_ignore, ctx, name, ignore)
+                await hop(self._apply_ignore, ctx, name, ignore)
             return PreparedBuild(options=options, dockerfile=df, workspace=spool.workspace, context=ctx, tags=tags)
         except BaseException:
+            if last is not None:
+                await asyncio.gather(last, return_exceptions=True)
             await asyncio.to_thread(spool.discard)
             raise
 
