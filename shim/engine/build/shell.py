@@ -95,6 +95,8 @@ class Lex:
         self.escape_token = escape_token
 
     def process_word(self, word: str, env: Env) -> str:
+        if not any(c in word for c in ("$", "<", "'", '"', self.escape_token)):
+            return word  # nothing to expand or unquote: the scanner would copy it through
         return self._process(word, env)[0]
 
     def process_words(self, word: str, env: Env) -> list[str]:
