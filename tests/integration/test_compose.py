@@ -60,13 +60,10 @@ def project(tmp_path):
     return tmp_path
 
 
-# compose 1.29.2 recreates a container by reading image inspect's `ContainerConfig`, which API 1.45
-# dropped: against dockerd >= 26 as against shimd it needs COMPOSE_API_VERSION <= 1.44 (docs/CLIENTS.md).
-V1 = {"COMPOSE_API_VERSION": "1.44"}
 # (client, extra environment, the built image's name: v1 joins with `_`, v2 with `-`)
 CASES = {
-    "v1-cli-build": ("v1", V1, "{p}_app"),  # compose v1 shells out to `docker build` by default
-    "v1-docker-py-build": ("v1", {**V1, "COMPOSE_DOCKER_CLI_BUILD": "0"}, "{p}_app"),  # POST /build from docker-py
+    "v1-cli-build": ("v1", {}, "{p}_app"),  # compose v1 shells out to `docker build` by default
+    "v1-docker-py-build": ("v1", {"COMPOSE_DOCKER_CLI_BUILD": "0"}, "{p}_app"),  # POST /build from docker-py
     "v2-classic": ("v2", {"DOCKER_BUILDKIT": "0"}, "{p}-app"),
 }
 
