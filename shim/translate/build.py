@@ -134,21 +134,27 @@ def message_out(msg: BuildMessage) -> dict[str, Any]:
     return {"stream": msg.stream}
 
 
-def cache_record_out(rec: BuildCacheRecord) -> dict[str, Any]:
-    """A types.BuildCache entry of GET /system/df."""
-    return {
-        "ID": rec.id,
-        "Parent": rec.parent,
-        "Parents": [rec.parent] if rec.parent else None,
-        "Type": "regular",
-        "Description": rec.description,
-        "InUse": rec.in_use,
-        "Shared": False,
-        "Size": rec.size,
-        "CreatedAt": rfc3339_nano(rec.created_at),
-        "LastUsedAt": rfc3339_nano(rec.last_used_at),
-        "UsageCount": rec.usage_count,
-    }
+def cache_record_out(rec: BuildCacheRecord, v: Version) -> dict[str, Any]:
+    """A types.BuildCache entry of GET /system/df: `Parent` below API 1.42, `Parents` from it (the
+    CHANGELOG of 1.42: Parent deprecated and omitted)."""
+    out: dict[str, Any] = {"ID": rec.id}
+    if v.ge("1.42"):
+        out["Parents"] = [rec.parent] if rec.parent else None
+    else:
+        out["Parent"] = rec.parent
+    out.update(
+        {
+            "Type": "regular",
+            "Description": rec.description,
+            "InUse": rec.in_use,
+            "Shared": False,
+            "Size": rec.size,
+            "CreatedAt": rfc3339_nano(rec.created_at),
+            "LastUsedAt": rfc3339_nano(rec.last_used_at),
+            "UsageCount": rec.usage_count,
+        }
+    )
+    return out
 
 
 def prune_out(deleted: list[str], reclaimed: int) -> dict[str, Any]:

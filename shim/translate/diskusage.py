@@ -34,7 +34,7 @@ def disk_usage_out(du: DiskUsage, v: Version, *, verbose: bool = False) -> dict[
         volumes=(
             [trv.volume_out(x.volume, x.mountpoint, x.usage) for x in du.volumes] if du.volumes is not None else None
         ),
-        build_cache=[trb.cache_record_out(r) for r in du.build_cache] if du.build_cache is not None else None,
+        build_cache=[trb.cache_record_out(r, v) for r in du.build_cache] if du.build_cache is not None else None,
         builder_size=sum(r.size for r in du.build_cache or []),
         verbose=verbose,
         v=v,

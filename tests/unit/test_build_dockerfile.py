@@ -119,3 +119,18 @@ def test_query_translation():
         "error": "boom",
     }
     assert tr.message_out(BuildMessage(aux_id="sha256:1")) == {"aux": {"ID": "sha256:1"}}
+
+
+def test_build_cache_record_parent_by_version():
+    """API 1.42 replaced BuildCache.Parent by Parents (the CHANGELOG: Parent omitted from 1.42)."""
+    from shim.engine.model import BuildCacheRecord
+
+    rec = BuildCacheRecord(
+        id="a", parent="b", description="d", size=1, in_use=False, created_at=0, last_used_at=0, usage_count=0
+    )
+    old = tr.cache_record_out(rec, Version.parse("1.41"))
+    assert old["Parent"] == "b" and "Parents" not in old
+    new = tr.cache_record_out(rec, Version.parse("1.42"))
+    assert new["Parents"] == ["b"] and "Parent" not in new
+    root = tr.cache_record_out(BuildCacheRecord("c", "", "", 0, False, 0, 0, 0), Version.parse("1.50"))
+    assert root["Parents"] is None
