@@ -35,6 +35,7 @@ from shim.errors import InvalidParameter, NotFound, SystemFailure
 from shim.runtime import overlay, tarsafe
 from shim.runtime.fsutil import lazy_unmount
 from shim.runtime.layers import open_decompressed, tar_diff
+from shim.runtime.registry.proxy import ProxyConfig
 from shim.runtime.rootfs_io import INIT_PATHS, extract_archive
 from shim.runtime.rootpath import ContainerView, secure_join
 
@@ -218,7 +219,10 @@ class BuildFiles:
         path = os.path.join(d, "file")
         mtime = 0.0
         try:
-            with urllib.request.urlopen(url, timeout=60) as resp:
+            # the daemon's proxy environment by Go's rules, as dockerd's http.Get (never for loopback)
+            proxy = ProxyConfig.from_env().proxy_for(url)
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({parsed.scheme: proxy} if proxy else {}))
+            with opener.open(url, timeout=60) as resp:
                 disp = resp.headers.get("Content-Disposition") or ""
                 if not name and "filename=" in disp:
                     name = posixpath.basename(disp.split("filename=", 1)[1].strip('"; '))

@@ -286,3 +286,34 @@ def test_platform(shimd):
     built = shimd.cli("build", "-q", "--platform", "linux/arm64", "-", input="FROM scratch\nLABEL a=b\n").stdout.strip()
     assert shimd.cli("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", built).stdout.strip() == "linux/arm64"
     shimd.cli("rmi", built)
+
+
+def test_from_pulls_the_platform_asked_for(shimd, unique):
+    """FROM of an image not in the store goes through the registry pull with the build's platform;
+    a local image of another platform is replaced by a pull of the one asked for."""
+    from tests.registry_harness import Registry
+
+    reg = Registry("plain").start()
+    made: list[str] = []
+    try:
+        name = unique("multi")
+        reg.seed(f"{name}-src:1")
+        reg.seed_multiarch(f"{name}:1", f"{name}-src:1")
+        ref = f"{reg.addr}/{name}:1"
+        made.append(ref)
+
+        def platform_of(image: str) -> str:
+            return shimd.cli("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", image).stdout.strip()
+
+        arm = shimd.cli("build", "-q", "--platform", "linux/arm64", "-", input=f"FROM {ref}\nLABEL a=b\n")
+        made.append(arm.stdout.strip())
+        assert platform_of(ref) == "linux/arm64"  # the arm64 manifest of the index was pulled
+        assert platform_of(arm.stdout.strip()) == "linux/arm64"
+        amd = shimd.cli("build", "-q", "-", input=f"FROM --platform=linux/amd64 {ref}\nRUN echo amd > /p\n")
+        made.append(amd.stdout.strip())
+        assert platform_of(ref) == "linux/amd64"  # asked for amd64: pulled again, the tag moved
+        assert platform_of(amd.stdout.strip()) == "linux/amd64"
+    finally:
+        for image in reversed(made):
+            shimd.cli("rmi", "-f", image, check=False)
+        reg.stop()

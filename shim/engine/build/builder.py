@@ -180,7 +180,14 @@ class Builder:
             img = self.p.images.get(name)
         have = platforms.image_platform(img.config)
         if want is not None and not platforms.matches(want, have):
-            raise BuildFailed(platforms.mismatch(name, want, have))
+            # a local image of another platform: that platform is pulled (as dockerd with the
+            # containerd image store); if it can't be, dockerd's lookup message says why
+            with contextlib.suppress(BuildFailed, NotFound):
+                await self.p.pull(name, str(want), self.opts)
+                img = self.p.images.get(name)
+                have = platforms.image_platform(img.config)
+            if not platforms.matches(want, have):
+                raise BuildFailed(platforms.mismatch(name, want, have))
         return img.id, img.config
 
     # --- one instruction ----------------------------------------------------------------------
