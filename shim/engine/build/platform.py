@@ -4,8 +4,8 @@ dockerd parses the value (a bad specifier is a 400 before the stream, in contain
 and hands it to the image lookup of every FROM. What it does with a local image of another
 platform depends on its image store: the graphdriver store uses it anyway (dockerd 20.10 and
 28 build `--platform linux/arm64` on an amd64 busybox without a word), the containerd store
-looks for that platform and pulls it. shimd refuses it with dockerd's lookup message instead of
-building a wrong-architecture image quietly (docs/BUILD.md); the host's platform is accepted.
+looks for that platform and pulls it. shimd pulls it too, and when it can't, refuses with
+dockerd's lookup message instead of building a wrong-architecture image quietly (docs/BUILD.md).
 """
 
 from __future__ import annotations
