@@ -110,6 +110,18 @@ def flatten(sh, prefix=""):
     return out
 
 
+def _drop_unknowable(mine, theirs):
+    """An empty list says nothing about its items' shape: `[]` on one side and items on the other
+    (blkio figures of a container that did or didn't do I/O yet) is not a difference."""
+    for a, b in ((mine, theirs), (theirs, mine)):
+        for path, leaf in list(a.items()):
+            items = [k for k in b if k.startswith(path + "[]")]
+            if leaf == "[]" and items:
+                del a[path]
+                for k in items:
+                    del b[k]
+
+
 @pytest.fixture(scope="module")
 def objects(eng):
     """The scenario's objects, made through the API as a 1.41 client (the docker CLI pinned)."""
@@ -228,6 +240,7 @@ def test_shapes_at_1_41_match_dockerd(eng, objects):
     problems = []
     for what in ref:
         mine, theirs = flatten(shapes.get(what, {})), flatten(ref[what])
+        _drop_unknowable(mine, theirs)
         for path in sorted(set(mine) | set(theirs)):
             a, b = _leaf(mine.get(path, "<absent>")), _leaf(theirs.get(path, "<absent>"))
             if a == b:
