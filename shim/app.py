@@ -25,7 +25,9 @@ from shim.engine import observe
 from shim.engine import reload as reloading
 from shim.engine.daemon import Engine
 from shim.engine.events import Events
+from shim.engine.security import BUILTIN, UNCONFINED, SecurityPolicy
 from shim.engine.store import Store
+from shim.errors import InvalidParameter
 from shim.listeners import StartupError
 from shim.runtime.host import read_host_facts
 
@@ -69,7 +71,13 @@ def build_engine(settings: Settings) -> Engine:
 
         services["networks"], network = build_networking(settings, store, events)
         services["containers"] = ContainerService(
-            store=store, events=events, images=services.get("images"), runtime=runtime, volumes=volumes, network=network
+            store=store,
+            events=events,
+            images=services.get("images"),
+            runtime=runtime,
+            volumes=volumes,
+            network=network,
+            security=_security_policy(settings),
         )
         network.bind(services["containers"])
         _exec_and_archive_services(store, events, runtime, services)
@@ -94,6 +102,31 @@ def _distribution_service(
         host_arch=images.host_arch,
         options=settings,
     )
+
+
+def _security_policy(settings: Settings) -> SecurityPolicy:
+    """--seccomp-profile / --no-new-privileges; a profile file is read and checked once, at start
+    (dockerd reads it at start too, but only finds a bad one when a container starts)."""
+    from shim.runtime import seccomp
+
+    policy = SecurityPolicy(
+        seccomp_profile=settings.seccomp_profile,
+        no_new_privileges=settings.no_new_privileges,
+        known_syscall=seccomp.syscall_known,
+        native_arch=seccomp.native_seccomp_arch(),
+    )
+    path = settings.seccomp_profile
+    if path not in (BUILTIN, UNCONFINED):
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError as e:
+            raise StartupError(f"opening seccomp profile ({path}) failed: {e.strerror or e}") from None
+        try:
+            policy.seccomp_default = policy.check_profile(text)
+        except InvalidParameter as e:
+            raise StartupError(f"seccomp profile ({path}): {e}") from None
+    return policy
 
 
 def _volume_services(settings: Settings, store: Store, events: Events, runtime, services: dict):

@@ -57,6 +57,11 @@ class Settings:
     # Where the settings came from, for a SIGHUP reload: the file, and what the flags said.
     config_file: str = ""
     from_flags: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Confinement (docs/SECURITY.md). seccomp_profile: builtin (Docker's default profile) |
+    # unconfined | the path of a Docker-format profile.
+    seccomp_profile: str = "builtin"
+    no_new_privileges: bool = False
+    default_cgroupns_mode: str = "host"  # dockerd's default on cgroup v1 hosts
 
     def __post_init__(self) -> None:
         if not self.pidfile:
@@ -99,7 +104,16 @@ FILE_KEYS = {
     "max-download-attempts": "max_download_attempts",
     "insecure-registries": "insecure_registries",
     "registry-mirrors": "registry_mirrors",
+    "seccomp-profile": "seccomp_profile",
+    "no-new-privileges": "no_new_privileges",
+    "default-cgroupns-mode": "default_cgroupns_mode",
+    "userns-remap": "userns_remap",
 }
+# Understood, but refused: user namespace remapping is not implemented (docs/SECURITY.md).
+USERNS_REFUSED = (
+    "user namespace remapping (userns-remap) is not supported by shimd: "
+    "containers run in the host's user namespace, as dockerd without userns-remap"
+)
 
 # The JSON type each newer key must have (Go's json.Unmarshal refuses the others).
 _FILE_TYPES: dict[str, type] = {
@@ -115,6 +129,10 @@ _FILE_TYPES: dict[str, type] = {
     "max-download-attempts": int,
     "insecure-registries": list,
     "registry-mirrors": list,
+    "seccomp-profile": str,
+    "no-new-privileges": bool,
+    "default-cgroupns-mode": str,
+    "userns-remap": str,
 }
 
 
@@ -163,6 +181,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("-b", "--bridge", dest="bridge", help="attach containers to this network bridge")
     ap.add_argument("--bip", dest="bip", help="IP address and netmask of the default bridge")
     ap.add_argument("--config-file", dest="config_file", default="/etc/shim/daemon.json")
+    ap.add_argument("--seccomp-profile", dest="seccomp_profile", help="seccomp profile: a path, builtin or unconfined")
+    ap.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_true", default=None)
+    ap.add_argument("--default-cgroupns-mode", dest="default_cgroupns_mode", help='"host" or "private"')
+    ap.add_argument("--userns-remap", dest="userns_remap", help="not supported: refused")
     _tls_flags(ap)
     ap.add_argument("--metrics-addr", dest="metrics_addr", help="serve Prometheus metrics on HOST:PORT (/metrics)")
     ap.add_argument("--label", dest="labels", action="append", help="key=value label of this daemon")
@@ -275,6 +297,11 @@ def validate(merged: dict[str, Any]) -> None:
             raise ConfigError(f"invalid {what}: {merged[field]}")
     for mirror in merged.get("registry_mirrors") or []:
         _check_mirror(mirror)
+    if merged.get("userns_remap"):
+        raise ConfigError(USERNS_REFUSED)
+    mode = merged.get("default_cgroupns_mode", "host")
+    if mode not in ("host", "private"):
+        raise ConfigError(f'invalid default cgroup namespace ({mode}): use "host" or "private"')
 
 
 def _check_mirror(mirror: str) -> None:
@@ -300,6 +327,9 @@ def _normalise(merged: dict[str, Any]) -> None:
     ):
         if not merged.get(field):
             merged[field] = default
+    merged.pop("userns_remap", None)
+    if not merged.get("seccomp_profile"):
+        merged.pop("seccomp_profile", None)
     if "labels" in merged:
         merged["labels"] = list(dict.fromkeys(merged["labels"]))
     if "registry_mirrors" in merged:

@@ -130,6 +130,8 @@ _HOST_CONFIG_OPTIONAL = [
     "Annotations",
 ]
 
+_SYSTEM_PATHS = ("MaskedPaths", "ReadonlyPaths")
+
 # What dockerd puts in every non-privileged container (oci defaults), shown in inspect.
 DEFAULT_MASKED_PATHS = [
     "/proc/asound",
@@ -178,7 +180,8 @@ def normalize_host_config(hc: dict[str, Any] | None) -> dict[str, Any]:
     lc = out.get("LogConfig") or {}
     out["LogConfig"] = {"Type": lc.get("Type") or "", "Config": lc.get("Config") or {}}
     for key in _HOST_CONFIG_OPTIONAL:
-        if hc.get(key) not in (None, [], {}):
+        # moby tells nil from empty for the system paths: [] (the CLI's systempaths=unconfined) masks nothing
+        if hc.get(key) not in (None, [], {}) or (key in _SYSTEM_PATHS and hc.get(key) == []):
             out[key] = copy.deepcopy(hc[key])
     return out
 

@@ -26,6 +26,15 @@ class MountSpec:
 
 
 @dataclasses.dataclass(slots=True)
+class Confinement:
+    """What the engine decided about seccomp and no-new-privileges (engine/security.py)."""
+
+    seccomp: str = "builtin"  # builtin (Docker's default profile) | unconfined | custom
+    seccomp_profile: dict[str, Any] | None = None  # custom: the Docker-format profile, checked at create
+    no_new_privileges: bool = False
+
+
+@dataclasses.dataclass(slots=True)
 class RunRequest:
     """Everything the runtime needs to create and start one container process."""
 
@@ -49,6 +58,7 @@ class RunRequest:
     # join another container's namespaces (IpcMode/PidMode "container:<id>"):
     # {"ipc"|"pid"|"uts": "/proc/<pid>/ns/<type>"}
     namespace_paths: dict[str, str] = dataclasses.field(default_factory=dict)
+    confinement: Confinement = dataclasses.field(default_factory=Confinement)
 
 
 @dataclasses.dataclass(slots=True)

@@ -13,6 +13,7 @@ import posixpath
 
 from shim.engine.ports import MountSpec, RunRequest
 from shim.errors import InvalidParameter
+from shim.runtime import seccomp
 
 # moby oci/caps/defaults.go: DefaultCapabilities.
 DEFAULT_CAPS = [
@@ -366,18 +367,6 @@ def merge_mounts(defaults: list[dict], extra: list[dict]) -> list[dict]:
 # --- the spec ---------------------------------------------------------------
 
 
-def no_new_privileges(security_opt: list[str] | None) -> bool:
-    for opt in security_opt or []:
-        key, sep, val = opt.replace(":", "=", 1).partition("=")
-        if key == "no-new-privileges":
-            if not sep or val.lower() in ("true", "1"):
-                return True
-            if val.lower() not in ("false", "0"):
-                raise InvalidParameter(f"invalid --security-opt 2: {opt!r}")
-            return False
-    return False
-
-
 def namespaces(req: RunRequest) -> list[dict]:
     hc = req.host_config
     paths = req.namespace_paths or {}
@@ -427,7 +416,7 @@ def build_spec(
         "env": list(req.env),
         "cwd": req.cwd or "/",
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": no_new_privileges(hc.get("SecurityOpt")),
+        "noNewPrivileges": req.confinement.no_new_privileges,
     }
     if user.additional_gids:
         process["user"]["additionalGids"] = user.additional_gids
@@ -471,6 +460,10 @@ def build_spec(
     }
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
+    # after the capabilities: the profile's caps conditions read the container's bounding set
+    filters = seccomp.for_container(req.confinement, caps)
+    if filters is not None:
+        linux["seccomp"] = filters
 
     spec: dict = {
         "ociVersion": "1.0.2-dev",

@@ -131,8 +131,11 @@ def info_body(
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
-        "SecurityOptions": [],
-        "Warnings": api_warnings(settings.hosts, tls=settings.tls_enabled, verify=settings.verify_clients) or None,
+        "SecurityOptions": security_options(settings),
+        # moby's order: fillAPIInfo's warnings, then fillSecurityOptions'
+        "Warnings": api_warnings(settings.hosts, tls=settings.tls_enabled, verify=settings.verify_clients)
+        + security_warnings(settings)
+        or None,
     }
     return apply_changes(_INFO_CHANGES, body, v)
 
@@ -305,3 +308,20 @@ def df_types(values: list[str], v: Version) -> set[str]:
         if t not in DF_TYPES:
             raise InvalidParameter(f"unknown object type: {t}")
     return set(values)
+
+
+def security_options(settings: Any) -> list[str]:
+    """moby fillSecurityOptions. Never listed here: apparmor and selinux (not enabled in these
+    kernels; shimd has no support for either), userns (no remapping), rootless."""
+    out = [f"name=seccomp,profile={settings.seccomp_profile}"]
+    if settings.default_cgroupns_mode == "private":
+        out.append("name=cgroupns")
+    if settings.no_new_privileges:
+        out.append("name=no-new-privileges")
+    return out
+
+
+def security_warnings(settings: Any) -> list[str]:
+    if settings.seccomp_profile != "builtin":
+        return ["WARNING: daemon is not using the default seccomp profile"]
+    return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shim.engine.ports import MountSpec, RunRequest
+from shim.engine.ports import Confinement, MountSpec, RunRequest
 from shim.errors import InvalidParameter
 from shim.runtime import oci_spec
 from shim.runtime.oci_spec import DEFAULT_CAPS, HostFacts, ResolvedUser, build_spec
@@ -224,17 +224,46 @@ def test_init_tini():
     assert init["source"] == "/usr/bin/tini-static" and "ro" in init["options"]
 
 
-@pytest.mark.parametrize(
-    "opts, expected",
-    [
-        ([], False),
-        (["no-new-privileges"], True),
-        (["no-new-privileges:true"], True),
-        (["no-new-privileges=false"], False),
-    ],
-)
-def test_no_new_privileges(opts, expected):
-    assert spec(SecurityOpt=opts)["process"]["noNewPrivileges"] is expected
+@pytest.mark.parametrize("nnp", [False, True])
+def test_no_new_privileges_comes_from_the_engines_confinement(nnp):
+    r = req()
+    r.confinement = Confinement(no_new_privileges=nnp)
+    assert spec(r)["process"]["noNewPrivileges"] is nnp
+
+
+def test_default_container_gets_dockers_default_seccomp_profile():
+    sc = spec()["linux"]["seccomp"]
+    assert sc["defaultAction"] == "SCMP_ACT_ERRNO" and sc["defaultErrnoRet"] == 1
+    allowed = {n for r in sc["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" and not r.get("args") for n in r["names"]}
+    assert {"read", "mkdir", "execve"} <= allowed
+    # CAP_SYS_ADMIN-only syscalls stay out for the default capability set
+    assert not {"unshare", "mount", "setns", "bpf", "keyctl"} & allowed
+    clone = [r for r in sc["syscalls"] if r["names"] == ["clone"]]
+    assert clone and clone[0]["args"] == [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}]
+
+
+def test_capabilities_unlock_the_profiles_conditional_rules():
+    sc = spec(CapAdd=["SYS_ADMIN", "SYS_PTRACE"])["linux"]["seccomp"]
+    allowed = {n for r in sc["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" and not r.get("args") for n in r["names"]}
+    assert {"unshare", "mount", "setns", "clone", "kcmp", "pidfd_getfd"} <= allowed
+    # with CAP_SYS_ADMIN, clone is allowed whole: the argument-filtered rule is excluded
+    assert not [r for r in sc["syscalls"] if r["names"] == ["clone"] and r.get("args")]
+
+
+def test_unconfined_and_privileged_have_no_seccomp_section():
+    r = req()
+    r.confinement = Confinement(seccomp="unconfined")
+    assert "seccomp" not in spec(r)["linux"]
+
+
+def test_custom_profile_is_rendered():
+    r = req()
+    profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    r.confinement = Confinement(seccomp="custom", seccomp_profile=profile)
+    assert spec(r)["linux"]["seccomp"] == {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}],
+    }
 
 
 def test_misc_fields():

@@ -14,6 +14,7 @@ from shim.engine.containers.record import Registry
 from shim.engine.events import Events
 from shim.engine.model import Container
 from shim.engine.ports import ImagesPort, MountSpec, NetworkingPort, Runtime, VolumesPort
+from shim.engine.security import SecurityPolicy
 from shim.engine.store import Store
 
 KIND = "containers"
@@ -28,6 +29,8 @@ class Core:
     volumes: VolumesPort
     network: NetworkingPort | None
     table: Registry
+    # seccomp/no-new-privileges/cgroupns: checked at create, applied at start (engine/security.py)
+    security: SecurityPolicy = dataclasses.field(default_factory=SecurityPolicy)
 
     async def save(self, c: Container) -> None:
         await self.store.aput(KIND, c.id, c.to_dict())

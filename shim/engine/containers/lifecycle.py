@@ -23,6 +23,7 @@ from shim.engine.containers.waiters import Waiters
 from shim.engine.health import HealthMonitor, ProbeFn
 from shim.engine.model import Container
 from shim.engine.ports import ExitInfo, RunRequest
+from shim.engine.security import SecurityPolicy
 from shim.engine.state import Status, check
 from shim.errors import ShimError, StartFailed, start_step_failed
 
@@ -100,7 +101,7 @@ class Lifecycle:
     async def _setup(self, c: Container) -> RunRequest:
         """The seed's order: networking, (links), working dir, environment, command, IPC, mounts;
         the rootfs mount, working dir and IPC are done by the runtime inside start()."""
-        req = run_request(c)
+        req = run_request(c, self._core.security)
         network = self._core.network
         if network is not None:
             att = await network.connect(c)
@@ -308,7 +309,7 @@ class Lifecycle:
                 pass
 
 
-def run_request(c: Container) -> RunRequest:
+def run_request(c: Container, security: SecurityPolicy) -> RunRequest:
     """What the runtime needs to run `c` before networking and mounts are added."""
     cfg, hc = c.config, c.host_config
     mode = hc.get("NetworkMode") or "default"
@@ -330,4 +331,5 @@ def run_request(c: Container) -> RunRequest:
         mounts=[],
         netns_path="host" if mode == "host" else None,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
+        confinement=security.confinement(hc),
     )

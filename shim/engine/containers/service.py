@@ -34,6 +34,7 @@ from shim.engine.health import ProbeFn
 from shim.engine.model import Container, CreateSpec, ListQuery
 from shim.engine.observe import timed
 from shim.engine.ports import ImagesPort, LogEntry, NetworkingPort, Runtime, VolumesPort
+from shim.engine.security import SecurityPolicy
 from shim.engine.signals import parse_signal
 from shim.engine.state import Status, check
 from shim.engine.store import Store
@@ -94,6 +95,7 @@ class ContainerService:
         runtime: Runtime,
         volumes: VolumesPort | None = None,
         network: NetworkingPort | None = None,
+        security: SecurityPolicy | None = None,
     ) -> None:
         """`volumes`: the seed's mount steps (register at create, start_mounts, release, forget);
         without it only host-path binds are mounted. `network`: connect at start, release after
@@ -107,6 +109,7 @@ class ContainerService:
             volumes=volumes if volumes is not None else BindsOnly(table),
             network=network,
             table=table,
+            security=security or SecurityPolicy(),
         )
         self._core, self._table, self._images = core, table, images
         self._waiters = Waiters(table)
@@ -200,6 +203,7 @@ class ContainerService:
         info = images.image_for_container(image_ref)
         host_config = cc.normalize_host_config(spec.host_config)
         warnings = cc.verify_host_config(host_config)
+        self._core.security.validate(host_config)
         cc.merge_image_config(config, info.config)
         cc.verify_config(config)
         cc.validate_create(config, host_config)

@@ -1,0 +1,191 @@
+"""Runtime adapter: Docker's seccomp profile format -> the OCI `linux.seccomp` section runc loads.
+
+The one place that translates a Docker-format profile (moby profiles/seccomp: `archMap`,
+`names`/`name`, `includes`/`excludes` by caps, arches and minKernel) into what runc takes, as
+moby's `setupSeccomp` does (profiles/seccomp/seccomp_linux.go): rules whose conditions don't
+hold for this host and this container are left out; capability conditions are read against
+the container's bounding set. `to_oci` is pure (host facts come in as arguments) so it is
+table-tested; the builtin profile is data in `profiles/seccomp-default.json` (moby's
+default.json, see profiles/README.md); `syscall_known` asks the host's libseccomp.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import json
+import os
+import re
+from importlib import resources
+from typing import Any
+
+from shim.engine.ports import Confinement
+
+BUILTIN = "builtin"
+UNCONFINED = "unconfined"
+
+# moby seccomp.go goToNative: GOARCH -> libseccomp's native arch name (what `arches` filters say).
+GO_TO_NATIVE = {
+    "386": "x86",
+    "amd64": "amd64",
+    "arm": "arm",
+    "arm64": "arm64",
+    "mips64": "mips64",
+    "mips64p32": "mips64n32",
+    "mips64le": "mipsel64",
+    "mips64p32le": "mips3l64n32",
+    "mipsle": "mipsel",
+    "ppc": "ppc",
+    "ppc64": "ppc64",
+    "ppc64le": "ppc64le",
+    "riscv64": "riscv64",
+    "s390": "s390",
+    "s390x": "s390x",
+}
+# moby seccomp.go nativeToSeccomp: native name -> the SCMP_ARCH_* an archMap entry is keyed by.
+NATIVE_TO_SECCOMP = {
+    "x86": "SCMP_ARCH_X86",
+    "amd64": "SCMP_ARCH_X86_64",
+    "arm": "SCMP_ARCH_ARM",
+    "arm64": "SCMP_ARCH_AARCH64",
+    "mips64": "SCMP_ARCH_MIPS64",
+    "mips64n32": "SCMP_ARCH_MIPS64N32",
+    "mipsel64": "SCMP_ARCH_MIPSEL64",
+    "mips3l64n32": "SCMP_ARCH_MIPSEL64N32",
+    "mipsle": "SCMP_ARCH_MIPSEL",
+    "ppc": "SCMP_ARCH_PPC",
+    "ppc64": "SCMP_ARCH_PPC64",
+    "ppc64le": "SCMP_ARCH_PPC64LE",
+    "riscv64": "SCMP_ARCH_RISCV64",
+    "s390": "SCMP_ARCH_S390",
+    "s390x": "SCMP_ARCH_S390X",
+}
+# platform.machine() -> GOARCH, for the architectures runc ships on.
+_MACHINE_TO_GO = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le"}
+_MACHINE_TO_GO |= {"s390x": "s390x", "riscv64": "riscv64"}
+
+# The fields of an OCI LinuxSyscall (runtime-spec config-linux.md); the Docker-only ones are dropped.
+_OCI_SYSCALL_KEYS = ("names", "action", "errnoRet", "args")
+_OCI_PROFILE_KEYS = ("defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "listenerMetadata")
+
+
+def native_arch(machine: str | None = None) -> str:
+    """This host's libseccomp native arch name (`amd64` on x86_64), as `arches` filters spell it."""
+    machine = machine or os.uname().machine
+    goarch = _MACHINE_TO_GO.get(machine, machine)
+    return GO_TO_NATIVE.get(goarch, goarch)
+
+
+def native_seccomp_arch() -> str:
+    """This host's arch as SCMP_ARCH_* (the archMap entry a profile is read with)."""
+    return NATIVE_TO_SECCOMP.get(native_arch(), "SCMP_ARCH_NATIVE")
+
+
+def kernel_version(release: str | None = None) -> tuple[int, int]:
+    """moby parseRelease: "6.18.44-fc" -> (6, 18); minor revisions and suffixes are ignored."""
+    m = re.match(r"(\d+)\.(\d+)", release or os.uname().release)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+@functools.cache
+def builtin_profile() -> dict[str, Any]:
+    """Docker's default profile (read once; blocking: call it where the spec is built, off the loop)."""
+    text = resources.files("shim.runtime").joinpath("profiles/seccomp-default.json").read_text()
+    profile: dict[str, Any] = json.loads(text)
+    return profile
+
+
+def _min_kernel(value: str) -> tuple[int, int]:
+    major, _, minor = value.partition(".")
+    return int(major), int(minor)
+
+
+def _wanted(rule: dict[str, Any], arch: str, caps: set[str], kernel: tuple[int, int]) -> bool:
+    """moby setupSeccomp's Loop: an exclude that matches drops the rule, an include that fails drops it."""
+    exc = rule.get("excludes") or {}
+    if exc.get("arches") and arch in exc["arches"]:
+        return False
+    # excludes.caps: any one of the listed capabilities held drops the rule
+    if any(c in caps for c in exc.get("caps") or []):
+        return False
+    if exc.get("minKernel") and kernel >= _min_kernel(exc["minKernel"]):
+        return False
+    inc = rule.get("includes") or {}
+    if inc:
+        if inc.get("arches") and arch not in inc["arches"]:
+            return False
+        if inc.get("caps") and not all(c in caps for c in inc["caps"]):
+            return False
+        if inc.get("minKernel") and kernel < _min_kernel(inc["minKernel"]):
+            return False
+    return True
+
+
+def to_oci(
+    profile: dict[str, Any], caps: list[str], *, arch: str | None = None, kernel: tuple[int, int] | None = None
+) -> dict[str, Any] | None:
+    """A Docker-format profile (already validated) -> `linux.seccomp`, or None for "no filter".
+
+    `caps` is the container's bounding set. moby: a profile with neither a default action nor
+    syscalls means seccomp disabled.
+    """
+    arch = arch or native_arch()
+    kernel = kernel or kernel_version()
+    syscalls = profile.get("syscalls") or []
+    if not profile.get("defaultAction") and not syscalls:
+        return None
+    out: dict[str, Any] = {k: profile[k] for k in _OCI_PROFILE_KEYS if profile.get(k) not in (None, "", [])}
+    seccomp_arch = NATIVE_TO_SECCOMP.get(arch)
+    for entry in profile.get("archMap") or []:
+        if entry.get("architecture") == seccomp_arch:
+            out["architectures"] = [seccomp_arch, *(entry.get("subArchitectures") or [])]
+            break
+    held = set(caps)
+    rules = []
+    for rule in syscalls:
+        if not _wanted(rule, arch, held, kernel):
+            continue
+        oci = {k: rule[k] for k in _OCI_SYSCALL_KEYS if rule.get(k) is not None}
+        if rule.get("name"):
+            oci["names"] = [rule["name"]]
+        rules.append(oci)
+    out["syscalls"] = rules
+    return out
+
+
+# --- the host's libseccomp (the syscall table runc will resolve names with) -----------------
+
+
+@functools.cache
+def _libseccomp() -> Any:
+    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
+    return lib
+
+
+@functools.cache
+def syscall_known(name: str) -> bool:
+    """Whether libseccomp knows `name` on the native architecture (runc skips names it doesn't).
+
+    Without libseccomp (runc couldn't load a filter either) every name counts as known.
+    """
+    lib = _libseccomp()
+    if lib is None:
+        return True
+    # __NR_SCMP_ERROR is -1; pseudo-syscalls for other arches resolve to other negative numbers
+    return bool(lib.seccomp_syscall_resolve_name(name.encode()) >= 0)
+
+
+def for_container(conf: Confinement, caps: list[str]) -> dict[str, Any] | None:
+    """The `linux.seccomp` section for what the engine decided (None: no filter)."""
+    if conf.seccomp == BUILTIN:
+        return to_oci(builtin_profile(), caps)
+    if conf.seccomp_profile is not None:
+        return to_oci(conf.seccomp_profile, caps)
+    return None
