@@ -32,6 +32,7 @@ AREAS = (
     "restart",
     "fields",
     "registry",
+    "security",
 )
 
 

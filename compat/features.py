@@ -41,6 +41,8 @@ FEATURES = {
     "build": (13, "docker build with DOCKER_BUILDKIT=0: instructions, cache, multi-stage, errors, docker-py"),
     # registries (issue 12)
     "registry": (12, "pull, push, login and remote inspect against local registries"),
+    # confinement (issue 15)
+    "security": (15, "seccomp (default profile, unconfined, custom), no-new-privileges, caps, masked paths"),
 }
 
 # Features shim lacks today. The lead deletes an entry when its feature lands.

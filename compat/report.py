@@ -22,6 +22,7 @@ AREAS = (
     "events",
     "errors",
     "restart",
+    "security",
 )
 ENGINE_ORDER = ("shim", "dockerd")
 SYMBOL = {"pass": "pass", "fail": "**FAIL**", "skip": "skip", "xfail": "xfail"}
