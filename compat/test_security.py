@@ -6,6 +6,7 @@ real Linux containers with runc. Hosts without AppArmor (these) are assumed wher
 """
 
 import json
+import os
 
 import pytest
 
@@ -218,3 +219,15 @@ def test_apparmor_option_on_a_host_without_apparmor(eng):
     assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
     c = eng.inspect(name)
     assert c["HostConfig"]["SecurityOpt"] == ["apparmor=docker-default"] and c["AppArmorProfile"] == ""
+
+
+# ------------------------------------------------------------------ cgroup namespace
+
+
+def test_cgroupns_host_by_default_and_private_on_request(eng):
+    """cgroup v1 hosts: containers share the host's cgroup namespace unless --cgroupns private."""
+    host_ns = os.readlink("/proc/self/ns/cgroup")
+    assert sh(eng, "readlink /proc/self/ns/cgroup").stdout.strip() == host_ns
+    private = sh(eng, "readlink /proc/self/ns/cgroup; grep pids /proc/self/cgroup", "--cgroupns", "private")
+    ns, pids = private.stdout.split()
+    assert ns != host_ns and pids.endswith(":/")

@@ -112,6 +112,7 @@ def _security_policy(settings: Settings) -> SecurityPolicy:
     policy = SecurityPolicy(
         seccomp_profile=settings.seccomp_profile,
         no_new_privileges=settings.no_new_privileges,
+        cgroupns_mode=settings.default_cgroupns_mode,
         known_syscall=seccomp.syscall_known,
         native_arch=seccomp.native_seccomp_arch(),
     )

@@ -352,6 +352,8 @@ def verify_host_config(hc: dict[str, Any], *, update: bool = False) -> list[str]
         raise InvalidParameter(f"invalid restart policy '{name}'")
     if hc.get("AutoRemove") and name not in ("", "no"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    if hc.get("CgroupnsMode") not in (None, "", "host", "private"):
+        raise InvalidParameter(f"invalid cgroup namespace mode: {hc['CgroupnsMode']}")
     for p in hc.get("PortBindings") or {}:
         proto = p.split("/", 1)[1] if "/" in p else "tcp"
         if proto not in ("tcp", "udp", "sctp"):

@@ -257,6 +257,7 @@ class SecurityPolicy:
     seccomp_profile: str = BUILTIN
     seccomp_default: dict[str, Any] | None = None
     no_new_privileges: bool = False  # --no-new-privileges
+    cgroupns_mode: str = "host"  # --default-cgroupns-mode (host: dockerd's default on cgroup v1)
     known_syscall: Callable[[str], bool] = lambda _n: True
     native_arch: str = "SCMP_ARCH_X86_64"
 
@@ -268,6 +269,12 @@ class SecurityPolicy:
         opts = parse_security_opts(hc.get("SecurityOpt"))
         if opts.seccomp not in ("", BUILTIN, UNCONFINED):
             self.check_profile(opts.seccomp)
+
+    def fill_defaults(self, hc: dict[str, Any]) -> None:
+        """At create, before dockerd's other defaults: the daemon's cgroup namespace mode
+        (moby adaptContainerSettings: a privileged container on cgroup v1 stays in the host's)."""
+        if not hc.get("CgroupnsMode"):
+            hc["CgroupnsMode"] = "host" if hc.get("Privileged") else self.cgroupns_mode
 
     def confinement(self, hc: dict[str, Any]) -> Confinement:
         """At start: the seccomp profile and no-new-privileges the container runs with."""

@@ -376,6 +376,8 @@ def namespaces(req: RunRequest) -> list[dict]:
             ns.append({"type": kind, "path": paths[kind]})  # container:<id>
         elif hc.get(mode) != "host":
             ns.append({"type": kind})
+    if hc.get("CgroupnsMode") == "private":
+        ns.append({"type": "cgroup"})
     if req.netns_path is None:
         ns.append({"type": "network"})
     elif req.netns_path != "host":

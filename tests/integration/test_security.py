@@ -185,6 +185,7 @@ def test_daemon_wide_profile_file(tmp_path):
     [
         (["--seccomp-profile", "/nonexistent/p.json"], "opening seccomp profile (/nonexistent/p.json) failed"),
         (["--userns-remap", "default"], "user namespace remapping (userns-remap) is not supported"),
+        (["--default-cgroupns-mode", "shared"], 'invalid default cgroup namespace (shared): use "host" or "private"'),
     ],
 )
 def test_daemon_refuses_what_it_cant_honour(args, message):
@@ -192,5 +193,44 @@ def test_daemon_refuses_what_it_cant_honour(args, message):
     try:
         with pytest.raises(RuntimeError, match=message.replace("(", r"\(").replace(")", r"\)")):
             d.start(args)
+    finally:
+        d.destroy()
+
+
+def test_exec_runs_under_the_containers_filter(shimd, unique):
+    name = unique("secexec")
+    shimd.cli("run", "-d", "--name", name, "busybox", "sleep", "100")
+    try:
+        assert "Seccomp:\t2" in shimd.cli("exec", name, "grep", "Seccomp:", "/proc/self/status").stdout
+        r = shimd.cli("exec", name, "busybox", "unshare", "-U", "true", check=False)
+        assert r.returncode != 0 and "Operation not permitted" in r.stderr
+    finally:
+        shimd.cli("rm", "-f", name)
+
+
+def test_cgroupns_private_and_host(shimd):
+    host_ns = os.readlink("/proc/self/ns/cgroup")
+    assert sh(shimd, "readlink /proc/self/ns/cgroup").stdout.strip() == host_ns
+    assert sh(shimd, "readlink /proc/self/ns/cgroup", "--cgroupns", "private").stdout.strip() != host_ns
+    # inside its own cgroup namespace the container's cgroups are the root
+    assert sh(shimd, "grep pids /proc/self/cgroup", "--cgroupns", "private").stdout.strip().endswith(":/")
+    body = {"Image": "busybox", "HostConfig": {"CgroupnsMode": "bogus"}}
+    status_, _, raw = shimd.http("POST", "/containers/create", body)
+    assert (status_, json.loads(raw)["message"]) == (400, "invalid cgroup namespace mode: bogus")
+
+
+def test_daemon_default_cgroupns_private():
+    d = Shimd()
+    try:
+        d.start(["--default-cgroupns-mode", "private"])
+        d.load_busybox()
+        info = json.loads(d.http("GET", "/info")[2])
+        assert info["SecurityOptions"] == ["name=seccomp,profile=builtin", "name=cgroupns"]
+        host_ns = os.readlink("/proc/self/ns/cgroup")
+        assert sh(d, "readlink /proc/self/ns/cgroup").stdout.strip() != host_ns
+        assert sh(d, "readlink /proc/self/ns/cgroup", "--cgroupns", "host").stdout.strip() == host_ns
+        cid = d.cli("create", "busybox").stdout.strip()
+        assert d.cli("inspect", "-f", "{{.HostConfig.CgroupnsMode}}", cid).stdout.strip() == "private"
+        d.cli("rm", cid)
     finally:
         d.destroy()

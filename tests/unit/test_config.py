@@ -155,3 +155,15 @@ def test_version_line(capsys):
         load(["--version"])
     assert e.value.code == 0
     assert re.fullmatch(r"shimd version \d+\.\d+\.\d+, API 1\.\d+ \(minimum 1\.12\)\n", capsys.readouterr().out)
+
+
+def test_security_flags_and_keys(tmp_path):
+    f = tmp_path / "daemon.json"
+    f.write_text(json.dumps({"seccomp-profile": "/p.json", "no-new-privileges": True}))
+    s = load(["--config-file", str(f), "--default-cgroupns-mode", "private"])
+    assert (s.seccomp_profile, s.no_new_privileges, s.default_cgroupns_mode) == ("/p.json", True, "private")
+    assert load([]).seccomp_profile == "builtin"
+    with pytest.raises(ConfigError, match="userns-remap"):
+        load(["--userns-remap", "default"])
+    with pytest.raises(ConfigError, match=r"invalid default cgroup namespace \(x\)"):
+        load(["--default-cgroupns-mode", "x"])

@@ -359,3 +359,8 @@ def test_join_other_namespaces():
 def test_annotations_reach_the_runtime():
     s = spec(Annotations={"io.example/a": "b"})
     assert s["annotations"]["io.example/a"] == "b" and "org.opencontainers.image.stopSignal" in s["annotations"]
+
+
+def test_private_cgroup_namespace():
+    assert {"type": "cgroup"} in spec(CgroupnsMode="private")["linux"]["namespaces"]
+    assert {"type": "cgroup"} not in spec(CgroupnsMode="host")["linux"]["namespaces"]

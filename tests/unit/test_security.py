@@ -178,3 +178,10 @@ def test_kernel_version_and_arch_parsing():
     assert seccomp.kernel_version("6.18.44-fc-v1272") == (6, 18)
     assert seccomp.kernel_version("3.12-1-amd64") == (3, 12)
     assert seccomp.native_arch("x86_64") == "amd64" and seccomp.native_arch("aarch64") == "arm64"
+
+
+def test_daemon_cgroupns_default_fills_only_what_the_container_left_empty():
+    p = SecurityPolicy(cgroupns_mode="private")
+    for hc, want in (({}, "private"), ({"CgroupnsMode": "host"}, "host"), ({"Privileged": True}, "host")):
+        p.fill_defaults(hc)
+        assert hc["CgroupnsMode"] == want

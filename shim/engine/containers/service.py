@@ -204,6 +204,7 @@ class ContainerService:
         host_config = cc.normalize_host_config(spec.host_config)
         warnings = cc.verify_host_config(host_config)
         self._core.security.validate(host_config)
+        self._core.security.fill_defaults(host_config)
         cc.merge_image_config(config, info.config)
         cc.verify_config(config)
         cc.validate_create(config, host_config)
