@@ -214,6 +214,10 @@ def test_privileged_masks_nothing(eng):
 
 def test_apparmor_option_on_a_host_without_apparmor(eng):
     """apparmor=PROFILE is accepted and does nothing where the kernel has no AppArmor."""
+    created = eng.name("c")
+    eng.out("create", "--name", created, "--security-opt", "apparmor=docker-default", "busybox")
+    # kept from create until the first start, which clears it (no AppArmor to apply)
+    assert eng.inspect(created)["AppArmorProfile"] == "docker-default"
     name = eng.name("c")
     p = eng.cli("run", "--name", name, "--security-opt", "apparmor=docker-default", "busybox", "echo", "ok")
     assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr

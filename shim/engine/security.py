@@ -296,3 +296,13 @@ class SecurityPolicy:
         if self.seccomp_default is not None:
             return "custom", self.seccomp_default
         return (UNCONFINED, None) if self.seccomp_profile == UNCONFINED else (BUILTIN, None)
+
+    def apparmor_profile(self, hc: dict[str, Any], *, started: bool) -> str:
+        """Inspect's AppArmorProfile on a host without AppArmor, as dockerd: the `apparmor=` option
+        from create (parseSecurityOpt) until the first start, which resets it (saveAppArmorConfig)."""
+        if started:
+            return ""
+        try:
+            return parse_security_opts(hc.get("SecurityOpt")).apparmor
+        except InvalidParameter:  # a container stored before SecurityOpt was checked at create
+            return ""

@@ -202,7 +202,7 @@ def inspect_out(c: Container, version: Version, extra: dict[str, Any] | None = N
         "Platform": c.platform,
         "MountLabel": "",
         "ProcessLabel": "",
-        "AppArmorProfile": "",
+        "AppArmorProfile": extra.get("apparmor_profile", ""),
         "ExecIDs": list(c.exec_ids) or None,
         "HostConfig": copy.deepcopy(c.host_config),
         "GraphDriver": {"Data": extra.get("graph_driver_data"), "Name": "overlay2"},

@@ -185,3 +185,10 @@ def test_daemon_cgroupns_default_fills_only_what_the_container_left_empty():
     for hc, want in (({}, "private"), ({"CgroupnsMode": "host"}, "host"), ({"Privileged": True}, "host")):
         p.fill_defaults(hc)
         assert hc["CgroupnsMode"] == want
+
+
+def test_apparmor_profile_shown_until_the_first_start():
+    hc = {"SecurityOpt": ["apparmor=docker-default"]}
+    assert SecurityPolicy().apparmor_profile(hc, started=False) == "docker-default"
+    assert SecurityPolicy().apparmor_profile(hc, started=True) == ""
+    assert SecurityPolicy().apparmor_profile({"SecurityOpt": ["bogus"]}, started=False) == ""

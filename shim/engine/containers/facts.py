@@ -45,6 +45,7 @@ class Facts:
             },
             "mounts": core.volumes.inspect_mounts(c.id),
             "network_settings": net.inspect(c) if net is not None else None,
+            "apparmor_profile": core.security.apparmor_profile(c.host_config, started=c.state.started_at > 0),
         }
 
     @staticmethod
