@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from shim.engine.ports import Confinement
+from shim.platforms import go_arch
 
 BUILTIN = "builtin"
 UNCONFINED = "unconfined"
@@ -61,10 +62,6 @@ NATIVE_TO_SECCOMP = {
     "s390": "SCMP_ARCH_S390",
     "s390x": "SCMP_ARCH_S390X",
 }
-# platform.machine() -> GOARCH, for the architectures runc ships on.
-_MACHINE_TO_GO = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le"}
-_MACHINE_TO_GO |= {"s390x": "s390x", "riscv64": "riscv64"}
-
 # The fields of an OCI LinuxSyscall (runtime-spec config-linux.md); the Docker-only ones are dropped.
 _OCI_SYSCALL_KEYS = ("names", "action", "errnoRet", "args")
 _OCI_PROFILE_KEYS = ("defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "listenerMetadata")
@@ -72,8 +69,7 @@ _OCI_PROFILE_KEYS = ("defaultAction", "defaultErrnoRet", "architectures", "flags
 
 def native_arch(machine: str | None = None) -> str:
     """This host's libseccomp native arch name (`amd64` on x86_64), as `arches` filters spell it."""
-    machine = machine or os.uname().machine
-    goarch = _MACHINE_TO_GO.get(machine, machine)
+    goarch = go_arch(machine)
     return GO_TO_NATIVE.get(goarch, goarch)
 
 
