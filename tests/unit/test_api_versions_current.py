@@ -254,6 +254,9 @@ def info(v):
         insecure_registries=[],
         registry_mirrors=[],
         labels=[],
+        seccomp_profile="builtin",
+        no_new_privileges=False,
+        default_cgroupns_mode="host",
     )
     return trs.info_body(
         engine_id="id", host=host, settings=st, counts={}, images=0, listeners=0, python_version="p", v=V(v)
