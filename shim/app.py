@@ -78,6 +78,7 @@ def build_engine(settings: Settings) -> Engine:
             volumes=volumes,
             network=network,
             security=_security_policy(settings),
+            log_defaults={"Type": settings.log_driver, "Config": dict(settings.log_opts)},
         )
         network.bind(services["containers"])
         _exec_and_archive_services(store, events, runtime, services)

@@ -46,6 +46,10 @@ class Settings:
     tlscert: str = ""
     tlskey: str = ""
     metrics_addr: str = ""
+    # The default LogConfig of containers (dockerd's --log-driver / --log-opt, daemon.json
+    # log-driver / log-opts), merged into each container's at create (engine/logconfig.py).
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = dataclasses.field(default_factory=dict)
     # Reloaded on SIGHUP as dockerd's daemon/reload.go does. The registry ones are stored for
     # the registry service (issue 12); /info shows them from here.
     labels: list[str] = dataclasses.field(default_factory=list)
@@ -98,6 +102,8 @@ FILE_KEYS = {
     "tlscert": "tlscert",
     "tlskey": "tlskey",
     "metrics-addr": "metrics_addr",
+    "log-driver": "log_driver",
+    "log-opts": "log_opts",
     "labels": "labels",
     "max-concurrent-downloads": "max_concurrent_downloads",
     "max-concurrent-uploads": "max_concurrent_uploads",
@@ -123,6 +129,8 @@ _FILE_TYPES: dict[str, type] = {
     "tlscert": str,
     "tlskey": str,
     "metrics-addr": str,
+    "log-driver": str,
+    "log-opts": dict,
     "labels": list,
     "max-concurrent-downloads": int,
     "max-concurrent-uploads": int,
@@ -187,6 +195,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--userns-remap", dest="userns_remap", help="not supported: refused")
     _tls_flags(ap)
     ap.add_argument("--metrics-addr", dest="metrics_addr", help="serve Prometheus metrics on HOST:PORT (/metrics)")
+    ap.add_argument("--log-driver", dest="log_driver", help="default driver for container logs (json-file)")
+    ap.add_argument(
+        "--log-opt", dest="log_opts", action="append", type=_log_opt, help="default log driver option (key=value)"
+    )
     ap.add_argument("--label", dest="labels", action="append", help="key=value label of this daemon")
     for what in ("downloads", "uploads"):
         ap.add_argument(f"--max-concurrent-{what}", dest=f"max_concurrent_{what}", type=int)
@@ -205,6 +217,14 @@ def _tls_flags(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--tlscacert", dest="tlscacert", help="trust certs signed only by this CA (~/.docker/ca.pem)")
     ap.add_argument("--tlscert", dest="tlscert", help="path to TLS certificate file (default ~/.docker/cert.pem)")
     ap.add_argument("--tlskey", dest="tlskey", help="path to TLS key file (default ~/.docker/key.pem)")
+
+
+def _log_opt(raw: str) -> tuple[str, str]:
+    """--log-opt key=value (dockerd's opts.NamedMapOpts with ValidateLogOpt's "=" check)."""
+    key, eq, value = raw.partition("=")
+    if not eq:
+        raise argparse.ArgumentTypeError(f"invalid key value pair format in log options: {raw}")
+    return key, value
 
 
 def _read_file(path: str, explicit: bool) -> dict[str, Any]:
@@ -233,7 +253,7 @@ def _read_file(path: str, explicit: bool) -> dict[str, Any]:
 
 
 _JSON_KIND = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
-_GO_KIND = {bool: "bool", str: "string", int: "int", list: "[]string"}
+_GO_KIND = {bool: "bool", str: "string", int: "int", list: "[]string", dict: "map[string]string"}
 
 
 def _is_type(value: Any, want: type) -> bool:
@@ -241,6 +261,8 @@ def _is_type(value: Any, want: type) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if want is list:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if want is dict:
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     return isinstance(value, want)
 
 
@@ -302,6 +324,20 @@ def validate(merged: dict[str, Any]) -> None:
     mode = merged.get("default_cgroupns_mode", "host")
     if mode not in ("host", "private"):
         raise ConfigError(f'invalid default cgroup namespace ({mode}): use "host" or "private"')
+    _check_log_defaults(merged)
+
+
+def _check_log_defaults(merged: dict[str, Any]) -> None:
+    """setupDefaultLogConfig: options given to the daemon must suit its default driver (dockerd
+    checks their names at startup; shim their values too, as it does at create)."""
+    from shim.engine.logconfig import check
+
+    opts = merged.get("log_opts") or {}
+    if opts:
+        try:
+            check(merged.get("log_driver") or "json-file", opts)
+        except ValueError as e:
+            raise ConfigError(f"failed to set log opts: {e}") from None
 
 
 def _check_mirror(mirror: str) -> None:
@@ -352,6 +388,8 @@ def _hosts(merged: dict[str, Any]) -> None:
 def load(argv: list[str] | None = None) -> Settings:
     args = parser().parse_args(argv)
     given = {k: v for k, v in vars(args).items() if v is not None and k != "config_file"}
+    if "log_opts" in given:
+        given["log_opts"] = dict(given["log_opts"])
     explicit_file = argv is not None and any(a.startswith("--config-file") for a in argv)
     merged, _ = _merge(given, args.config_file, explicit_file)
     validate(merged)

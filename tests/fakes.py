@@ -11,8 +11,9 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator
 
-from shim.engine.ports import ExitInfo, LogEntry, RunRequest, RuntimeState
+from shim.engine.ports import ExitInfo, LogChunk, LogQuery, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
+from shim.runtime import k8slog
 
 
 @dataclasses.dataclass
@@ -54,7 +55,7 @@ class FakeRuntime:
         self.removed: list[str] = []
         self.updated: list[tuple[str, dict]] = []
         self.resized: list[tuple[str, int, int]] = []
-        self.logs_by_id: dict[str, list[LogEntry]] = {}
+        self.logs_by_id: dict[str, bytearray] = {}  # conmon's k8s-file lines
         self.outputs: dict[str, asyncio.Queue] = {}
         self.fail_next_start: ShimError | None = None
         self.exit_on_signal = True  # TERM/KILL end the fake process at once
@@ -73,8 +74,13 @@ class FakeRuntime:
             q.put_nowait(None)
 
     def log(self, cid: str, stream: str, data: bytes) -> None:
-        now = time.time()
-        self.logs_by_id.setdefault(cid, []).append(LogEntry(stream=stream, time=now, time_nano=f"{now:.9f}", data=data))
+        ns = time.time_ns()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}+00:00"
+        body = data[:-1] + b"\n" if data.endswith(b"\n") else data + b"\n"
+        tag = b"F" if data.endswith(b"\n") else b"P"
+        self.logs_by_id.setdefault(cid, bytearray()).extend(
+            stamp.encode() + b" " + stream.encode() + b" " + tag + b" " + body
+        )
         q = self.outputs.get(cid)
         if q is not None:
             q.put_nowait((1 if stream == "stdout" else 2, data))
@@ -136,14 +142,19 @@ class FakeRuntime:
     async def resize(self, cid: str, height: int, width: int) -> None:
         self.resized.append((cid, height, width))
 
-    async def logs(self, cid: str, follow: bool = False) -> AsyncIterator[LogEntry]:
-        i = 0
+    async def logs(self, cid: str, query: LogQuery) -> AsyncIterator[LogChunk]:
+        """The real renderer (k8slog) over the lines the test logged."""
+        r = k8slog.Render(query.stdout, query.stderr, query.since, query.until, query.timestamps, query.details)
+        data = bytes(self.logs_by_id.get(cid, b""))
+        pos = k8slog.tail_offset(data, query.tail)[0] if query.tail is not None else 0
         while True:
-            entries = self.logs_by_id.get(cid, [])
-            while i < len(entries):
-                yield entries[i]
-                i += 1
-            if not follow or not self.running(cid):
+            data = bytes(self.logs_by_id.get(cid, b""))
+            sink = k8slog.Sink()
+            going = k8slog.render(data[pos:], r, sink)
+            pos = len(data)
+            for stream, chunk in sink.take():
+                yield LogChunk(stream, chunk)
+            if not going or not query.follow or not self.running(cid):
                 return
             await asyncio.sleep(0.01)
 

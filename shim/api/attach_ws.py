@@ -11,8 +11,9 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from shim.api.containers import _attach_stream, _render_log, _svc
+from shim.api.containers import _attach_stream, _svc
 from shim.api.params import qbool
+from shim.engine.ports import LogQuery
 from shim.errors import ShimError
 from shim.translate import containers as tr
 
@@ -81,9 +82,9 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = WebsocketConn(ws, tr.ws_binary_frames(version))
     try:
-        if qbool(request, "logs") and (want_out or want_err):
-            async for entry in await svc.logs(c.id, stdout=want_out, stderr=want_err):
-                await conn.write(_render_log(entry, True, False))
+        if qbool(request, "logs") and (want_out or want_err) and svc.logs_readable(c):
+            async for chunk in await svc.logs(c.id, LogQuery(stdout=want_out, stderr=want_err)):
+                await conn.write(chunk.data)
         if qbool(request, "stream"):
             # tty=True: raw output, never stdcopy frames
             await _attach_stream(svc, c.id, conn, True, want_in, want_out, want_err, detach)

@@ -29,7 +29,7 @@ from shim.api.streams import (
 from shim.api.validate import json_body
 from shim.engine.containers import AttachSession, ContainerService
 from shim.engine.model import ListQuery
-from shim.engine.ports import LogEntry
+from shim.engine.ports import LogChunk, LogQuery
 from shim.errors import NotImplementedYet, ShimError, no_such_container
 from shim.translate import containers as tr
 from shim.translate import filters as tf
@@ -198,29 +198,34 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _render_log(entry: LogEntry, tty: bool, timestamps: bool) -> bytes:
-    data = (entry.time_nano.encode() + b" " + entry.data) if timestamps else entry.data
-    return data if tty else stdcopy_frame(1 if entry.stream == "stdout" else 2, data)
+def _frames(chunks: list[LogChunk], tty: bool) -> bytes:
+    """A batch of log chunks as the body carries them: raw with a TTY, else one stdcopy frame per
+    chunk (a chunk holds consecutive lines of one stream: headers in bulk, not per line)."""
+    if tty:
+        return b"".join(c.data for c in chunks)
+    return b"".join(stdcopy_frame(c.stream, c.data) for c in chunks)
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
-    """GET /containers/{id}/logs?stdout=&stderr=&follow=&since=&until=&timestamps=&tail="""
+    """GET /containers/{id}/logs?stdout=&stderr=&follow=&since=&until=&timestamps=&tail=&details="""
     svc = _svc(request)
     c = svc.get(_id(request))
-    entries = await svc.logs(
-        c.id,
+    query = LogQuery(
         stdout=qbool(request, "stdout"),
         stderr=qbool(request, "stderr"),
         follow=qbool(request, "follow"),
         since=tr.log_since_in(request.query.get("since")),
         until=tr.log_since_in(request.query.get("until"), "until"),
         tail=tr.tail_in(request.query.get("tail")),
+        timestamps=qbool(request, "timestamps"),
+        details=b"" if qbool(request, "details") else None,
     )
-    tty, ts = bool(c.config.get("Tty")), qbool(request, "timestamps")
+    chunks = await svc.logs(c.id, query)
+    tty = bool(c.config.get("Tty"))
     resp = await open_raw_stream(request, tr.stream_content_type(request["version"], tty))
     try:
-        async for batch in batches_until_client_gone(request, entries):
-            await resp.write(b"".join(_render_log(entry, tty, ts) for entry in batch))
+        async for batch in batches_until_client_gone(request, chunks, ahead=8):
+            await resp.write(_frames(batch, tty))
         if not client_gone(request):
             await resp.write_eof()
     except (ConnectionResetError, ConnectionError):
@@ -238,9 +243,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
     tty = bool(c.config.get("Tty"))
     conn = await hijack(request, tr.stream_content_type(request["version"], tty, attach=True) or "")
     try:
-        if replay and (want_out or want_err):
-            async for entry in await svc.logs(c.id, stdout=want_out, stderr=want_err):
-                await conn.write(_render_log(entry, tty, False))
+        if replay and (want_out or want_err) and svc.logs_readable(c):
+            async for chunk in await svc.logs(c.id, LogQuery(stdout=want_out, stderr=want_err)):
+                await conn.write(_frames([chunk], tty))
         if stream:
             await _attach_stream(svc, c.id, conn, tty, want_in, want_out, want_err, detach)
     except (ConnectionResetError, ConnectionError):

@@ -4,14 +4,13 @@ stats samples, and the small helpers around them (pure or off-loop)."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from shim.engine.model import Container
-from shim.engine.ports import AttachHandle, LogEntry, MountSpec, NetworkingPort, Runtime
+from shim.engine.ports import AttachHandle, LogChunk, LogQuery, MountSpec, NetworkingPort, Runtime
 from shim.errors import ShimError
 from shim.times import now_rfc3339_nano
 
@@ -121,61 +120,23 @@ def share_attach(handle: AttachHandle | None, n: int) -> list[AttachHandle | Non
     return list(AttachFanout(handle, n).views)
 
 
-async def read_logs(
-    runtime: Runtime,
-    cid: str,
-    *,
-    stdout: bool,
-    stderr: bool,
-    follow: bool,
-    since: float,
-    until: float,
-    tail: int | None,
-) -> AsyncIterator[LogEntry]:
-    """json-file semantics: tail counts lines across both streams (api-traffic 5.2), then since /
-    until and the stream choice apply; with follow, new entries after the tail are streamed."""
-
-    def wanted(e: LogEntry) -> bool:
-        if since and e.time < since:
-            return False
-        if e.stream == "stdout" and not stdout:
-            return False
-        return not (e.stream == "stderr" and not stderr)
-
-    skip = 0
-    if tail is not None and tail >= 0:
-        last: collections.deque[LogEntry] = collections.deque(maxlen=tail)
-        async for e in runtime.logs(cid, follow=False):
-            last.append(e)
-            skip += 1
-        for e in last:
-            if until and e.time > until:
-                return
-            if wanted(e):
-                yield e
-        if not follow:
-            return
-    it = runtime.logs(cid, follow=follow).__aiter__()
+async def read_logs(runtime: Runtime, cid: str, query: LogQuery) -> AsyncIterator[LogChunk]:
+    """The runtime's reader does json-file's ReadLogs (tail, then since/until, then the streams)
+    in bulk; a followed read with an `until` in the future also ends then, even while silent."""
+    it = runtime.logs(cid, query).__aiter__()
     try:
         while True:
-            if follow and until:
-                # a followed stream with an end in the future stops then, even while silent
-                left = until - time.time()
+            if query.follow and query.until:
+                left = query.until / 1e9 - time.time()
                 if left <= 0:
                     return
                 try:
-                    e = await asyncio.wait_for(it.__anext__(), left)
+                    chunk = await asyncio.wait_for(it.__anext__(), left)
                 except TimeoutError:
                     return
             else:
-                e = await it.__anext__()
-            if skip:
-                skip -= 1
-                continue
-            if until and e.time > until:
-                return
-            if wanted(e):
-                yield e
+                chunk = await it.__anext__()
+            yield chunk
     except StopAsyncIteration:
         return
     finally:

@@ -19,6 +19,7 @@ import copy
 import os
 from typing import Any
 
+from shim.engine import logconfig
 from shim.errors import InvalidParameter
 
 # container.Config, in Go struct order; None marks `omitempty` fields.
@@ -376,27 +377,9 @@ def verify_config(cfg: dict[str, Any]) -> None:
             raise InvalidParameter("Retries in Healthcheck cannot be negative")
 
 
-# The log drivers a Linux dockerd registers (daemon/logdrivers_linux.go); any other name is refused at
-# create. shimd writes json-file logs for each of them until the log-driver issue lands.
-KNOWN_LOG_DRIVERS = (
-    "awslogs",
-    "fluentd",
-    "gcplogs",
-    "gelf",
-    "journald",
-    "json-file",
-    "local",
-    "logentries",
-    "none",
-    "splunk",
-    "syslog",
-)
-
-
-def validate_create(config: dict[str, Any], hc: dict[str, Any]) -> None:
+def validate_create(config: dict[str, Any], hc: dict[str, Any], log_defaults: dict[str, Any] | None = None) -> None:
     """The version-free refusals of a create that dockerd makes before the container exists, in one
-    place (the API version's own are translate/container_create.py's): the log driver."""
-    driver = (hc.get("LogConfig") or {}).get("Type") or ""
-    if driver and driver not in KNOWN_LOG_DRIVERS:
-        # not built in, so dockerd looks for a logging plugin (shimd has none): dockerd 20.10's wording
-        raise InvalidParameter(f'error looking up logging plugin {driver}: plugin "{driver}" not found')
+    place (the API version's own are translate/container_create.py's): the log driver and its
+    options, verified with the daemon's defaults merged in (logconfig.verify, dockerd's
+    mergeAndVerifyLogConfig); the merged LogConfig is what the container keeps, as with dockerd."""
+    hc["LogConfig"] = logconfig.verify(hc.get("LogConfig"), log_defaults)

@@ -35,6 +35,16 @@ class Confinement:
 
 
 @dataclasses.dataclass(slots=True)
+class LogPolicy:
+    """How the runtime writes and keeps a container's log (from its merged, verified LogConfig)."""
+
+    driver: str = "json-file"  # json-file | local | none
+    max_size: int = 0  # bytes per file; 0: one file without limit
+    max_file: int = 1  # files kept (the current one included)
+    compress: bool = False  # rotated files gzip-compressed
+
+
+@dataclasses.dataclass(slots=True)
 class RunRequest:
     """Everything the runtime needs to create and start one container process."""
 
@@ -59,6 +69,7 @@ class RunRequest:
     # {"ipc"|"pid"|"uts": "/proc/<pid>/ns/<type>"}
     namespace_paths: dict[str, str] = dataclasses.field(default_factory=dict)
     confinement: Confinement = dataclasses.field(default_factory=Confinement)
+    log: LogPolicy = dataclasses.field(default_factory=LogPolicy)
 
 
 @dataclasses.dataclass(slots=True)
@@ -76,11 +87,26 @@ class RuntimeState:
 
 
 @dataclasses.dataclass(slots=True)
-class LogEntry:
-    stream: str  # "stdout" | "stderr"
-    time: float  # unix time with sub-second precision
-    time_nano: str  # RFC3339Nano text as logged, e.g. 2026-11-28T17:17:00.797395711Z
-    data: bytes  # one line including its "\n" (a partial line if the process wrote no newline)
+class LogQuery:
+    """A read of a container's log, as GET /containers/{id}/logs asks it (json-file's ReadConfig:
+    tail counts entries of both streams, then since/until apply, then the stream choice)."""
+
+    stdout: bool = True
+    stderr: bool = True
+    since: int = 0  # unix ns; entries before it are left out (0: from the first)
+    until: int = 0  # unix ns; the read ends at the first entry after it (0: no end)
+    tail: int | None = None  # only the last N entries (None: all)
+    timestamps: bool = False  # each line prefixed with its RFC3339NanoFixed time and a space
+    details: bytes | None = None  # `--details`: the log attributes ("k=v,k2=v2") and a space before each line
+    follow: bool = False  # keep reading new entries until the container exits
+
+
+@dataclasses.dataclass(slots=True)
+class LogChunk:
+    """One or more consecutive lines of one stream, already as `docker logs` writes them."""
+
+    stream: int  # 1 stdout, 2 stderr
+    data: bytes
 
 
 class AttachHandle(Protocol):
@@ -131,8 +157,9 @@ class Runtime(Protocol):
 
     async def resize(self, cid: str, height: int, width: int) -> None: ...
 
-    def logs(self, cid: str, follow: bool = False) -> AsyncIterator[LogEntry]:
-        """Log entries from the start; with follow, keeps yielding until the container exits."""
+    def logs(self, cid: str, query: LogQuery) -> AsyncIterator[LogChunk]:
+        """The container's log as the query asks, every kept line in order (across rotations);
+        with `follow`, keeps yielding until the container exits."""
 
     async def stats(self, cid: str) -> dict[str, Any]:
         """Raw figures from cgroups, already in the shape of Docker's stats body (cgroup v1)."""

@@ -5,7 +5,7 @@ pipe, then owns the container's stdio: it writes the k8s-file log, serves the at
 socket (SOCK_SEQPACKET, first byte of each message = pipe: 2 stdout, 3 stderr; what
 we send goes to stdin), reads the `ctl` fifo (`1 <h> <w>\n` resizes the tty) and
 writes the exit code to `<exit-dir>/<id>` when the process ends. It double-forks and
-calls setsid, so it outlives shimd.
+calls setsid, so it outlives shimd. The log files are logfiles.py's, their format k8slog.py's.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ import os
 import re
 import socket
 from typing import Any
-
-from shim.engine.ports import LogEntry
-from shim.times import NS, parse_rfc3339_nano, rfc3339_nano
 
 CONMON_PIPE_STDOUT = 2
 CONMON_PIPE_STDERR = 3
@@ -213,30 +210,3 @@ class EarlyAttach:
     async def close(self) -> None:
         self._timer.cancel()
         await self.handle.close()
-
-
-# --- k8s-file logs -------------------------------------------------------------
-
-
-def parse_timestamp(text: str) -> tuple[float, str]:
-    """conmon's local-time RFC3339 with offset -> (unix time, RFC3339Nano in UTC like Go)."""
-    ns = parse_rfc3339_nano(text)  # ValueError when it is none
-    return ns / NS, rfc3339_nano(ns)
-
-
-def parse_log_line(line: bytes) -> LogEntry | None:
-    """`<time> stdout|stderr F|P <text>` (the newline, for F, is restored in data)."""
-    parts = line.rstrip(b"\n").split(b" ", 3)
-    if len(parts) < 3:
-        return None
-    try:
-        ts, nano = parse_timestamp(parts[0].decode())
-    except ValueError:
-        return None
-    stream = parts[1].decode()
-    if stream not in ("stdout", "stderr"):
-        return None
-    data = parts[3] if len(parts) > 3 else b""
-    if parts[2] == b"F":
-        data += b"\n"
-    return LogEntry(stream=stream, time=ts, time_nano=nano, data=data)

@@ -20,12 +20,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from shim.engine.ports import AttachHandle, ExitInfo, LogEntry, RunRequest, RuntimeState
+from shim.engine.ports import AttachHandle, ExitInfo, LogChunk, LogPolicy, LogQuery, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, StartFailed, SystemFailure, runtime_start_failed
-from shim.runtime import cgroups, oci_spec, overlay
-from shim.runtime.conmon import ConmonAttach, EarlyAttach, parse_log_line, read_sync_message, runc_error_text
+from shim.runtime import cgroups, logread, oci_spec, overlay
+from shim.runtime.conmon import ConmonAttach, EarlyAttach, read_sync_message, runc_error_text
 from shim.runtime.exitwatch import ExitWatcher
 from shim.runtime.fsutil import tree_size
+from shim.runtime.logfiles import Keeper, Layout
 
 
 def _which(name: str, fallback: str) -> str:
@@ -58,6 +59,8 @@ class RuncRuntime:
         self._early: dict[str, EarlyAttach] = {}
         self._cgpaths: dict[str, str] = {}
         self._exits = ExitWatcher(self.exit_dir)
+        self._log_files = Layout(self.data_root)
+        self._keeper = Keeper(self._log_files)
 
     # --- paths ---------------------------------------------------------------
 
@@ -78,7 +81,7 @@ class RuncRuntime:
         return await asyncio.to_thread(tree_size, self.upper_dir(cid))
 
     def log_path(self, cid: str) -> str:
-        return os.path.join(self.container_dir(cid), "container.log")
+        return self._log_files.current(cid)
 
     def _exit_file(self, cid: str) -> str:
         return os.path.join(self.exit_dir, cid)
@@ -181,6 +184,9 @@ class RuncRuntime:
             json.dump(spec, f)
         os.replace(tmp, os.path.join(bundle, "config.json"))
         self._cgpaths[cid] = spec["linux"]["cgroupsPath"]
+        # the log's generations are set up and watched before conmon can rotate
+        self._keeper.prepare(cid, req.log)
+        self._keeper.resume(cid)
 
     def _conmon_args(self, req: RunRequest) -> list[str]:
         cid = req.id
@@ -209,8 +215,7 @@ class RuncRuntime:
             bundle,
             "--socket-dir-path",
             self.sock_dir,
-            "-l",
-            f"k8s-file:{self.log_path(cid)}",
+            *_log_args(req.log, self.log_path(cid)),
             "--log-level",
             "error",
             "--runtime-arg",
@@ -261,7 +266,8 @@ class RuncRuntime:
         """Run conmon (which runs `runc create`), return the container pid."""
         sync_r, sync_w = os.pipe()
         start_r, start_w = os.pipe()
-        env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r))
+        # TZ=UTC: conmon stamps log lines in local time; in UTC they read back without a parse
+        env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r), TZ="UTC")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self._conmon_args(req),
@@ -333,6 +339,7 @@ class RuncRuntime:
                 os.kill(pid, _signal.SIGKILL)
 
     def _unmount_and_clear(self, cid: str, drop_bundle: bool, drop_files: bool = False) -> None:
+        self._keeper.release(cid)
         overlay.unmount(self.rootfs_path(cid))
         link = os.path.join(self.sock_dir, cid[:12])
         if os.path.islink(link):
@@ -347,6 +354,13 @@ class RuncRuntime:
     # --- lifecycle -----------------------------------------------------------------
 
     async def wait_exit(self, cid: str) -> ExitInfo:
+        # while the process runs its log rotations are kept (after a shimd restart too)
+        await asyncio.to_thread(self._keeper.resume, cid)
+        info = await self._wait_exit(cid)
+        await asyncio.to_thread(self._keeper.release, cid)
+        return info
+
+    async def _wait_exit(self, cid: str) -> ExitInfo:
         while True:
             info = await self._exits.wait(cid, lambda: self._read_exit(cid), timeout=1.0)
             if info is not None:
@@ -418,30 +432,16 @@ class RuncRuntime:
         finally:
             os.close(fd)
 
-    def _read_log(self, cid: str, pos: int, follow: bool) -> tuple[bytes, bool]:
-        """Blocking: the log from `pos`, and whether a follower has read everything once this is
-        consumed (the container exited or its monitor is gone before the read)."""
-        done = not follow or self._read_exit(cid) is not None or not self._conmon_alive(cid)
-        return _read_from(self.log_path(cid), pos), done
+    def _writer_gone(self, cid: str) -> bool:
+        """Blocking: nothing will be added to the log (the container exited or its monitor is gone)."""
+        return self._read_exit(cid) is not None or not self._conmon_alive(cid)
 
-    async def logs(self, cid: str, follow: bool = False) -> AsyncIterator[LogEntry]:
-        pos = 0
-        rest = b""
-        while True:
-            chunk, done = await asyncio.to_thread(self._read_log, cid, pos, follow)
-            pos += len(chunk)
-            data = rest + chunk
-            lines = data.split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                entry = parse_log_line(line)
-                if entry is not None:
-                    yield entry
-            if chunk:
-                continue
-            if done:
-                return
-            await asyncio.sleep(0.1)
+    def logs(self, cid: str, query: LogQuery) -> AsyncIterator[LogChunk]:
+        return logread.read(self._log_files, cid, query, self.exit_dir, lambda: self._writer_gone(cid))
+
+    def close(self) -> None:
+        """The log keeper's thread and worker (shimd's exit; tests that make many runtimes)."""
+        self._keeper.close()
 
     def _host_facts(self) -> oci_spec.HostFacts:
         """Read once (blocking: call from a thread); the init binary is set once with them."""
@@ -495,13 +495,16 @@ def _start_error(text: str, cmd: str) -> StartFailed:
     return runtime_start_failed(full, cmd)
 
 
-def _read_from(path: str, pos: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(pos)
-            return f.read(1 << 20)
-    except FileNotFoundError:
-        return b""
+def _log_args(p: LogPolicy, path: str) -> list[str]:
+    """conmon's log options: k8s-file at LogPath, rotated by conmon at max-size (the keeper keeps
+    the generations), or nothing written at all for `none`. --no-sync-log: dockerd does not fsync
+    its log files either (conmon would at every rotation and at exit)."""
+    if p.driver == "none":
+        return ["-l", "none"]
+    args = ["-l", f"k8s-file:{path}", "--no-sync-log"]
+    if p.max_size > 0:
+        args += ["--log-size-max", str(p.max_size)]
+    return args
 
 
 async def _ps(args: list[str]) -> str | None:

@@ -546,10 +546,11 @@ def stream_content_type(version: Version, tty: bool, *, attach: bool = False) ->
     return "application/vnd.docker.raw-stream" if attach else None
 
 
-def log_since_in(raw: str | None, name: str = "since") -> float:
-    """`since` / `until`: unix seconds, optionally with a fraction (timestamp.ParseUnixTimestamp)."""
+def log_since_in(raw: str | None, name: str = "since") -> int:
+    """`since` / `until`: unix seconds, optionally with a fraction (timestamp.ParseUnixTimestamp),
+    as unix nanoseconds (0: not given; dockerd also ignores `until=0`)."""
     ns = parse_unix_timestamp(raw or "", name)
-    return 0.0 if ns is None else ns / 1e9
+    return 0 if ns is None else ns
 
 
 def tail_in(raw: str | None) -> int | None:

@@ -9,8 +9,9 @@ import pytest
 from shim.engine.containers import ContainerService, parse_signal
 from shim.engine.events import Events
 from shim.engine.model import CreateSpec
+from shim.engine.ports import LogQuery
 from shim.engine.store import Store
-from shim.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemFailure
+from shim.errors import Conflict, InvalidParameter, NotFound, NotImplementedYet, NotModified, SystemFailure
 from tests.fakes import FakeImages, FakeRuntime, bad_executable
 
 
@@ -248,12 +249,42 @@ async def test_logs_tail_across_streams(env):
     rt.log(c.id, "stderr", b"err 2\n")
     rt.log(c.id, "stdout", b"out 3\n")
     rt.log(c.id, "stderr", b"err 4\n")
-    it = await svc.logs(c.id, stdout=True, stderr=True, tail=1)
-    assert [e.data async for e in it] == [b"err 4\n"]
-    it = await svc.logs(c.id, stdout=True, stderr=False)
-    assert [e.data async for e in it] == [b"out 1\n", b"out 3\n"]
+    it = await svc.logs(c.id, LogQuery(tail=1))
+    assert [(e.stream, e.data) async for e in it] == [(2, b"err 4\n")]
+    it = await svc.logs(c.id, LogQuery(stderr=False))
+    assert b"".join([e.data async for e in it]) == b"out 1\nout 3\n"
     with pytest.raises(InvalidParameter, match="you must choose at least one stream"):
-        await svc.logs(c.id, stdout=False, stderr=False)
+        await svc.logs(c.id, LogQuery(stdout=False, stderr=False))
+
+
+async def test_logs_of_the_none_driver_are_refused(env):
+    svc, *_ = env
+    c, _ = await svc.create(spec("ln", HostConfig={"LogConfig": {"Type": "none"}}))
+    with pytest.raises(NotImplementedYet, match=r"^configured logging driver does not support reading$"):
+        await svc.logs(c.id, LogQuery())
+
+
+async def test_log_config_merged_with_the_daemon_default_at_create(env):
+    svc, *_ = env
+    svc.log_defaults = {"Type": "json-file", "Config": {"max-size": "10m"}}
+    c, _ = await svc.create(spec("lm", HostConfig={"LogConfig": {"Config": {"max-file": "3"}}}))
+    assert c.host_config["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}
+    c, _ = await svc.create(spec("ll", HostConfig={"LogConfig": {"Type": "local"}}))
+    assert c.host_config["LogConfig"] == {"Type": "local", "Config": {}}  # another driver: not the defaults
+
+
+async def test_bad_log_options_create_nothing(env):
+    svc, *_ = env
+    before = len(svc.all())
+    for lc, msg in (
+        ({"Type": "bogus"}, "logger: no log driver named 'bogus' is registered"),
+        ({"Type": "json-file", "Config": {"max-size": "banana"}}, "invalid size: 'banana'"),
+        ({"Type": "json-file", "Config": {"max-file": "0"}}, "max-file cannot be less than 1"),
+        ({"Type": "json-file", "Config": {"syslog-address": "x"}}, "unknown log opt 'syslog-address' for json-file"),
+    ):
+        with pytest.raises(InvalidParameter, match=msg):
+            await svc.create(spec("bad", HostConfig={"LogConfig": lc}))
+    assert len(svc.all()) == before
 
 
 async def test_attach_before_start_and_stdin_once(env):
@@ -476,7 +507,7 @@ async def test_logs_follow_ends_at_until(env):
     c, _ = await svc.create(spec("lu"))
     await svc.start(c.id)
     rt.log(c.id, "stdout", b"early\n")
-    it = await svc.logs(c.id, stdout=True, stderr=True, follow=True, until=_time.time() + 0.3)
+    it = await svc.logs(c.id, LogQuery(follow=True, until=_time.time_ns() + 300_000_000))
     got = await asyncio.wait_for(_collect(it), 5)  # ends although the container keeps running silently
     assert got == [b"early\n"] and c.state.running
 

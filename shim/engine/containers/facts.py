@@ -36,7 +36,7 @@ class Facts:
         net = core.network
         return {
             **(net.paths(c) if net is not None else {}),
-            "log_path": rt.log_path(c.id),
+            "log_path": _log_path(c, rt.log_path(c.id)),
             "graph_driver_data": {
                 "LowerDir": ":".join(reversed(c.layer_dirs)),
                 "MergedDir": rt.rootfs_path(c.id),
@@ -120,3 +120,10 @@ class Facts:
     def image_usage(self, image_id: str) -> list[tuple[str, bool]]:
         """(container ID, running?) of every container made from the image (rmi's conflicts, df)."""
         return [(c.id, c.state.running) for c in self._core.table.values() if c.image_id == image_id]
+
+
+def _log_path(c: Container, path: str) -> str:
+    """dockerd sets LogPath when the json-file logger starts (container.StartLogger): empty before
+    the first start and for other drivers (`local` keeps its file private on purpose)."""
+    lc = c.host_config.get("LogConfig") or {}
+    return path if c.has_been_started and (lc.get("Type") or "json-file") == "json-file" else ""

@@ -14,15 +14,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from shim.engine import containerconfig as cc
+from shim.engine import logconfig
 from shim.engine.containers.core import KIND, Core
 from shim.engine.containers.record import Live
 from shim.engine.containers.streams import Streams
 from shim.engine.containers.waiters import Waiters
 from shim.engine.health import HealthMonitor, ProbeFn
 from shim.engine.model import Container
-from shim.engine.ports import ExitInfo, RunRequest
+from shim.engine.ports import ExitInfo, LogPolicy, RunRequest
 from shim.engine.security import SecurityPolicy
 from shim.engine.state import Status, check
 from shim.errors import ShimError, StartFailed, start_step_failed
@@ -332,4 +334,12 @@ def run_request(c: Container, security: SecurityPolicy) -> RunRequest:
         netns_path="host" if mode == "host" else None,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         confinement=security.confinement(hc),
+        log=_log_policy(hc),
     )
+
+
+def _log_policy(hc: dict[str, Any]) -> LogPolicy:
+    try:
+        return logconfig.policy(hc.get("LogConfig") or {})
+    except ValueError:  # a record from before options were verified at create: the defaults
+        return LogPolicy()

@@ -20,7 +20,7 @@ from typing import Any
 
 from shim.engine import containerconfig as cc
 from shim.engine import hostsfiles as hf
-from shim.engine import names
+from shim.engine import logconfig, names
 from shim.engine.container_io import AttachSession
 from shim.engine.containers.core import KIND, BindsOnly, Core
 from shim.engine.containers.facts import Facts, Keep
@@ -33,7 +33,7 @@ from shim.engine.events import Events
 from shim.engine.health import ProbeFn
 from shim.engine.model import Container, CreateSpec, ListQuery
 from shim.engine.observe import timed
-from shim.engine.ports import ImagesPort, LogEntry, NetworkingPort, Runtime, VolumesPort
+from shim.engine.ports import ImagesPort, LogChunk, LogQuery, NetworkingPort, Runtime, VolumesPort
 from shim.engine.security import SecurityPolicy
 from shim.engine.signals import parse_signal
 from shim.engine.state import Status, check
@@ -96,10 +96,12 @@ class ContainerService:
         volumes: VolumesPort | None = None,
         network: NetworkingPort | None = None,
         security: SecurityPolicy | None = None,
+        log_defaults: dict[str, Any] | None = None,
     ) -> None:
         """`volumes`: the seed's mount steps (register at create, start_mounts, release, forget);
         without it only host-path binds are mounted. `network`: connect at start, release after
-        the process ended, forget at remove, inspect's NetworkSettings."""
+        the process ended, forget at remove, inspect's NetworkSettings. `log_defaults`: the
+        daemon's LogConfig (--log-driver/--log-opt), merged into each container's at create."""
         table = Registry()
         core = Core(
             store=store,
@@ -112,6 +114,7 @@ class ContainerService:
             security=security or SecurityPolicy(),
         )
         self._core, self._table, self._images = core, table, images
+        self.log_defaults: dict[str, Any] = dict(log_defaults or {"Type": logconfig.DEFAULT_DRIVER, "Config": {}})
         self._waiters = Waiters(table)
         self._streams = Streams(core)
         self._sizes = Sizes(core)
@@ -207,7 +210,7 @@ class ContainerService:
         self._core.security.fill_defaults(host_config)
         cc.merge_image_config(config, info.config)
         cc.verify_config(config)
-        cc.validate_create(config, host_config)
+        cc.validate_create(config, host_config, self.log_defaults)
         path, args = cc.command(config)
         cc.adapt_host_config(host_config, create=True)
         cid = table.new_id()
@@ -269,6 +272,7 @@ class ContainerService:
             c.id,
         )
         new = cc.normalize_host_config(hc)
+        new["LogConfig"] = logconfig.verify(new.get("LogConfig"), self.log_defaults)
         if not new.get("NetworkMode"):
             new["NetworkMode"] = "default"
         c.host_config = new
@@ -562,21 +566,15 @@ class ContainerService:
 
     # ------------------------------------------------------------ logs and attach
 
-    async def logs(
-        self,
-        ref: str,
-        *,
-        stdout: bool,
-        stderr: bool,
-        follow: bool = False,
-        since: float = 0.0,
-        until: float = 0.0,
-        tail: int | None = None,
-    ) -> AsyncIterator[LogEntry]:
-        if not (stdout or stderr):
+    async def logs(self, ref: str, query: LogQuery) -> AsyncIterator[LogChunk]:
+        if not (query.stdout or query.stderr):
             raise InvalidParameter("Bad parameters: you must choose at least one stream")
-        c = self.get(ref)
-        return self._streams.logs(c, stdout=stdout, stderr=stderr, follow=follow, since=since, until=until, tail=tail)
+        return self._streams.logs(self.get(ref), query)
+
+    @staticmethod
+    def logs_readable(c: Container) -> bool:
+        """Whether the container's log driver can be read back (attach's logs replay skips it)."""
+        return logconfig.readable(c.host_config.get("LogConfig") or {})
 
     def check_attachable(self, ref: str) -> Container:
         """daemon.ContainerAttach's refusals, answered before the connection is hijacked."""

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+from shim.engine import logconfig
 from shim.engine.container_io import AttachSession, read_logs, share_attach
 from shim.engine.containers.core import Core
 from shim.engine.containers.record import Live
 from shim.engine.model import Container
-from shim.engine.ports import AttachHandle, LogEntry
-from shim.errors import ShimError
+from shim.engine.ports import AttachHandle, LogChunk, LogQuery
+from shim.errors import NotImplementedYet, ShimError
 
 log = logging.getLogger("shim.containers")
 
@@ -47,30 +50,42 @@ class Streams:
             raise
         return AttachSession(c, handle, bool(c.config.get("Tty")), bool(c.config.get("StdinOnce")), done)
 
-    def logs(
-        self,
-        c: Container,
-        *,
-        stdout: bool,
-        stderr: bool,
-        follow: bool,
-        since: float,
-        until: float,
-        tail: int | None,
-    ) -> AsyncIterator[LogEntry]:
-        entries = read_logs(
-            self._core.runtime,
-            c.id,
-            stdout=stdout,
-            stderr=stderr,
-            follow=follow and c.state.running,
-            since=since,
-            until=until,
-            tail=tail,
-        )
-        return self._counted(self._core.table.live(c.id), entries)
+    def logs(self, c: Container, query: LogQuery) -> AsyncIterator[LogChunk]:
+        """dockerd's ContainerLogs: `none` (and any driver that can't be read) refused; `--details`
+        gets the attributes the log options name; a stopped container is not followed."""
+        lc = c.host_config.get("LogConfig") or {}
+        if not logconfig.readable(lc):
+            raise NotImplementedYet("configured logging driver does not support reading")
+        if query.details is not None:
+            query.details = logconfig.details_prefix(self._attributes(c, lc))
+        query.follow = query.follow and c.state.running
+        return self._counted(self._core.table.live(c.id), read_logs(self._core.runtime, c.id, query))
 
-    async def _counted(self, live: Live, items: AsyncIterator[LogEntry]) -> AsyncIterator[LogEntry]:
+    @staticmethod
+    def _attributes(c: Container, lc: dict[str, Any]) -> dict[str, str]:
+        cfg = c.config
+        info = {
+            "ID": c.id[:12],
+            "FullID": c.id,
+            "ContainerID": c.id,
+            "Name": c.name.lstrip("/"),
+            "ContainerName": "/" + c.name.lstrip("/"),
+            "ImageID": c.image_id.removeprefix("sha256:")[:12],
+            "ImageFullID": c.image_id,
+            "ContainerImageID": c.image_id,
+            "ImageName": cfg.get("Image") or "",
+            "ContainerImageName": cfg.get("Image") or "",
+            "Command": " ".join([c.path, *c.args]),
+            "ContainerEntrypoint": c.path,
+            "Hostname": os.uname().nodename,
+            "DaemonName": "docker",
+        }
+        try:
+            return logconfig.attributes(lc, cfg.get("Labels") or {}, cfg.get("Env") or [], info)
+        except ValueError:
+            return {}
+
+    async def _counted(self, live: Live, items: AsyncIterator[LogChunk]) -> AsyncIterator[LogChunk]:
         live.readers += 1
         try:
             async for e in items:

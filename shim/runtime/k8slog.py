@@ -1,0 +1,186 @@
+"""Runtime adapter (pure): conmon's k8s-file log lines turned into what `docker logs` sends, in bulk.
+
+A line is `<time> <stdout|stderr> <F|P> <payload>\\n`: the time is RFC 3339 with nanoseconds and a
+`±hh:mm` zone (shimd starts conmon with TZ=UTC, so `+00:00`), `F` a whole line whose newline is
+the payload's own, `P` a partial line (the process wrote no newline yet) whose newline conmon
+added. conmon stamps every line of one read of the container's pipe (up to 8 KiB) with the same
+time (ctr_logging.c write_k8s_log), so a block of the file is a run of *segments*: consecutive
+lines with the same time, stream and tag, ~128 lines each for 64-byte lines.
+
+Everything here works per segment with C-speed bytes operations (find, rfind, count, replace),
+never per line: stripping the prefixes of a segment is one `replace` of `\\n<prefix>`, and
+consecutive segments of one stream become one stdcopy frame. A payload cannot contain `\\n`, so
+`\\n<prefix>` only ever matches at the start of a line; a segment whose lines are not all
+contiguous with that prefix (never seen: conmon's times are per read) falls back to a line loop.
+
+`--since`/`--until` compare a segment's time (text comparison for UTC times, a parse otherwise),
+`-t` puts Docker's RFC3339NanoFixed time (`2006-01-02T15:04:05.000000000Z`, what dockerd 20.10's
+WriteLogStream prints) before each line, `--details` the attributes and a space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from shim.times import NS, parse_rfc3339_nano
+
+# How far ahead to look for the last line of a segment (rfind scans back from there): twice the
+# previous segment's length, at least _WINDOW. conmon's reads are at most 8 KiB of output, ~15 KiB
+# with the prefixes of 64-byte lines; a longer segment is found in several steps.
+_WINDOW = 4096
+_STREAMS = {b"stdout": 1, b"stderr": 2}
+
+
+@dataclasses.dataclass(slots=True)
+class Render:
+    """What a read wants: streams, a time window (unix ns, 0 = open), timestamps, details prefix."""
+
+    stdout: bool = True
+    stderr: bool = True
+    since: int = 0
+    until: int = 0
+    timestamps: bool = False
+    details: bytes | None = None  # `docker logs --details`: "k=v,..." (b"" when there are none)
+    _since_text: bytes = b""
+    _until_text: bytes = b""
+
+    def __post_init__(self) -> None:
+        # UTC times compare as text: `2026-12-05T01:09:21.123456789` is fixed-width
+        self._since_text = _fixed_utc(self.since) if self.since else b""
+        self._until_text = _fixed_utc(self.until) if self.until else b""
+
+
+def _fixed_utc(ns: int) -> bytes:
+    import time
+
+    secs, frac = divmod(ns, NS)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)).encode() + b".%09d" % frac
+
+
+@functools.lru_cache(maxsize=64)
+def docker_time(ts: bytes) -> bytes:
+    """conmon's time as dockerd prints it with `-t`: UTC, nine fraction digits, `Z`."""
+    if len(ts) == 35 and ts.endswith(b"+00:00"):
+        return ts[:29] + b"Z"
+    return _fixed_utc(parse_rfc3339_nano(ts.decode())) + b"Z"
+
+
+def _utc_text(ts: bytes) -> bytes | None:
+    """The comparable UTC text of a conmon time, when it is UTC already (the usual case)."""
+    return ts[:29] if len(ts) == 35 and ts.endswith(b"+00:00") else None
+
+
+def _before(ts: bytes, text: bytes, ns: int) -> bool:
+    utc = _utc_text(ts)
+    if utc is not None:
+        return utc < text
+    return parse_rfc3339_nano(ts.decode()) < ns
+
+
+def _after(ts: bytes, text: bytes, ns: int) -> bool:
+    utc = _utc_text(ts)
+    if utc is not None:
+        return utc > text
+    return parse_rfc3339_nano(ts.decode()) > ns
+
+
+class Sink:
+    """Collects (stream, bytes) pieces, merging consecutive pieces of one stream."""
+
+    __slots__ = ("_parts", "_stream", "chunks")
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[int, bytes]] = []
+        self._parts: list[bytes] = []
+        self._stream = 0
+
+    def add(self, stream: int, data: bytes) -> None:
+        if stream != self._stream:
+            self.flush()
+            self._stream = stream
+        self._parts.append(data)
+
+    def flush(self) -> None:
+        if self._parts:
+            self.chunks.append((self._stream, b"".join(self._parts)))
+            self._parts = []
+
+    def take(self) -> list[tuple[int, bytes]]:
+        self.flush()
+        out, self.chunks = self.chunks, []
+        return out
+
+
+def render(block: bytes, r: Render, sink: Sink) -> bool:
+    """Render the complete lines of `block` (it ends with a newline) into `sink`. Returns False
+    once a line after `until` was met: the read ends there (json-file's reader stops at the first
+    message after Until, whatever its stream)."""
+    pos, n = 0, len(block)
+    window = 4 * _WINDOW
+    while pos < n:
+        sp = block.find(b" ", pos)
+        nl = block.find(b"\n", pos)
+        if sp < 0 or nl < 0 or nl < sp + 10 or block[sp + 7 : sp + 8] != b" " or block[sp + 9 : sp + 10] != b" ":
+            pos = n if nl < 0 else nl + 1  # not a k8s-file line (torn or foreign): skipped
+            continue
+        stream = _STREAMS.get(block[sp + 1 : sp + 7], 0)
+        tag = block[sp + 8 : sp + 9]
+        if not stream or tag not in (b"F", b"P"):
+            pos = nl + 1
+            continue
+        prefix = block[pos : sp + 10]
+        end = _segment_end(block, pos, prefix, nl, window)
+        window = max(_WINDOW, 2 * (end - pos))
+        ts = block[pos:sp]
+        new = b""
+        if r.timestamps:
+            new = docker_time(ts) + b" "
+        if r.details is not None:
+            new += r.details + b" "
+        body = block[pos + len(prefix) : end]
+        sep = b"\n" + prefix
+        # partial lines (P) lose the newline conmon added
+        out = body.replace(sep, b"\n" + new) if tag == b"F" else body[:-1].replace(sep, new)
+        # every line of the segment carried the prefix iff each but the first had one replaced
+        joins = body.count(b"\n") - 1
+        if len(out) != len(body) - (tag == b"P") + joins * (len(new) - len(prefix) - (tag == b"P")):
+            for line in block[pos:end].splitlines(keepends=True):  # not one run after all: line by line
+                if not render(line, r, sink):
+                    return False
+            pos = end
+            continue
+        if r.until and _after(ts, r._until_text, r.until):
+            return False
+        if not (r.since and _before(ts, r._since_text, r.since)) and (r.stdout if stream == 1 else r.stderr):
+            sink.add(stream, new + out if new else out)
+        pos = end
+    return True
+
+
+def _segment_end(block: bytes, pos: int, prefix: bytes, first_nl: int, window: int) -> int:
+    """End (after its newline) of the run of lines starting at `pos` that share `prefix`."""
+    sep = b"\n" + prefix
+    end = first_nl + 1
+    while block.startswith(prefix, end):
+        last = block.rfind(sep, end - 1, min(len(block), end + window))
+        nl = block.find(b"\n", last + len(sep))
+        if nl < 0:  # a block holds whole lines only
+            return len(block)
+        end = nl + 1  # render() checks that every line up to here carried the prefix
+    return end
+
+
+def tail_offset(block: bytes, lines: int) -> tuple[int, int]:
+    """Where the last `lines` complete lines of `block` begin, scanning back from its end:
+    (offset, lines still wanted before this block). Bytes after the last newline don't count."""
+    end = block.rfind(b"\n") + 1
+    if lines <= 0:
+        return end, 0
+    have = block.count(b"\n", 0, end)
+    if have <= lines:
+        return 0, lines - have
+    pos = end - 1
+    for _ in range(lines):
+        pos = block.rfind(b"\n", 0, pos)
+    return pos + 1, 0
