@@ -3,29 +3,22 @@
 conmon writes `<data-root>/containers/<id>/container.log` (k8s-file format; `LogPath` of a
 json-file container). With `--log-size-max` it rotates by itself when the next write would pass
 max-size (ctr_logging.c reopen_k8s_file): open(`container.log.tmp`, O_TRUNC|O_CREAT), then
-rename(tmp, `container.log`), which unlinks the file it wrote so far. To keep max-file
-generations the keeper gives every file conmon writes a second, permanent name before conmon
-gets to it:
+rename(tmp, `container.log`), which unlinks the file written so far. To keep max-file files as
+dockerd does, conmon runs with a small preload library (conmon_keep.c): at that rename it first
+links the outgoing file as `logs/<seq>` (growing, zero-padded numbers) and removes the ones beyond
+max-file - 1. It runs inside conmon at the moment of the rotation, so nothing is lost at the
+boundary however fast the container writes, and rotation goes on unchanged while shimd is down.
 
-- `logs/<seq>`: one name per generation (`<seq>` zero-padded, growing; `<seq>.gz` once compressed);
-- `container.log` and `logs/<seq>` of the current generation are the same inode;
-- `container.log.tmp` is pre-created as a hard link of a fresh, empty `logs/<seq+1>` (the *spare*):
-  conmon's rotation opens it (O_TRUNC of an empty file) and renames it into place, so the file
-  it leaves keeps its `logs/<seq>` name and the new one already has its own.
-
-On each rotation (inotify IN_MOVED_TO of `container.log`, one watch per container, read by one
-thread) the keeper links a new spare (`stat`, `open`, `link`: no Python between conmon's
-rotations beyond that), then prunes to max-file and gzips the older generations on a worker.
-When conmon rotates again before the keeper linked the next spare, it creates a tmp of its own:
-the keeper gives that file its `logs/` name when it sees it (the "adoption"). Nothing is lost
-unless conmon rotates three times before the keeper reacts (two rotations are covered: the
-spare, then adoption). While shimd is down conmon keeps rotating at max-size: the first
-rotation uses the spare, the second file is adopted at the next start, and every file between
-them is lost (the disk bound holds: at most max-file + 1 files). docs/LOGGING.md has the rest.
+The rest is shimd's, and none of it is urgent:
+- `prepare` before conmon starts: the policy saved (a restarted shimd reads it), and a previous
+  run's file moved to `logs/` (conmon counts from zero: the file would pass max-size otherwise);
+- compression (`compress=true`, and `local`'s default): a watcher thread sees each new `logs/<seq>`
+  (inotify) and a worker gzips it to `logs/<seq>.gz` with the file's mtime; files rotated while
+  shimd was down are compressed when it watches the container again;
+- `generations()`: the kept files, oldest first, then `container.log`, for the readers.
 
 Without rotation (no max-size) or with max-file 1 there is nothing to keep: conmon's own
-behaviour is dockerd's there (one growing file; or one file cut at max-size), and `container.log`
-is the only file.
+behaviour is dockerd's there (one growing file; or one file started afresh at max-size).
 """
 
 from __future__ import annotations
@@ -48,7 +41,6 @@ from shim.runtime import inotify
 log = logging.getLogger("shim.runtime.logs")
 
 CURRENT = "container.log"
-TMP = CURRENT + ".tmp"  # conmon's rotation temp name
 GENS = "logs"
 POLICY = "log-policy.json"
 
@@ -58,9 +50,18 @@ def keeping(p: LogPolicy) -> bool:
     return p.driver != "none" and p.max_size > 0 and p.max_file >= 2
 
 
+def preload_library() -> str | None:
+    """The built conmon_keep library (setuptools builds it beside this module), None if missing."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.startswith("_conmon_keep") and name.endswith(".so"):
+            return os.path.join(here, name)
+    return None
+
+
 @dataclasses.dataclass(slots=True)
 class Gen:
-    """One file of a container's log, oldest first in a listing; `seq` None for `container.log` alone."""
+    """One file of a container's log, oldest first in a listing; `seq` None for `container.log`."""
 
     path: str
     seq: int | None
@@ -100,23 +101,20 @@ class Layout:
         os.replace(path + ".new", path)
 
     def generations(self, cid: str) -> list[Gen]:
-        """Every kept file in order, ending with the current one; spares and empty leftovers out."""
-        cur = _stat(self.current(cid))
+        """Every kept file in order (a plain file rather than its .gz when both exist, as while it
+        is compressed), then `container.log`."""
         out: list[Gen] = []
-        found = False
-        for seq, name in _listing(self.gens_dir(cid)):
-            st = _stat(os.path.join(self.gens_dir(cid), name))
-            if st is None:
+        seen: set[int] = set()
+        gdir = self.gens_dir(cid)
+        for seq, name in _listing(gdir):
+            if seq in seen:
                 continue
-            gz = name.endswith(".gz")
-            if cur is not None and not gz and st.st_ino == cur.st_ino:
-                out.append(_gen(os.path.join(self.gens_dir(cid), name), seq, st, current=True))
-                found = True
-                break
-            if st.st_size:
-                out.append(_gen(os.path.join(self.gens_dir(cid), name), seq, st, gz=gz))
-        if not found and cur is not None:
-            # the current file without a generation name: no rotation kept, or not adopted yet
+            st = _stat(os.path.join(gdir, name))
+            if st is not None:
+                seen.add(seq)
+                out.append(_gen(os.path.join(gdir, name), seq, st, gz=name.endswith(".gz")))
+        cur = _stat(self.current(cid))
+        if cur is not None:
             out.append(_gen(self.current(cid), None, cur, current=True))
         return out
 
@@ -147,24 +145,16 @@ def _listing(gdir: str) -> list[tuple[int, str]]:
     return out
 
 
-@dataclasses.dataclass(slots=True)
-class _Kept:
-    cid: str
-    policy: LogPolicy
-    wd: int = -1
-    next_seq: int = 1
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-
-
 class Keeper:
-    """Keeps the generations of every rotating container (see the module docstring). Its methods
-    block: call them from a thread. One thread reads the inotify events; one worker prunes and
-    compresses."""
+    """prepare() before conmon starts, conmon's environment, and compression of the kept files
+    (one inotify thread for every watched container, one worker). Blocking: call from a thread."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self._kept: dict[str, _Kept] = {}
-        self._by_wd: dict[int, _Kept] = {}
+        self.library = preload_library()
+        self._policies: dict[str, LogPolicy] = {}
+        self._by_wd: dict[int, str] = {}
+        self._wds: dict[str, int] = {}
         self._guard = threading.Lock()
         self._ino: inotify.Inotify | None = None
         self._thread: threading.Thread | None = None
@@ -172,184 +162,88 @@ class Keeper:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shim-logs")
         self._pending: set[str] = set()
 
-    # --- per container ---------------------------------------------------------------
-
     def prepare(self, cid: str, policy: LogPolicy) -> None:
-        """Before conmon starts: the policy saved (a restarted shimd reads it), and with rotation a
-        fresh current file with its generation name plus the spare. A previous run's file becomes
-        a generation of its own (conmon would count from zero and pass max-size otherwise)."""
+        """Before conmon starts: the policy saved, and with rotation the generations directory,
+        a previous run's file moved into it (a restart starts a new file), older ones pruned."""
         lay = self.layout
         os.makedirs(lay.dir(cid), exist_ok=True)
         lay.save_policy(cid, policy)
         if not keeping(policy):
             return
         os.makedirs(lay.gens_dir(cid), exist_ok=True)
-        k = self._state(cid, policy)
-        with k.lock:
-            self._adopt(k)
-            cur = _stat(lay.current(cid))
-            if cur is None or cur.st_size:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(lay.dir(cid), TMP))
-                path = self._new_gen(k)
-                os.link(path, os.path.join(lay.dir(cid), TMP))
-                os.replace(os.path.join(lay.dir(cid), TMP), lay.current(cid))
-            self._spare(k)
-        self._housekeep(cid)
+        cur = _stat(lay.current(cid))
+        if cur is not None and cur.st_size:
+            seqs = [seq for seq, _ in _listing(lay.gens_dir(cid))]
+            os.rename(lay.current(cid), os.path.join(lay.gens_dir(cid), f"{max(seqs, default=0) + 1:010d}"))
+        _prune(lay.gens_dir(cid), policy.max_file - 1)
+
+    def conmon_env(self, cid: str, policy: LogPolicy) -> dict[str, str]:
+        """What conmon needs to keep the generations itself (the preload library's settings)."""
+        if not keeping(policy):
+            return {}
+        if self.library is None:
+            log.warning("%s: the conmon_keep library is not built: rotated logs are not kept", cid[:12])
+            return {}
+        return {
+            "LD_PRELOAD": self.library,
+            "SHIM_LOG_PATH": self.layout.current(cid),
+            "SHIM_LOG_GENS": self.layout.gens_dir(cid),
+            "SHIM_LOG_KEEP": str(policy.max_file),
+        }
 
     def resume(self, cid: str) -> None:
-        """A running container (after a shimd restart, or at start): watch its rotations, and
-        catch up with what happened unwatched."""
+        """The container runs (started, or found running by a restarted shimd): compress what it
+        rotates from now on and whatever it rotated unwatched."""
         policy = self.layout.policy(cid)
-        if policy is None or not keeping(policy):
+        if policy is None or not (keeping(policy) and policy.compress):
             return
         with self._guard:
-            if cid in self._kept and self._kept[cid].wd >= 0:
-                return
-        k = self._state(cid, policy)
-        self._watch(k)
-        self._on_rotation(k)
+            self._policies[cid] = policy
+            if cid not in self._wds:
+                self._ensure_thread()
+                assert self._ino is not None
+                try:
+                    wd = self._ino.add(self.layout.gens_dir(cid), inotify.IN_CREATE | inotify.IN_MOVED_TO)
+                except OSError:
+                    return
+                self._wds[cid], self._by_wd[wd] = wd, cid
+        self._compress_soon(cid)
 
     def release(self, cid: str) -> None:
-        """The container's process is gone: a last catch-up, and no more watching."""
+        """The container's process is gone: what it rotated last is compressed, no more watching."""
         with self._guard:
-            k = self._kept.pop(cid, None)
-            if k is not None and k.wd >= 0:
-                self._by_wd.pop(k.wd, None)
-        if k is None:
-            return
-        if k.wd >= 0 and self._ino is not None:
-            self._ino.remove(k.wd)
-        if os.path.isdir(self.layout.dir(cid)):
-            with k.lock:
-                self._adopt(k)
-            self._prune_and_compress(k)
+            wd = self._wds.pop(cid, None)
+            policy = self._policies.pop(cid, None)
+            if wd is not None:
+                self._by_wd.pop(wd, None)
+        if wd is not None and self._ino is not None:
+            self._ino.remove(wd)
+        if policy is not None and os.path.isdir(self.layout.gens_dir(cid)):
+            self._worker.submit(_compress_all, self.layout.gens_dir(cid))
 
-    def _state(self, cid: str, policy: LogPolicy) -> _Kept:
-        with self._guard:
-            k = self._kept.get(cid)
-            if k is None:
-                k = self._kept[cid] = _Kept(cid, policy)
-            k.policy = policy
-            seqs = [s for s, _ in _listing(self.layout.gens_dir(cid))]
-            k.next_seq = max(k.next_seq, (max(seqs) + 1) if seqs else 1)
-            return k
+    # --- compression ---------------------------------------------------------------------
 
-    def _new_gen(self, k: _Kept) -> str:
-        """A new, empty generation file with the next number."""
-        while True:
-            path = os.path.join(self.layout.gens_dir(k.cid), f"{k.next_seq:010d}")
-            k.next_seq += 1
-            try:
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-                return path
-            except FileExistsError:
-                continue
-
-    def _adopt(self, k: _Kept) -> None:
-        """Give the current file its generation name if it has none (conmon made its own tmp)."""
-        cur = _stat(self.layout.current(k.cid))
-        if cur is None or cur.st_nlink > 1:
-            return
-        path = os.path.join(self.layout.gens_dir(k.cid), f"{k.next_seq:010d}")
-        k.next_seq += 1
-        with contextlib.suppress(FileNotFoundError, FileExistsError):
-            os.link(self.layout.current(k.cid), path)
-
-    def _spare(self, k: _Kept) -> None:
-        """`container.log.tmp` as a link of a new, empty generation, unless conmon is mid-rotation."""
-        tmp = os.path.join(self.layout.dir(k.cid), TMP)
-        st = _stat(tmp)
-        if st is not None and st.st_nlink > 1:
-            return  # ours, still unused
-        if st is not None:
-            return  # conmon's own tmp, about to be renamed: adopted at its IN_MOVED_TO
-        path = self._new_gen(k)
-        try:
-            os.link(path, tmp)
-        except FileExistsError:
-            os.unlink(path)  # conmon created its tmp meanwhile
-
-    def _on_rotation(self, k: _Kept) -> None:
-        if not os.path.isdir(self.layout.gens_dir(k.cid)):
-            return
-        with k.lock:
-            self._adopt(k)
-            self._spare(k)
-        self._housekeep(k.cid)
-
-    # --- pruning and compression (the worker) ---------------------------------------------
-
-    def _housekeep(self, cid: str) -> None:
+    def _compress_soon(self, cid: str) -> None:
         with self._guard:
             if cid in self._pending:
                 return
             self._pending.add(cid)
-        self._worker.submit(self._housekeep_now, cid)
+        self._worker.submit(self._compress_now, cid)
 
-    def _housekeep_now(self, cid: str) -> None:
+    def _compress_now(self, cid: str) -> None:
         with self._guard:
             self._pending.discard(cid)
-            k = self._kept.get(cid)
-        if k is not None:
-            try:
-                self._prune_and_compress(k)
-            except OSError as e:
-                log.warning("log housekeeping of %s: %s", cid, e)
+        try:
+            _compress_all(self.layout.gens_dir(cid))
+        except OSError as e:
+            log.warning("compressing the log of %s: %s", cid[:12], e)
 
-    def _prune_and_compress(self, k: _Kept) -> None:
-        """Keep the current file and max-file - 1 older ones; gzip the older ones if asked
-        (dockerd compresses each rotated file, and keeps the last entry's time with it: we keep
-        the file's mtime, that time's upper bound, for --since). Empty files other than the
-        current one are leftovers (a spare never used): they go."""
-        gdir = self.layout.gens_dir(k.cid)
-        with k.lock:  # not while the keeper thread links a spare
-            cur = _stat(self.layout.current(k.cid))
-            tmp = _stat(os.path.join(self.layout.dir(k.cid), TMP))
-            stats = {name: _stat(os.path.join(gdir, name)) for _, name in _listing(gdir)}
-            cur_seq = next(
-                (
-                    seq
-                    for seq, name in _listing(gdir)
-                    if cur is not None and (st := stats.get(name)) is not None and st.st_ino == cur.st_ino
-                ),
-                None,
-            )
-            if cur_seq is None:
-                return
-            older: set[int] = set()
-            for seq, name in _listing(gdir):
-                st = stats.get(name)
-                if st is None or seq >= cur_seq or (tmp is not None and st.st_ino == tmp.st_ino):
-                    continue  # newer ones are spares (or in use already, when conmon just rotated)
-                if st.st_size == 0:
-                    _unlink(os.path.join(gdir, name))
-                else:
-                    older.add(seq)
-            ordered = sorted(older)
-            keep = set(ordered[len(ordered) - (k.policy.max_file - 1) :])
-            for seq, name in _listing(gdir):
-                if seq in older and seq not in keep:
-                    _unlink(os.path.join(gdir, name))
-            for name in os.listdir(gdir):
-                if name.endswith(".gz.tmp"):
-                    _unlink(os.path.join(gdir, name))  # a compression cut short (this worker does them all)
-        if k.policy.compress:
-            plain = {seq for seq, name in _listing(gdir) if not name.endswith(".gz")}
-            for seq in sorted(plain & keep):
-                _gzip(os.path.join(gdir, f"{seq:010d}"))
-
-    # --- the watching thread -----------------------------------------------------------
-
-    def _watch(self, k: _Kept) -> None:
-        with self._guard:
-            if self._ino is None:
-                self._ino = inotify.Inotify(blocking=False)
-                self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-                self._thread = threading.Thread(target=self._run, name="shim-log-keeper", daemon=True)
-                self._thread.start()
-            k.wd = self._ino.add(self.layout.dir(k.cid), inotify.IN_MOVED_TO)
-            self._by_wd[k.wd] = k
+    def _ensure_thread(self) -> None:
+        if self._ino is None:
+            self._ino = inotify.Inotify(blocking=False)
+            self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            self._thread = threading.Thread(target=self._run, name="shim-log-keeper", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         ino = self._ino
@@ -368,22 +262,12 @@ class Keeper:
                     return
                 raise
             for wd, mask, name in events:
+                cid = self._by_wd.get(wd)
                 if mask & inotify.IN_Q_OVERFLOW:
                     for each in list(self._by_wd.values()):
-                        self._catch(each)
-                    continue
-                if name != CURRENT.encode():
-                    continue
-                kept = self._by_wd.get(wd)
-                if kept is not None:
-                    self._catch(kept)
-
-    def _catch(self, k: _Kept) -> None:
-        try:
-            self._on_rotation(k)
-        except OSError as e:  # the container's files went away (removed): nothing to keep
-            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
-                log.warning("keeping the log of %s: %s", k.cid, e)
+                        self._compress_soon(each)
+                elif cid is not None and name.isdigit():
+                    self._compress_soon(cid)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -400,13 +284,31 @@ class Keeper:
         self._worker.shutdown(wait=True)
 
 
+def _prune(gdir: str, keep: int) -> None:
+    """Only the newest `keep` generations stay (conmon_keep.c does the same at each rotation)."""
+    entries = _listing(gdir)
+    seqs = sorted({seq for seq, _ in entries})
+    cut = set(seqs[: max(0, len(seqs) - keep)])
+    for seq, name in entries:
+        if seq in cut:
+            _unlink(os.path.join(gdir, name))
+
+
+def _compress_all(gdir: str) -> None:
+    """gzip every kept file not compressed yet (dockerd compresses each file it rotates)."""
+    for _seq, name in _listing(gdir):
+        if not name.endswith(".gz"):
+            _gzip(os.path.join(gdir, name))
+
+
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 
 
 def _gzip(path: str) -> None:
-    """`<path>.gz` with the file's mtime, then the plain file goes (readers holding it keep it)."""
+    """`<path>.gz` with the file's mtime (what --since skips files by), then the plain file goes
+    (a reader holding it open keeps it); nothing if conmon pruned the file meanwhile."""
     try:
         st = os.stat(path)
         with (
@@ -417,10 +319,9 @@ def _gzip(path: str) -> None:
             shutil.copyfileobj(src, dst, 1 << 20)
         os.utime(path + ".gz.tmp", ns=(st.st_atime_ns, st.st_mtime_ns))
         if not os.path.exists(path):  # pruned meanwhile
-            os.unlink(path + ".gz.tmp")
+            _unlink(path + ".gz.tmp")
             return
         os.replace(path + ".gz.tmp", path + ".gz")
-        os.unlink(path)
+        _unlink(path)
     except FileNotFoundError:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path + ".gz.tmp")
+        _unlink(path + ".gz.tmp")

@@ -25,16 +25,22 @@ _FOLLOW_MASK = inotify.IN_MODIFY | inotify.IN_MOVED_TO | inotify.IN_CREATE | ino
 
 
 class _Cursor:
-    """Position in a container's generations (blocking methods: run them in a thread)."""
+    """Position in a container's generations (blocking methods: run them in a thread). Files are
+    opened when reached; moving on re-lists them, so a rotation (or a compression) meanwhile is
+    followed: the next file is the one after the file just read, found by inode, else by number,
+    else by mtime."""
 
-    def __init__(self, layout: Layout, cid: str, gens: list[Gen], index: int, offset: int) -> None:
-        self.layout, self.cid = layout, cid
+    def __init__(
+        self, layout: Layout, cid: str, gens: list[Gen], index: int, offset: int, wake: _Wake | None = None
+    ) -> None:
+        self.layout, self.cid, self.wake = layout, cid, wake
         self.gens, self.index, self.pos = gens, index, offset
         self._fd = -1
         self._mem: bytes | None = None  # a decompressed generation
         self._rest = b""
         self.ino = 0
         self.seq: int | None = None
+        self.mtime_ns = 0
 
     def _open(self) -> bool:
         if self._fd >= 0 or self._mem is not None:
@@ -42,27 +48,44 @@ class _Cursor:
         if self.index >= len(self.gens):
             return False
         g = self.gens[self.index]
+        if self.wake is not None and g.seq is not None:
+            self.wake.drop_below(g.seq)
+            fd = self.wake.take(g.seq)
+            if fd >= 0:  # opened when conmon made it: readable even if pruned since
+                self._fd, self.ino, self.seq = fd, os.fstat(fd).st_ino, g.seq
+                return True
         try:
             if g.gz:
-                with open(g.path, "rb") as f:
-                    self._mem = gzip.decompress(f.read())
+                self._mem = _gunzip(g.path)
             else:
-                self._fd = os.open(g.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    self._fd = os.open(g.path, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    if g.seq is None:
+                        raise
+                    self._mem = _gunzip(g.path + ".gz")  # compressed since the listing
         except (OSError, EOFError, gzip.BadGzipFile):
             self._mem = b""  # pruned meanwhile (or damaged): nothing more in it
         self.ino, self.seq = g.ino, g.seq
+        if self._fd >= 0 and g.current and os.fstat(self._fd).st_ino != g.ino:
+            # rotated since the listing: the file listed is a kept generation now
+            os.close(self._fd)
+            self._fd = -1
+            gens = self.layout.generations(self.cid)
+            at = next((i for i, x in enumerate(gens) if x.ino == g.ino and not x.gz), None)
+            self.gens, self.index = (gens, at) if at is not None else (gens, len(gens) - 1)
+            if at is None:
+                self.pos = 0
+            return self._open()
         return True
-
-    def _next_file(self) -> None:
-        self.close()
-        self.index += 1
-        self.pos, self._rest = 0, b""
 
     def _read(self) -> bytes:
         if self._mem is not None:
             data = self._mem[self.pos : self.pos + BLOCK]
         else:
-            if os.fstat(self._fd).st_size < self.pos:
+            st = os.fstat(self._fd)
+            self.mtime_ns = st.st_mtime_ns
+            if st.st_size < self.pos:
                 self.pos, self._rest = 0, b""  # truncated under us (`truncate -s 0 LogPath`)
             data = os.pread(self._fd, BLOCK, self.pos)
         self.pos += len(data)
@@ -73,8 +96,7 @@ class _Cursor:
         while self._open():
             data = self._read()
             if not data:
-                if self.index < len(self.gens) - 1:
-                    self._next_file()
+                if self.index < len(self.gens) - 1 and self.advance():
                     continue
                 return [], False, False
             data = self._rest + data
@@ -86,24 +108,35 @@ class _Cursor:
         return [], False, False
 
     def rotated(self) -> bool:
-        """Whether conmon moved on from the file we are at the end of (checked before a last read)."""
+        """Whether conmon moved on from the current file we are at the end of."""
+        if not self._open() or self.seq is not None:
+            return False
         try:
             return os.stat(self.layout.current(self.cid)).st_ino != self.ino
         except OSError:
             return False
 
     def advance(self) -> bool:
-        """After a rotation: the generations after ours (by inode, else by number). False while the
-        new file has no generation name yet."""
+        """On to the file after the one just read. False when there is none (yet)."""
         gens = self.layout.generations(self.cid)
-        after: list[Gen] | None = None
-        for i, g in enumerate(gens):
-            if g.ino == self.ino and not g.gz:
-                after = gens[i + 1 :]
-        if after is None:
-            after = [g for g in gens if g.seq is not None and self.seq is not None and g.seq > self.seq]
-            if not after or self.seq is None:
-                after = [g for g in gens if g.current and g.ino != self.ino]
+        held = self.wake.held if self.wake is not None else {}
+        mine = self.seq
+        if mine is None:  # ours was the current file: its number since the rotation
+            mine = next((g.seq for g in gens if g.ino == self.ino and not g.gz), None)
+            if mine is None:
+                mine = next((s for s, fd in held.items() if os.fstat(fd).st_ino == self.ino), None)
+        listed = {g.seq for g in gens}
+        kept = [g for g in gens if g.seq is not None]
+        for s, fd in held.items():  # pruned since, but held open from the moment conmon made them
+            if s not in listed:
+                st = os.fstat(fd)
+                kept.append(Gen("", s, st.st_ino, st.st_size, st.st_mtime_ns))
+        if mine is not None:
+            kept = [g for g in kept if g.seq is not None and g.seq > mine]
+        else:  # ours was the current file, rotated and since compressed or pruned: by time
+            kept = [g for g in kept if g.ino != self.ino and g.mtime_ns >= self.mtime_ns]
+        kept.sort(key=lambda g: g.seq or 0)
+        after = kept + [g for g in gens if g.current and g.ino != self.ino]
         if not after:
             return False
         self.close()
@@ -114,6 +147,11 @@ class _Cursor:
         if self._fd >= 0:
             os.close(self._fd)
         self._fd, self._mem = -1, None
+
+
+def _gunzip(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return gzip.decompress(f.read())
 
 
 def _start(gens: list[Gen], q: LogQuery) -> tuple[int, int]:
@@ -183,25 +221,49 @@ def _complete_size(g: Gen) -> int:
 
 
 class _Wake:
-    """Woken by the writer (IN_MODIFY), a rotation, a new generation name, or an exit file."""
+    """Woken by the writer (IN_MODIFY), a rotation, a new generation, or an exit file. Each new
+    generation is opened at once and held (`held`, by number): conmon may prune it before the
+    follower gets to it when the container writes faster than the follower reads (max-file small),
+    and a held file stays readable."""
 
-    def __init__(self, paths: list[str]) -> None:
+    def __init__(self, cdir: str, gens_dir: str, exit_dir: str) -> None:
         self._ino = inotify.Inotify(blocking=False)
-        for p in paths:
+        self.held: dict[int, int] = {}
+        self._gens_dir = gens_dir
+        self._gens_wd = -1
+        for p in (cdir, gens_dir, exit_dir):
             try:
-                self._ino.add(p, _FOLLOW_MASK)
+                wd = self._ino.add(p, _FOLLOW_MASK)
             except OSError:
-                pass
+                continue
+            if p == gens_dir:
+                self._gens_wd = wd
         self._event = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._ino.fd, self._on_ready)
 
     def _on_ready(self) -> None:
         try:
-            self._ino.read()
+            events = self._ino.read()
         except OSError:
-            pass
+            events = []
+        for wd, mask, name in events:
+            if wd == self._gens_wd and mask & inotify.IN_CREATE and name.isdigit() and int(name) not in self.held:
+                try:  # a link conmon just made: one open(2), before the next rotation can prune it
+                    self.held[int(name)] = os.open(
+                        os.path.join(self._gens_dir, name.decode()), os.O_RDONLY | os.O_CLOEXEC
+                    )
+                except OSError:
+                    pass
         self._event.set()
+
+    def take(self, seq: int) -> int:
+        """The held descriptor of generation `seq` (the caller owns it now), or -1."""
+        return self.held.pop(seq, -1)
+
+    def drop_below(self, seq: int) -> None:
+        for s in [s for s in self.held if s < seq]:
+            os.close(self.held.pop(s))
 
     async def wait(self, timeout: float) -> None:
         try:
@@ -213,6 +275,9 @@ class _Wake:
     def close(self) -> None:
         self._loop.remove_reader(self._ino.fd)
         self._ino.close()
+        for fd in self.held.values():
+            os.close(fd)
+        self.held.clear()
 
 
 async def read(
@@ -220,11 +285,11 @@ async def read(
 ) -> AsyncIterator[LogChunk]:
     """The container's log as `q` asks; with q.follow until `exited()` says the writer is gone."""
     r = k8slog.Render(q.stdout, q.stderr, q.since, q.until, q.timestamps, q.details)
-    wake = _Wake([layout.dir(cid), layout.gens_dir(cid), exit_dir]) if q.follow else None
+    wake = _Wake(layout.dir(cid), layout.gens_dir(cid), exit_dir) if q.follow else None
     try:
         gens = await asyncio.to_thread(layout.generations, cid)
         index, offset = await asyncio.to_thread(_start, gens, q)
-        cur = _Cursor(layout, cid, gens, index, offset)
+        cur = _Cursor(layout, cid, gens, index, offset, wake)
         try:
             async for chunk in _follow(cur, r, wake, exited):
                 yield chunk
@@ -253,7 +318,7 @@ async def _follow(
             if await asyncio.to_thread(cur.advance):
                 drained = False
                 continue
-            await wake.wait(0.1)  # the keeper has not named the new file yet
+            await wake.wait(0.1)  # container.log gone (a removal under way): wait for the exit
             continue
         state = await asyncio.to_thread(_at_end, cur, exited)
         if state == "rotated":

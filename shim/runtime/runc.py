@@ -184,9 +184,7 @@ class RuncRuntime:
             json.dump(spec, f)
         os.replace(tmp, os.path.join(bundle, "config.json"))
         self._cgpaths[cid] = spec["linux"]["cgroupsPath"]
-        # the log's generations are set up and watched before conmon can rotate
         self._keeper.prepare(cid, req.log)
-        self._keeper.resume(cid)
 
     def _conmon_args(self, req: RunRequest) -> list[str]:
         cid = req.id
@@ -268,6 +266,7 @@ class RuncRuntime:
         start_r, start_w = os.pipe()
         # TZ=UTC: conmon stamps log lines in local time; in UTC they read back without a parse
         env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r), TZ="UTC")
+        env.update(self._keeper.conmon_env(req.id, req.log))  # conmon keeps the log's generations itself
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self._conmon_args(req),
@@ -354,7 +353,7 @@ class RuncRuntime:
     # --- lifecycle -----------------------------------------------------------------
 
     async def wait_exit(self, cid: str) -> ExitInfo:
-        # while the process runs its log rotations are kept (after a shimd restart too)
+        # while the process runs, the files its log rotates are compressed (after a shimd restart too)
         await asyncio.to_thread(self._keeper.resume, cid)
         info = await self._wait_exit(cid)
         await asyncio.to_thread(self._keeper.release, cid)
