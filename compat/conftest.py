@@ -33,6 +33,7 @@ AREAS = (
     "fields",
     "registry",
     "security",
+    "logging",
 )
 
 

@@ -37,6 +37,8 @@ FEATURES = {
     "cp": (5, "docker cp / archive endpoints"),
     "commit_export": (5, "commit, export, diff"),
     "system_df": (5, "docker system df"),
+    # log drivers and rotation (issue 15)
+    "log_drivers": (15, "json-file options and rotation, local, none, refused drivers and options, --details"),
     # the classic builder (issue 13)
     "build": (13, "docker build with DOCKER_BUILDKIT=0: instructions, cache, multi-stage, errors, docker-py"),
     # registries (issue 12)

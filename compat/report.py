@@ -23,6 +23,7 @@ AREAS = (
     "errors",
     "restart",
     "security",
+    "logging",
 )
 ENGINE_ORDER = ("shim", "dockerd")
 SYMBOL = {"pass": "pass", "fail": "**FAIL**", "skip": "skip", "xfail": "xfail"}

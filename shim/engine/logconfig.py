@@ -7,8 +7,8 @@ the daemon's own defaults at startup): it returns the merged `{"Type", "Config"}
 and shows in inspect, or raises InvalidParameter with dockerd's words. dockerd checks only the
 option *names* at create (logger.ValidateLogOpts) and the values when the logger starts, so a
 `max-size=banana` container is created and then fails to start ("failed to initialize logging
-driver: invalid size: 'banana'"); shim checks the values here too, with the same message, so
-nothing is created half-way. Rules and wording: moby 20.10 daemon/logger/factory.go,
+driver: invalid size: 'banana'", a 500 at start); shim checks the values here too, with the same
+message, as a 400 at create, so nothing is created half-way. Rules and wording: moby 20.10 daemon/logger/factory.go,
 jsonfilelog/jsonfilelog.go New + ValidateLogOpt, local/local.go + config.go, loggerutils/cache,
 go-units FromHumanSize.
 """
@@ -24,15 +24,14 @@ from shim.engine.ports import LogPolicy
 from shim.errors import InvalidParameter
 
 DEFAULT_DRIVER = "json-file"
-# What shim can write and read back. dockerd's other built-in drivers need a service this host
-# lacks (journald, syslog) or a remote endpoint (gelf, fluentd, awslogs, splunk, gcplogs,
-# logentries): refused at create, so `docker logs` never meets a driver it cannot read.
+# What shim can write and read back (conmon writes the file). dockerd's other built-in drivers
+# send each line to a service (journald, syslog, gelf, fluentd, awslogs, splunk, gcplogs,
+# logentries): conmon can't, and shimd can't be the writer (logs must flow while it is down), so
+# they are refused at create with a message that says so; an unknown name gets dockerd's words.
 DRIVERS = ("json-file", "local")
 READABLE = DRIVERS
-NOT_HERE = {
-    "journald": "the journald log driver needs systemd-journald, which is not running on this host",
-    "syslog": "the syslog log driver is not supported by shim (conmon cannot write to syslog)",
-}
+DOCKERD_ONLY = ("awslogs", "fluentd", "gcplogs", "gelf", "journald", "logentries", "splunk", "syslog", "etwlogs")
+INIT_FAILED = "failed to initialize logging driver: "  # container.startLogging's wrapping
 
 _JSON_FILE_KEYS = ("max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag")
 _LOCAL_KEYS = ("max-file", "max-size", "compress")  # dockerd 20.10's local driver takes these only
@@ -116,26 +115,32 @@ def check(typ: str, opts: Mapping[str, str]) -> None:
             _parse_bool(opts["cache-disabled"])
         except ValueError:
             raise ValueError(f"invalid value for option cache-disabled: {opts['cache-disabled']}") from None
-    if typ in NOT_HERE:
-        raise ValueError(NOT_HERE[typ])
+    if typ in DOCKERD_ONLY:
+        raise ValueError(f"{INIT_FAILED}shim does not support the {typ} log driver (it has json-file, local and none)")
     if typ not in DRIVERS:
-        raise ValueError(f"logger: no log driver named '{typ}' is registered")
+        # dockerd looks an unknown name up as a logging plugin (logger/factory.go driverRegistered)
+        raise ValueError(f'error looking up logging plugin {typ}: plugin "{typ}" not found')
     own = {k: v for k, v in opts.items() if k not in _BUILTIN}
-    if typ == "json-file":
-        for key in own:
-            if key not in _JSON_FILE_KEYS:
-                raise ValueError(f"unknown log opt '{key}' for json-file log driver")
-        _json_file_policy(own)
-        for key in ("labels-regex", "env-regex"):
-            if own.get(key):
-                _compile(own[key])
-        if own.get("tag"):
-            render_tag(own["tag"], {})
-    else:
-        for key in own:
-            if key not in _LOCAL_KEYS:
-                raise ValueError(f"unknown log opt '{key}' for log driver local")
-        _local_policy(own)
+    keys = _JSON_FILE_KEYS if typ == "json-file" else _LOCAL_KEYS
+    for key in own:
+        if key not in keys:
+            raise ValueError(
+                f"unknown log opt '{key}' for json-file log driver"
+                if typ == "json-file"
+                else f"unknown log opt '{key}' for log driver local"
+            )
+    try:  # what dockerd finds only when the logger starts
+        if typ == "json-file":
+            _json_file_policy(own)
+            for key in ("labels-regex", "env-regex"):
+                if own.get(key):
+                    _compile(own[key])
+            if own.get("tag"):
+                render_tag(own["tag"], {})
+        else:
+            _local_policy(own)
+    except ValueError as e:
+        raise ValueError(f"{INIT_FAILED}{e}") from None
 
 
 def _ram_in_bytes(text: str) -> int:

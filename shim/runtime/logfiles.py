@@ -316,6 +316,7 @@ def _gzip(path: str) -> None:
             open(path + ".gz.tmp", "wb") as raw,
             gzip.GzipFile(fileobj=raw, mode="wb", mtime=int(st.st_mtime)) as dst,
         ):
+            os.fchmod(raw.fileno(), st.st_mode & 0o777)  # as private as conmon's file (0600)
             shutil.copyfileobj(src, dst, 1 << 20)
         os.utime(path + ".gz.tmp", ns=(st.st_atime_ns, st.st_mtime_ns))
         if not os.path.exists(path):  # pruned meanwhile
