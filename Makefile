@@ -5,8 +5,9 @@ VENV := .venv
 # openssl, systemd, passwd, bsdutils: tests/integration/test_operator.py (certificates, systemd-socket-activate,
 # groupadd, script for a terminal)
 # docker-registry, skopeo: the test registries of tests/registry_harness.py and compat/test_registry.py
+# gcc, libc6-dev: pip builds shim/runtime/conmon_keep.c (docs/LOGGING.md)
 APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iproute2 openssl systemd passwd bsdutils \
-	docker-registry skopeo
+	docker-registry skopeo gcc libc6-dev
 FIXTURE := fixtures/build/busybox.tar
 
 .PHONY: install apt venv fixtures clients run test unit integration compat compat-reference bench clean
@@ -27,7 +28,7 @@ apt:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml shim/runtime/conmon_keep.c
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
