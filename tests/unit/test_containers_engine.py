@@ -277,7 +277,7 @@ async def test_bad_log_options_create_nothing(env):
     svc, *_ = env
     before = len(svc.all())
     for lc, msg in (
-        ({"Type": "bogus"}, "logger: no log driver named 'bogus' is registered"),
+        ({"Type": "bogus"}, 'error looking up logging plugin bogus: plugin "bogus" not found'),
         ({"Type": "json-file", "Config": {"max-size": "banana"}}, "invalid size: 'banana'"),
         ({"Type": "json-file", "Config": {"max-file": "0"}}, "max-file cannot be less than 1"),
         ({"Type": "json-file", "Config": {"syslog-address": "x"}}, "unknown log opt 'syslog-address' for json-file"),
