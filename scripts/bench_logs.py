@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 
 DOCKER = "/usr/local/bin/docker"
 LINE = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"
+# a busy writer is measured in its steady state: shimd's unclaimed early attach (runtime/conmon.py)
+# drains a new container's output for its first 10 s
+SETTLE = 11
 
 
 def cli(host: str, *args: str, timeout: float = 600) -> str:
@@ -89,11 +92,11 @@ def main() -> None:
                 produce(host, names[2], a.bytes)
                 res[tname].setdefault("read_unrotated_MiBps", []).append(read_rate(host, names[2]))
                 cli(host, "run", "-d", "--name", names[3], *rot, "busybox", "sh", "-c", f"yes {LINE}")
-                time.sleep(1)
+                time.sleep(SETTLE)
                 res[tname].setdefault("read_busy_MiBps", []).append(read_rate(host, names[2]))
                 subprocess.run([DOCKER, "-H", host, "rm", "-f", names[3]], capture_output=True)
                 cli(host, "run", "-d", "--name", names[4], "busybox", "sh", "-c", f"yes {LINE}")
-                time.sleep(1)
+                time.sleep(SETTLE)
                 res[tname].setdefault("read_busy_norot_MiBps", []).append(read_rate(host, names[2]))
             finally:
                 subprocess.run([DOCKER, "-H", host, "rm", "-f", *names], capture_output=True)
