@@ -23,6 +23,8 @@ AREAS = (
     "errors",
     "restart",
     "security",
+    "fields",
+    "registry",
     "logging",
 )
 ENGINE_ORDER = ("shim", "dockerd")
