@@ -246,6 +246,7 @@ def info(v):
     )
     st = types.SimpleNamespace(
         log_level="info",
+        log_driver="json-file",
         debug=False,
         data_root="/d",
         hosts=[],
