@@ -99,6 +99,15 @@ EXPLAINED: list[tuple[tuple[str, ...] | None, str, str, str, str, str]] = [
         "from 1.52 dockerd still sends Parent and DockerVersion when set (legacy-builder images; moby "
         "getImagesByName); the 1.56 yaml dropped both",
     ),
+    (
+        ("1.41",),
+        r"/containers/\{id\}/json",
+        "get",
+        r"\$\.HostConfig\.LogConfig\.Type",
+        r"^'local' is not one of",
+        "the `local` log driver exists since dockerd 18.09 and 20.10 answers it; the 1.41 yaml's enum "
+        "lacks it (the 1.50 and 1.56 yamls list it)",
+    ),
 ]
 
 
