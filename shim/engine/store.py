@@ -9,19 +9,31 @@ Writes are small (a few KB) and synchronous; async callers use the `a*` variants
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from shim.errors import SystemFailure
+
 log = logging.getLogger("shim.store")
+
+
+def _os_error(e: OSError) -> str:
+    """Go's wording of an OS error: `write /path: no space left on device`."""
+    text = (e.strerror or str(e)).lower()
+    return f"{e.filename}: {text}" if e.filename else text
 
 
 class Store:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root) / "db"
         self.root.mkdir(parents=True, exist_ok=True)
+        # kind -> IDs whose file the last load_all could not read (a torn or foreign file): a
+        # service may want to leave what such an object holds alone rather than treat it as unknown
+        self.unreadable: dict[str, set[str]] = {}
 
     def _dir(self, kind: str) -> Path:
         d = self.root / kind
@@ -29,12 +41,19 @@ class Store:
         return d
 
     def put(self, kind: str, oid: str, obj: Any) -> None:
-        d = self._dir(kind)
-        tmp = d / f".{oid}.json.tmp"
+        """Atomic: the old object or the new one survives a crash. A failed write (a full disk)
+        leaves the old object and no temp file, and raises SystemFailure with the OS's words."""
         data = json.dumps(obj, separators=(",", ":")).encode()
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, d / f"{oid}.json")
+        tmp = self.root / kind / f".{oid}.json.tmp"
+        try:
+            d = self._dir(kind)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, d / f"{oid}.json")
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise SystemFailure(f"failed to save {kind} {oid}: {_os_error(e)}") from e
 
     def get(self, kind: str, oid: str) -> Any | None:
         try:
@@ -50,6 +69,7 @@ class Store:
 
     def load_all(self, kind: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        bad: set[str] = set()
         d = self._dir(kind)
         for p in d.iterdir():
             if p.name.startswith("."):
@@ -60,8 +80,10 @@ class Store:
                 continue
             try:
                 out[p.name[:-5]] = json.loads(p.read_bytes())
-            except ValueError:
-                log.error("store: unreadable object %s, skipped", p)
+            except (ValueError, OSError) as e:  # never fatal to the daemon's start
+                log.error("store: unreadable object %s, skipped: %s", p, e)
+                bad.add(p.name[:-5])
+        self.unreadable[kind] = bad
         return out
 
     async def aput(self, kind: str, oid: str, obj: Any) -> None:
