@@ -60,6 +60,11 @@ class FakeRuntime:
         self.fail_next_start: ShimError | None = None
         self.exit_on_signal = True  # TERM/KILL end the fake process at once
         self._pid = 1000
+        # what survey() reports beyond the fake processes: held leftovers, and containers it
+        # holds that may be in no record (survey discards those and lists them in `discarded`)
+        self.held: set[str] = set()
+        self.created_only: set[str] = set()
+        self.discarded: list[str] = []
 
     # -- control for tests
     def exit(self, cid: str, code: int, oom: bool = False) -> None:
@@ -111,6 +116,24 @@ class FakeRuntime:
             return RuntimeState(status="stopped", exit=self.exits[cid])
         return RuntimeState(status="unknown")
 
+    async def survey(self, known: set[str]) -> dict[str, RuntimeState]:
+        for cid in sorted((set(self.procs) | self.held | self.created_only) - known):
+            self.discarded.append(cid)
+            if self.running(cid):
+                self.exit(cid, 137)
+            self.held.discard(cid)
+            self.created_only.discard(cid)
+        out = {}
+        for cid in known:
+            held = cid in self.held or cid in self.created_only or self.running(cid)
+            if cid in self.created_only:
+                out[cid] = RuntimeState(status="created", held=True)
+                continue
+            st = await self.state(cid)
+            st.held = held
+            out[cid] = st
+        return out
+
     async def kill(self, cid: str, signal: int) -> None:
         if not self.running(cid):
             raise Conflict(f"Container {cid} is not running")
@@ -129,6 +152,8 @@ class FakeRuntime:
 
     async def cleanup(self, cid: str) -> None:
         self.cleaned.append(cid)
+        self.held.discard(cid)
+        self.created_only.discard(cid)
 
     async def remove(self, cid: str) -> None:
         self.removed.append(cid)

@@ -84,6 +84,9 @@ class RuntimeState:
     status: str  # "created" | "running" | "paused" | "stopped" | "unknown"
     pid: int = 0
     exit: ExitInfo | None = None
+    # survey(): the runtime still holds something a running container holds (its runc state, its
+    # monitor, its rootfs mount), so a container whose record says it is not running needs a cleanup
+    held: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -140,6 +143,10 @@ class Runtime(Protocol):
         """Resolves when the container's process has exited (works across shimd restarts)."""
 
     async def state(self, cid: str) -> RuntimeState: ...
+
+    async def survey(self, known: set[str]) -> dict[str, RuntimeState]:
+        """Daemon start: kill and remove every container the runtime holds that is not in `known`
+        (with everything it holds); return the state of each known one, in one pass."""
 
     async def kill(self, cid: str, signal: int) -> None: ...
 
@@ -273,6 +280,9 @@ class VolumeFS(Protocol):
         """`<data-root>/volumes/<name>/_data`."""
 
     def create(self, name: str) -> str: ...
+
+    def names(self) -> list[str]:
+        """The volumes that have a directory (a start removes those no record names)."""
 
     def remove(self, name: str) -> None: ...
 
@@ -515,6 +525,9 @@ class VolumesPort(Protocol):
     def drop_stale(self, known: set[str]) -> None:
         """At daemon start: forget the mounts of containers that no longer exist."""
 
+    def claim_running(self, running: set[str]) -> None:
+        """At daemon start: the containers that still run hold the volumes they mounted."""
+
 
 class NetworkAttachment(Protocol):
     """What connecting a container gives its start (engine.netmodel.Attachment)."""
@@ -557,6 +570,10 @@ class NetworkingPort(Protocol):
 
     def paths(self, c: Container) -> dict[str, str]:
         """hosts_path, hostname_path, resolv_conf_path for inspect."""
+
+    def owners(self) -> dict[str, bool]:
+        """At daemon start: the containers networking keeps a record of, and whether their
+        attachment (namespace, veths, addresses, ports) is live."""
 
 
 # --- registries (shim/runtime/registry/) ------------------------------------------------

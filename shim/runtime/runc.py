@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal as _signal
@@ -23,10 +24,13 @@ from typing import Any
 from shim.engine.ports import AttachHandle, ExitInfo, LogChunk, LogPolicy, LogQuery, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, StartFailed, SystemFailure, runtime_start_failed
 from shim.runtime import cgroups, logread, oci_spec, overlay
+from shim.runtime import survey as _survey
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, read_sync_message, runc_error_text
 from shim.runtime.exitwatch import ExitWatcher
 from shim.runtime.fsutil import tree_size
 from shim.runtime.logfiles import Keeper, Layout
+
+log = logging.getLogger("shim.runtime")
 
 
 def _which(name: str, fallback: str) -> str:
@@ -113,14 +117,7 @@ class RuncRuntime:
 
     def _live_conmon(self, cid: str) -> int:
         """Blocking: the container's conmon's PID while it runs, else 0."""
-        pid = self._conmon_pid(cid)
-        if not pid:
-            return 0
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                return pid if b"conmon" in f.read().split(b"\0", 1)[0] else 0
-        except OSError:
-            return 0
+        return _is_conmon(self._conmon_pid(cid))
 
     def _conmon_alive(self, cid: str) -> bool:
         return self._live_conmon(cid) != 0
@@ -326,16 +323,21 @@ class RuncRuntime:
             self._unmount_and_clear(cid, drop_bundle, drop_files)
         return runc_state, conmon
 
-    async def _stop_conmon(self, cid: str) -> None:
-        """Give conmon a second to finish after the exit, then kill it."""
+    async def _stop_conmon(self, cid: str, pid: int = 0) -> None:
+        """Give conmon a second to finish after the exit, then kill it. `pid`: when the bundle
+        (and its conmon.pid) may be gone already (a container no record claims)."""
+
+        def alive() -> int:
+            return _is_conmon(pid) if pid else self._live_conmon(cid)
+
         for _ in range(50):
-            if not await asyncio.to_thread(self._live_conmon, cid):
+            if not await asyncio.to_thread(alive):
                 return
             await asyncio.sleep(0.02)
-        pid = await asyncio.to_thread(self._live_conmon, cid)
-        if pid:
+        live = await asyncio.to_thread(alive)
+        if live:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, _signal.SIGKILL)
+                os.kill(live, _signal.SIGKILL)
 
     def _unmount_and_clear(self, cid: str, drop_bundle: bool, drop_files: bool = False) -> None:
         self._keeper.release(cid)
@@ -347,8 +349,70 @@ class RuncRuntime:
             shutil.rmtree(self.bundle(cid), ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._exit_file(cid))
+        else:  # the process is gone: so are its exec sessions (a crash may have left their files)
+            with contextlib.suppress(OSError):
+                for name in os.listdir(self.bundle(cid)):
+                    if name.startswith("exec-"):
+                        with contextlib.suppress(OSError):
+                            os.unlink(os.path.join(self.bundle(cid), name))
         if drop_files:
             shutil.rmtree(self.container_dir(cid), ignore_errors=True)
+
+    # --- daemon start ----------------------------------------------------------------
+
+    async def survey(self, known: set[str]) -> dict[str, RuntimeState]:
+        """Daemon start (docs/RELIABILITY.md): a container the runtime holds but no record in
+        `known` claims (a create or start cut by a crash, a removal cut before its end) is killed
+        and everything of it removed; files of exec sessions whose runc is gone are dropped.
+        Returns the state of each known container, `held` when its runc state, monitor or rootfs
+        mount is still there. One `runc list` for all."""
+        proc = await asyncio.create_subprocess_exec(
+            self.runc,
+            "--root",
+            self.runc_root,
+            "list",
+            "--format",
+            "json",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await proc.communicate()
+        runc = _survey.parse_runc_list(out.decode(errors="replace"))
+        h = await asyncio.to_thread(_survey.scan, self.exec_root, self.data_root, runc)
+        for cid in sorted(h.ids() - known):
+            log.warning("container %s is held by the runtime but in no record: removing it", cid)
+            try:
+                await self._discard(cid, h)
+            except Exception:
+                log.exception("removing container %s", cid)
+        return await asyncio.to_thread(self._states, known, h)
+
+    async def _discard(self, cid: str, h: _survey.Holdings) -> None:
+        if cid in h.runc:
+            await self._runc("delete", "--force", cid)  # kills what runs in it, frees its cgroups
+        if cid in h.conmons:
+            await self._stop_conmon(cid, h.conmons[cid])
+        self._early.pop(cid, None)
+        self._cgpaths.pop(cid, None)
+        await asyncio.to_thread(self._unmount_and_clear, cid, True, True)
+
+    def _states(self, known: set[str], h: _survey.Holdings) -> dict[str, RuntimeState]:
+        """Blocking: each known container's state as `state()` gives it; stale exec files dropped."""
+        _survey.drop_stale_exec_files(h, self.exec_root)
+        out = {}
+        for cid in known:
+            held = h.held(cid)
+            info = self._read_exit(cid) if cid in h.exits else None
+            entry = h.runc.get(cid)
+            if info is not None:
+                out[cid] = RuntimeState(status="stopped", exit=info, held=held)
+            elif entry is not None:
+                status = str(entry.get("status") or "unknown")
+                out[cid] = RuntimeState(status=status, pid=int(entry.get("pid") or 0), held=held)
+            else:
+                out[cid] = RuntimeState(status="unknown", held=held)
+        return out
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -504,6 +568,17 @@ def _log_args(p: LogPolicy, path: str) -> list[str]:
     if p.max_size > 0:
         args += ["--log-size-max", str(p.max_size)]
     return args
+
+
+def _is_conmon(pid: int) -> int:
+    """Blocking: `pid` while it is a conmon process, else 0."""
+    if not pid:
+        return 0
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return pid if b"conmon" in f.read().split(b"\0", 1)[0] else 0
+    except OSError:
+        return 0
 
 
 async def _ps(args: list[str]) -> str | None:
