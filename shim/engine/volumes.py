@@ -145,8 +145,14 @@ class VolumeService:
             if anonymous:
                 v.labels = dict(v.labels or {})
                 v.labels.setdefault(ANONYMOUS_LABEL, "")
+            # the directory, then the record (docs/RELIABILITY.md): a directory without a record is
+            # a create cut by a crash, removed at start
             await asyncio.to_thread(self._fs.create, name)
-            await self._store.aput(KIND, name, v.to_dict())
+            try:
+                await self._store.aput(KIND, name, v.to_dict())
+            except BaseException:
+                await asyncio.to_thread(self._fs.remove, name)
+                raise
             self._vols[name] = v
         self._events.publish("volume", "create", name, {"driver": driver})
         return v
@@ -164,9 +170,13 @@ class VolumeService:
             await self._destroy(v)
 
     async def _destroy(self, v: Volume) -> None:
-        await asyncio.to_thread(self._fs.remove, v.name)
+        # unmounted (or refused) first, then the record, then the content: a crash in between
+        # leaves a directory without a record, which the next start removes (never a record
+        # whose content is half gone)
+        await asyncio.to_thread(self._fs.unmount, v.name)
         await self._store.adelete(KIND, v.name)
         self._vols.pop(v.name, None)
+        await asyncio.to_thread(self._fs.remove, v.name)
         self._events.publish("volume", "destroy", v.name, {"driver": v.driver})
 
     async def prune(self, filters: FilterInput = None, *, anonymous_only: bool = False) -> tuple[list[str], int]:
@@ -219,27 +229,38 @@ class VolumeService:
             return other.id, self.mount_points(other.id)
 
         plan = mp_.plan(c.config, c.host_config, from_container)
+        for m in plan:
+            mp_.check_not_under(m, self._protected)
+            if m.type == "bind" and not m.create_source and not await asyncio.to_thread(self._fs.exists, m.source):
+                raise InvalidParameter(
+                    f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
+                )
+            if m.type == "volume":
+                if m.name:
+                    validate_name(m.name)
+                else:
+                    m.name = secrets.token_hex(32)  # named now, so the record below names it
+                m.source, m.driver = self._fs.path(m.name), m.driver or "local"
+        # The plan is recorded before any volume is made (docs/RELIABILITY.md): a create cut by a
+        # crash is undone at the next start through it (forget with its anonymous volumes).
+        self._mounts[c.id] = plan
         created: list[Volume] = []
         try:
+            await self._store.aput(MOUNTS_KIND, c.id, [m.to_dict() for m in plan])
             for m in plan:
-                mp_.check_not_under(m, self._protected)
-                if m.type == "bind" and not m.create_source and not await asyncio.to_thread(self._fs.exists, m.source):
-                    raise InvalidParameter(
-                        f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
-                    )
                 if m.type != "volume":
                     continue
                 existed = m.name in self._vols
                 v = await self.create(
                     m.name,
-                    m.driver or "local",
+                    m.driver,
                     m.volume_labels or None,
                     m.volume_options or None,
                     anonymous=m.anonymous,
                 )
                 if not existed:
                     created.append(v)
-                m.name, m.source, m.driver = v.name, self._fs.path(v.name), v.driver
+                m.driver = v.driver
             # dockerd's populateVolumes: an empty local volume gets the image's content at its path
             copies = [
                 m
@@ -253,14 +274,14 @@ class VolumeService:
             if copies and self._rootfs is not None:
                 await self._rootfs.copy_up(c.id, list(c.layer_dirs), [(m.destination, m.source) for m in copies])
         except BaseException:
+            self._mounts.pop(c.id, None)
             for v in created:
                 try:
                     await self._destroy(v)
                 except Exception:
                     log.exception("removing volume %s after a failed create", v.name)
+            await self._store.adelete(MOUNTS_KIND, c.id)
             raise
-        self._mounts[c.id] = plan
-        await self._store.aput(MOUNTS_KIND, c.id, [m.to_dict() for m in plan])
         return plan
 
     async def start_mounts(self, c: Any) -> list[MountSpec]:
@@ -338,11 +359,10 @@ class VolumeService:
         """At container remove: drop its references; `rm -v` removes its anonymous volumes
         (named ones stay, and so does an anonymous one another container still uses)."""
         await self.release(cid)
-        mps = self._mounts.pop(cid, [])
-        await self._store.adelete(MOUNTS_KIND, cid)
-        if not remove_anonymous:
-            return
-        for m in mps:
+        mps = self._mounts.pop(cid, [])  # no longer a user of its volumes
+        # the volumes before the record that names them (docs/RELIABILITY.md): a removal cut by a
+        # crash finds the record again and removes what is left
+        for m in mps if remove_anonymous else []:
             if m.type != "volume" or m.from_spec == "volumes-from":
                 continue
             v = self._vols.get(m.name)
@@ -352,6 +372,7 @@ class VolumeService:
                 await self.remove(v.name)
             except ShimError as e:
                 log.info("keeping volume %s: %s", v.name, e)
+        await self._store.adelete(MOUNTS_KIND, cid)
 
     # ------------------------------------------------------------ daemon start / stop
 
@@ -366,17 +387,27 @@ class VolumeService:
             self._apply(*self._read_records())
 
     def _read_records(self) -> tuple[dict[str, Volume], dict[str, list[MountPoint]]]:
+        """Blocking. A torn record is skipped (never fatal); a volume directory that no record names
+        (a create or a removal cut by a crash) is removed, one whose record is unreadable kept."""
         vols: dict[str, Volume] = {}
         mounts: dict[str, list[MountPoint]] = {}
         for name, data in self._store.load_all(KIND).items():
             try:
                 vols[name] = Volume.from_dict(data)
-            except TypeError:
+            except (TypeError, ValueError, AttributeError):
                 log.error("volume %s: unreadable record, skipped", name)
+        keep = set(vols) | self._store.unreadable.get(KIND, set())
+        for name in self._fs.names():
+            if name not in keep:
+                log.warning("volume directory %s has no record (an operation cut by a crash): removing it", name)
+                try:
+                    self._fs.remove(name)
+                except ShimError as e:
+                    log.error("removing volume directory %s: %s", name, e)
         for cid, data in self._store.load_all(MOUNTS_KIND).items():
             try:
                 mounts[cid] = [MountPoint.from_dict(d) for d in data]
-            except TypeError:
+            except (TypeError, ValueError, AttributeError):
                 log.error("mounts of %s: unreadable record, skipped", cid)
         return vols, mounts
 
@@ -386,6 +417,14 @@ class VolumeService:
         self._loaded = True
         self._vols.update(vols)
         self._mounts.update(mounts)
+
+    def claim_running(self, running: set[str]) -> None:
+        """Daemon start: a volume with its own filesystem (DriverOpts) stays mounted while a
+        container that still runs uses it, so the first of them to stop must not unmount it."""
+        for cid in running:
+            for m in self._mounts.get(cid, []):
+                if m.type == "volume" and m.name:
+                    self._active.setdefault(m.name, set()).add(cid)
 
     def drop_stale(self, known: set[str]) -> None:
         """Mount records of containers that no longer exist (a crash between remove and forget).

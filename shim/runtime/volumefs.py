@@ -52,6 +52,13 @@ class LocalVolumeFS:
         os.makedirs(data, mode=0o755, exist_ok=True)
         return data
 
+    def names(self) -> list[str]:
+        """The volumes that have a directory."""
+        try:
+            return [n for n in os.listdir(self.root) if os.path.isdir(os.path.join(self.root, n))]
+        except FileNotFoundError:
+            return []
+
     def remove(self, name: str) -> None:
         data = self.path(name)
         self.unmount(name)

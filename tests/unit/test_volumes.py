@@ -27,6 +27,9 @@ class FakeVolumeFS:
     def create(self, name):
         self.dirs.setdefault(name, 0)
 
+    def names(self):
+        return list(self.dirs)
+
     def remove(self, name):
         self.dirs.pop(name, None)
 
