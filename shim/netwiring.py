@@ -54,6 +54,10 @@ class ContainerNetworking:
     def paths(self, c: Any) -> dict[str, str]:
         return self.svc.paths(c)
 
+    def owners(self) -> dict[str, bool]:
+        """At daemon start: containers with an endpoints record, and whether it is live."""
+        return self.svc.owners()
+
 
 def build_networking(settings: Any, store: Any, events: Any) -> tuple[NetworkService, ContainerNetworking]:
     from shim.runtime.dns import EmbeddedDns

@@ -116,7 +116,7 @@ class Shimd:
                     return
             except OSError:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.01)
         raise RuntimeError("shimd did not answer /_ping within 30 s")
 
     def _start_proxy(self) -> None:
@@ -176,7 +176,10 @@ class Shimd:
         self._client = None
 
     def _daemon_env(self, env: dict[str, str] | None) -> dict[str, str]:
-        out = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
+        # PYTHONDONTWRITEBYTECODE dropped: the daemon runs as an installed one, its bytecode cached
+        # (this environment may forbid writing it, which makes every start compile shim again)
+        drop = ("http_proxy", "https_proxy", "no_proxy", "pythondontwritebytecode")
+        out = {k: v for k, v in os.environ.items() if k.lower() not in drop}
         # the test bridges (10.213.0.0/16, ours) are reached directly: registries may listen there
         out.update(HTTP_PROXY=self.HERMETIC_PROXY, HTTPS_PROXY=self.HERMETIC_PROXY, NO_PROXY="10.213.0.0/16")
         out.update(env or {})

@@ -188,6 +188,12 @@ class NetworkService:
             "resolv_conf_path": files.get("resolv_conf", ""),
         }
 
+    def owners(self) -> dict[str, bool]:
+        """Containers with an endpoints record (a lease), and whether their attachment is live: the
+        container service releases those whose container does not run (a start or a stop cut by a
+        crash) and forgets those of containers that no longer exist."""
+        return {cid: cn.live for cid, cn in self._cn.items()}
+
     # ------------------------------------------------------------ restore / close
 
     async def restore(self) -> None:

@@ -346,6 +346,9 @@ class _RecVolumes:
     def drop_stale(self, known):
         self.calls.append(("drop_stale", len(known)))
 
+    def claim_running(self, running):
+        self.calls.append(("claim_running", len(running)))
+
 
 class _RecNetwork:
     def __init__(self):
@@ -377,6 +380,9 @@ class _RecNetwork:
         pass
 
     async def stats(self, cid):
+        return {}
+
+    def owners(self):
         return {}
 
 

@@ -7,15 +7,20 @@ saving the container and publishing its event.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from shim.engine.container_io import bind_mounts, mount_points
 from shim.engine.containers.record import Registry
 from shim.engine.events import Events
+from shim.engine.intents import Journal
 from shim.engine.model import Container
 from shim.engine.ports import ImagesPort, MountSpec, NetworkingPort, Runtime, VolumesPort
 from shim.engine.security import SecurityPolicy
 from shim.engine.store import Store
+from shim.errors import ShimError
+
+log = logging.getLogger("shim.containers")
 
 KIND = "containers"
 
@@ -29,6 +34,7 @@ class Core:
     volumes: VolumesPort
     network: NetworkingPort | None
     table: Registry
+    journal: Journal  # intents of creates, starts and removals (docs/RELIABILITY.md)
     # seccomp/no-new-privileges/cgroupns: checked at create, applied at start (engine/security.py)
     security: SecurityPolicy = dataclasses.field(default_factory=SecurityPolicy)
 
@@ -37,6 +43,14 @@ class Core:
 
     def event(self, c: Container, action: str, **extra: str) -> None:
         self.events.container(c, action, **extra)
+
+    async def end_intent(self, op: str, cid: str) -> None:
+        """Clear an operation's intent; never fails the operation (the next start finds the
+        intent, sees the operation complete and clears it then)."""
+        try:
+            await self.journal.end(op, cid)
+        except (ShimError, OSError) as e:
+            log.error("clearing the %s intent of %s: %s", op, cid, e)
 
 
 class BindsOnly:
@@ -63,4 +77,7 @@ class BindsOnly:
         return mount_points(c.host_config.get("Binds") or []) if c is not None else []
 
     def drop_stale(self, known: set[str]) -> None:
+        return None
+
+    def claim_running(self, running: set[str]) -> None:
         return None

@@ -1,16 +1,17 @@
-"""Engine layer (containers): a container's process from start to exit, restart policy, daemon restart.
+"""Engine layer (containers): a container's process from start to exit, restart policy.
 
 Start follows the seed (daemon/start.go): setup in its order (networking, environment, mounts;
 the rootfs, working dir and IPC inside the runtime's start), rollback of every step on failure
 (State.Error, ExitCode 127/126/128, one `die`). A watcher task per running container awaits
 `runtime.wait_exit` and then applies the exit: state, the seed's Cleanup, `die`, waiters, the
-restart policy (restart.py, dockerd's back-off) or AutoRemove. At daemon start the containers
-are reloaded and reconciled with what the runtime says is running (live-restore).
+restart policy (restart.py, dockerd's back-off) or AutoRemove. Daemon start (the reconciliation
+with what the host holds) is recovery.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,12 +19,12 @@ from typing import Any
 
 from shim.engine import containerconfig as cc
 from shim.engine import logconfig
-from shim.engine.containers.core import KIND, Core
+from shim.engine.containers.core import Core
 from shim.engine.containers.record import Live
 from shim.engine.containers.streams import Streams
 from shim.engine.containers.waiters import Waiters
 from shim.engine.health import HealthMonitor, ProbeFn
-from shim.engine.model import Container
+from shim.engine.model import Container, ContainerState
 from shim.engine.ports import ExitInfo, LogPolicy, RunRequest
 from shim.engine.security import SecurityPolicy
 from shim.engine.state import Status, check
@@ -36,8 +37,7 @@ RemoveFn = Callable[[Container, bool], Awaitable[None]]
 
 class Lifecycle:
     def __init__(self, core: Core, waiters: Waiters, streams: Streams, remove: RemoveFn) -> None:
-        """`remove(c, volumes)`: the force removal AutoRemove (with anonymous volumes) and an
-        interrupted removal at daemon start ask for."""
+        """`remove(c, volumes)`: the force removal AutoRemove asks for (with anonymous volumes)."""
         self._core = core
         self._waiters = waiters
         self._streams = streams
@@ -63,19 +63,26 @@ class Lifecycle:
         if manual:
             await self.reset_restarts(c, by_user=False, save=False)
             c.restart_count = 0
+        # The intent first (docs/RELIABILITY.md): a crash after any later step is settled at the
+        # next start (adopted if the process runs, torn down if not); cleared once the state is saved.
+        before = (dataclasses.replace(c.state), c.has_been_started)
         try:
+            await core.journal.begin("start", c.id)
             req = await self._setup(c)
             pid = await core.runtime.start(req)
+            st = c.state
+            st.status, st.running, st.paused, st.restarting, st.dead = Status.RUNNING.value, True, False, False, False
+            st.pid, st.exit_code, st.error, st.oom_killed = pid, 0, "", False
+            st.started_at = time.time_ns()
+            c.has_been_started = True
+            await core.save(c)  # a full disk here: the process is stopped again, as any failed start
         except BaseException as err:
+            _put_back(c, *before)
             failure = start_step_failed(err, c.path)
             await self._start_failed(c, failure)
             raise failure from err
-        st = c.state
-        st.status, st.running, st.paused, st.restarting, st.dead = Status.RUNNING.value, True, False, False, False
-        st.pid, st.exit_code, st.error, st.oom_killed = pid, 0, "", False
-        st.started_at = time.time_ns()
-        c.has_been_started = True
-        await core.save(c)
+        finally:
+            await core.end_intent("start", c.id)
         core.event(c, "start")
         await self._streams.connect_waiting(c)
         if self.health is not None:
@@ -91,7 +98,10 @@ class Lifecycle:
         st.running, st.paused, st.restarting, st.pid = False, False, False, 0
         if c.has_been_started or st.status == Status.RESTARTING.value:
             st.status = Status.EXITED.value
-        await self._core.save(c)
+        try:
+            await self._core.save(c)
+        except ShimError as e:  # a full disk must not keep the teardown from running
+            log.error("saving %s after its failed start: %s", c.id, e)
         await self.teardown(c)  # everything set up so far, whatever step failed
         self._core.event(c, "die", exitCode=str(st.exit_code))
         self._waiters.notify_exit(c)
@@ -220,75 +230,7 @@ class Lifecycle:
         except ShimError as e:
             log.warning("auto-remove of %s: %s", c.id, e)
 
-    # ------------------------------------------------------------ daemon start / stop
-
-    async def restore(self) -> None:
-        """Daemon start, first pass: reload the containers from the store (others may look them up)."""
-        for cid, data in (await asyncio.to_thread(self._core.store.load_all, KIND)).items():
-            try:
-                c = Container.from_dict(data)
-            except (TypeError, KeyError) as e:
-                log.error("container %s: unreadable record (%s), skipped", cid, e)
-                continue
-            self._core.table.add(c)
-
-    async def after_restore(self) -> None:
-        """Daemon start, once every service is restored (volumes, networks): reconcile with what the
-        runtime says is running, apply exits that happened while shimd was down, restart policies."""
-        table = self._core.table
-        self._core.volumes.drop_stale(table.ids())
-        to_start: list[Container] = []
-        for c in table.values():
-            try:
-                await self._reconcile(c, to_start)
-            except Exception:
-                log.exception("restoring container %s", c.id)
-        for c in to_start:
-            async with table.live(c.id).lock:
-                try:
-                    await self.start(c, manual=False)
-                except ShimError as e:
-                    log.warning("restart of %s at daemon start failed: %s", c.id, e)
-
-    async def _reconcile(self, c: Container, to_start: list[Container]) -> None:
-        st = c.state
-        if st.removal_in_progress:
-            st.removal_in_progress = False
-            await self._remove(c, False)
-            return
-        rs = await self._core.runtime.state(c.id)
-        if st.running and not st.restarting:
-            if rs.status in ("running", "paused"):
-                st.pid = rs.pid or st.pid
-                st.paused = rs.status == "paused"
-                st.status = Status.PAUSED.value if st.paused else Status.RUNNING.value
-                await self._core.save(c)
-                if self.health is not None:
-                    self.health.start(c)
-                self.watch(c)
-                return
-            info = rs.exit or ExitInfo(exit_code=255, finished_at=time.time())
-            # Exited while shimd was down: apply the exit as if we had watched it.
-            await self.handle_exit(c, info)
-            return
-        if st.restarting:
-            st.running, st.restarting, st.status = False, False, Status.EXITED.value
-            await self._core.save(c)
-        rp = c.host_config.get("RestartPolicy") or {}
-        policy, maximum = rp.get("Name") or "", rp.get("MaximumRetryCount") or 0
-        on_failure = (
-            policy == "on-failure"
-            and st.exit_code != 0
-            and not c.manually_stopped
-            and (maximum == 0 or c.restart_count < maximum)
-        )
-        if (
-            c.has_been_started
-            and not st.running
-            and not st.removal_in_progress
-            and (policy == "always" or (policy == "unless-stopped" and not c.manually_stopped) or on_failure)
-        ):
-            to_start.append(c)
+    # ------------------------------------------------------------ daemon stop
 
     async def close(self) -> None:
         """shimd stops; containers keep running under their monitors (live-restore)."""
@@ -309,6 +251,13 @@ class Lifecycle:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+
+
+def _put_back(c: Container, state: ContainerState, has_been_started: bool) -> None:
+    """The state before a start that failed after the runtime's step (its record was never saved)."""
+    for f in dataclasses.fields(state):
+        setattr(c.state, f.name, getattr(state, f.name))
+    c.has_been_started = has_been_started
 
 
 def run_request(c: Container, security: SecurityPolicy) -> RunRequest:

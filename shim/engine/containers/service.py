@@ -26,11 +26,13 @@ from shim.engine.containers.core import KIND, BindsOnly, Core
 from shim.engine.containers.facts import Facts, Keep
 from shim.engine.containers.lifecycle import Lifecycle
 from shim.engine.containers.record import Live, Registry, WaitResult
+from shim.engine.containers.recovery import Recovery
 from shim.engine.containers.sizes import Sizes
 from shim.engine.containers.streams import Streams
 from shim.engine.containers.waiters import Waiters
 from shim.engine.events import Events
 from shim.engine.health import ProbeFn
+from shim.engine.intents import Journal
 from shim.engine.model import Container, CreateSpec, ListQuery
 from shim.engine.observe import timed
 from shim.engine.ports import ImagesPort, LogChunk, LogQuery, NetworkingPort, Runtime, VolumesPort
@@ -111,6 +113,7 @@ class ContainerService:
             volumes=volumes if volumes is not None else BindsOnly(table),
             network=network,
             table=table,
+            journal=Journal(store),
             security=security or SecurityPolicy(),
         )
         self._core, self._table, self._images = core, table, images
@@ -120,6 +123,7 @@ class ContainerService:
         self._sizes = Sizes(core)
         self._facts = Facts(core, self._sizes)
         self._life = Lifecycle(core, self._waiters, self._streams, self._remove_forced)
+        self._recovery = Recovery(core, self._life, self._remove_forced)
         if images is not None:
             images.set_usage(self.image_usage)
 
@@ -237,16 +241,30 @@ class ContainerService:
             layer_dirs=list(info.layer_dirs),
             platform=self.platform,
         )
+        core = self._core
         try:
-            if self._core.network is not None:
-                self._core.network.validate(c)  # dockerd refuses bad port specs and unknown networks at create
-            await self._core.volumes.register(c, self.get)  # the seed's registerMountPoints, at create
-            table.add(c)
-            await self._core.save(c)
+            if core.network is not None:
+                core.network.validate(c)  # dockerd refuses bad port specs and unknown networks at create
         except BaseException:
             table.drop(c)
             raise
-        self._core.event(c, "create")
+        # The intent, then volumes, then the record (docs/RELIABILITY.md): a crash before the record
+        # is undone at the next start; a failure (a full disk) is undone here.
+        registered = False
+        try:
+            await core.journal.begin("create", cid)
+            await core.volumes.register(c, self.get)  # the seed's registerMountPoints, at create
+            registered = True
+            table.add(c)
+            await core.save(c)
+        except BaseException:
+            table.drop(c)
+            if registered:
+                await core.volumes.forget(cid, remove_anonymous=True)
+            await core.end_intent("create", cid)
+            raise
+        await core.end_intent("create", cid)
+        core.event(c, "create")
         return c, warnings + list(spec.warnings)
 
     # ------------------------------------------------------------ start
@@ -455,19 +473,26 @@ class ContainerService:
         c.state.status = Status.REMOVING.value
         # dockerd: attach EOF precedes the wait body, and a follower keeps its log file open
         await self._streams.drain(live)
+        # The intent (with -v) first, the record last (docs/RELIABILITY.md): a removal cut by a crash
+        # is finished at the next start, never left half done under a record that looks whole.
         try:
+            await core.journal.begin("remove", c.id, volumes=volumes)
             await self._life.teardown(c)
             await core.runtime.remove(c.id)
             if core.network is not None:
                 await core.network.forget(c.id)
             await core.volumes.forget(c.id, remove_anonymous=volumes)
+            await core.store.adelete(KIND, c.id)
         except ShimError as e:
             c.state.removal_in_progress = False
             c.state.dead = True
             c.state.status = Status.DEAD.value
-            await core.save(c)
+            try:
+                await core.save(c)
+            finally:
+                await core.end_intent("remove", c.id)
             raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
-        await core.store.adelete(KIND, c.id)
+        await core.end_intent("remove", c.id)
         self._table.drop(c)
         core.event(c, "destroy")
         self._waiters.notify_removed(c, live)
@@ -589,10 +614,10 @@ class ContainerService:
     # ------------------------------------------------------------ daemon start / stop
 
     async def restore(self) -> None:
-        await self._life.restore()
+        await self._recovery.restore()
 
     async def after_restore(self) -> None:
-        await self._life.after_restore()
+        await self._recovery.after_restore()
 
     async def close(self) -> None:
         await self._life.close()

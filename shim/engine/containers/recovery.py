@@ -1,0 +1,208 @@
+"""Engine layer (containers): daemon start, the store reconciled with what the host holds.
+
+A SIGKILL may have cut any operation between two of its steps (docs/RELIABILITY.md gives each
+operation's order). At start, in both directions:
+
+- records → runtime: a container recorded as running whose process is gone gets its real exit
+  (or 255) applied; one recorded as stopped whose process runs was started by a start cut before
+  its state was saved: it is adopted (the record exists, the process runs: the start happened);
+  one whose runtime state, monitor or rootfs mount is still there without a process (a start cut
+  before the process ran, a cleanup cut halfway, a `docker cp` cut while it had the rootfs
+  mounted) is cleaned up like any stopped container.
+- runtime → records: whatever the runtime, networking or the volume service holds for an ID no
+  record names (a create or a start cut before the record, a removal cut after it) is killed and
+  removed with everything it holds (`Runtime.survey`, `NetworkingPort.forget`).
+- intents (engine/intents.py): a create cut before its record undoes its volumes; a start cut
+  anywhere is settled as above; a removal cut anywhere is finished, with its `-v`.
+
+Records that cannot be read are never fatal: the container is skipped, and what the runtime holds
+for it is left alone (a file an operator may repair is not evidence that nothing owns it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from shim.engine.containers.core import KIND, Core
+from shim.engine.containers.lifecycle import Lifecycle
+from shim.engine.intents import Intent
+from shim.engine.model import Container
+from shim.engine.ports import ExitInfo, RuntimeState
+from shim.engine.state import Status
+from shim.errors import ShimError
+
+log = logging.getLogger("shim.containers")
+
+RemoveFn = Callable[[Container, bool], Awaitable[None]]
+
+# An exit already applied has this finished_at (ns) in the record, within rounding.
+_SAME_EXIT_NS = 1_000_000
+
+
+class Recovery:
+    def __init__(self, core: Core, life: Lifecycle, remove: RemoveFn) -> None:
+        self._core = core
+        self._life = life
+        self._remove = remove
+        self.unreadable: set[str] = set()
+        self.last_figures: dict[str, float] = {}
+
+    async def restore(self) -> None:
+        """First pass: reload the containers from the store (others may look them up)."""
+        core = self._core
+        records = await asyncio.to_thread(core.store.load_all, KIND)
+        self.unreadable = set(core.store.unreadable.get(KIND, set()))
+        for cid, data in records.items():
+            try:
+                c = Container.from_dict(data)
+                if c.id != cid:
+                    raise ValueError(f"record names {c.id}")
+            except Exception as e:  # a torn or foreign record is never fatal to the start
+                log.error("container %s: unreadable record (%s), skipped", cid, e)
+                self.unreadable.add(cid)
+                continue
+            core.table.add(c)
+
+    async def after_restore(self) -> None:
+        """Second pass, once every service is restored (volumes, networks): reconcile, then apply
+        exits that happened while shimd was down and restart policies."""
+        t0 = time.monotonic()
+        core, table = self._core, self._core.table
+        intents = await core.journal.pending()
+        starts = {i.oid for i in intents if i.op == "start"}
+        removals = {i.oid: bool(i.facts.get("volumes")) for i in intents if i.op == "remove"}
+        await self._undo_creates([i for i in intents if i.op == "create"])
+        known = table.ids() | self.unreadable
+        states = await core.runtime.survey(known)
+        owners = core.network.owners() if core.network is not None else {}
+        for cid in set(owners) - known:
+            await self._quietly(f"forgetting the network of {cid}", core.network.forget(cid) if core.network else None)
+        core.volumes.drop_stale(known)
+        to_start: list[Container] = []
+        for c in table.values():
+            try:
+                if c.id in removals or c.state.removal_in_progress:
+                    await self._finish_removal(c, removals.get(c.id, False))
+                    continue
+                rs = states.get(c.id) or RuntimeState(status="unknown")
+                await self._reconcile(c, rs, owners.get(c.id, False), c.id in starts, to_start)
+            except Exception:
+                log.exception("restoring container %s", c.id)
+        for cid in starts | set(removals):
+            await core.journal.end("start" if cid in starts else "remove", cid)
+        core.volumes.claim_running({c.id for c in table.values() if c.state.running and not c.state.restarting})
+        self.last_figures = {"containers": len(table.ids()), "seconds": time.monotonic() - t0}
+        log.info("restored %d containers in %.3f s", len(table.ids()), self.last_figures["seconds"])
+        for c in to_start:
+            async with table.live(c.id).lock:
+                try:
+                    await self._life.start(c, manual=False)
+                except ShimError as e:
+                    log.warning("restart of %s at daemon start failed: %s", c.id, e)
+
+    @staticmethod
+    async def _quietly(what: str, step: Awaitable[None] | None) -> None:
+        if step is None:
+            return
+        try:
+            await step
+        except Exception:
+            log.exception("%s", what)
+
+    async def _undo_creates(self, creates: list[Intent]) -> None:
+        """A create cut before its record was saved: its volumes go (the runtime's survey removes
+        its files). One whose record was saved is complete, even if its client never heard so."""
+        core = self._core
+        for i in creates:
+            if i.oid not in core.table:
+                log.warning("container create %s was cut by a crash: undoing it", i.oid)
+                await self._quietly(f"undoing the create of {i.oid}", core.volumes.forget(i.oid, remove_anonymous=True))
+            await core.journal.end("create", i.oid)
+
+    async def _finish_removal(self, c: Container, volumes: bool) -> None:
+        log.warning("removal of container %s was cut by a crash: finishing it", c.id)
+        st = c.state
+        st.removal_in_progress = False
+        if st.status == Status.REMOVING.value:
+            st.status = Status.DEAD.value
+        await self._remove(c, volumes)
+
+    async def _reconcile(
+        self, c: Container, rs: RuntimeState, net_live: bool, cut_start: bool, to_start: list[Container]
+    ) -> None:
+        st = c.state
+        life = self._life
+        if st.running and not st.restarting:
+            if rs.status in ("running", "paused"):
+                await self._watch_again(c, rs)
+                return
+            # Exited while shimd was down: apply the exit as if we had watched it.
+            await life.handle_exit(c, rs.exit or ExitInfo(exit_code=255, finished_at=time.time()))
+            return
+        if rs.status in ("running", "paused"):
+            # A start (or a restart policy's) cut after the process started, before the state was saved.
+            log.warning("container %s runs but its record says %s: adopting it", c.id, st.status)
+            self._set_running(c, rs)
+            self._core.event(c, "start")
+            await self._watch_again(c, rs, changed=True)
+            return
+        if cut_start and rs.held and rs.exit is not None and not _exit_applied(c, rs.exit):
+            # The same, and the process exited while shimd was down: it ran, so its exit is applied.
+            self._set_running(c, rs)
+            st.started_at = min(st.started_at, int(rs.exit.finished_at * 1e9))
+            await life.handle_exit(c, rs.exit)
+            return
+        if rs.held or net_live or cut_start:
+            # Whatever a start cut before its process ran, or a cleanup cut halfway, left behind.
+            await life.teardown(c)
+        if st.restarting:
+            st.running, st.restarting, st.status = False, False, Status.EXITED.value
+            await self._core.save(c)
+        if _restarts_at_daemon_start(c):
+            to_start.append(c)
+
+    def _set_running(self, c: Container, rs: RuntimeState) -> None:
+        st = c.state
+        st.running, st.restarting, st.paused = True, False, rs.status == "paused"
+        st.status = Status.PAUSED.value if st.paused else Status.RUNNING.value
+        st.pid, st.exit_code, st.error, st.oom_killed = rs.pid, 0, "", False
+        st.started_at = time.time_ns()
+        c.has_been_started = True
+
+    async def _watch_again(self, c: Container, rs: RuntimeState, *, changed: bool = False) -> None:
+        st = c.state
+        was = (st.pid, st.paused, st.status)
+        st.pid = rs.pid or st.pid
+        st.paused = rs.status == "paused"
+        st.status = Status.PAUSED.value if st.paused else Status.RUNNING.value
+        if changed or was != (st.pid, st.paused, st.status):  # tens of unchanged records: no writes
+            await self._core.save(c)
+        if self._life.health is not None:
+            self._life.health.start(c)
+        self._life.watch(c)
+
+
+def _exit_applied(c: Container, info: ExitInfo) -> bool:
+    return abs(int(info.finished_at * 1e9) - c.state.finished_at) < _SAME_EXIT_NS
+
+
+def _restarts_at_daemon_start(c: Container) -> bool:
+    """dockerd's restore: always, unless-stopped (not stopped by the user), on-failure within its count."""
+    st = c.state
+    rp = c.host_config.get("RestartPolicy") or {}
+    policy, maximum = rp.get("Name") or "", rp.get("MaximumRetryCount") or 0
+    on_failure = (
+        policy == "on-failure"
+        and st.exit_code != 0
+        and not c.manually_stopped
+        and (maximum == 0 or c.restart_count < maximum)
+    )
+    return (
+        c.has_been_started
+        and not st.running
+        and not st.removal_in_progress
+        and (policy == "always" or (policy == "unless-stopped" and not c.manually_stopped) or on_failure)
+    )
