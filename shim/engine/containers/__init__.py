@@ -2,7 +2,9 @@
 
 - service.py: the public verbs (create, start, stop, kill, restart, pause, remove, rename,
   update, top, resize, wait, logs, attach…), each asking engine/state.py's table first;
-- lifecycle.py: start and its rollback, exit watching, restart policy, daemon restart;
+- lifecycle.py: start and its rollback, exit watching, restart policy;
+- recovery.py: the ordered steps of create and removal (with their intents) and daemon start:
+  the store reconciled with the runtime, networking and volumes (docs/RELIABILITY.md);
 - waiters.py: wait conditions; streams.py: attach sessions and log readers;
 - facts.py: what inspect and the list show; sizes.py: stats and sizes;
 - record.py: the index of containers and each one's runtime record; core.py: what they share.

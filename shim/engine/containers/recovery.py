@@ -1,4 +1,5 @@
-"""Engine layer (containers): daemon start, the store reconciled with what the host holds.
+"""Engine layer (containers): the order of create's and removal's steps, and daemon start: the
+store reconciled with what the host holds.
 
 A SIGKILL may have cut any operation between two of its steps (docs/RELIABILITY.md gives each
 operation's order). At start, in both directions:
@@ -32,7 +33,7 @@ from shim.engine.intents import Intent
 from shim.engine.model import Container
 from shim.engine.ports import ExitInfo, RuntimeState
 from shim.engine.state import Status
-from shim.errors import ShimError
+from shim.errors import ShimError, SystemFailure
 
 log = logging.getLogger("shim.containers")
 
@@ -49,6 +50,54 @@ class Recovery:
         self._remove = remove
         self.unreadable: set[str] = set()
         self.last_figures: dict[str, float] = {}
+
+    # ------------------------------------------------------------ the ordered steps
+
+    async def record_create(self, c: Container, lookup: Callable[[str], Container]) -> None:
+        """Create's steps that change the host: the intent, the volumes, the record. A crash before
+        the record is undone at the next start (`_undo_creates`); a failure (a full disk) here."""
+        core = self._core
+        registered = False
+        try:
+            await core.journal.begin("create", c.id)
+            await core.volumes.register(c, lookup)  # the seed's registerMountPoints, at create
+            registered = True
+            core.table.add(c)
+            await core.save(c)
+        except BaseException:
+            core.table.drop(c)
+            if registered:
+                await core.volumes.forget(c.id, remove_anonymous=True)
+            await core.end_intent("create", c.id)
+            raise
+        await core.end_intent("create", c.id)
+
+    async def remove_all_of(self, c: Container, volumes: bool) -> None:
+        """Removal's steps: the intent (with `-v`), the seed's Cleanup, the runtime's files, the
+        endpoints, the mounts (and anonymous volumes), the record last: a removal cut by a crash is
+        finished at the next start, never left half done under a record that looks whole. A
+        failure marks the container dead (dockerd's "unable to remove filesystem")."""
+        core = self._core
+        try:
+            await core.journal.begin("remove", c.id, volumes=volumes)
+            await self._life.teardown(c)
+            await core.runtime.remove(c.id)
+            if core.network is not None:
+                await core.network.forget(c.id)
+            await core.volumes.forget(c.id, remove_anonymous=volumes)
+            await core.store.adelete(KIND, c.id)
+        except ShimError as e:
+            c.state.removal_in_progress = False
+            c.state.dead = True
+            c.state.status = Status.DEAD.value
+            try:
+                await core.save(c)
+            finally:
+                await core.end_intent("remove", c.id)
+            raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
+        await core.end_intent("remove", c.id)
+
+    # ------------------------------------------------------------ daemon start
 
     async def restore(self) -> None:
         """First pass: reload the containers from the store (others may look them up)."""

@@ -22,7 +22,7 @@ from shim.engine import containerconfig as cc
 from shim.engine import hostsfiles as hf
 from shim.engine import logconfig, names
 from shim.engine.container_io import AttachSession
-from shim.engine.containers.core import KIND, BindsOnly, Core
+from shim.engine.containers.core import BindsOnly, Core
 from shim.engine.containers.facts import Facts, Keep
 from shim.engine.containers.lifecycle import Lifecycle
 from shim.engine.containers.record import Live, Registry, WaitResult
@@ -248,22 +248,7 @@ class ContainerService:
         except BaseException:
             table.drop(c)
             raise
-        # The intent, then volumes, then the record (docs/RELIABILITY.md): a crash before the record
-        # is undone at the next start; a failure (a full disk) is undone here.
-        registered = False
-        try:
-            await core.journal.begin("create", cid)
-            await core.volumes.register(c, self.get)  # the seed's registerMountPoints, at create
-            registered = True
-            table.add(c)
-            await core.save(c)
-        except BaseException:
-            table.drop(c)
-            if registered:
-                await core.volumes.forget(cid, remove_anonymous=True)
-            await core.end_intent("create", cid)
-            raise
-        await core.end_intent("create", cid)
+        await self._recovery.record_create(c, self.get)
         core.event(c, "create")
         return c, warnings + list(spec.warnings)
 
@@ -473,26 +458,7 @@ class ContainerService:
         c.state.status = Status.REMOVING.value
         # dockerd: attach EOF precedes the wait body, and a follower keeps its log file open
         await self._streams.drain(live)
-        # The intent (with -v) first, the record last (docs/RELIABILITY.md): a removal cut by a crash
-        # is finished at the next start, never left half done under a record that looks whole.
-        try:
-            await core.journal.begin("remove", c.id, volumes=volumes)
-            await self._life.teardown(c)
-            await core.runtime.remove(c.id)
-            if core.network is not None:
-                await core.network.forget(c.id)
-            await core.volumes.forget(c.id, remove_anonymous=volumes)
-            await core.store.adelete(KIND, c.id)
-        except ShimError as e:
-            c.state.removal_in_progress = False
-            c.state.dead = True
-            c.state.status = Status.DEAD.value
-            try:
-                await core.save(c)
-            finally:
-                await core.end_intent("remove", c.id)
-            raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
-        await core.end_intent("remove", c.id)
+        await self._recovery.remove_all_of(c, volumes)
         self._table.drop(c)
         core.event(c, "destroy")
         self._waiters.notify_removed(c, live)
