@@ -237,6 +237,9 @@ class FakeImages:
     def set_usage(self, fn) -> None:
         self.usage = fn
 
+    def set_layer_usage(self, fn) -> None:
+        self.layer_usage = fn
+
     def image_for_container(self, ref: str) -> FakeContainerImage:
         img = self.images.get(ref.removesuffix(":latest"))
         if img is None:

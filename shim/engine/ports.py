@@ -257,6 +257,9 @@ class LayerStore(Protocol):
 
     def list_layers(self) -> list[str]: ...
 
+    def list_configs(self) -> list[str]:
+        """The image IDs whose config is stored (a start removes those no image record names)."""
+
     def put_config(self, data: bytes) -> str: ...
 
     def get_config(self, image_id: str) -> bytes: ...
@@ -502,6 +505,9 @@ class ImagesPort(Protocol):
 
     def set_usage(self, fn: ImageUsageFn) -> None:
         """The image service asks containers which of them use an image (rmi's conflicts)."""
+
+    def set_layer_usage(self, fn: Callable[[], set[str]]) -> None:
+        """The image service asks containers which layer dirs they stack on (unused layers go at start)."""
 
 
 class VolumesPort(Protocol):

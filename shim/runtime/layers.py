@@ -287,6 +287,9 @@ class LayerStore:
         return ["sha256:" + n for n in os.listdir(self.layers_dir) if len(n) == 64]
 
     # --- configs ---------------------------------------------------------
+    def list_configs(self) -> list[str]:
+        return ["sha256:" + n[:-5] for n in os.listdir(self.configs_dir) if n.endswith(".json") and len(n) == 69]
+
     def put_config(self, data: bytes) -> str:
         hexid = hashlib.sha256(data).hexdigest()
         path = os.path.join(self.configs_dir, hexid + ".json")

@@ -191,7 +191,7 @@ def check_logs(d: Shimd, survivors: dict[str, int]) -> list[str]:
 
 
 def test_sigkill_at_random_instants_loses_and_leaks_nothing(tmp_path):
-    d = Shimd()
+    d = Shimd(direct=True)
     figures: dict[str, Any] = {"seed": SEED, "rounds": 0, "restart_s": [], "containers": [], "ops": 0}
     try:
         d.start()

@@ -400,3 +400,43 @@ async def test_load_over_an_existing_tag_renames_the_old_image(svc):
         "Loaded image: same:1\n",
     ]
     assert svc.get(old).repo_tags == [] and svc.get("same:1").id != old
+
+
+async def test_start_removes_layers_and_configs_a_crash_left_unreferenced(tmp_path):
+    """A load cut after its layers (or a removal after its record): the files go at the next start,
+    except a layer a container still stacks on and everything of a recorded image."""
+    svc = ImageService(store=Store(tmp_path), layers=LayerStore(str(tmp_path)), events=FakeEvents())
+    await svc.restore()
+    await svc.load(chunks(docker_archive([tar_bytes([("kept", b"k")])], ["kept:1"])))
+    layers = svc._layers
+    stray = tar_bytes([("stray", b"s")])
+    held = tar_bytes([("held", b"h")])
+    for data in (stray, held):
+        path = layers.staging_file()
+        Path(path).write_bytes(data)
+        layers.add_layer(path)
+    stray_cfg = layers.put_config(b'{"stray": true}')
+    held_dir = layers.layer_dir("sha256:" + hashlib.sha256(held).hexdigest())
+
+    again = ImageService(store=Store(tmp_path), layers=LayerStore(str(tmp_path)), events=FakeEvents())
+    again.set_layer_usage(lambda: {held_dir})
+    await again.restore()
+    await again.after_restore()
+    img = again.resolve("kept:1")
+    left = set(again._layers.list_layers())
+    assert left == {*img.diff_ids, "sha256:" + hashlib.sha256(held).hexdigest()}
+    assert again._layers.list_configs() == [img.id] and stray_cfg != img.id
+
+
+async def test_an_unreadable_image_record_keeps_every_layer(tmp_path):
+    svc = ImageService(store=Store(tmp_path), layers=LayerStore(str(tmp_path)), events=FakeEvents())
+    await svc.restore()
+    await svc.load(chunks(docker_archive([tar_bytes([("a", b"a")])], ["a:1"])))
+    (tmp_path / "db" / "images" / ("f" * 64 + ".json")).write_text("{torn")
+    path = svc._layers.staging_file()
+    Path(path).write_bytes(tar_bytes([("stray", b"s")]))
+    svc._layers.add_layer(path)
+    again = ImageService(store=Store(tmp_path), layers=LayerStore(str(tmp_path)), events=FakeEvents())
+    await again.restore()
+    await again.after_restore()
+    assert len(again._layers.list_layers()) == 2

@@ -126,6 +126,7 @@ class ContainerService:
         self._recovery = Recovery(core, self._life, self._remove_forced)
         if images is not None:
             images.set_usage(self.image_usage)
+            images.set_layer_usage(lambda: {d for c in table.values() for d in c.layer_dirs})
 
     # ------------------------------------------------------------ wiring for other services
 

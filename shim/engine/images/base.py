@@ -40,6 +40,7 @@ class ImageBase:
         self.tags: dict[str, str] = {}  # canonical repo:tag or repo@digest -> image id
         self._layer_sizes: dict[str, int] = {}  # diff id -> apparent size of its content
         self._usage: UsageFn = lambda image_id: []
+        self._layer_users: Callable[[], set[str]] = set
         self._lock = asyncio.Lock()
         self.host_arch = host_arch or go_arch()
 
@@ -47,6 +48,11 @@ class ImageBase:
     def set_usage(self, fn: UsageFn) -> None:
         """The container engine tells which containers use an image: fn(id) -> [(cid, running)]."""
         self._usage = fn
+
+    def set_layer_usage(self, fn: Callable[[], set[str]]) -> None:
+        """The container engine tells which layer dirs its containers' rootfs stack on (an image
+        force-removed while a stopped container used it leaves its layers to that container)."""
+        self._layer_users = fn
 
     async def restore(self) -> None:
         records = await asyncio.to_thread(self._store.load_all, KIND)
@@ -69,6 +75,33 @@ class ImageBase:
             for name in img.repo_tags + img.repo_digests:
                 self.tags[name] = img.id
         await self._learn_sizes(d for img in self.images.values() for d in img.diff_ids)
+
+    async def after_restore(self) -> None:
+        """Daemon start, once containers are loaded: layers and configs no image and no container
+        uses are removed. A load, pull, import or commit writes its layers, then its config, then
+        its record; an image removal its record first (docs/RELIABILITY.md): what a crash leaves
+        between those steps is such an unreferenced file. Skipped while an image record is
+        unreadable (its layers may be wanted once it is repaired)."""
+        if self._store.unreadable.get(KIND):
+            log.warning("image records unreadable: unused layers are kept")
+            return
+        used = {d for img in self.images.values() for d in img.diff_ids}
+        used_dirs = self._layer_users()
+        configs = {img.id for img in self.images.values()}
+
+        def collect() -> tuple[int, int]:
+            layers = [d for d in self._layers.list_layers() if d not in used]
+            layers = [d for d in layers if self._layers.layer_dir(d) not in used_dirs]
+            for d in layers:
+                self._layers.remove_layer(d)
+            stale = [c for c in self._layers.list_configs() if c not in configs]
+            for c in stale:
+                self._layers.remove_config(c)
+            return len(layers), len(stale)
+
+        layers, stale = await asyncio.to_thread(collect)
+        if layers or stale:
+            log.warning("removed %d layers and %d image configs no image or container uses", layers, stale)
 
     # --- layer sizes -----------------------------------------------------
     async def _learn_sizes(self, diff_ids: Iterable[str]) -> None:
