@@ -7,6 +7,8 @@ decides ImageNotFound vs NotFound by looking for "no such image" in it.
 
 from __future__ import annotations
 
+import errno
+
 
 class ShimError(Exception):
     status = 500
@@ -59,6 +61,26 @@ class NotImplementedYet(ShimError):
 
 class SystemFailure(ShimError):
     status = 500
+
+
+def os_error_text(e: OSError, op: str = "") -> str:
+    """An OS error as Go's *PathError prints it (`mkdir /x: no space left on device`): what a
+    client reads when the host fails us (a full disk, a read-only file system), never Python's
+    `[Errno 28] …` repr."""
+    text = (e.strerror or str(e)).lower()
+    if e.filename:
+        return f"{op + ' ' if op else ''}{e.filename}: {text}"
+    return text
+
+
+# errno values that say the host, not the input, is at fault (a full or read-only disk, an I/O error,
+# no file descriptor left)
+HOST_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE})
+
+
+def host_fault(e: OSError, context: str, op: str = "") -> SystemFailure:
+    """A SystemFailure (500) in Go's words for an OS error that is the host's fault."""
+    return SystemFailure(f"{context}: {os_error_text(e, op)}" if context else os_error_text(e, op))
 
 
 def no_such_container(ref: str) -> NotFound:
@@ -131,7 +153,7 @@ def start_step_failed(err: BaseException, cmd: str) -> ShimError:
     if isinstance(err, StartFailed):
         return err
     if not isinstance(err, ShimError):
-        text = str(err) or type(err).__name__
+        text = os_error_text(err) if isinstance(err, OSError) else (str(err) or type(err).__name__)
         return StartSystemFailure(text, exit_code=start_exit_code(text, cmd))
     if any(s in err.message.lower() for s in _STEP_REFUSALS):
         return StartRefused(err.message, exit_code=start_exit_code(err.message, cmd))

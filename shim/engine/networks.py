@@ -245,7 +245,10 @@ class NetworkService:
         for cn in self._cn.values():
             if not cn.live and any(ep.endpoint_id for ep in cn.endpoints.values()):
                 self._clear_live(cn)
-                await self._save_cn(cn)
+                try:
+                    await self._save_cn(cn)
+                except ShimError as e:  # a full disk: the record is cleared again at the next start
+                    log.error("restore: saving the endpoints of %s: %s", cn.cid, e)
 
     async def close(self) -> None:
         if self._background:
@@ -265,6 +268,7 @@ class NetworkService:
 
     async def _predefined(self) -> None:
         have = {n.name: n for n in self._nets.values() if n.predefined}
+        before = {name: n.to_dict() for name, n in have.items()}
         now = time.time_ns()
         for name, driver in (("none", "null"), ("host", "host"), ("bridge", "bridge")):
             if name not in have:
@@ -298,8 +302,9 @@ class NetworkService:
             "com.docker.network.bridge.name": self.bridge_name,
             "com.docker.network.driver.mtu": "1500",
         }
-        for n in have.values():
-            await self._save_net(n)
+        for name, n in have.items():
+            if before.get(name) != n.to_dict():  # unchanged: no write (a full disk must not stop a start)
+                await self._save_net(n)
 
     async def _pick_subnet(self, exclude: str = "") -> ipaddress.IPv4Network:
         taken = [n.subnet for n in self._nets.values() if n.subnet and n.id != exclude]

@@ -16,15 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shim.errors import SystemFailure
+from shim.errors import host_fault
 
 log = logging.getLogger("shim.store")
-
-
-def _os_error(e: OSError) -> str:
-    """Go's wording of an OS error: `write /path: no space left on device`."""
-    text = (e.strerror or str(e)).lower()
-    return f"{e.filename}: {text}" if e.filename else text
 
 
 class Store:
@@ -53,7 +47,9 @@ class Store:
         except OSError as e:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            raise SystemFailure(f"failed to save {kind} {oid}: {_os_error(e)}") from e
+            # Go's words for the file dockerd would have written (`write …/config.v2.json: no space left on device`)
+            e.filename = None
+            raise host_fault(e, f"write {self.root / kind / (oid + '.json')}") from e
 
     def get(self, kind: str, oid: str) -> Any | None:
         try:

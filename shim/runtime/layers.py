@@ -32,7 +32,7 @@ from typing import IO
 import zstandard
 
 from shim.engine.ports import ArchiveImage, LayerInfo
-from shim.errors import InvalidParameter, NotFound
+from shim.errors import HOST_FAULTS, InvalidParameter, NotFound, host_fault
 from shim.runtime import tarsafe
 
 CHUNK = 1 << 20
@@ -239,7 +239,11 @@ class LayerStore:
             else:
                 stage = ""
             return LayerInfo(diff_id, size)
-        except (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile, zstandard.ZstdError) as e:
+        except OSError as e:
+            if e.errno in HOST_FAULTS:  # a full disk is the host's fault, not the archive's
+                raise host_fault(e, "failed to register layer") from e
+            raise InvalidParameter(f"invalid layer archive: {e}") from e
+        except (EOFError, lzma.LZMAError, gzip.BadGzipFile, zstandard.ZstdError) as e:
             raise InvalidParameter(f"invalid layer archive: {e}") from e
         finally:
             if stage:
@@ -295,10 +299,14 @@ class LayerStore:
         path = os.path.join(self.configs_dir, hexid + ".json")
         if not os.path.exists(path):
             fd, tmp = tempfile.mkstemp(dir=self.tmp_dir)  # unique: concurrent loads of one image
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, path)
+            except OSError as e:
+                self.discard(tmp)
+                raise host_fault(e, f"write {path}") from e
         return "sha256:" + hexid
 
     def get_config(self, image_id: str) -> bytes:
@@ -319,6 +327,11 @@ class LayerStore:
         path = self.staging_file()
         try:
             tar_diff(upper_dir, path)
+        except OSError as e:
+            self.discard(path)
+            if e.errno in HOST_FAULTS:
+                raise host_fault(e, f"write {path}") from e
+            raise
         except BaseException:
             self.discard(path)
             raise
@@ -344,7 +357,11 @@ class LayerStore:
                 img.diff_ids = diff_ids
                 img.layer_paths = []
             return images
-        except (OSError, EOFError, gzip.BadGzipFile, lzma.LZMAError) as e:
+        except OSError as e:
+            if e.errno in HOST_FAULTS:
+                raise host_fault(e, "failed to unpack the archive") from e
+            raise InvalidParameter(f"invalid archive: {e}") from e
+        except (EOFError, gzip.BadGzipFile, lzma.LZMAError) as e:
             raise InvalidParameter(f"invalid archive: {e}") from e
         finally:
             self.discard(stage)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+
+from shim.errors import host_fault
 
 
 class NetFiles:
@@ -25,12 +28,17 @@ class NetFiles:
             return ""
 
     def write(self, path: str, content: str) -> None:
-        os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
         tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
+            with open(tmp, "w") as f:
+                f.write(content)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as e:  # a full disk: the start fails cleanly, no half-written file left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise host_fault(e, f"error writing {os.path.basename(path)}") from e
 
     def remove(self, path: str) -> None:
         try:

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 
-from shim.errors import SystemFailure
+from shim.errors import SystemFailure, host_fault
 from shim.runtime.fsutil import is_mounted, lazy_unmount, libc, tree_size
 
 # mount(8) flag words the local driver's `o` may carry (moby's mount.ParseOptions subset)
@@ -48,8 +48,15 @@ class LocalVolumeFS:
 
     def create(self, name: str) -> str:
         data = self.path(name)
-        os.makedirs(os.path.dirname(data), mode=0o701, exist_ok=True)
-        os.makedirs(data, mode=0o755, exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(data), mode=0o701, exist_ok=True)
+        except OSError as e:  # the local driver's words (a full disk)
+            raise host_fault(e, f"error while creating volume root path '{os.path.dirname(data)}'", "mkdir") from e
+        try:
+            os.makedirs(data, mode=0o755, exist_ok=True)
+        except OSError as e:
+            shutil.rmtree(os.path.dirname(data), ignore_errors=True)
+            raise host_fault(e, f"error while creating volume data path '{data}'", "mkdir") from e
         return data
 
     def names(self) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shim.engine.container_io import bind_mounts, mount_points
@@ -40,6 +41,18 @@ class Core:
 
     async def save(self, c: Container) -> None:
         await self.store.aput(KIND, c.id, c.to_dict())
+
+    async def save_or_undo(self, c: Container, undo: Callable[[], Awaitable[None]]) -> None:
+        """Save `c`; if that fails (a full disk), `undo` what the verb changed and raise: a verb
+        whose new state can't be recorded changes nothing (the record would disagree after a restart)."""
+        try:
+            await self.save(c)
+        except ShimError:
+            try:
+                await undo()
+            except ShimError as e:
+                log.error("undoing a change of %s that could not be saved: %s", c.id, e)
+            raise
 
     def event(self, c: Container, action: str, **extra: str) -> None:
         self.events.container(c, action, **extra)

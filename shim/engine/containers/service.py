@@ -389,8 +389,14 @@ class ContainerService:
         async with self._lock(c):
             to = check(c.state.status, action, c.id, ref)
             await self._runtime_op(c, op)
+            before = c.state.paused, c.state.status
             c.state.paused, c.state.status = paused, to.value
-            await self._core.save(c)
+
+            async def undo() -> None:
+                c.state.paused, c.state.status = before
+                await (rt.resume if paused else rt.pause)(c.id)
+
+            await self._core.save_or_undo(c, undo)
             self._core.event(c, action)
 
     async def _runtime_op(self, c: Container, op: Callable[[str], Awaitable[None]]) -> None:
@@ -519,10 +525,16 @@ class ContainerService:
                     "Memory limit should be smaller than already set memoryswap limit, "
                     "update the memoryswap at the same time"
                 )
-            if c.state.running and not c.state.restarting:
+            live, before = c.state.running and not c.state.restarting, c.host_config
+            if live:
                 await self._core.runtime.update(c.id, hc)
             c.host_config = hc
-            await self._core.save(c)
+
+            async def undo() -> None:  # the old resources again (a full disk kept them from being saved)
+                c.host_config = before
+                await (self._core.runtime.update(c.id, before) if live else asyncio.sleep(0))
+
+            await self._core.save_or_undo(c, undo)
             self._core.event(c, "update")
             return warnings
 

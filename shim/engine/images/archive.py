@@ -14,7 +14,7 @@ from shim.engine.changes import apply_changes
 from shim.engine.images.base import ImageBase
 from shim.engine.images.model import full_config
 from shim.engine.ports import ArchiveImage
-from shim.errors import InvalidParameter
+from shim.errors import HOST_FAULTS, InvalidParameter, host_fault
 from shim.platforms import OS
 from shim.times import now_rfc3339_nano
 
@@ -26,13 +26,19 @@ class ArchiveVerbs(ImageBase):
         path = await asyncio.to_thread(self._layers.staging_file)
         f = await asyncio.to_thread(open, path, "wb")
         try:
-            async for chunk in chunks:
-                await asyncio.to_thread(f.write, chunk)
+            try:
+                async for chunk in chunks:
+                    await asyncio.to_thread(f.write, chunk)
+            finally:
+                await asyncio.to_thread(f.close)  # a full disk may fail here too (the last flush)
+        except OSError as e:
+            await asyncio.to_thread(self._layers.discard, path)
+            if e.errno in HOST_FAULTS:  # not a client that went away
+                raise host_fault(e, f"write {path}") from e
+            raise
         except BaseException:
-            await asyncio.to_thread(f.close)
             await asyncio.to_thread(self._layers.discard, path)
             raise
-        await asyncio.to_thread(f.close)
         return path
 
     async def load(self, chunks: AsyncIterator[bytes]) -> list[str]:
