@@ -188,6 +188,39 @@ class NetworkService:
             "resolv_conf_path": files.get("resolv_conf", ""),
         }
 
+    async def _repin(self, cn: ContainerNet) -> bool:
+        """A namespace pin of ours that vanished (unmounted by an administrator or another tool)
+        while its container still runs is made again from the container's process; False when the
+        namespace itself is gone."""
+        if not cn.netns or cn.netns == "host" or await self._nl.pinned(cn.netns):
+            return True
+        pid = 0
+        if self._get_container is not None:
+            try:
+                pid = int(getattr(self._get_container(cn.cid).state, "pid", 0) or 0)
+            except ShimError:
+                pid = 0
+        if not pid:
+            return False
+        try:
+            await self._nl.pin_netns(cn.netns, pid, cn.cid)
+        except ShimError:  # its process is gone too
+            return False
+        log.warning("network namespace of %s had vanished from %s: pinned again", cn.cid, cn.netns)
+        return True
+
+    async def _ensure_bridge_of(self, net: Network) -> None:
+        """A bridge of ours that vanished (removed by an administrator or another daemon) is made
+        again at its next use, with the veths of its running containers back on it: never a 500
+        `bridge … not found`."""
+        if await self._nl.link_exists(net.bridge):
+            return
+        log.warning("bridge %s of network %s vanished: making it again", net.bridge, net.name)
+        await self._nl.ensure_bridge(net.bridge, net.gateway, net.prefix, net.mtu, owner=net.id)
+        for _, ep in self.endpoints_on(net):
+            if ep.veth:
+                await self._nl.enslave(ep.veth, net.bridge)
+
     def owners(self) -> dict[str, bool]:
         """Containers with an endpoints record (a lease), and whether their attachment is live: the
         container service releases those whose container does not run (a start or a stop cut by a
@@ -207,10 +240,13 @@ class NetworkService:
         for oid, d in (await asyncio.to_thread(self._store.load_all, NETWORKS)).items():
             self._nets[oid] = Network.from_dict(d)
         await self._predefined()
-        pinned = set(await self._nl.list_netns())
         for oid, d in (await asyncio.to_thread(self._store.load_all, ENDPOINTS)).items():
-            cn = ContainerNet.from_dict(d)
-            if cn.live and cn.owns_netns and oid not in pinned:
+            try:
+                cn = ContainerNet.from_dict(d)
+            except (TypeError, KeyError, ValueError, AttributeError) as e:  # never fatal to a start
+                log.error("endpoints of %s: unreadable record, skipped: %s", oid, e)
+                continue
+            if cn.live and cn.owns_netns and not await self._repin(cn):
                 cn.live = False  # the namespace is gone (host reboot): nothing of it is live any more
             self._cn[oid] = cn
         await self._nl.sysctl("net/ipv4/ip_forward", "1")
@@ -258,8 +294,11 @@ class NetworkService:
         if not any(cn.live for cn in self._cn.values()):
             # Nothing runs: leave no bridge or rule behind (restore recreates them).
             async with self._lock:
+                # only bridges this daemon made (marked as ours): one an administrator made and
+                # named with --bridge or com.docker.network.bridge.name stays
+                ours = {name for name, kind, _ in await self._nl.our_links() if kind == "bridge"}
                 for n in self._nets.values():
-                    if n.driver == "bridge" and n.bridge:
+                    if n.driver == "bridge" and n.bridge in ours:
                         await self._nl.delete_link(n.bridge)
                 await self._fw.remove_all()
         close = getattr(self._nl, "close", None)
@@ -557,6 +596,8 @@ class NetworkService:
             ocn = self._cn.get(other.id)
             if ocn is None or not ocn.live or not getattr(other.state, "running", True):
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
+            if not await self._repin(ocn):
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
             cn.netns, cn.owns_netns = ocn.netns, False
             files = dict(ocn.files)  # dockerd shares the other container's files
         else:
@@ -652,6 +693,7 @@ class NetworkService:
         ep.ifname = f"eth{sum(1 for e in cn.endpoints.values() if e.ifname)}"
         gw = net.gateway if default_route and not net.internal else None
         try:
+            await self._ensure_bridge_of(net)
             await self._nl.add_endpoint(
                 netns=cn.netns,
                 bridge=net.bridge,
@@ -879,6 +921,8 @@ class NetworkService:
                     if n != net.id and n in self._nets and cn.endpoints[n].endpoint_id
                 )
                 try:
+                    if not await self._repin(cn):
+                        raise Conflict(f"Container {c.id} is not running")
                     await self._plug(c, cn, net, default_route=not has_route)
                     await self._serve_dns(cn)
                     await self._apply_firewall()
@@ -906,15 +950,17 @@ class NetworkService:
             for p in [p for p in cn.ports if p.network_id == net.id]:
                 self._ports.release(p.proto, p.host_ip, p.host_port)
                 cn.ports.remove(p)
-            if ep.veth:
-                await self._nl.remove_endpoint(ep.veth)
             del cn.endpoints[net.id]
             cn.order.remove(net.id)
+            # the record first, then the link (docs/RELIABILITY.md): a crash in between leaves a
+            # veth no record names, which the next start removes, never a lease without its link
+            await self._save_cn(cn)
+            if ep.veth:
+                await self._nl.remove_endpoint(ep.veth)
             if was_live:
                 if not self._uses_embedded_dns(cn):
                     await self._dns.stop(cn.cid)
                 await self._apply_firewall()
-            await self._save_cn(cn)
         if was_live:
             self._event("disconnect", net, container=c.id)
 

@@ -95,6 +95,18 @@ def jumps(tag: str) -> list[tuple[str, str, list[str]]]:
     ]
 
 
+def _rule_counts(table: str, text: str) -> dict[tuple[str, str], int]:
+    """How many rules each chain declared in a rendered table holds."""
+    counts: dict[tuple[str, str], int] = {}
+    for line in text.splitlines():
+        if line.startswith(":"):
+            counts.setdefault((table, line[1:].split()[0]), 0)
+        elif line.startswith("-A "):
+            chain = line.split()[1]
+            counts[(table, chain)] = counts.get((table, chain), 0) + 1
+    return counts
+
+
 class Firewall:
     """iptables-nft through subprocesses; one change at a time (a lock: rules are rendered whole)."""
 
@@ -102,9 +114,9 @@ class Firewall:
         self.tag = tag
         self.iptables = shutil.which(iptables) or iptables
         self.restore = shutil.which(iptables + "-restore") or iptables + "-restore"
+        self.save = shutil.which(iptables + "-save") or iptables + "-save"
         self._lock = asyncio.Lock()
-        self._jumps_ok = False
-        self._last: dict[str, str] = {}  # table -> text last applied: we are the only writer of our chains
+        self._last: dict[str, str] = {}  # table -> text last applied by us
 
     async def _run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -119,30 +131,65 @@ class Firewall:
             raise SystemFailure(f"{' '.join(args[:4])}…: {err.decode(errors='replace').strip()}")
         return rc, out.decode(errors="replace")
 
-    async def _ensure_jumps(self) -> None:
-        for table, chain, rule in jumps(self.tag):
-            rc, _ = await self._run(self.iptables, "-w", "-t", table, "-C", chain, *rule, check=False)
-            if rc != 0:
-                # FORWARD: first, before any DROP a dockerd on the machine put there.
-                await self._run(self.iptables, "-w", "-t", table, "-I", chain, "1", *rule)
+    async def _live(self) -> tuple[dict[tuple[str, str], int], set[tuple[str, str, str]]] | None:
+        """One iptables-save: the number of rules in each chain of ours that exists, and the jumps
+        into them that are there (None when iptables-save can't say)."""
+        ours = {
+            (t, c) for t, cs in (("nat", chain_names(self.tag)[:2]), ("filter", chain_names(self.tag)[2:])) for c in cs
+        }
+        want = {(t, c, " ".join(r)) for t, c, r in jumps(self.tag)}
+        rc, out = await self._run(self.save, check=False)
+        if rc != 0:
+            return None
+        counts: dict[tuple[str, str], int] = {}
+        present: set[tuple[str, str, str]] = set()
+        table = ""
+        for line in out.splitlines():
+            if line.startswith("*"):
+                table = line[1:].strip()
+            elif line.startswith(":") and (table, line[1:].split()[0]) in ours:
+                counts.setdefault((table, line[1:].split()[0]), 0)
+            elif line.startswith("-A "):
+                _, chain, rest = line.split(" ", 2)
+                if (table, chain) in counts:
+                    counts[(table, chain)] += 1
+                elif (table, chain, rest) in want:
+                    present.add((table, chain, rest))
+        return counts, present
 
     async def apply(self, state: FirewallState | Callable[[], FirewallState]) -> None:
-        """Make our chains exactly `state` (creating chains and jumps the first time).
+        """Make our chains exactly `state`, and the jumps into them present.
 
         `state` may be a callable, evaluated under the lock: concurrent callers then can't apply
-        an older state after a newer one. Tables whose text is unchanged are not sent at all."""
+        an older state after a newer one. What is on the host is read first (one iptables-save):
+        chains or jumps that vanished since (an administrator's flush, a firewall reload, another
+        daemon) are made again at this use; a table whose text is unchanged and whose chains still
+        hold their rules is not sent (each nft commit costs 10-40 ms)."""
         async with self._lock:
             current = state() if callable(state) else state
             tables = render_tables(self.tag, current)
+            live = await self._live()
             changed = [t for t in ("nat", "filter") if tables[t] != self._last.get(t)]
-            if not changed and self._jumps_ok:
-                return
-            for t in changed:
-                self._last.pop(t, None)
-            await self._run(self.restore, "-w", "--noflush", stdin="".join(tables[t] for t in changed).encode())
-            if not self._jumps_ok:
-                await self._ensure_jumps()
-                self._jumps_ok = True
+            if live is not None:
+                counts, present = live
+                for t in ("nat", "filter"):
+                    if t not in changed and _rule_counts(t, tables[t]) != {
+                        k: v for k, v in counts.items() if k[0] == t
+                    }:
+                        log.warning("our %s rules changed behind our back: writing them again", t)
+                        changed.append(t)
+                missing = [(t, c, r) for t, c, r in jumps(self.tag) if (t, c, " ".join(r)) not in present]
+            else:
+                missing = list(jumps(self.tag))
+            if changed:
+                for t in changed:
+                    self._last.pop(t, None)
+                await self._run(self.restore, "-w", "--noflush", stdin="".join(tables[t] for t in changed).encode())
+            for table, chain, rule in missing:
+                rc, _ = await self._run(self.iptables, "-w", "-t", table, "-C", chain, *rule, check=False)
+                if rc != 0:
+                    # FORWARD: first, before any DROP a dockerd on the machine put there.
+                    await self._run(self.iptables, "-w", "-t", table, "-I", chain, "1", *rule)
             self._last.update({t: tables[t] for t in changed})
 
     async def remove_all(self) -> None:
@@ -155,7 +202,6 @@ class Firewall:
             for table, ch in (("nat", dnat), ("nat", post), ("filter", fwd)):
                 await self._run(self.iptables, "-w", "-t", table, "-F", ch, check=False)
                 await self._run(self.iptables, "-w", "-t", table, "-X", ch, check=False)
-            self._jumps_ok = False
             self._last = {}
 
     async def dump(self) -> str:

@@ -169,6 +169,7 @@ class Netlink:
     def _ensure_bridge(self, name: str, gateway: str, prefix: int, mtu: int, owner: str) -> None:
         with _ipr() as ip:
             idx = _index(name)
+            ours = idx is None
             if idx is None:
                 try:
                     ip.link("add", ifname=name, kind="bridge")
@@ -178,7 +179,11 @@ class Netlink:
                 idx = _index(name)
                 if idx is None:
                     raise SystemFailure(f"bridge {name} vanished while being created")
-            ip.link("set", index=idx, mtu=mtu, ifalias=self.alias(owner))
+            else:  # made by us before (our mark), or by someone else: then it stays theirs, never removed
+                ours = any(
+                    (_attr(link, "IFLA_IFALIAS") or "").startswith(f"shim:{self.tag}:") for link in ip.get_links(idx)
+                )
+            ip.link("set", index=idx, mtu=mtu, **({"ifalias": self.alias(owner)} if ours else {}))
             have = {(_attr(a, "IFA_ADDRESS"), a["prefixlen"]) for a in ip.get_addr(index=idx, family=socket.AF_INET)}
             if (gateway, prefix) not in have:
                 try:
@@ -247,6 +252,22 @@ class Netlink:
     async def link_exists(self, name: str) -> bool:
         return await asyncio.to_thread(lambda: _index(name) is not None)
 
+    def _enslave(self, ifname: str, bridge: str) -> None:
+        idx, br = _index(ifname), _index(bridge)
+        if idx is None or br is None:
+            return
+        with _ipr() as ip:
+            ip.link("set", index=idx, master=br, state="up")
+            with contextlib.suppress(OSError), open(f"/sys/class/net/{ifname}/brport/hairpin_mode", "w") as f:
+                f.write("1")
+
+    async def enslave(self, ifname: str, bridge: str) -> None:
+        """Put a veth of ours (back) on a bridge (one that was deleted under it and made again)."""
+        try:
+            await asyncio.to_thread(self._enslave, ifname, bridge)
+        except NetlinkError as e:
+            raise SystemFailure(f"failed to attach {ifname} to {bridge}: {e}") from e
+
     # ------------------------------------------------------------ namespaces
 
     def _create_netns(self, path: str) -> None:
@@ -284,6 +305,39 @@ class Netlink:
 
     async def delete_netns(self, path: str) -> None:
         await asyncio.to_thread(self._delete_netns, path)
+
+    @staticmethod
+    def _pinned(path: str) -> bool:
+        """Whether `path` is a namespace mounted on its file (an unmounted file sits on the parent's fs)."""
+        try:
+            return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
+        except OSError:
+            return False
+
+    def _pin(self, path: str, pid: int, cid: str) -> None:
+        # only the namespace of that container's own process: a PID reused by a host process (the
+        # host's namespace) or by another container's must never be pinned as this one's
+        ns = f"/proc/{pid}/ns/net"
+        with open(f"/proc/{pid}/cgroup") as f:
+            if cid not in f.read():
+                raise OSError(errno.ESRCH, f"process {pid} is not in container {cid}")
+        if os.stat(ns).st_ino == os.stat("/proc/self/ns/net").st_ino:
+            raise OSError(errno.EINVAL, f"process {pid} is in the host's network namespace")
+        os.makedirs(self.netns_dir, mode=0o700, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+        _check(_libc.mount(ns.encode(), path.encode(), b"none", MS_BIND, None), "mount netns")
+
+    async def pinned(self, path: str) -> bool:
+        return await asyncio.to_thread(self._pinned, path)
+
+    async def pin_netns(self, path: str, pid: int, cid: str) -> None:
+        """Pin again, at `path`, the namespace container `cid`'s process `pid` lives in (its pin was
+        removed under us)."""
+        try:
+            await asyncio.to_thread(self._pin, path, pid, cid)
+        except OSError as e:
+            raise SystemFailure(f"failed to pin the network namespace of {pid} at {path}: {e}") from e
 
     def _list_netns(self) -> list[str]:
         try:

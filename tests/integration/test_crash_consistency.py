@@ -1,8 +1,8 @@
 """Fault injection: shimd SIGKILLed at random instants while clients create, start, stop, exec and
-remove containers, then restarted; after each restart nothing the API acknowledged is lost,
-nothing is held that no container accounts for (runc, conmon, mounts, netns, veths, rules, leases,
-volumes, bundles, intents), containers that were running still run (same process) and their logs
-have no gap (docs/RELIABILITY.md).
+remove containers and connect them to (or disconnect them from) a network, then restarted; after
+each restart nothing the API acknowledged is lost, nothing is held that no container accounts for
+(runc, conmon, mounts, netns, veths, rules, leases, volumes, bundles, intents), containers that
+were running still run (same process) and their logs have no gap (docs/RELIABILITY.md).
 
 Seeded: `SHIM_FAULT_SEED` (default 1600) and `SHIM_FAULT_ROUNDS` (default 20) reproduce a run;
 a failure names its round's seed. `SHIM_FAULT_REPORT=<file>` writes the figures as JSON.
@@ -73,7 +73,9 @@ class Worker(threading.Thread):
 
     def step(self) -> None:
         live = [t for t in self.tracked if t.expect != "gone"]
-        choices = ["create"] * 3 + (["start"] * 3 + ["stop"] * 2 + ["exec"] * 2 + ["remove"] * 2 if live else [])
+        choices = ["create"] * 3
+        if live:
+            choices += ["start"] * 3 + ["stop"] * 2 + ["exec"] * 2 + ["remove"] * 2 + ["connect", "disconnect"]
         op = self.rng.choice(choices)
         if op == "create":
             self.create()
@@ -95,6 +97,11 @@ class Worker(threading.Thread):
             if before != "running":
                 return
             self.exec(t)
+        elif op in ("connect", "disconnect"):
+            # the user network, on a created or running container (the state does not change)
+            t.expect = before
+            status, body = self.req("POST", f"/networks/{self.net}/{op}", {"Container": t.id})
+            assert status in (200, 403), (op, status, body)  # 403: already connected / not connected
         elif op == "remove":
             status, body = self.req("DELETE", f"/containers/{t.id}?force=1&v=1")
             assert status == 204, (status, body)

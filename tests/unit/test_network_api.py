@@ -65,6 +65,20 @@ class FakeNetlink:
     async def sysctl(self, path, value):
         self.sysctls[path] = value
 
+    async def link_exists(self, name):
+        return name in self.bridges or name in self.veths
+
+    async def enslave(self, ifname, bridge):
+        self.veths[ifname]["bridge"] = bridge
+
+    async def pinned(self, path):
+        return path.rsplit("/", 1)[1] in self.netns
+
+    async def pin_netns(self, path, pid, cid=""):
+        if not pid:
+            raise SystemFailure(f"no process {pid}")
+        self.netns.add(path.rsplit("/", 1)[1])
+
 
 class FakeFirewall:
     def __init__(self) -> None:
