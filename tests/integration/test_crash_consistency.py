@@ -200,6 +200,7 @@ def check_logs(d: Shimd, survivors: dict[str, int]) -> list[str]:
 def test_sigkill_at_random_instants_loses_and_leaks_nothing(tmp_path):
     d = Shimd(direct=True)
     figures: dict[str, Any] = {"seed": SEED, "rounds": 0, "restart_s": [], "containers": [], "ops": 0}
+    figures.update(acknowledged_checked=0, running_checked=0, cut_requests=0)
     try:
         d.start()
         d.load_busybox()
@@ -231,6 +232,10 @@ def test_sigkill_at_random_instants_loses_and_leaks_nothing(tmp_path):
             figures["restart_s"].append(time.monotonic() - t0)
             figures["containers"].append(len(hoststate.api_view(d).ids))
             figures["ops"] += sum(w.ops for w in workers)
+            expected = [t.expect for w in workers for t in w.tracked]
+            figures["acknowledged_checked"] += sum(e != "unknown" for e in expected)
+            figures["running_checked"] += expected.count("running") + len(survivors)
+            figures["cut_requests"] += expected.count("unknown")
             found = check_round(d, workers, survivors)
             found += hoststate.settle(d)
             found += check_logs(d, survivors)
