@@ -3,10 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 # openssl, systemd, passwd, bsdutils: tests/integration/test_operator.py (certificates, systemd-socket-activate,
-# groupadd, script for a terminal)
+# groupadd, script for a terminal); e2fsprogs: tests/integration/test_resource_faults.py (mkfs.ext4 for the
+# full-disk data root on a loop device, with util-linux's losetup)
 # docker-registry, skopeo: the test registries of tests/registry_harness.py and compat/test_registry.py
 # gcc, libc6-dev: pip builds shim/runtime/conmon_keep.c (docs/LOGGING.md)
-APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iproute2 openssl systemd passwd bsdutils \
+APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iproute2 openssl systemd passwd bsdutils e2fsprogs \
 	docker-registry skopeo gcc libc6-dev
 FIXTURE := fixtures/build/busybox.tar
 

@@ -20,6 +20,7 @@ rule of a container that no longer exists is gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -61,10 +62,8 @@ def render_tables(tag: str, state: FirewallState) -> dict[str, str]:
     # transaction: each nft commit costs 10-40 ms here.
     flt = ["*filter", f":{fwd} - [0:0]"]
     names = [b.bridge for b in state.bridges]
-    for a in names:  # networks never talk to each other (dockerd's ISOLATION stages)
-        for b in names:
-            if a != b:
-                flt.append(f"-A {fwd} -i {a} -o {b} -j DROP")
+    # networks never talk to each other (dockerd's ISOLATION stages)
+    flt += [f"-A {fwd} -i {src} -o {dst} -j DROP" for src in names for dst in names if src != dst]
     for b in state.bridges:
         if b.internal:
             flt.append(f"-A {fwd} -i {b.bridge} ! -o {b.bridge} -j DROP")
@@ -117,6 +116,7 @@ class Firewall:
         self.save = shutil.which(iptables + "-save") or iptables + "-save"
         self._lock = asyncio.Lock()
         self._last: dict[str, str] = {}  # table -> text last applied by us
+        self._check: asyncio.Task[None] | None = None  # the background check of an unchanged apply
 
     async def _run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -161,39 +161,57 @@ class Firewall:
         """Make our chains exactly `state`, and the jumps into them present.
 
         `state` may be a callable, evaluated under the lock: concurrent callers then can't apply
-        an older state after a newer one. What is on the host is read first (one iptables-save):
-        chains or jumps that vanished since (an administrator's flush, a firewall reload, another
-        daemon) are made again at this use; a table whose text is unchanged and whose chains still
-        hold their rules is not sent (each nft commit costs 10-40 ms)."""
+        an older state after a newer one. Chains or jumps that vanished from the host since (an
+        administrator's flush, a firewall reload, another daemon) are made again at this use: a
+        change is written after reading the host's rules (one iptables-save); an apply with
+        nothing of ours to change (each nft commit costs 10-40 ms) reads them in the background,
+        so a container start does not wait for the check."""
         async with self._lock:
             current = state() if callable(state) else state
             tables = render_tables(self.tag, current)
-            live = await self._live()
-            changed = [t for t in ("nat", "filter") if tables[t] != self._last.get(t)]
-            if live is not None:
-                counts, present = live
-                for t in ("nat", "filter"):
-                    if t not in changed and _rule_counts(t, tables[t]) != {
-                        k: v for k, v in counts.items() if k[0] == t
-                    }:
-                        log.warning("our %s rules changed behind our back: writing them again", t)
-                        changed.append(t)
-                missing = [(t, c, r) for t, c, r in jumps(self.tag) if (t, c, " ".join(r)) not in present]
-            else:
-                missing = list(jumps(self.tag))
-            if changed:
-                for t in changed:
-                    self._last.pop(t, None)
-                await self._run(self.restore, "-w", "--noflush", stdin="".join(tables[t] for t in changed).encode())
-            for table, chain, rule in missing:
-                rc, _ = await self._run(self.iptables, "-w", "-t", table, "-C", chain, *rule, check=False)
-                if rc != 0:
-                    # FORWARD: first, before any DROP a dockerd on the machine put there.
-                    await self._run(self.iptables, "-w", "-t", table, "-I", chain, "1", *rule)
-            self._last.update({t: tables[t] for t in changed})
+            if all(tables[t] == self._last.get(t) for t in ("nat", "filter")):
+                if self._check is None or self._check.done():
+                    self._check = asyncio.get_running_loop().create_task(self._check_later(state))
+                return
+            await self._write(tables)
+
+    async def _check_later(self, state: FirewallState | Callable[[], FirewallState]) -> None:
+        try:
+            async with self._lock:
+                await self._write(render_tables(self.tag, state() if callable(state) else state))
+        except Exception:
+            log.exception("checking our rules on the host")
+
+    async def _write(self, tables: dict[str, str]) -> None:
+        """Under the lock: what differs from `tables` on the host, and the missing jumps, written."""
+        live = await self._live()
+        changed = [t for t in ("nat", "filter") if tables[t] != self._last.get(t)]
+        if live is not None:
+            counts, present = live
+            for t in ("nat", "filter"):
+                if t not in changed and _rule_counts(t, tables[t]) != {k: v for k, v in counts.items() if k[0] == t}:
+                    log.warning("our %s rules changed behind our back: writing them again", t)
+                    changed.append(t)
+            missing = [(t, c, r) for t, c, r in jumps(self.tag) if (t, c, " ".join(r)) not in present]
+        else:
+            missing = list(jumps(self.tag))
+        if changed:
+            for t in changed:
+                self._last.pop(t, None)
+            await self._run(self.restore, "-w", "--noflush", stdin="".join(tables[t] for t in changed).encode())
+        for table, chain, rule in missing:
+            rc, _ = await self._run(self.iptables, "-w", "-t", table, "-C", chain, *rule, check=False)
+            if rc != 0:
+                # FORWARD: first, before any DROP a dockerd on the machine put there.
+                await self._run(self.iptables, "-w", "-t", table, "-I", chain, "1", *rule)
+        self._last.update({t: tables[t] for t in changed})
 
     async def remove_all(self) -> None:
         """Delete our jumps and chains (daemon shutdown with nothing left running; tests)."""
+        if self._check is not None:
+            self._check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._check
         async with self._lock:
             for table, chain, rule in jumps(self.tag):
                 while (await self._run(self.iptables, "-w", "-t", table, "-D", chain, *rule, check=False))[0] == 0:

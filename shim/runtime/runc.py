@@ -62,6 +62,7 @@ class RuncRuntime:
         self._facts: oci_spec.HostFacts | None = None
         self._early: dict[str, EarlyAttach] = {}
         self._cgpaths: dict[str, str] = {}
+        self._surveyed: dict[str, int] = {}  # conmon PIDs found at daemon start, by container
         self._exits = ExitWatcher(self.exit_dir)
         self._log_files = Layout(self.data_root)
         self._keeper = Keeper(self._log_files)
@@ -112,8 +113,8 @@ class RuncRuntime:
         try:
             with open(os.path.join(self.bundle(cid), "conmon.pid")) as f:
                 return int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0
+        except (OSError, ValueError):  # a damaged bundle: the monitor the survey found, if any
+            return self._surveyed.get(cid, 0)
 
     def _live_conmon(self, cid: str) -> int:
         """Blocking: the container's conmon's PID while it runs, else 0."""
@@ -380,6 +381,7 @@ class RuncRuntime:
         out, _ = await proc.communicate()
         runc = _survey.parse_runc_list(out.decode(errors="replace"))
         h = await asyncio.to_thread(_survey.scan, self.exec_root, self.data_root, runc)
+        self._surveyed = dict(h.conmons)
         for cid in sorted(h.ids() - known):
             log.warning("container %s is held by the runtime but in no record: removing it", cid)
             try:

@@ -140,8 +140,9 @@ class Recovery:
                 await self._reconcile(c, rs, owners.get(c.id, False), c.id in starts, to_start)
             except Exception:
                 log.exception("restoring container %s", c.id)
-        for cid in starts | set(removals):
-            await core.journal.end("start" if cid in starts else "remove", cid)
+        for op, ids in (("start", starts), ("remove", set(removals))):
+            for cid in ids:
+                await core.end_intent(op, cid)
         core.volumes.claim_running({c.id for c in table.values() if c.state.running and not c.state.restarting})
         self.last_figures = {"containers": len(table.ids()), "seconds": time.monotonic() - t0}
         log.info("restored %d containers in %.3f s", len(table.ids()), self.last_figures["seconds"])
@@ -169,7 +170,7 @@ class Recovery:
             if i.oid not in core.table:
                 log.warning("container create %s was cut by a crash: undoing it", i.oid)
                 await self._quietly(f"undoing the create of {i.oid}", core.volumes.forget(i.oid, remove_anonymous=True))
-            await core.journal.end("create", i.oid)
+            await core.end_intent("create", i.oid)
 
     async def _finish_removal(self, c: Container, volumes: bool) -> None:
         log.warning("removal of container %s was cut by a crash: finishing it", c.id)
