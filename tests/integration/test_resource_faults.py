@@ -191,10 +191,13 @@ def test_a_container_out_of_pids_or_file_descriptors_does_not_take_the_daemon_do
         while int((pids / "pids.current").read_text()) < 16 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert int((pids / "pids.current").read_text()) == 16
-        for _ in range(3):  # the daemon keeps answering; an exec that must fork fails inside the container
+        for _ in range(3):  # the daemon keeps answering; an exec that must fork fails cleanly
             assert d.http("GET", "/_ping")[0] == 200
             r = d.cli("exec", "forks", "sh", "-c", "echo a | cat", check=False)
-            assert r.returncode != 0 and "can't fork" in r.stderr, (r.returncode, r.stdout, r.stderr)
+            out = r.stdout + r.stderr
+            # either the shell started and could not fork, or runc could not start it (dockerd's 126)
+            clean = "can't fork" in out or (r.returncode == 126 and "OCI runtime exec failed" in out)
+            assert r.returncode != 0 and clean and "Traceback" not in out, (r.returncode, out)
             assert d.cli("exec", "fds", "sh", "-c", "ls /proc/1/fd | wc -l").stdout.strip() == "16"
         assert len(d.cli("top", "forks").stdout.splitlines()) > 10
         assert "ok" in d.cli("run", "--rm", "busybox", "echo", "ok").stdout
