@@ -35,9 +35,13 @@ class Core:
     volumes: VolumesPort
     network: NetworkingPort | None
     table: Registry
-    journal: Journal  # intents of creates, starts and removals (docs/RELIABILITY.md)
     # seccomp/no-new-privileges/cgroupns: checked at create, applied at start (engine/security.py)
     security: SecurityPolicy = dataclasses.field(default_factory=SecurityPolicy)
+    # intents of creates, starts and removals (docs/RELIABILITY.md)
+    journal: Journal = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.journal = Journal(self.store)
 
     async def save(self, c: Container) -> None:
         await self.store.aput(KIND, c.id, c.to_dict())

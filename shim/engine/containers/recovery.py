@@ -50,6 +50,8 @@ class Recovery:
         self._remove = remove
         self.unreadable: set[str] = set()
         self.last_figures: dict[str, float] = {}
+        if core.images is not None:  # the image store's cleanup at start keeps what containers stack on
+            core.images.set_layer_usage(lambda: {d for c in core.table.values() for d in c.layer_dirs})
 
     # ------------------------------------------------------------ the ordered steps
 

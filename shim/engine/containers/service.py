@@ -32,7 +32,6 @@ from shim.engine.containers.streams import Streams
 from shim.engine.containers.waiters import Waiters
 from shim.engine.events import Events
 from shim.engine.health import ProbeFn
-from shim.engine.intents import Journal
 from shim.engine.model import Container, CreateSpec, ListQuery
 from shim.engine.observe import timed
 from shim.engine.ports import ImagesPort, LogChunk, LogQuery, NetworkingPort, Runtime, VolumesPort
@@ -113,7 +112,6 @@ class ContainerService:
             volumes=volumes if volumes is not None else BindsOnly(table),
             network=network,
             table=table,
-            journal=Journal(store),
             security=security or SecurityPolicy(),
         )
         self._core, self._table, self._images = core, table, images
@@ -126,7 +124,6 @@ class ContainerService:
         self._recovery = Recovery(core, self._life, self._remove_forced)
         if images is not None:
             images.set_usage(self.image_usage)
-            images.set_layer_usage(lambda: {d for c in table.values() for d in c.layer_dirs})
 
     # ------------------------------------------------------------ wiring for other services
 
@@ -242,15 +239,14 @@ class ContainerService:
             layer_dirs=list(info.layer_dirs),
             platform=self.platform,
         )
-        core = self._core
         try:
-            if core.network is not None:
-                core.network.validate(c)  # dockerd refuses bad port specs and unknown networks at create
+            if self._core.network is not None:
+                self._core.network.validate(c)  # dockerd refuses bad port specs and unknown networks at create
         except BaseException:
             table.drop(c)
             raise
         await self._recovery.record_create(c, self.get)
-        core.event(c, "create")
+        self._core.event(c, "create")
         return c, warnings + list(spec.warnings)
 
     # ------------------------------------------------------------ start
