@@ -277,3 +277,14 @@ def test_exit_info_rounding_is_tolerated():
     c = types.SimpleNamespace(state=types.SimpleNamespace(finished_at=int(1700000000.123456 * 1e9)))
     assert _exit_applied(c, ExitInfo(exit_code=0, finished_at=1700000000.123456))  # type: ignore[arg-type]
     assert not _exit_applied(c, ExitInfo(exit_code=0, finished_at=1700000001.0))  # type: ignore[arg-type]
+
+
+async def test_a_removal_intent_on_a_running_record_does_not_wait_for_a_watcher(tmp_path):
+    store, rt = Store(tmp_path), FakeRuntime()
+    rt.exit_on_signal = False  # nothing would report the exit of a kill
+    old, _ = service(store, rt)
+    c, _ = await old.create(spec("busy"))
+    await old.start(c.id)
+    await Journal(store).begin("remove", c.id, volumes=False)
+    svc, _ = await asyncio.wait_for(restart(store, rt), 10)
+    assert svc.all() == [] and c.id in rt.cleaned and c.id in rt.removed

@@ -180,6 +180,8 @@ class Recovery:
         st.removal_in_progress = False
         if st.status == Status.REMOVING.value:
             st.status = Status.DEAD.value
+        if st.running:  # nothing watches it yet: the removal's teardown stops what still runs
+            st.running, st.paused, st.restarting, st.status = False, False, False, Status.EXITED.value
         await self._remove(c, volumes)
 
     async def _reconcile(
