@@ -29,7 +29,7 @@ from shim.engine.security import BUILTIN, UNCONFINED, SecurityPolicy
 from shim.engine.store import Store
 from shim.errors import InvalidParameter
 from shim.listeners import StartupError
-from shim.runtime.host import read_host_facts
+from shim.runtime.host import read_host_facts, read_limits
 
 if TYPE_CHECKING:
     from shim.engine.distribution.service import DistributionService
@@ -79,6 +79,7 @@ def build_engine(settings: Settings) -> Engine:
             network=network,
             security=_security_policy(settings),
             log_defaults={"Type": settings.log_driver, "Config": dict(settings.log_opts)},
+            limits=read_limits(),
         )
         network.bind(services["containers"])
         _exec_and_archive_services(store, events, runtime, services)

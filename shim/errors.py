@@ -43,6 +43,12 @@ class Conflict(ShimError):
     status = 409
 
 
+class TooLarge(InvalidParameter):
+    """413: a request body past the endpoint's limit (dockerd has none; a JSON body is small)."""
+
+    status = 413
+
+
 class NotModified(ShimError):
     """304: the object is already in the asked-for state; rendered with an empty body."""
 

@@ -13,16 +13,15 @@ the endpoint's business, through the methods here:
 
 Every matcher is true when its key has no values, as dockerd's. The query comes in two JSON
 shapes: a map of value→bool (the CLI, compose v2, and what dockerd's Args marshals to) and
-the older map of lists (docker-py, aiodocker, dockerode); a bare string is taken as one value.
+the older map of lists (docker-py, aiodocker, dockerode); anything else is `invalid filter`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
-from shim import times
+from shim import jsonin, times
 from shim.errors import InvalidParameter
 from shim.labels import labels_match
 
@@ -53,7 +52,7 @@ VOLUME_LIST = frozenset({"name", "label", "dangling", "driver"})
 VOLUME_PRUNE = frozenset({"label", "label!", "all"})
 NETWORK_LIST = frozenset({"name", "id", "driver", "label", "type", "scope", "dangling"})
 NETWORK_PRUNE = frozenset({"until", "label", "label!"})
-# GET /events validates nothing (dockerd 20.10); a key it doesn't know matches no event.
+# GET /events: dockerd validates nothing (a key it doesn't know is ignored); shimd refuses one.
 EVENT_KEYS = frozenset(
     {
         "type",
@@ -93,25 +92,24 @@ class Filters:
 
     @classmethod
     def parse(cls, raw: str | None) -> Filters:
-        """The `filters` query parameter, in either JSON shape; InvalidParameter when malformed."""
+        """The `filters` query parameter, in either JSON shape (dockerd's FromJSON: a map of
+        value→bool, else the legacy map of lists of strings); anything else is dockerd's
+        `invalid filter` (a bare string, a number in a list, a non-boolean in a map)."""
         if raw is None or raw == "":
             return cls()
-        try:
-            data = json.loads(raw)
-        except ValueError as e:
-            raise InvalidParameter(f"invalid filter: {e}") from None
+        data = jsonin.loads(raw, "filter")
         if not isinstance(data, dict):
-            raise InvalidParameter("invalid filter: filters must be a JSON object")
+            raise InvalidParameter("invalid filter")
         out = cls()
         for key, val in data.items():
-            if isinstance(val, dict):
+            if isinstance(val, dict) and all(isinstance(on, bool) for on in val.values()):
                 values = [str(k) for k, on in val.items() if on]  # {"dangling": {"false": false}}: not given
-            elif isinstance(val, list):
-                values = [str(v) for v in val]
-            elif isinstance(val, str):
-                values = [val]
+            elif isinstance(val, list) and all(isinstance(v, str) for v in val):
+                values = list(val)
+            elif val is None:
+                values = []  # Go decodes null into an empty map or slice
             else:
-                raise InvalidParameter(f"invalid filter: value of {key!r} must be an object or a list")
+                raise InvalidParameter("invalid filter")
             out._fields.setdefault(key, [])
             for v in values:
                 out.add(key, v)

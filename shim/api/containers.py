@@ -26,7 +26,7 @@ from shim.api.streams import (
     stdcopy_frame,
     until_client_gone,
 )
-from shim.api.validate import json_body
+from shim.api.validate import json_body, read_bounded, validate
 from shim.engine.containers import AttachSession, ContainerService
 from shim.engine.model import ListQuery
 from shim.engine.ports import LogChunk, LogQuery
@@ -90,8 +90,10 @@ async def start(request: web.Request) -> web.Response:
             request.content_length,
             chunked,
             request.headers.get("Content-Type", ""),
-            await request.read(),
+            await read_bounded(request),
         )
+    if hc is not None:
+        validate({"HostConfig": hc}, "container_create")  # the shapes a create's HostConfig must have
     await _svc(request).start(_id(request), host_config=hc)
     return no_content()
 

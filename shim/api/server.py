@@ -10,6 +10,7 @@ from aiohttp.typedefs import Middleware
 from shim.api import routes
 from shim.api.instrument import HttpObserver, http_metrics
 from shim.api.middleware import add_common_headers, api_middleware
+from shim.api.validate import JSON_BODY_MAX
 
 ENGINE: web.AppKey = web.AppKey("engine", object)
 
@@ -19,9 +20,9 @@ def make_app(engine: Any, *, http_observer: HttpObserver | None = None) -> web.A
     middlewares: list[Middleware] = [api_middleware]
     if http_observer is not None:
         middlewares.insert(0, http_metrics(http_observer))
-    # client_max_size: image loads and archive uploads are streamed, but JSON bodies
-    # (create with many labels or env) may be large.
-    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
+    # client_max_size bounds request.read(): image loads, build contexts and archive uploads stream
+    # through request.content and are not limited by it; a JSON body is small (api/validate.py).
+    app = web.Application(middlewares=middlewares, client_max_size=JSON_BODY_MAX)
     app[ENGINE] = engine
     app.on_response_prepare.append(add_common_headers)
     routes.register(app)

@@ -15,6 +15,7 @@ from shim.api.server import ENGINE
 from shim.api.streams import json_lines
 from shim.engine.events import matches
 from shim.errors import InvalidParameter, NotFound
+from shim.filters import EVENT_KEYS
 from shim.times import parse_unix_timestamp
 from shim.translate import events as tre
 from shim.translate import system as tr
@@ -72,6 +73,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     """GET /events: JSON lines; a bounded query (until) ends once `until` has passed."""
     engine = request.app[ENGINE]
     filters = qfilters(request)
+    # dockerd ignores a key its event filter doesn't know (every event then matches, or none in
+    # shimd before): a typo is a 400 `Invalid filter 'x'` as on every other endpoint (issue 16)
+    filters.validate(EVENT_KEYS)
     since = parse_unix_timestamp(request.query.get("since", ""), "since")
     until = parse_unix_timestamp(request.query.get("until", ""), "until")
     if since is not None and until is not None and until < since:

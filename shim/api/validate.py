@@ -1,34 +1,75 @@
-"""API layer: JSON request bodies, checked against our own JSON Schemas.
+"""API layer: JSON request bodies, read within bounds and checked against our own JSON Schemas.
 
-Schemas live in shim/api/schemas/<name>.json (draft 2020-12, derived from the API
-docs and kept permissive: unknown fields are tolerated as dockerd tolerates them).
-A malformed body or a wrong type is a 400 naming the field; dockerd 20.10 answers
-500 for malformed JSON, we do better.
+Bounded parsing comes first (issue 16): a JSON body is at most `JSON_BODY_MAX` bytes (image
+loads, build contexts and archive uploads stream and are not read here), then shim/jsonin.py
+parses it (nesting depth, finite numbers).
+
+Schemas live in shim/api/schemas/<name>.json (draft 2020-12, derived from the API docs and kept
+permissive: unknown fields are tolerated as dockerd tolerates them). Beyond JSON Schema, two
+rules of Go's decoder: an "integer" is a JSON number without a fraction or exponent (1.5 and
+1e3 are not integers to json.Unmarshal), and `"goType"` names the Go integer type of a field
+(int64, uint16, …), whose range a value must fit (2^70 is a 400, not a container created with
+it). A malformed body or a wrong type is a 400 naming the field; dockerd 20.10 answers 500 for
+malformed JSON, we do better.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
 import jsonschema
 from aiohttp import web
 
-from shim.errors import InvalidParameter
+from shim import jsonin
+from shim.errors import InvalidParameter, TooLarge
+from shim.jsonin import shorten
+
+JSON_BODY_MAX = 8 * 1024 * 1024  # bytes; dockerd has no limit, its largest real bodies are ~100 KiB
+
+# Go's integer types: the range json.Unmarshal accepts for each
+GO_INTS: dict[str, tuple[int, int]] = {
+    "int": (-(2**63), 2**63 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint": (0, 2**64 - 1),
+    "uint64": (0, 2**64 - 1),
+    "uint32": (0, 2**32 - 1),
+    "uint16": (0, 2**16 - 1),
+    "uint8": (0, 2**8 - 1),
+}
+
+
+def _is_int(_checker: Any, value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _go_type(_validator: Any, go_type: str, value: Any, _schema: Any) -> Iterator[jsonschema.ValidationError]:
+    if not _is_int(None, value):
+        return  # "type" reports a non-integer
+    lo, hi = GO_INTS[go_type]
+    if not lo <= value <= hi:
+        yield jsonschema.ValidationError(f"json: cannot unmarshal number {value} into a Go value of type {go_type}")
 
 
 @functools.cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
     text = resources.files("shim.api").joinpath("schemas", f"{name}.json").read_text()
     schema = json.loads(text)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    base.check_schema(schema)
+    cls = jsonschema.validators.extend(
+        base,
+        validators={"goType": _go_type},
+        type_checker=base.TYPE_CHECKER.redefine("integer", _is_int),
+    )
+    return cls(schema, format_checker=base.FORMAT_CHECKER)
 
 
-def _field(path) -> str:
+def _field(path: Any) -> str:
     parts = [str(p) for p in path]
     return ".".join(parts) if parts else "body"
 
@@ -38,28 +79,37 @@ def validate(obj: Any, name: str) -> None:
     errors = sorted(_validator(name).iter_errors(obj), key=lambda e: (-len(e.absolute_path), str(e.absolute_path)))
     if errors:
         err = errors[0]
-        raise InvalidParameter(f"invalid parameter {_field(err.absolute_path)}: {err.message}")
+        raise InvalidParameter(f"invalid parameter {_field(err.absolute_path)}: {shorten(err.message)}")
 
 
 def check_json_content_type(request: web.Request) -> None:
     ctype = request.headers.get("Content-Type", "")
     base = ctype.split(";")[0].strip()
     if base not in ("", "application/json"):
-        raise InvalidParameter(f"Content-Type specified ({ctype}) must be 'application/json'")
+        raise InvalidParameter(f"Content-Type specified ({shorten(ctype, 100)}) must be 'application/json'")
+
+
+async def read_bounded(request: web.Request, limit: int = JSON_BODY_MAX) -> bytes:
+    """The whole body of a request whose body is a document (not a stream), at most `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"request body too large: {request.content_length} bytes, at most {limit} for this endpoint")
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise TooLarge(f"request body too large: more than {limit} bytes for this endpoint")
+    return bytes(data)
 
 
 async def json_body(request: web.Request, schema: str | None = None, *, allow_empty: bool = False) -> Any:
-    """The request's JSON body, decoded and validated; `allow_empty` gives None for no body."""
+    """The request's JSON body, decoded within bounds and validated; `allow_empty` gives None for no body."""
     check_json_content_type(request)
-    raw = await request.read()
+    raw = await read_bounded(request)
     if not raw.strip():
         if allow_empty:
             return None
         raise InvalidParameter("invalid JSON: request body is empty")
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidParameter(f"invalid JSON: {e}") from None
+    obj = jsonin.loads(raw)
     if schema is not None:
         validate(obj, schema)
     return obj

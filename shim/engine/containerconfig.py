@@ -6,7 +6,7 @@
 - `adapt_host_config`: the defaults dockerd fills in at create (adaptContainerSettings):
   MemorySwap = 2×Memory, ShmSize 64 MB, IpcMode private, CgroupnsMode host (cgroup v1)…
 - `merge_image_config`: daemon/commit.go merge(): the image's Cmd/Entrypoint/Env/… under the user's.
-- `verify_host_config` / `verify_config`: verifyContainerSettings with dockerd's messages.
+- the checks of a request's values (verifyContainerSettings) are engine/validation's.
 - `command`, `daemon_env`: what the process runs with (getEntrypointAndArgs, CreateDaemonEnvironment).
 
 These live in the engine, not in translate, because create, the pre-1.24 start and update
@@ -16,10 +16,8 @@ all apply them and the engine may not import translate.
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
-from shim.engine import logconfig
 from shim.errors import InvalidParameter
 
 # container.Config, in Go struct order; None marks `omitempty` fields.
@@ -150,7 +148,6 @@ DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/p
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
-LINUX_MIN_MEMORY = 6 * 1024 * 1024
 
 
 def normalize_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
@@ -296,90 +293,3 @@ def daemon_env(cfg: dict[str, Any]) -> list[str]:
             continue
         out[key] = entry
     return [out[k] for k in order if k in out]
-
-
-def _ncpu() -> int:
-    return os.cpu_count() or 1
-
-
-def verify_host_config(hc: dict[str, Any], *, update: bool = False) -> list[str]:
-    """verifyPlatformContainerSettings (Linux) and the restart-policy checks; returns warnings."""
-    warnings: list[str] = []
-    mem = hc.get("Memory") or 0
-    swap = hc.get("MemorySwap") or 0
-    if mem != 0 and mem < LINUX_MIN_MEMORY:
-        raise InvalidParameter("Minimum memory limit allowed is 6MB")
-    if mem > 0 and swap > 0 and swap < mem:
-        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
-    if mem == 0 and swap > 0 and not update:
-        raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
-    swappiness = hc.get("MemorySwappiness")
-    if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
-        raise InvalidParameter(f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")
-    res = hc.get("MemoryReservation") or 0
-    if res != 0 and res < LINUX_MIN_MEMORY:
-        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
-    if mem > 0 and res > 0 and mem < res:
-        raise InvalidParameter("Minimum memory limit can not be less than memory reservation limit, see usage")
-    nano = hc.get("NanoCpus") or 0
-    if nano > 0 and hc.get("CpuPeriod"):
-        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-    if nano > 0 and hc.get("CpuQuota"):
-        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-    n = _ncpu()
-    if nano < 0 or nano > n * 10**9:
-        raise InvalidParameter(f"Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")
-    period = hc.get("CpuPeriod") or 0
-    if period != 0 and (period < 1000 or period > 1000000):
-        raise InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
-    quota = hc.get("CpuQuota") or 0
-    if quota > 0 and quota < 1000:
-        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-    weight = hc.get("BlkioWeight") or 0
-    if weight > 0 and (weight < 10 or weight > 1000):
-        raise InvalidParameter("Range of blkio weight is from 10 to 1000")
-    oom = hc.get("OomScoreAdj") or 0
-    if oom < -1000 or oom > 1000:
-        raise InvalidParameter(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
-    rp = hc.get("RestartPolicy") or {}
-    name, retries = rp.get("Name") or "", rp.get("MaximumRetryCount") or 0
-    if name in ("always", "unless-stopped", "no"):
-        if retries != 0:
-            raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{name}'")
-    elif name == "on-failure":
-        if retries < 0:
-            raise InvalidParameter("maximum retry count cannot be negative")
-    elif name != "":
-        raise InvalidParameter(f"invalid restart policy '{name}'")
-    if hc.get("AutoRemove") and name not in ("", "no"):
-        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
-    if hc.get("CgroupnsMode") not in (None, "", "host", "private"):
-        raise InvalidParameter(f"invalid cgroup namespace mode: {hc['CgroupnsMode']}")
-    for p in hc.get("PortBindings") or {}:
-        proto = p.split("/", 1)[1] if "/" in p else "tcp"
-        if proto not in ("tcp", "udp", "sctp"):
-            raise InvalidParameter(f"invalid proto '{proto}'")
-    return warnings
-
-
-def verify_config(cfg: dict[str, Any]) -> None:
-    """verifyContainerSettings' checks on Config (WorkingDir, Healthcheck)."""
-    wd = cfg.get("WorkingDir") or ""
-    if wd and not wd.startswith("/"):
-        raise InvalidParameter(f"the working directory '{wd}' is invalid, it needs to be an absolute path")
-    hc = cfg.get("Healthcheck") or None
-    if hc:
-        for key, label in (("Interval", "Interval"), ("Timeout", "Timeout"), ("StartPeriod", "StartPeriod")):
-            val = hc.get(key) or 0
-            if val != 0 and val < 1_000_000:
-                raise InvalidParameter(f"{label} in Healthcheck cannot be less than 1ms")
-        if (hc.get("Retries") or 0) < 0:
-            raise InvalidParameter("Retries in Healthcheck cannot be negative")
-
-
-def validate_create(config: dict[str, Any], hc: dict[str, Any], log_defaults: dict[str, Any] | None = None) -> None:
-    """The version-free refusals of a create that dockerd makes before the container exists, in one
-    place (the API version's own are translate/container_create.py's): the log driver and its
-    options, verified with the daemon's defaults merged in (logconfig.verify, dockerd's
-    mergeAndVerifyLogConfig); the merged LogConfig is what the container keeps, as with dockerd."""
-    hc["LogConfig"] = logconfig.verify(hc.get("LogConfig"), log_defaults)

@@ -16,11 +16,12 @@ import logging
 import secrets
 from typing import Any, Protocol
 
+from shim.engine import validation
 from shim.engine.events import Events
 from shim.engine.model import Container
 from shim.engine.ports import ExecProcessHandle, ExecRuntimePort
 from shim.engine.state import check, process_status
-from shim.errors import Conflict, InvalidParameter, NotFound, ShimError
+from shim.errors import Conflict, NotFound, ShimError
 
 log = logging.getLogger("shim.execs")
 
@@ -103,9 +104,8 @@ class ExecService:
         """`body` is the create's ExecConfig; `detach_keys` its DetachKeys as bytes."""
         c = self._containers.get(ref)
         _check_container(c, ref)
+        validation.exec_create(body)  # everything runc exec would refuse, before the session exists
         cmd = list(body.get("Cmd") or [])
-        if not cmd:
-            raise InvalidParameter("No exec command specified")
         size = body.get("ConsoleSize")
         e = ExecSession(
             id=self._new_id(),

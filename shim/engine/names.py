@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import random
-import re
 
-from shim.errors import InvalidParameter
-
-# daemon/names: RestrictedNameChars plus "+": a name has at least two characters.
-_VALID = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+from shim.engine.validation.names import container_name
 
 LEFT = [
     "admiring",
@@ -291,10 +287,9 @@ RIGHT = [
 
 
 def validate(name: str) -> str:
-    """The name without its leading slash; 400 with dockerd's wording if it is not valid."""
-    if not _VALID.match(name):
-        raise InvalidParameter(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-    return name.lstrip("/")
+    """The name without its leading slash; 400 with dockerd's wording if it is not valid (the one
+    name rule of engine/validation/names.py)."""
+    return container_name(name)
 
 
 def generate(retry: int = 0) -> str:

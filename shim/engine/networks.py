@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shim.engine import hostsfiles as hf
+from shim.engine import validation
 from shim.engine.netmodel import (
     Attachment,
     BridgeRules,
@@ -31,6 +32,7 @@ from shim.engine.netmodel import (
     PortRule,
 )
 from shim.engine.ports import MountSpec
+from shim.engine.validation.ports import check_bindings, parse_host_port, parse_port_key
 from shim.errors import Conflict, Forbidden, InvalidParameter, NotFound, ShimError, SystemFailure
 
 log = logging.getLogger("shim.networks")
@@ -54,44 +56,10 @@ def _overlaps(a: str, b: str) -> bool:
         return False
 
 
-def parse_port_key(key: str) -> tuple[int, int, str]:
-    """ "80/tcp", "8000-8010/udp" → (first, last, proto); InvalidParameter with dockerd's wording."""
-    port, _, proto = key.partition("/")
-    proto = (proto or "tcp").lower()
-    lo, _, hi = port.partition("-")
-    try:
-        first = int(lo)
-        last = int(hi) if hi else first
-        if not (0 < first <= 65535 and 0 < last <= 65535) or last < first:
-            raise ValueError
-    except ValueError:
-        raise InvalidParameter(f'invalid port specification: "{port}"') from None
-    if proto not in ("tcp", "udp", "sctp"):
-        raise InvalidParameter(f'invalid proto: "{proto}"')
-    return first, last, proto
-
-
-def parse_host_port(raw: str) -> tuple[int, int]:
-    """HostPort "" → (0, 0) (any), "8080", "8000-8010"."""
-    if not raw:
-        return 0, 0
-    lo, _, hi = raw.partition("-")
-    try:
-        first = int(lo)
-        last = int(hi) if hi else first
-        if not (0 <= first <= 65535 and 0 <= last <= 65535) or last < first:
-            raise ValueError
-    except ValueError:
-        raise InvalidParameter(f'invalid port specification: "{raw}"') from None
-    return first, last
-
-
 def validate_port_bindings(host_config: dict[str, Any]) -> None:
-    """verifyContainerSettings' check of PortBindings (call at create and start)."""
-    for key, bindings in (host_config.get("PortBindings") or {}).items():
-        parse_port_key(key)
-        for b in bindings or []:
-            parse_host_port(str((b or {}).get("HostPort") or ""))
+    """verifyContainerSettings' check of PortBindings (call at create and start): the one port
+    parser of engine/validation/ports.py."""
+    check_bindings(host_config.get("PortBindings"))
 
 
 def _hex(n: int) -> str:
@@ -385,6 +353,7 @@ class NetworkService:
         driver = driver or "bridge"
         if not name:
             raise InvalidParameter("network name is required" if name is None else 'invalid name: ""')
+        validation.network_create(name, options, labels)  # the one name rule (engine/validation/names.py)
         if name in PREDEFINED or driver in ("host", "null"):
             raise Forbidden(
                 f"{name} is a pre-defined network and cannot be created"

@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
 from shim.engine import mounts as mp_
+from shim.engine import validation
 from shim.engine.events import Events
 from shim.engine.mounts import ANONYMOUS_LABEL, MountPoint
 from shim.engine.ports import MountSpec, RootfsAccess, VolumeFS
@@ -36,7 +36,6 @@ log = logging.getLogger("shim.volumes")
 
 KIND = "volumes"
 MOUNTS_KIND = "mounts"
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 VALID_OPTS = {"type", "device", "o", "size"}
 
 
@@ -56,14 +55,6 @@ class Volume:
     def from_dict(cls, d: dict[str, Any]) -> Volume:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def validate_name(name: str) -> None:
-    if not NAME_RE.match(name):
-        raise InvalidParameter(
-            f'create {name}: "{name}" includes invalid characters for a local volume name, only '
-            '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'
-        )
 
 
 def validate_opts(name: str, opts: dict[str, str]) -> None:
@@ -122,11 +113,10 @@ class VolumeService:
         anonymous: bool = False,
     ) -> Volume:
         driver = driver or "local"
+        validation.volume_create(name, driver, options)
         if driver != "local":
             raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
-        if name:
-            validate_name(name)
-        else:
+        if not name:
             name = secrets.token_hex(32)
         opts = dict(options or {})
         validate_opts(name, opts)

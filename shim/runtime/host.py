@@ -1,4 +1,5 @@
-"""Runtime adapter: facts about the host for /info and /version (read from /proc and /etc)."""
+"""Runtime adapter: facts about the host for /info and /version (read from /proc and /etc), and the
+limits create requests are checked against (read from /sys)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import shutil
 import subprocess
 
 from shim.engine.daemon import HostFacts
+from shim.engine.validation import HostLimits
 from shim.platforms import go_arch
 from shim.runtime.cgroups import host_memory_total
+from shim.runtime.oci_spec import ALL_CAPS
 
 
 def _os_release() -> tuple[str, str]:
@@ -55,4 +58,41 @@ def read_host_facts(runc: str = "runc") -> HostFacts:
         hostname=uname.nodename,
         runc_version=_runc_version(runc),
         nofile_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+    )
+
+
+def _first_line(*paths: str) -> str:
+    for path in paths:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text:
+            return text
+    return ""
+
+
+def read_limits() -> HostLimits:
+    """What create requests are checked against (engine/validation): the CPUs and memory nodes the
+    daemon's cgroup may give (dockerd's sysinfo.Cpus/Mems), CPU real-time support, the capabilities
+    this shimd knows. Blocking: called once at daemon start."""
+    cpus = _first_line(
+        "/sys/fs/cgroup/cpuset/cpuset.effective_cpus",
+        "/sys/fs/cgroup/cpuset/cpuset.cpus",
+        "/sys/fs/cgroup/cpuset.cpus.effective",
+        "/sys/devices/system/cpu/online",
+    )
+    mems = _first_line(
+        "/sys/fs/cgroup/cpuset/cpuset.effective_mems",
+        "/sys/fs/cgroup/cpuset/cpuset.mems",
+        "/sys/fs/cgroup/cpuset.mems.effective",
+        "/sys/devices/system/node/online",
+    )
+    return HostLimits(
+        ncpu=os.cpu_count() or 1,
+        cpus=cpus,
+        mems=mems or "0",
+        cpu_realtime=os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"),
+        capabilities=tuple(ALL_CAPS),
     )

@@ -12,10 +12,10 @@ lives in engine/containers.py, which knows the runtime's platform.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from shim.errors import InvalidParameter, SystemFailure
+from shim import jsonin
+from shim.errors import InvalidParameter
 from shim.translate.versions import Version
 
 BODY_ON_START = "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
@@ -46,11 +46,9 @@ def start_host_config(
     if version.ge("1.24"):
         raise InvalidParameter(BODY_ON_START)
     check_content_type(content_type)
-    try:
-        data = json.loads(body.decode() or "null")
-    except (ValueError, UnicodeDecodeError) as e:
-        # dockerd 20.10 answers undecodable JSON with a 500 (api-traffic section 8, item 14).
-        raise SystemFailure(str(e)) from e
+    # dockerd 20.10 answers undecodable JSON with a 500 (api-traffic section 8, item 14): a client's
+    # mistake is a 400 here, as for every other JSON body (issue 16: no 5xx for malformed input)
+    data = jsonin.loads(body or b"null")
     if data is None:
         return None
     if not isinstance(data, dict):

@@ -5,6 +5,7 @@ import types
 import pytest
 
 from shim.engine import containerconfig as cc
+from shim.engine import validation
 from shim.engine.model import Container, ContainerState
 from shim.engine.netmodel import Network
 from shim.errors import InvalidParameter
@@ -175,8 +176,8 @@ def test_create_for_version_is_the_one_version_function():
 
 def test_unknown_log_driver_refused_at_create():
     with pytest.raises(InvalidParameter, match='error looking up logging plugin nope: plugin "nope" not found'):
-        cc.validate_create({}, {"LogConfig": {"Type": "nope"}})
-    cc.validate_create({}, {"LogConfig": {"Type": "local"}})
+        validation.container_create({}, {"LogConfig": {"Type": "nope"}}, validation.HostLimits())
+    validation.container_create({}, {"LogConfig": {"Type": "local"}}, validation.HostLimits())
 
 
 # ------------------------------------------------------------------ images, system, networks

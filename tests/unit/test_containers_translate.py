@@ -3,6 +3,7 @@
 import pytest
 
 from shim.engine import containerconfig as cc
+from shim.engine import validation
 from shim.engine.model import Container, ContainerState, Health
 from shim.errors import InvalidParameter
 from shim.translate import containers as tr
@@ -118,9 +119,9 @@ def test_verify_settings_messages():
         ({"CpuQuota": 10}, "CPU cfs quota can not be less than 1ms"),
     ]:
         with pytest.raises(InvalidParameter, match=msg):
-            cc.verify_host_config(cc.normalize_host_config(hc))
+            validation.container_create({}, cc.normalize_host_config(hc), validation.HostLimits())
     with pytest.raises(InvalidParameter, match="the working directory 'rel' is invalid"):
-        cc.verify_config({"WorkingDir": "rel"})
+        validation.container_create({"WorkingDir": "rel"}, {}, validation.HostLimits())
 
 
 def test_detach_keys():

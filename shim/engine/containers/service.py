@@ -20,7 +20,7 @@ from typing import Any
 
 from shim.engine import containerconfig as cc
 from shim.engine import hostsfiles as hf
-from shim.engine import logconfig, names
+from shim.engine import logconfig, names, validation
 from shim.engine.container_io import AttachSession
 from shim.engine.containers.core import BindsOnly, Core
 from shim.engine.containers.facts import Facts, Keep
@@ -98,11 +98,14 @@ class ContainerService:
         network: NetworkingPort | None = None,
         security: SecurityPolicy | None = None,
         log_defaults: dict[str, Any] | None = None,
+        limits: validation.HostLimits | None = None,
     ) -> None:
         """`volumes`: the seed's mount steps (register at create, start_mounts, release, forget);
         without it only host-path binds are mounted. `network`: connect at start, release after
         the process ended, forget at remove, inspect's NetworkSettings. `log_defaults`: the
-        daemon's LogConfig (--log-driver/--log-opt), merged into each container's at create."""
+        daemon's LogConfig (--log-driver/--log-opt), merged into each container's at create.
+        `limits`: the host's CPUs, memory nodes, capabilities and runtimes that create and update
+        check requests against."""
         table = Registry()
         core = Core(
             store=store,
@@ -116,6 +119,7 @@ class ContainerService:
         )
         self._core, self._table, self._images = core, table, images
         self.log_defaults: dict[str, Any] = dict(log_defaults or {"Type": logconfig.DEFAULT_DRIVER, "Config": {}})
+        self._limits = limits or validation.HostLimits(ncpu=os.cpu_count() or 1)
         self._waiters = Waiters(table)
         self._streams = Streams(core)
         self._sizes = Sizes(core)
@@ -196,6 +200,25 @@ class ContainerService:
     async def create(self, spec: CreateSpec) -> tuple[Container, list[str]]:
         table = self._table
         config = cc.normalize_config(spec.config)
+        host_config = cc.normalize_host_config(spec.host_config)
+        # The one validation pass, on the request's own Config (dockerd's order: before the image's
+        # is merged), before anything is reserved or written.
+        warnings = validation.container_create(
+            config, host_config, self._limits, self.get, security=self._core.security.validate
+        )
+        if self._core.network is not None:
+            probe = Container(
+                id="",
+                name="",
+                created=0,
+                path="",
+                args=[],
+                config=config,
+                host_config=host_config,
+                networking_config=spec.networking_config or {},
+                image_id="",
+            )
+            self._core.network.validate(probe)  # EndpointsConfig and NetworkMode name existing networks (404)
         image_ref = config.get("Image") or ""
         if spec.name:
             name = names.validate(spec.name)
@@ -206,13 +229,8 @@ class ContainerService:
         if not image_ref or images is None:
             raise no_such_image(image_ref)
         info = images.image_for_container(image_ref)
-        host_config = cc.normalize_host_config(spec.host_config)
-        warnings = cc.verify_host_config(host_config)
-        self._core.security.validate(host_config)
-        self._core.security.fill_defaults(host_config)
+        self._core.security.fill_defaults(host_config)  # the daemon's cgroupns default, before dockerd's others
         cc.merge_image_config(config, info.config)
-        cc.verify_config(config)
-        cc.validate_create(config, host_config, self.log_defaults)
         path, args = cc.command(config)
         cc.adapt_host_config(host_config, create=True)
         cid = table.new_id()
@@ -239,12 +257,6 @@ class ContainerService:
             layer_dirs=list(info.layer_dirs),
             platform=self.platform,
         )
-        try:
-            if self._core.network is not None:
-                self._core.network.validate(c)  # dockerd refuses bad port specs and unknown networks at create
-        except BaseException:
-            table.drop(c)
-            raise
         await self._recovery.record_create(c, self.get)
         self._core.event(c, "create")
         return c, warnings + list(spec.warnings)
@@ -261,7 +273,7 @@ class ContainerService:
                 if self.platform == "windows":
                     raise InvalidParameter(HOSTCONFIG_ON_START_WINDOWS)
                 await self._set_host_config(c, host_config)
-            cc.verify_host_config(c.host_config)
+            validation.container_start(c.host_config, self._limits)
             await self._life.start(c, manual=True)
 
     async def _set_host_config(self, c: Container, hc: dict[str, Any]) -> None:
@@ -512,7 +524,7 @@ class ContainerService:
                     "Name": rp.get("Name") or "",
                     "MaximumRetryCount": rp.get("MaximumRetryCount") or 0,
                 }
-            warnings = cc.verify_host_config(hc, update=True)
+            warnings = validation.container_update(hc, self._limits)
             mem, swap = body.get("Memory") or 0, body.get("MemorySwap") or 0
             # dockerd's UpdateContainer compares with the current MemorySwap even when that is 0 (no
             # limit): `docker update --memory` alone fails on a container created without one.
