@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from shim import config, listeners, systemd
-from shim.api.server import make_app
+from shim.api.server import PROTOCOL_LIMITS, make_app
 from shim.config import Settings
 from shim.engine import observe
 from shim.engine import reload as reloading
@@ -229,7 +229,11 @@ async def serve(settings: Settings) -> None:
         started = True
         await engine.start()
         runner = web.AppRunner(
-            make_app(engine, http_observer=exporter), access_log=None, handle_signals=False, shutdown_timeout=1.0
+            make_app(engine, http_observer=exporter),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            **PROTOCOL_LIMITS,
         )
         runners.insert(0, runner)
         await runner.setup()

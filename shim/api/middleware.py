@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 
 from shim import __version__
 from shim.api.responses import dumps
@@ -67,8 +68,22 @@ def page_not_found() -> web.Response:
     return resp
 
 
+# Go's net/http answer to a request line it can't read (dockerd's server): no HTTP/0.9 exchange.
+_MALFORMED = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+    b"400 Bad Request: malformed HTTP request"
+)
+
+
 @web.middleware
 async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
+    if request.version < HttpVersion10:
+        # aiohttp takes `GET /path` without a version as HTTP/0.9 and would answer it (issue 16)
+        transport = request.transport
+        if transport is not None:
+            transport.write(_MALFORMED)
+            transport.close()
+        raise web.HTTPBadRequest()
     try:
         version = _request_version(request)
         if version is not None:
@@ -87,9 +102,12 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
         raise
     except (ConnectionResetError, ConnectionError):
         raise
-    except Exception as err:  # a real internal fault: 500, logged with its traceback, never shown as one
-        log.exception("internal error on %s %s", request.method, request.path)
-        return error_response(request, ShimError(f"internal error: {type(err).__name__}: {err}"))
+    except Exception:  # a real internal fault: 500, logged with its traceback, never shown as one
+        # The client gets a reference to the log line, not Python's exception name or text (which
+        # may hold host paths): issue 16.
+        ref = secrets.token_hex(6)
+        log.exception("internal error %s on %s %s", ref, request.method, request.path)
+        return error_response(request, ShimError(f"internal server error (reference {ref} in the daemon's log)"))
 
 
 async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:

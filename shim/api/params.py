@@ -7,10 +7,13 @@ compose v2, lists from docker-py, aiodocker and dockerode).
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from shim.errors import InvalidParameter
 from shim.filters import Filters
+from shim.jsonin import shorten
 
 _TRUE = {"1", "true", "True", "TRUE", "yes"}
 _FALSE = {"0", "false", "False", "FALSE", "no", ""}
@@ -23,24 +26,36 @@ def parse_bool(value: str | None, default: bool = False) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise InvalidParameter(f"invalid boolean value: {value!r}")
+    raise InvalidParameter(f"invalid boolean value: {shorten(value, 80)!r}")
 
 
 def qbool(request: web.Request, name: str, default: bool = False) -> bool:
     try:
         return parse_bool(request.query.get(name), default)
     except InvalidParameter:
-        raise InvalidParameter(f"invalid value for {name}: {request.query.get(name)!r}") from None
+        raise InvalidParameter(f"invalid value for {name}: {shorten(request.query.get(name) or '', 80)!r}") from None
+
+
+_INT = re.compile(r"[+-]?[0-9]+")
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def parse_int(name: str, raw: str) -> int:
+    """Go's strconv.Atoi on a 64-bit host: ASCII digits with an optional sign, within int64 (Python's
+    int() would also take spaces, `_` and other scripts' digits, and any size)."""
+    if _INT.fullmatch(raw) is None:
+        raise InvalidParameter(f"invalid value for {name}: {shorten(raw, 80)!r}: must be an integer")
+    value = int(raw)
+    if not INT64[0] <= value <= INT64[1]:
+        raise InvalidParameter(f"invalid value for {name}: {shorten(raw, 80)!r}: value out of range")
+    return value
 
 
 def qint(request: web.Request, name: str, default: int | None = None) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidParameter(f"invalid value for {name}: {raw!r}: must be an integer") from None
+    return parse_int(name, raw)
 
 
 def qstr(request: web.Request, name: str, default: str | None = None) -> str | None:

@@ -14,6 +14,17 @@ from shim.api.validate import JSON_BODY_MAX
 
 ENGINE: web.AppKey = web.AppKey("engine", object)
 
+# The HTTP server's limits (aiohttp's RequestHandler; given to every AppRunner): a request line and a
+# header line of 64 KiB each (a build's query carries its build args, X-Registry-Config every
+# registry's credentials; aiohttp's default of 8 KiB is too small for them), at most 128 header
+# lines, and an idle keep-alive connection closed after 75 s (aiohttp's default is an hour).
+PROTOCOL_LIMITS: dict[str, Any] = {
+    "max_line_size": 64 * 1024,
+    "max_field_size": 64 * 1024,
+    "max_headers": 128,
+    "keepalive_timeout": 75.0,
+}
+
 
 def make_app(engine: Any, *, http_observer: HttpObserver | None = None) -> web.Application:
     # The metrics middleware goes first (outermost): it sees the status the error renderer chose.

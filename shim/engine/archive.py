@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from shim.engine import validation
 from shim.engine.containers import ContainerService
 from shim.engine.events import Events
 from shim.engine.model import Container
@@ -77,6 +78,7 @@ class ArchiveService:
 
     async def stat(self, ref: str, path: str) -> Any:
         """HEAD archive: the PathStat of `path` (last element not followed)."""
+        validation.names.path(path, "path")  # a NUL byte or an over-long path never reaches the filesystem
         c = self._containers.get(ref)
         try:
             return await self._rootfs.stat(c.id, c.layer_dirs, self._mounts(c), path)
@@ -100,6 +102,7 @@ class ArchiveService:
         copy_uid_gid: bool = False,
     ) -> None:
         c = self._containers.get(ref)
+        validation.names.path(path, "path")
         user = (c.config.get("User") or "") if copy_uid_gid else None
         try:
             await self._rootfs.write_archive(

@@ -12,6 +12,7 @@ import posixpath
 import shlex
 from typing import Any
 
+from shim import jsonin
 from shim.errors import InvalidParameter
 
 VALID = {"cmd", "entrypoint", "env", "expose", "label", "onbuild", "stopsignal", "user", "volume", "workdir"}
@@ -21,8 +22,8 @@ def _json_or_shell(args: str) -> list[str]:
     s = args.strip()
     if s.startswith("["):
         try:
-            val = json.loads(s)
-        except ValueError:
+            val = jsonin.loads(s)
+        except InvalidParameter:
             val = None
         if isinstance(val, list) and all(isinstance(v, str) for v in val):
             return val
@@ -33,8 +34,8 @@ def _json_or_words(args: str) -> list[str]:
     s = args.strip()
     if s.startswith("["):
         try:
-            val = json.loads(s)
-        except ValueError:
+            val = jsonin.loads(s)
+        except InvalidParameter:
             val = None
         if isinstance(val, list):
             return [str(v) for v in val]

@@ -182,7 +182,9 @@ _PS_ARG = re.compile(r"\s+([^\s]*)=\s*(PID[^\s]*)")
 
 
 def validate_ps_args(ps_args: str) -> None:
-    """moby validatePSArgs."""
+    """moby validatePSArgs (and no NUL byte: it can't be passed to ps)."""
+    if "\x00" in ps_args:
+        raise InvalidParameter("invalid ps_args: contains a NUL byte")
     for key, val in _PS_ARG.findall(ps_args):
         if key != "pid":
             raise InvalidParameter(f'specifying "{key}={val}" is not allowed')

@@ -528,12 +528,13 @@ class RuncRuntime:
         cgroups.validate_ps_args(ps_args)
         pids = await asyncio.to_thread(lambda: cgroups.cgroup_pids(self._cgpath(cid)))
         args = ps_args.split()
-        out = await _ps([*args, "-q", ",".join(str(p) for p in pids)] if pids else args)
+        out, _ = await _ps([*args, "-q", ",".join(str(p) for p in pids)] if pids else args)
         if out is None:
             # some ps options (such as f) can't be combined with q (moby retries without)
-            out = await _ps(args)
+            out, err = await _ps(args)
             if out is None:
-                raise SystemFailure("Error running ps")
+                # dockerd: a 500 with ps's first line of stderr; the arguments are the client's, so a 400
+                raise InvalidParameter(f"ps: {err or 'exit status 1'}")
         return cgroups.parse_ps_output(out, pids)
 
     async def update(self, cid: str, host_config: dict[str, Any]) -> None:
@@ -583,11 +584,13 @@ def _is_conmon(pid: int) -> int:
         return 0
 
 
-async def _ps(args: list[str]) -> str | None:
+async def _ps(args: list[str]) -> tuple[str | None, str]:
+    """ps's output, or None and the first line of its stderr."""
     proc = await asyncio.create_subprocess_exec(
         "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, _err = await proc.communicate()
+    out, err = await proc.communicate()
     if proc.returncode != 0:
-        return None
-    return out.decode(errors="replace")
+        first = err.decode(errors="replace").strip().split("\n", 1)[0]
+        return None, first[:200]
+    return out.decode(errors="replace"), ""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shim import jsonin
 from shim.engine.model import BuildCacheRecord, BuildMessage, BuildOptions
 from shim.errors import InvalidParameter
 from shim.times import rfc3339_nano
@@ -40,9 +40,9 @@ def _json(q: Mapping[str, str], name: str, what: str, check: Callable[[Any], boo
     if not raw:
         return None
     try:
-        val = json.loads(raw)
-    except ValueError as e:
-        raise InvalidParameter(f"error reading {what}: {e}") from None
+        val = jsonin.loads(raw)
+    except InvalidParameter as e:
+        raise InvalidParameter(f"error reading {what}: {e.message.removeprefix('invalid JSON: ')}") from None
     if not check(val):
         raise InvalidParameter(f"error reading {what}: unexpected JSON shape")
     return val
@@ -117,8 +117,8 @@ def _registry_config(raw: str) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, binascii.Error):
+        data = jsonin.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error, InvalidParameter):
         return {}  # dockerd ignores an unreadable header (no credentials)
     return data if isinstance(data, dict) else {}
 

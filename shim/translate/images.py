@@ -14,10 +14,10 @@ Descriptor (1.48), Manifests (1.47/1.48) and Identity (1.53/1.54) come only from
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+from shim import jsonin
 from shim.errors import InvalidParameter, NotFound
 from shim.times import ZERO_TIME
 from shim.translate.versions import Version
@@ -194,9 +194,9 @@ def prune_result(records: list[dict[str, str]], reclaimed: int) -> dict[str, Any
 def decode_platform(raw: str) -> dict[str, Any]:
     """httputils.DecodePlatform: a JSON-encoded OCI platform with both os and architecture."""
     try:
-        p = json.loads(raw)
-    except ValueError as e:
-        raise InvalidParameter(f"failed to parse platform: {e}") from None
+        p = jsonin.loads(raw)
+    except InvalidParameter as e:
+        raise InvalidParameter(f"failed to parse platform: {e.message.removeprefix('invalid JSON: ')}") from None
     if not isinstance(p, dict):
         raise InvalidParameter("failed to parse platform: json: cannot unmarshal into Go value of type v1.Platform")
     optional = p.get("variant") or p.get("os.version") or p.get("os.features")
