@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
-from shim.api.params import qbool, qfilters, qint
+from shim.api.params import qbool, qfilters, qint, qresize
 from shim.api.responses import dumps, empty_ok, json_response, no_content
 from shim.api.server import ENGINE
 from shim.api.streams import (
@@ -177,7 +177,7 @@ async def top(request: web.Request) -> web.Response:
 
 async def resize(request: web.Request) -> web.Response:
     """POST /containers/{id}/resize?h=&w= (200 with an empty body)"""
-    await _svc(request).resize(_id(request), qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
+    await _svc(request).resize(_id(request), qresize(request, "h", "height"), qresize(request, "w", "width"))
     return empty_ok()
 
 

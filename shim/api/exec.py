@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from shim.api.middleware import COMMON_HEADERS
-from shim.api.params import qint
+from shim.api.params import qresize
 from shim.api.responses import empty_ok, json_response
 from shim.api.server import ENGINE
 from shim.api.streams import Hijacked, hijack, pump_stdin, run_hijacked, stdcopy_frame
@@ -47,7 +47,9 @@ async def inspect(request: web.Request) -> web.Response:
 
 async def resize(request: web.Request) -> web.Response:
     """POST /exec/{id}/resize?h=&w="""
-    await _svc(request).resize(request.match_info["id"], qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
+    await _svc(request).resize(
+        request.match_info["id"], qresize(request, "h", "height"), qresize(request, "w", "width")
+    )
     return empty_ok()
 
 

@@ -70,3 +70,18 @@ def parse_filters(raw: str | None) -> Filters:
 def qfilters(request: web.Request) -> Filters:
     """The `filters` parameter; which keys are valid is each endpoint's business (shim/filters.py)."""
     return Filters.parse(request.query.get("filters"))
+
+
+def qresize(request: web.Request, name: str, what: str) -> int:
+    """resize `h`/`w`: dockerd's httputils.Uint32Value and its wording; a terminal's rows and columns
+    are 16-bit (struct winsize), so a larger value is refused too, not truncated."""
+    raw = request.query.get(name) or ""
+    if raw == "":
+        return 0
+    if re.fullmatch(r"[0-9]+", raw) is None:
+        reason = f'strconv.ParseUint: parsing "{shorten(raw, 80)}": invalid syntax'
+    elif int(raw) > 65535:
+        reason = f'strconv.ParseUint: parsing "{shorten(raw, 80)}": value out of range'
+    else:
+        return int(raw)
+    raise InvalidParameter(f'invalid resize {what} "{shorten(raw, 80)}": {reason}')

@@ -37,6 +37,14 @@ def _breakout(name: str, root: str) -> InvalidParameter:
     return InvalidParameter(f"{name!r} is outside of {root!r}")
 
 
+def _reason(e: BaseException) -> str:
+    """What went wrong, without the host path of the file (an OSError names it: the data root is
+    none of the client's business; issue 16) and without Python's `[Errno n]`."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror.lower()
+    return str(e)[:300]
+
+
 def clean_member_name(name: str, root: str) -> str:
     """The member's path relative to the target, normalised; refuses anything escaping it.
 
@@ -145,7 +153,7 @@ def extract_into(
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeError) as e:
         undo.rollback()
-        raise InvalidParameter(f"invalid tar archive: {e}") from e
+        raise InvalidParameter(f"invalid tar archive: {_reason(e)}") from e
     return size
 
 
