@@ -20,7 +20,7 @@ from shim.engine.validation import names
 from shim.engine.validation.facts import HostLimits
 from shim.engine.validation.modes import Lookup, check_modes, check_network_conflicts, check_sysctls
 from shim.engine.validation.ports import check_bindings, check_exposed
-from shim.engine.validation.resources import check_resources
+from shim.engine.validation.resources import check_resources, items
 from shim.errors import InvalidParameter, NotFound
 
 MAX_HOSTNAME = 64  # HOST_NAME_MAX (moby's maxHostnameLen); also __NEW_UTS_LEN for the domain name
@@ -204,7 +204,7 @@ def check_mounts(config: dict[str, Any], hc: dict[str, Any], lookup: Lookup | No
             )
     for raw in hc.get("Binds") or []:
         names.no_nul(raw, "Binds")
-    for m in hc.get("Mounts") or []:
+    for m in items(hc.get("Mounts")):
         for key in ("Source", "Target"):
             names.no_nul(str(m.get(key) or ""), f"Mounts.{key}")
     for m in mp_.plan(config, hc, volumes_from):

@@ -72,7 +72,7 @@ def check_bindings(bindings: dict[str, Any] | None) -> None:
     the request schema's: a list of objects per key)."""
     for key, items in (bindings or {}).items():
         parse_port_key(key)
-        for b in items or []:
+        for b in [b if isinstance(b, dict) else {} for b in items or []]:  # null: the zero PortBinding
             parse_host_port(str(b.get("HostPort") or ""))
             ip = str(b.get("HostIp") or "")
             if ip:

@@ -45,6 +45,11 @@ _BLKIO_DEVICES = (
 _DEVICE_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
 
 
+def items(values: Any) -> list[dict[str, Any]]:
+    """A list of objects as Go decodes it: a null entry is the zero value (an empty object)."""
+    return [v if isinstance(v, dict) else {} for v in values or []]
+
+
 def _int(hc: dict[str, Any], key: str) -> int:
     value = hc.get(key)
     return value if isinstance(value, int) else 0
@@ -60,7 +65,7 @@ def check_resources(hc: dict[str, Any], host: HostLimits, *, update: bool = Fals
     if weight > 0 and (weight < 10 or weight > 1000):
         raise InvalidParameter("Range of blkio weight is from 10 to 1000")
     for key in ("BlkioWeightDevice",):
-        for dev in hc.get(key) or []:
+        for dev in items(hc.get(key)):
             w = dev.get("Weight") or 0
             if w and (w < 10 or w > 1000):
                 raise InvalidParameter(f"invalid {key}: weight {w} is not in 10-1000")
@@ -71,7 +76,7 @@ def check_resources(hc: dict[str, Any], host: HostLimits, *, update: bool = Fals
         "BlkioDeviceReadIOps",
         "BlkioDeviceWriteIOps",
     ):
-        for dev in hc.get(key) or []:
+        for dev in items(hc.get(key)):
             path = dev.get("Path") or ""
             if not path.startswith("/") or "\x00" in path:
                 raise InvalidParameter(f"invalid {key}: the device path must be absolute: {path[:80]!r}")
@@ -172,7 +177,7 @@ def _cpuset(hc: dict[str, Any], host: HostLimits) -> None:
 
 
 def _devices(hc: dict[str, Any]) -> None:
-    for dev in hc.get("Devices") or []:
+    for dev in items(hc.get("Devices")):
         host_path = dev.get("PathOnHost") or ""
         if not host_path.startswith("/") or "\x00" in host_path:
             raise InvalidParameter(f"invalid device path on host: {host_path[:80]!r} (must be absolute)")
@@ -185,14 +190,14 @@ def _devices(hc: dict[str, Any]) -> None:
     for rule in hc.get("DeviceCgroupRules") or []:
         if _DEVICE_RULE.fullmatch(rule) is None:
             raise InvalidParameter(f"invalid device cgroup format '{rule[:80]}'")
-    for req in hc.get("DeviceRequests") or []:
+    for req in items(hc.get("DeviceRequests")):
         # no device driver (nvidia, cdi) is registered in shimd: dockerd's wording when none matches
         caps = req.get("Capabilities") or []
         raise InvalidParameter(f'could not select device driver "{req.get("Driver") or ""}" with capabilities: {caps}')
 
 
 def _ulimits(hc: dict[str, Any]) -> None:
-    for u in hc.get("Ulimits") or []:
+    for u in items(hc.get("Ulimits")):
         name = u.get("Name") or ""
         if name not in ULIMITS:
             raise InvalidParameter(f"invalid ulimit type: {name[:80]}")
