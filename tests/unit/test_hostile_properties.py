@@ -141,7 +141,7 @@ def test_filters_parse_or_refuse_with_dockerds_wording(raw):
     except InvalidParameter as e:
         assert e.message.lower().startswith("invalid filter")
         return
-    for key in f.keys():
+    for key in f:
         assert all(isinstance(v, str) for v in f.get(key))
 
 
