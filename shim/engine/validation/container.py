@@ -204,9 +204,9 @@ def check_mounts(config: dict[str, Any], hc: dict[str, Any], lookup: Lookup | No
             )
     for raw in hc.get("Binds") or []:
         names.no_nul(raw, "Binds")
-    for m in items(hc.get("Mounts")):
+    for mount in items(hc.get("Mounts")):
         for key in ("Source", "Target"):
-            names.no_nul(str(m.get(key) or ""), f"Mounts.{key}")
+            names.no_nul(str(mount.get(key) or ""), f"Mounts.{key}")
     for m in mp_.plan(config, hc, volumes_from):
         names.path(m.destination, "mount destination")
         if m.type == "bind":
