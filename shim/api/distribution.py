@@ -9,6 +9,7 @@ from shim.api.params import qfilters, qint
 from shim.api.responses import json_response
 from shim.api.server import ENGINE
 from shim.api.streams import progress_stream
+from shim.api.validate import read_bounded
 from shim.engine.distribution.service import DistributionService
 from shim.errors import NotImplementedYet
 from shim.translate import distribution as tr
@@ -47,7 +48,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 async def login(request: web.Request) -> web.Response:
     """POST /auth"""
-    status, token = await _svc(request).login(tr.auth_from_body(await request.read()))
+    status, token = await _svc(request).login(tr.auth_from_body(await read_bounded(request)))
     return json_response(tr.login_json(status, token))
 
 

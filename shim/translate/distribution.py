@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
+from shim import jsonin
 from shim.engine.distribution.progress import Progress
 from shim.engine.distribution.service import RemoteImage, SearchResult
 from shim.engine.ports import RegistryAuth
@@ -107,17 +107,14 @@ def auth_from_header(value: str) -> RegistryAuth:
         return RegistryAuth()
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        return auth_from_json(json.loads(raw))
-    except (binascii.Error, ValueError):
+        return auth_from_json(jsonin.loads(raw))
+    except (binascii.Error, ValueError, InvalidParameter):
         return RegistryAuth()
 
 
 def auth_from_body(body: bytes) -> RegistryAuth:
     """POST /auth's body (a JSON AuthConfig)."""
-    try:
-        doc = json.loads(body or b"null")
-    except ValueError as e:
-        raise InvalidParameter(str(e)) from None
+    doc = jsonin.loads(body or b"null")
     if not isinstance(doc, dict):
         raise InvalidParameter("invalid auth configuration")
     return auth_from_json(doc)
