@@ -106,7 +106,7 @@ def create_for_version(
 ) -> list[str]:
     """Everything of postContainersCreate that depends on the API version (moby container_routes.go),
     in its order: fields a version does not have are reset, ones it refuses are a 400. Returns the
-    version's warnings. (The version-free refusals are the engine's: containerconfig.validate_create.)"""
+    version's warnings. (The version-free refusals are the engine's: engine/validation.)"""
     warnings: list[str] = []
     mounts = [m for m in host_config.get("Mounts") or [] if isinstance(m, dict)]
     eps = networking.get("EndpointsConfig") or {}
