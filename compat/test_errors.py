@@ -182,6 +182,33 @@ def test_create_autoremove_with_restart(eng):
 
 
 @pytest.mark.feature("containers")
+@pytest.mark.parametrize(
+    "extra,hc,message",
+    [
+        ({}, {"CapAdd": ["CAP_CMPBOGUS"]}, 'invalid CapAdd: unknown capability: "CAP_CMPBOGUS"'),
+        ({"StopSignal": "SIGCMPBOGUS"}, {}, "Invalid signal: SIGCMPBOGUS"),
+        ({"Env": ["=value"]}, {}, "invalid environment variable: =value"),
+        ({}, {"ExtraHosts": ["nocolon"]}, 'bad format for add-host: "nocolon"'),
+        ({}, {"CpusetCpus": "0-4095"}, "Requested CPUs are not available - requested 0-4095, available: "),
+        (
+            {"Hostname": "h"},
+            {"NetworkMode": "container:cmp-none"},
+            "conflicting options: hostname and the network mode",
+        ),
+    ],
+    ids=["capability", "stop-signal", "env", "extra-host", "cpuset", "hostname-netmode"],
+)
+def test_create_refused_by_verify_settings(eng, extra, hc, message):
+    """Values dockerd's verifyContainerSettings (and runconfig's decode) refuse at create: 400 in its
+    words, and no container is made."""
+    before = count_containers(eng)
+    r = eng.http("POST", f"{V}/containers/create", body={"Image": "busybox", **extra, "HostConfig": hc})
+    assert r.status == 400
+    assert r.message.startswith(message)
+    assert count_containers(eng) == before
+
+
+@pytest.mark.feature("containers")
 def test_cli_run_rm_and_restart(eng):
     """`docker run --rm --restart always` is refused by the CLI or daemon and exits 125."""
     p = eng.cli("run", "--rm", "--restart", "always", "busybox", "true")
