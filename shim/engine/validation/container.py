@@ -125,7 +125,13 @@ def check_capabilities(hc: dict[str, Any], known: tuple[str, ...]) -> None:
                 raise InvalidParameter(f'invalid {field}: unknown capability: "{cap[:80]}"')
 
 
-def check_host_config(config: dict[str, Any], hc: dict[str, Any], host: HostLimits, lookup: Lookup | None) -> list[str]:
+def check_host_config(
+    config: dict[str, Any],
+    hc: dict[str, Any],
+    host: HostLimits,
+    lookup: Lookup | None,
+    security: Callable[[dict[str, Any]], None] | None = None,
+) -> list[str]:
     """Every HostConfig field at create, in dockerd's order; returns its warnings."""
     check_network_conflicts(config, hc)
     isolation = hc.get("Isolation") or ""
