@@ -22,14 +22,13 @@ import socket
 
 import pytest
 import requests
+import schemathesis
 import yaml
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.generation import GenerationMode
 
 from tests.shimd_harness import Shimd
-
-schemathesis = pytest.importorskip("schemathesis")
-from schemathesis.generation import GenerationMode  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 
