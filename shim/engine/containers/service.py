@@ -204,7 +204,12 @@ class ContainerService:
         # The one validation pass, on the request's own Config (dockerd's order: before the image's
         # is merged), before anything is reserved or written.
         warnings = validation.container_create(
-            config, host_config, self._limits, self.get, security=self._core.security.validate
+            config,
+            host_config,
+            self._limits,
+            self.get,
+            security=self._core.security.validate,
+            log_config=lambda lc: logconfig.verify(lc, self.log_defaults),
         )
         if self._core.network is not None:
             probe = Container(

@@ -53,11 +53,14 @@ def container_create(
     lookup: Lookup | None = None,
     *,
     security: Callable[[dict[str, Any]], None] | None = None,
+    log_config: Callable[[Any], dict[str, Any]] | None = None,
 ) -> list[str]:
     """POST /containers/create: Config then HostConfig, as verifyContainerSettings orders them.
-    `security` is the daemon's SecurityPolicy.validate (engine/security: options and profiles)."""
+    `security` is the daemon's SecurityPolicy.validate (engine/security: options and profiles),
+    `log_config` its logconfig.verify with the daemon's defaults (the merged LogConfig replaces
+    the request's in `host_config`)."""
     check_config(config)
-    return check_host_config(config, host_config, host, lookup, security)
+    return check_host_config(config, host_config, host, lookup, security, log_config)
 
 
 def container_update(host_config: dict[str, Any], host: HostLimits) -> list[str]:

@@ -131,6 +131,7 @@ def check_host_config(
     host: HostLimits,
     lookup: Lookup | None,
     security: Callable[[dict[str, Any]], None] | None = None,
+    log_config: Callable[[Any], dict[str, Any]] | None = None,
 ) -> list[str]:
     """Every HostConfig field at create, in dockerd's order; returns its warnings."""
     check_network_conflicts(config, hc)
@@ -172,7 +173,7 @@ def check_host_config(
     if hc.get("StorageOpt"):
         # dockerd's overlay2 driver without project quotas (the only storage shimd has)
         raise InvalidParameter("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
-    check_log_config(hc)
+    check_log_config(hc, log_config)
     check_security_opts(hc, security)
     return warnings
 
@@ -221,16 +222,21 @@ def check_mounts(config: dict[str, Any], hc: dict[str, Any], lookup: Lookup | No
             names.volume_name(m.name)
 
 
-def check_log_config(hc: dict[str, Any]) -> None:
-    """HostConfig.LogConfig. >>> The logging engineer's validator goes here (engine/logconfig.verify:
-    driver, option names and values); until it lands, the driver name as dockerd 20.10 looks it up."""
+def check_log_config(hc: dict[str, Any], verify: Callable[[Any], dict[str, Any]] | None = None) -> None:
+    """HostConfig.LogConfig through the logging's own validator (engine/logconfig.verify, dockerd's
+    mergeAndVerifyLogConfig: the driver, its option names and values, the daemon's defaults merged
+    in; the merged LogConfig is what the container keeps, so it replaces the request's here). With
+    none given (a pass without a daemon), the driver name as dockerd 20.10 looks it up."""
     lc = hc.get("LogConfig") or {}
+    for key, value in (lc.get("Config") or {}).items():
+        names.no_nul(f"{key}={value}", "LogConfig.Config")
+    if verify is not None:
+        hc["LogConfig"] = verify(hc.get("LogConfig"))
+        return
     driver = lc.get("Type") or ""
     if driver and driver not in KNOWN_LOG_DRIVERS:
         # not built in, so dockerd looks for a logging plugin (shimd has none): dockerd 20.10's wording
         raise InvalidParameter(f'error looking up logging plugin {driver[:80]}: plugin "{driver[:80]}" not found')
-    for key, value in (lc.get("Config") or {}).items():
-        names.no_nul(f"{key}={value}", "LogConfig.Config")
 
 
 def check_security_opts(hc: dict[str, Any], policy: Callable[[dict[str, Any]], None] | None = None) -> None:
