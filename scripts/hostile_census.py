@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tests.shimd_harness as harness  # noqa: E402
+from tests.integration import hostile_cases_more  # noqa: E402, F401 (adds its cases to CASES)
 from tests.integration.hostile_cases import CASES, STREAM_ERROR  # noqa: E402
 from tests.integration.test_hostile_input import PROTOCOL, PYTHON_FAULT, Target, _raw  # noqa: E402
 

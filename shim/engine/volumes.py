@@ -227,7 +227,7 @@ class VolumeService:
                 )
             if m.type == "volume":
                 if m.name:
-                    validate_name(m.name)
+                    validation.names.volume_name(m.name)
                 else:
                     m.name = secrets.token_hex(32)  # named now, so the record below names it
                 m.source, m.driver = self._fs.path(m.name), m.driver or "local"

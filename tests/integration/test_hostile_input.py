@@ -21,6 +21,7 @@ import uuid
 
 import pytest
 
+from tests.integration import hostile_cases_more  # noqa: F401 (adds its cases to CASES)
 from tests.integration.hostile_cases import CASES, STREAM_ERROR, Case
 from tests.shimd_harness import UnixHTTPConnection
 

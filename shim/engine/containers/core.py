@@ -58,6 +58,24 @@ class Core:
                 log.error("undoing a change of %s that could not be saved: %s", c.id, e)
             raise
 
+    def check_networking(self, config: dict[str, Any], hc: dict[str, Any], networking: dict[str, Any]) -> None:
+        """At create, before anything is written: the networks a NetworkMode and EndpointsConfig
+        name exist (the network service's 404 `network x not found`), on a container not yet made."""
+        if self.network is None:
+            return
+        probe = Container(
+            id="",
+            name="",
+            created=0,
+            path="",
+            args=[],
+            config=config,
+            host_config=hc,
+            networking_config=networking,
+            image_id="",
+        )
+        self.network.validate(probe)
+
     def event(self, c: Container, action: str, **extra: str) -> None:
         self.events.container(c, action, **extra)
 

@@ -11,6 +11,7 @@ facts.py (inspect and list), sizes.py (stats and sizes).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal as _signal
@@ -104,8 +105,7 @@ class ContainerService:
         without it only host-path binds are mounted. `network`: connect at start, release after
         the process ended, forget at remove, inspect's NetworkSettings. `log_defaults`: the
         daemon's LogConfig (--log-driver/--log-opt), merged into each container's at create.
-        `limits`: the host's CPUs, memory nodes, capabilities and runtimes that create and update
-        check requests against."""
+        `limits`: the host facts (CPUs, capabilities, runtimes) requests are checked against."""
         table = Registry()
         core = Core(
             store=store,
@@ -203,27 +203,11 @@ class ContainerService:
         host_config = cc.normalize_host_config(spec.host_config)
         # The one validation pass, on the request's own Config (dockerd's order: before the image's
         # is merged), before anything is reserved or written.
+        logs = functools.partial(logconfig.verify, defaults=self.log_defaults)
         warnings = validation.container_create(
-            config,
-            host_config,
-            self._limits,
-            self.get,
-            security=self._core.security.validate,
-            log_config=lambda lc: logconfig.verify(lc, self.log_defaults),
+            config, host_config, self._limits, self.get, security=self._core.security.validate, log_config=logs
         )
-        if self._core.network is not None:
-            probe = Container(
-                id="",
-                name="",
-                created=0,
-                path="",
-                args=[],
-                config=config,
-                host_config=host_config,
-                networking_config=spec.networking_config or {},
-                image_id="",
-            )
-            self._core.network.validate(probe)  # EndpointsConfig and NetworkMode name existing networks (404)
+        self._core.check_networking(config, host_config, spec.networking_config or {})
         image_ref = config.get("Image") or ""
         if spec.name:
             name = names.validate(spec.name)
