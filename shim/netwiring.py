@@ -30,7 +30,7 @@ class ContainerNetworking:
     def validate(self, c: Any) -> None:
         """At create: port specs, a NetworkMode and EndpointsConfig naming existing networks (404)."""
         validate_port_bindings(c.host_config)
-        self.svc._configured(c)
+        self.svc.configured(c)
 
     async def connect(self, c: Any) -> Attachment:
         return await self.svc.attach(c)

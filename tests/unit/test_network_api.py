@@ -79,6 +79,12 @@ class FakeNetlink:
             raise SystemFailure(f"no process {pid}")
         self.netns.add(path.rsplit("/", 1)[1])
 
+    async def link_stats(self, ifname):
+        return {"rx_bytes": 0, "tx_bytes": 0}
+
+    def close(self):
+        pass
+
 
 class FakeFirewall:
     def __init__(self) -> None:
@@ -133,6 +139,9 @@ class FakeFiles:
 
     def read_host_resolv_conf(self):
         return "nameserver 127.0.0.53\nnameserver 10.9.9.9\n"
+
+    def read_host_file(self, path):
+        return ""
 
     def write(self, path, content):
         self.files[path] = content
@@ -387,7 +396,7 @@ async def test_links(api):
     web = await _create(api, "web", HostConfig={"Links": ["db:data"]})
     await _start(api, "web")
     c = api.server.app[ENGINE].containers.get("web")
-    env = api.nets._link_env(c, api.nets._cn[web])  # Attachment.env: the engine adds it to the process env
+    env = api.nets.files.link_env(c, api.nets.state.cn[web])  # Attachment.env: the engine adds it to the process env
     assert "DATA_PORT=tcp://172.18.0.2:5432" in env and "DATA_NAME=/web/data" in env and "DATA_ENV_PASS=x" in env
     hosts = next(v for k, v in api.files.files.items() if web in k and k.endswith("hosts"))
     assert f"172.18.0.2\tdata {db[:12]} db\n" in hosts
@@ -447,10 +456,10 @@ async def test_embedded_dns_upstreams_and_link_aliases(api):
         HostConfig={"NetworkMode": "proj_default", "Dns": ["10.7.7.7"], "Links": ["proj_worker_1:worker"]},
     )
     await _start(api, "proj_web_1")
-    assert api.nets._upstreams(c) == ["10.7.7.7"]
-    assert api.nets._upstreams(w) == ["10.9.9.9"]  # the host's, loopback ones left out
+    assert api.nets.records.upstreams(c) == ["10.7.7.7"]
+    assert api.nets.records.upstreams(w) == ["10.9.9.9"]  # the host's, loopback ones left out
     lookup_a, _ = api.dns.serving[c]
-    ip = api.nets._cn[w].endpoints[api.nets.get("proj_default").id].ip
+    ip = api.nets.state.cn[w].endpoints[api.nets.get("proj_default").id].ip
     assert lookup_a("worker") == [ip] and lookup_a("proj_worker_1") == [ip]
     assert api.dns.serving[w][0]("worker") is None  # link aliases belong to the linking container
 
