@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shim.engine.netmodel import Attachment
+from shim.engine.netmodel import Attachment, EndpointView
 from shim.engine.networks import NetworkService, validate_port_bindings
-from shim.translate import networks as tr
-from shim.translate.versions import MAX_VERSION
 
 
 class ContainerNetworking:
-    """What ContainerService expects of `network`: connect / release / forget / inspect (+ paths)."""
+    """What ContainerService expects of `network`: connect / release / forget / inspect (+ paths).
+
+    inspect gives facts (an EndpointView), not Docker JSON: translate renders them per API version."""
 
     def __init__(self, svc: NetworkService) -> None:
         self.svc = svc
@@ -41,8 +41,9 @@ class ContainerNetworking:
     async def forget(self, cid: str) -> None:
         await self.svc.detach(cid, remove=True)
 
-    def inspect(self, c: Any) -> dict:
-        return tr.network_settings(self.svc.view(c), MAX_VERSION)
+    def inspect(self, c: Any) -> EndpointView:
+        """The container's network facts; translate renders them at the client's API version."""
+        return self.svc.view(c)
 
     async def rename(self, cid: str, name: str) -> None:
         await self.svc.rename(cid, name)

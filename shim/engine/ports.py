@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from shim.engine.model import Container
+
+if TYPE_CHECKING:  # netmodel imports MountSpec from here
+    from shim.engine.netmodel import EndpointView
 
 
 @dataclasses.dataclass(slots=True)
@@ -565,8 +568,8 @@ class NetworkingPort(Protocol):
     async def forget(self, cid: str) -> None:
         """At remove."""
 
-    def inspect(self, c: Container) -> dict[str, Any] | None:
-        """NetworkSettings."""
+    def inspect(self, c: Container) -> EndpointView:
+        """The container's network facts; translate/networks.py renders them per API version."""
 
     async def rename(self, cid: str, name: str) -> None:
         """DNS names on user networks follow the container's name."""

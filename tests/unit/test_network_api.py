@@ -477,3 +477,29 @@ async def test_ip_range_allocation(api):
     net = await (await api.get("/v1.41/networks/rng")).json()
     # as given: no Gateway unless one was asked for (dockerd 20.10, compat/test_fields.py)
     assert net["IPAM"]["Config"] == [{"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25"}]
+
+
+async def test_network_settings_rendered_at_the_asked_version(api):
+    # The engine gives facts; each API version sees its own shape (DNSNames from v1.44, the short
+    # ID and hostname in Aliases only before v1.45), in inspect and in the list (whose endpoints
+    # carry no configuration: DNSNames null from v1.44, as moby's container view).
+    await api.post("/v1.41/networks/create", json={"Name": "vnet"})
+    cid = await _create(
+        api,
+        "vv",
+        HostConfig={"NetworkMode": "vnet"},
+        NetworkingConfig={"EndpointsConfig": {"vnet": {"Aliases": ["svc"]}}},
+    )
+    await _start(api, "vv")
+    eps = {}
+    for v in ("1.41", "1.44", "1.50"):
+        body = await (await api.get(f"/v{v}/containers/vv/json")).json()
+        eps[v] = body["NetworkSettings"]["Networks"]["vnet"]
+    assert "DNSNames" not in eps["1.41"]
+    assert eps["1.44"]["DNSNames"] == eps["1.50"]["DNSNames"] == ["vv", cid[:12], "svc"]
+    assert eps["1.41"]["Aliases"] == eps["1.44"]["Aliases"] == ["svc", cid[:12]]
+    assert eps["1.50"]["Aliases"] == ["svc"]
+    old = await (await api.get("/v1.41/containers/json")).json()
+    new = await (await api.get("/v1.50/containers/json")).json()
+    assert "DNSNames" not in old[0]["NetworkSettings"]["Networks"]["vnet"]
+    assert new[0]["NetworkSettings"]["Networks"]["vnet"]["DNSNames"] is None
