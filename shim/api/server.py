@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from shim.api import routes
 from shim.api.instrument import HttpObserver, http_metrics
 from shim.api.middleware import add_common_headers, api_middleware
+from shim.api.services import ENGINE
+from shim.engine.daemon import Engine
 
-ENGINE: web.AppKey = web.AppKey("engine", object)
+__all__ = ["ENGINE", "make_app"]
 
 
-def make_app(engine: Any, *, http_observer: HttpObserver | None = None) -> web.Application:
+def make_app(engine: Engine, *, http_observer: HttpObserver | None = None) -> web.Application:
     # The metrics middleware goes first (outermost): it sees the status the error renderer chose.
     middlewares: list[Middleware] = [api_middleware]
     if http_observer is not None:

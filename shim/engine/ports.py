@@ -554,7 +554,7 @@ class NetworkAttachment(Protocol):
 
 
 class NetworkingPort(Protocol):
-    """The networking facade (netwiring.ContainerNetworking) as containers see it."""
+    """The networking facade (engine/networks/facade.ContainerNetworking) as containers see it."""
 
     def validate(self, c: Container) -> None:
         """At create: port specs and the network mode (dockerd's 400/404)."""

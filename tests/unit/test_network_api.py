@@ -16,10 +16,9 @@ from shim.config import Settings
 from shim.engine.containers import ContainerService
 from shim.engine.daemon import Engine, HostFacts
 from shim.engine.events import Events
-from shim.engine.networks import NetworkService
+from shim.engine.networks import ContainerNetworking, NetworkService
 from shim.engine.store import Store
 from shim.errors import SystemFailure
-from shim.netwiring import ContainerNetworking
 from tests.fakes import FakeImages, FakeRuntime
 
 
@@ -169,11 +168,9 @@ async def api(aiohttp_client, tmp_path):
     glue = ContainerNetworking(nets)
     rt = FakeRuntime()
     containers = ContainerService(store=store, events=events, images=FakeImages(), runtime=rt, network=glue)
-    glue.bind(containers)
+    glue.bind(containers.get)
     host = HostFacts("6.1", "Debian", "12", "amd64", 2, 1 << 30, "cgroupfs", "1", "h")
-    engine = Engine(
-        settings=settings, store=store, events=events, host=host, containers=containers, runtime=rt, networks=nets
-    )
+    engine = Engine(settings=settings, store=store, events=events, host=host, containers=containers, networks=nets)
     await engine.start()
     client = await aiohttp_client(make_app(engine))
     client.nets, client.nl, client.fw, client.dns, client.ports, client.files = nets, nl, fw, dns, ports, files
