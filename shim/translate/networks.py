@@ -7,7 +7,7 @@ ConfigOnly, Containers (empty in lists, as dockerd's list), Options, Labels.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -135,33 +135,32 @@ def default_networks(mode: str) -> dict[str, Any]:
     return {name: empty_endpoint()}
 
 
-@dataclasses.dataclass(slots=True, frozen=True)
-class _EndpointFacts:
-    """What the version changes of an EndpointSettings need besides the body itself."""
-
-    cn: ContainerNet
-    ep: Endpoint
-    net: Network
-
-    @property
-    def user_defined(self) -> bool:
-        # dockerd: only live endpoints on user-defined networks have DNS names
-        return bool(self.ep.endpoint_id) and not self.net.predefined
+def _has_dns_names(ep: Endpoint, net: Network) -> bool:
+    # dockerd: only live endpoints on user-defined networks have DNS names
+    return bool(ep.endpoint_id) and not net.predefined
 
 
-def _dns_names(out: dict[str, Any], f: _EndpointFacts) -> None:
+def _dns_names(out: dict[str, Any], cn: ContainerNet, ep: Endpoint, net: Network) -> None:
     # v1.44: DNSNames, every non fully qualified name the container has on the network.
-    out["DNSNames"] = [f.cn.name, f.cn.cid[:12], *f.ep.aliases] if f.user_defined else None
+    out["DNSNames"] = [cn.name, cn.cid[:12], *ep.aliases] if _has_dns_names(ep, net) else None
 
 
-EndpointChange = tuple[Version | None, Version | None, Callable[[dict[str, Any], _EndpointFacts], None]]
+EndpointFn = Callable[[dict[str, Any], ContainerNet, Endpoint, Network], None]
 
 # (from, before, fn): fn applies to versions in [from, before); from api-docs/CHANGELOG.md.
 # Aliases as given at create/connect (1.45+); the short ID and hostname that older versions add are
 # the container inspect table's (translate/containers.py _inspect_pre_145).
-_ENDPOINT_CHANGES: list[EndpointChange] = [
+_ENDPOINT_CHANGES: list[tuple[Version | None, Version | None, EndpointFn]] = [
     (Version(1, 44), None, _dns_names),
 ]
+
+
+@functools.cache
+def _endpoint_changes(version: Version) -> tuple[EndpointFn, ...]:
+    """The changes for one version, picked once (a list renders every container's endpoints)."""
+    return tuple(
+        fn for lo, hi, fn in _ENDPOINT_CHANGES if (lo is None or version >= lo) and (hi is None or version < hi)
+    )
 
 
 def _endpoint_out(cn: ContainerNet, ep: Endpoint, net: Network, version: Version) -> dict[str, Any]:
@@ -180,10 +179,8 @@ def _endpoint_out(cn: ContainerNet, ep: Endpoint, net: Network, version: Version
         "MacAddress": ep.mac,
         "DriverOpts": ep.driver_opts or None,
     }
-    facts = _EndpointFacts(cn, ep, net)
-    for lo, hi, fn in _ENDPOINT_CHANGES:
-        if (lo is None or version >= lo) and (hi is None or version < hi):
-            fn(out, facts)
+    for fn in _endpoint_changes(version):
+        fn(out, cn, ep, net)
     return out
 
 
