@@ -14,7 +14,7 @@ from shim.api import services
 from shim.api.params import qbool, qfilters, qint
 from shim.api.responses import dumps, empty_ok, json_response, no_content
 from shim.api.streams import (
-    Hijacked,
+    StdioConn,
     batches_until_client_gone,
     client_gone,
     hijack,
@@ -258,7 +258,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
 async def _attach_stream(
     svc: ContainerService,
     cid: str,
-    conn: Hijacked,
+    conn: StdioConn,
     tty: bool,
     want_in: bool,
     want_out: bool,
@@ -282,7 +282,7 @@ async def _attach_stream(
         await session.close()
 
 
-async def _until_closed(conn: Hijacked, coro: Awaitable[AttachSession]) -> AttachSession | None:
+async def _until_closed(conn: StdioConn, coro: Awaitable[AttachSession]) -> AttachSession | None:
     """Await `coro` (an attach waiting for the container's start) unless the client goes away first."""
     task = asyncio.ensure_future(coro)
     lost = asyncio.ensure_future(conn.wait_closed())
