@@ -21,7 +21,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from shim.engine.ports import LookupA, LookupPtr
+from shim.engine.netports import LookupA, LookupPtr
 
 log = logging.getLogger("shim.dns")
 

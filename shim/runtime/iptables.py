@@ -25,7 +25,7 @@ import logging
 import shutil
 from collections.abc import Callable
 
-from shim.engine.ports import FirewallState
+from shim.engine.netports import FirewallState
 from shim.errors import SystemFailure
 
 log = logging.getLogger("shim.iptables")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from shim.engine import hostsfiles as hf
 from shim.engine.netmodel import ContainerNet
+from shim.engine.netports import DnsServerPort
 from shim.engine.networks.ipam import overlaps
 from shim.engine.networks.state import NetState
-from shim.engine.ports import DnsServerPort
 
 
 class DnsRecords:

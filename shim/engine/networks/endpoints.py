@@ -14,11 +14,11 @@ from typing import Any
 
 from shim.engine.model import Container
 from shim.engine.netmodel import ContainerNet, Endpoint, Network
+from shim.engine.netports import FirewallPort, NetlinkPort, PortReserverPort
 from shim.engine.networks import ipam
 from shim.engine.networks.dnsrecords import DnsRecords
 from shim.engine.networks.publish import firewall_state
 from shim.engine.networks.state import NetState
-from shim.engine.ports import FirewallPort, NetlinkPort, PortReserverPort
 from shim.errors import InvalidParameter, ShimError
 
 log = logging.getLogger("shim.networks")

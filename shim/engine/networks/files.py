@@ -14,9 +14,10 @@ import os
 from shim.engine import hostsfiles as hf
 from shim.engine.model import Container
 from shim.engine.netmodel import ContainerNet
+from shim.engine.netports import NetFilesPort
 from shim.engine.networks.dnsrecords import DnsRecords
 from shim.engine.networks.state import NetState
-from shim.engine.ports import MountSpec, NetFilesPort
+from shim.engine.ports import MountSpec
 from shim.errors import InvalidParameter
 
 # (key in ContainerNet.files, file name in the container's directory, path inside the container),

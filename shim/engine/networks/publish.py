@@ -11,8 +11,8 @@ from typing import Any
 
 from shim.engine.model import Container
 from shim.engine.netmodel import ContainerNet, Endpoint, PortMapping
+from shim.engine.netports import BridgeRules, FirewallState, PortReserverPort, PortRule
 from shim.engine.networks.state import NetState
-from shim.engine.ports import BridgeRules, FirewallState, PortReserverPort, PortRule
 from shim.errors import InvalidParameter, ShimError, SystemFailure
 
 

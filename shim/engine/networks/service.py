@@ -25,6 +25,7 @@ from shim.config import Settings
 from shim.engine.events import Events
 from shim.engine.model import Container
 from shim.engine.netmodel import Attachment, ContainerNet, Endpoint, EndpointView, Network
+from shim.engine.netports import DnsServerPort, FirewallPort, NetFilesPort, NetlinkPort, PortReserverPort
 from shim.engine.networks import endpoints as eps
 from shim.engine.networks import files as nf
 from shim.engine.networks import ipam as ipam_
@@ -33,7 +34,6 @@ from shim.engine.networks.endpoints import Wiring
 from shim.engine.networks.files import ContainerFiles
 from shim.engine.networks.publish import publish, validate_port_bindings
 from shim.engine.networks.state import ENDPOINTS, NETWORKS, NetState
-from shim.engine.ports import DnsServerPort, FirewallPort, NetFilesPort, NetlinkPort, PortReserverPort
 from shim.engine.store import Store
 from shim.errors import Conflict, Forbidden, InvalidParameter, NotFound, ShimError
 
