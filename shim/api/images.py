@@ -92,7 +92,7 @@ async def load_images(request: web.Request) -> web.StreamResponse:
     svc = services.images(request)
     tr.platforms_in(request.query.getall("platform", []), request["version"], since="1.48", several_since="1.52")
 
-    async def lines() -> AsyncIterator[dict]:
+    async def lines() -> AsyncIterator[dict[str, Any]]:
         for line in await svc.load(_body(request)):
             yield {"stream": line}
 

@@ -16,7 +16,8 @@ from shim.engine.model import Container
 from shim.errors import InvalidParameter
 from shim.times import parse_unix_timestamp, rfc3339_nano_or_zero
 from shim.translate import networks as trn
-from shim.translate.container_create import create_in, update_in  # noqa: F401  (the container area's entry points)
+from shim.translate.container_create import create_in as create_in  # the container area's entry points
+from shim.translate.container_create import update_in as update_in
 from shim.translate.versions import Change, Version, apply_changes
 
 # ---------------------------------------------------------------- in: translate/container_create.py
