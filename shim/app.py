@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -23,18 +23,36 @@ from shim.api.server import PROTOCOL_LIMITS, make_app
 from shim.config import Settings
 from shim.engine import observe
 from shim.engine import reload as reloading
+from shim.engine.archive import ArchiveService
+from shim.engine.build.service import BuildService
+from shim.engine.containers import ContainerService
 from shim.engine.daemon import Engine
+from shim.engine.distribution.blobindex import BlobIndex
+from shim.engine.distribution.service import DistributionService
 from shim.engine.events import Events
+from shim.engine.execs import ExecService
+from shim.engine.health import exec_probe
+from shim.engine.images import ImageService
+from shim.engine.networks import ContainerNetworking, NetworkService
 from shim.engine.security import BUILTIN, UNCONFINED, SecurityPolicy
 from shim.engine.store import Store
+from shim.engine.volumes import VolumeService
 from shim.errors import InvalidParameter
 from shim.listeners import StartupError
+from shim.runtime import seccomp
+from shim.runtime.build_files import BuildFiles
+from shim.runtime.dns import EmbeddedDns
+from shim.runtime.execproc import ExecRuntime
 from shim.runtime.host import read_host_facts, read_limits
-
-if TYPE_CHECKING:
-    from shim.engine.distribution.service import DistributionService
-    from shim.engine.images import ImageService
-    from shim.runtime.layers import LayerStore
+from shim.runtime.iptables import Firewall
+from shim.runtime.layers import LayerStore
+from shim.runtime.netfiles import NetFiles
+from shim.runtime.netlink import Netlink
+from shim.runtime.portreserve import PortReserver
+from shim.runtime.registry.client import AiohttpRegistry
+from shim.runtime.rootfs_io import RootfsIO
+from shim.runtime.runc import RuncRuntime
+from shim.runtime.volumefs import LocalVolumeFS
 
 log = logging.getLogger("shim")
 
@@ -42,59 +60,72 @@ __all__ = ["StartupError", "build_engine", "serve"]
 
 
 def build_engine(settings: Settings) -> Engine:
+    """Every adapter and service of a running daemon, wired; Engine.start restores them in order."""
     os.makedirs(settings.data_root, mode=0o711, exist_ok=True)
     os.makedirs(settings.exec_root, mode=0o700, exist_ok=True)
     store = Store(settings.data_root)
     events = Events()
     host = read_host_facts()
-    services: dict = {}
-    try:
-        from shim.engine.images import ImageService
-        from shim.runtime.layers import LayerStore
-    except ImportError:  # pragma: no cover - while the image store is being built
-        ImageService = None
-    if ImageService is not None:
-        layers = LayerStore(settings.data_root)
-        services["images"] = ImageService(store=store, layers=layers, events=events, host_arch=host.architecture)
-        services["distribution"] = _distribution_service(settings, store, services["images"], layers)
-    try:
-        from shim.engine.containers import ContainerService
-        from shim.runtime.runc import RuncRuntime
-    except ImportError:  # pragma: no cover - while the runtime is being built
-        ContainerService = None
-    if ContainerService is not None:
-        runtime = RuncRuntime(data_root=settings.data_root, exec_root=settings.exec_root)
-        services["runtime"] = runtime
-        # after images: Engine.start restores services in order, and containers need the images
-        volumes = _volume_services(settings, store, events, runtime, services)
-        from shim.netwiring import build_networking
-
-        services["networks"], network = build_networking(settings, store, events)
-        services["containers"] = ContainerService(
-            store=store,
-            events=events,
-            images=services.get("images"),
-            runtime=runtime,
-            volumes=volumes,
-            network=network,
-            security=_security_policy(settings),
-            log_defaults={"Type": settings.log_driver, "Config": dict(settings.log_opts)},
-            limits=read_limits(),
-        )
-        network.bind(services["containers"])
-        _exec_and_archive_services(store, events, runtime, services)
-        services["build"] = _build_service(settings, store, runtime, services)
-    return Engine(settings=settings, store=store, events=events, host=host, **services)
+    runtime = RuncRuntime(data_root=settings.data_root, exec_root=settings.exec_root)
+    rootfs = RootfsIO(runtime)
+    layers = LayerStore(settings.data_root)
+    images = ImageService(store=store, layers=layers, events=events, host_arch=host.architecture)
+    distribution = _distribution_service(settings, store, images, layers)
+    volumes = VolumeService(
+        store=store,
+        events=events,
+        fs=LocalVolumeFS(settings.data_root),
+        rootfs=rootfs,
+        protected_roots=[settings.data_root, settings.exec_root],
+    )
+    networks = _network_service(settings, store, events)
+    network = ContainerNetworking(networks)
+    containers = ContainerService(
+        store=store,
+        events=events,
+        images=images,
+        runtime=runtime,
+        volumes=volumes,
+        network=network,
+        security=_security_policy(settings),
+        log_defaults={"Type": settings.log_driver, "Config": dict(settings.log_opts)},
+        limits=read_limits(),
+    )
+    network.bind(containers.get)  # container:<ref> network modes and --link targets
+    archive = ArchiveService(containers=containers, volumes=volumes, rootfs=rootfs, images=images, events=events)
+    # exec sessions are released when their container's `die` reaches the exec service (engine/execs.py)
+    execs = ExecService(containers=containers, events=events, runtime=ExecRuntime(runtime))
+    # healthchecks probe through exec (engine/health.py)
+    containers.set_health_probe(exec_probe(ExecRuntime(runtime)))
+    # the classic builder: RUN through the container service, files through its own adapter
+    build = BuildService(
+        images=images,
+        containers=containers,
+        runtime=runtime,
+        files=BuildFiles(settings.data_root),
+        store=store,
+        distribution=distribution,
+    )
+    return Engine(
+        settings=settings,
+        store=store,
+        events=events,
+        host=host,
+        images=images,
+        distribution=distribution,
+        containers=containers,
+        volumes=volumes,
+        networks=networks,
+        archive=archive,
+        execs=execs,
+        build=build,
+    )
 
 
 def _distribution_service(
     settings: Settings, store: Store, images: ImageService, layers: LayerStore
 ) -> DistributionService:
     """Pull, push, login and search through the registry HTTP API v2 (aiohttp client)."""
-    from shim.engine.distribution.blobindex import BlobIndex
-    from shim.engine.distribution.service import DistributionService
-    from shim.runtime.registry.client import AiohttpRegistry
-
     # both read the settings object at each use: a SIGHUP reload of the registry keys applies
     return DistributionService(
         images=images,
@@ -109,8 +140,6 @@ def _distribution_service(
 def _security_policy(settings: Settings) -> SecurityPolicy:
     """--seccomp-profile / --no-new-privileges; a profile file is read and checked once, at start
     (dockerd reads it at start too, but only finds a bad one when a container starts)."""
-    from shim.runtime import seccomp
-
     policy = SecurityPolicy(
         seccomp_profile=settings.seccomp_profile,
         no_new_privileges=settings.no_new_privileges,
@@ -132,59 +161,21 @@ def _security_policy(settings: Settings) -> SecurityPolicy:
     return policy
 
 
-def _volume_services(settings: Settings, store: Store, events: Events, runtime, services: dict):
-    """Volumes (local driver) and the rootfs file access they share with archive/commit."""
-    from shim.engine.volumes import VolumeService
-    from shim.runtime.rootfs_io import RootfsIO
-    from shim.runtime.volumefs import LocalVolumeFS
-
-    services["rootfs_io"] = RootfsIO(runtime)
-    services["volumes"] = VolumeService(
+def _network_service(settings: Settings, store: Store, events: Events) -> NetworkService:
+    """NetworkService on its adapters; the bridge name tags our links and chains (docs/NETWORKING.md)."""
+    tag = settings.bridge or "shim0"
+    netlink = Netlink(settings.exec_root, tag)
+    return NetworkService(
         store=store,
         events=events,
-        fs=LocalVolumeFS(settings.data_root),
-        rootfs=services["rootfs_io"],
-        protected_roots=[settings.data_root, settings.exec_root],
+        settings=settings,
+        netlink=netlink,
+        firewall=Firewall(tag),
+        dns=EmbeddedDns(netlink.socket_in_netns),
+        ports=PortReserver(),
+        files=NetFiles(),
+        data_root=settings.data_root,
     )
-    return services["volumes"]
-
-
-def _build_service(settings: Settings, store: Store, runtime, services: dict):
-    """The classic builder: RUN through the container service, files through its own adapter."""
-    from shim.engine.build.service import BuildService
-    from shim.runtime.build_files import BuildFiles
-
-    return BuildService(
-        images=services["images"],
-        containers=services["containers"],
-        runtime=runtime,
-        files=BuildFiles(settings.data_root),
-        store=store,
-        distribution=services.get("distribution"),
-    )
-
-
-def _exec_and_archive_services(store: Store, events: Events, runtime, services: dict) -> None:
-    from shim.engine.archive import ArchiveService
-
-    services["archive"] = ArchiveService(
-        containers=services["containers"],
-        volumes=services.get("volumes"),
-        rootfs=services["rootfs_io"],
-        images=services["images"],
-        events=events,
-    )
-    try:
-        from shim.engine.execs import ExecService
-        from shim.runtime.execproc import ExecRuntime
-    except ImportError:  # pragma: no cover - while exec is being built
-        return
-    # exec sessions are released when their container's `die` reaches the exec service (engine/execs.py)
-    services["execs"] = ExecService(containers=services["containers"], events=events, runtime=ExecRuntime(runtime))
-    # healthchecks probe through exec (engine/health.py)
-    from shim.engine.health import exec_probe
-
-    services["containers"].set_health_probe(exec_probe(ExecRuntime(runtime)))
 
 
 def _write_pidfile(path: str) -> None:

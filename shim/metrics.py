@@ -82,7 +82,7 @@ class EngineCollector(Collector):
         yield GaugeMetricFamily("engine_daemon_events_subscribers_total", subs, value=e.events.listeners)
         images = e.images.count() if e.images is not None else 0
         yield GaugeMetricFamily("shim_images", "The number of images in the image store", value=images)
-        volumes = e.more.get("volumes")
+        volumes = e.volumes
         yield GaugeMetricFamily("shim_volumes", "The number of volumes", value=len(volumes.list()) if volumes else 0)
 
 

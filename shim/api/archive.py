@@ -7,23 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
+from shim.api import services
 from shim.api.params import qbool
 from shim.api.responses import empty_ok, json_response
-from shim.api.server import ENGINE
 from shim.api.streams import client_gone
-from shim.engine.archive import ArchiveService
-from shim.errors import InvalidParameter, NotImplementedYet
+from shim.errors import InvalidParameter
 from shim.translate import volumes as tr
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
-
-
-def _svc(request: web.Request) -> ArchiveService:
-    engine = request.app[ENGINE]
-    svc: ArchiveService | None = getattr(engine, "archive", None) or engine.more.get("archive")
-    if svc is None:
-        raise NotImplementedYet("container archives are not available")
-    return svc
 
 
 def _path(request: web.Request) -> str:
@@ -61,19 +52,19 @@ async def _stream(
 
 async def head_archive(request: web.Request) -> web.Response:
     """HEAD /containers/{id}/archive?path= (the stat in X-Docker-Container-Path-Stat)"""
-    st = await _svc(request).stat(request.match_info["id"], _path(request))
+    st = await services.archive(request).stat(request.match_info["id"], _path(request))
     return web.Response(status=200, headers=_stat_header(st))
 
 
 async def get_archive(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/archive?path= (a tar of the resource, its stat in the header)"""
-    st, chunks = await _svc(request).get(request.match_info["id"], _path(request))
+    st, chunks = await services.archive(request).get(request.match_info["id"], _path(request))
     return await _stream(request, chunks, "application/x-tar", _stat_header(st))
 
 
 async def put_archive(request: web.Request) -> web.Response:
     """PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID= (a tar extracted into a directory)"""
-    await _svc(request).put(
+    await services.archive(request).put(
         request.match_info["id"],
         _path(request),
         request.content.iter_chunked(64 * 1024),
@@ -85,12 +76,14 @@ async def put_archive(request: web.Request) -> web.Response:
 
 async def export(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/export (the root filesystem as a tar)"""
-    return await _stream(request, _svc(request).export(request.match_info["id"]), "application/octet-stream")
+    return await _stream(
+        request, services.archive(request).export(request.match_info["id"]), "application/octet-stream"
+    )
 
 
 async def changes(request: web.Request) -> web.Response:
     """GET /containers/{id}/changes (Kind 0 modified, 1 added, 2 deleted)"""
-    out = await _svc(request).changes(request.match_info["id"])
+    out = await services.archive(request).changes(request.match_info["id"])
     return json_response(out or None)
 
 
@@ -98,7 +91,7 @@ async def commit(request: web.Request) -> web.Response:
     """POST /commit?container=&repo=&tag=&comment=&author=&changes=&pause="""
     q = request.query
     changes_ = [line for c in q.getall("changes", []) for line in c.splitlines() if line.strip()]
-    image_id = await _svc(request).commit(
+    image_id = await services.archive(request).commit(
         q.get("container", ""),
         repo=q.get("repo", ""),
         tag=q.get("tag", ""),

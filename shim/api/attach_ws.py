@@ -11,7 +11,8 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from shim.api.containers import _attach_stream, _svc
+from shim.api import services
+from shim.api.containers import _attach_stream
 from shim.api.params import qbool
 from shim.engine.ports import LogQuery
 from shim.errors import ShimError
@@ -71,7 +72,7 @@ class WebsocketConn:
 
 async def attach_ws(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/attach/ws?stream=&logs=&stdin=&stdout=&stderr=&detachKeys="""
-    svc = _svc(request)
+    svc = services.containers(request)
     c = svc.check_attachable(request.match_info["id"])
     version = request["version"]
     want_in, want_out, want_err = tr.ws_attach_streams(

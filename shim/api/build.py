@@ -8,19 +8,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from shim.api import services
 from shim.api.responses import dumps, json_response
-from shim.api.server import ENGINE
 from shim.api.streams import batches_until_client_gone, open_stream
-from shim.engine.build.service import BuildService
-from shim.errors import NotFound, NotImplementedYet
+from shim.errors import NotFound
 from shim.translate import build as tr
-
-
-def _svc(request: web.Request) -> BuildService:
-    svc: BuildService | None = request.app[ENGINE].more.get("build")
-    if svc is None:
-        raise NotImplementedYet("the builder is not available")
-    return svc
 
 
 async def _body(request: web.Request) -> AsyncIterator[bytes]:
@@ -34,7 +26,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     options = tr.options_in(
         q, lambda n: q.getall(n, []), request.headers.get("X-Registry-Config", ""), request["version"]
     )
-    svc = _svc(request)
+    svc = services.build(request)
     prepared = await svc.prepare(options, _body(request))
     try:
         resp = await open_stream(request)
@@ -59,14 +51,14 @@ async def build(request: web.Request) -> web.StreamResponse:
 
 async def prune(request: web.Request) -> web.Response:
     """POST /build/prune (`docker builder prune -f`)."""
-    deleted, reclaimed = await _svc(request).prune()
+    deleted, reclaimed = await services.build(request).prune()
     return json_response(tr.prune_out(deleted, reclaimed))
 
 
 async def cancel(request: web.Request) -> web.Response:
     """POST /build/cancel?id=<buildid>: stops the classic build started with that `buildid` (dockerd
     cancels only BuildKit builds there; an unknown ID is a 200 as with dockerd)."""
-    _svc(request).cancel(request.query.get("id", ""))
+    services.build(request).cancel(request.query.get("id", ""))
     return web.Response(status=200)
 
 

@@ -10,11 +10,11 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
+from shim.api import services
 from shim.api.params import qbool, qfilters, qint, qresize
 from shim.api.responses import dumps, empty_ok, json_response, no_content
-from shim.api.server import ENGINE
 from shim.api.streams import (
-    Hijacked,
+    StdioConn,
     batches_until_client_gone,
     client_gone,
     hijack,
@@ -30,19 +30,12 @@ from shim.api.validate import json_body, read_bounded, validate
 from shim.engine.containers import AttachSession, ContainerService
 from shim.engine.model import ListQuery
 from shim.engine.ports import LogChunk, LogQuery
-from shim.errors import NotImplementedYet, ShimError, no_such_container
+from shim.errors import ShimError, no_such_container
 from shim.translate import containers as tr
 from shim.translate import filters as tf
 from shim.translate import legacy
 
 log = logging.getLogger("shim.api.containers")
-
-
-def _svc(request: web.Request) -> ContainerService:
-    svc: ContainerService | None = request.app[ENGINE].containers
-    if svc is None:
-        raise NotImplementedYet("containers are not available")
-    return svc
 
 
 def _id(request: web.Request) -> str:
@@ -53,13 +46,13 @@ async def create(request: web.Request) -> web.Response:
     """POST /containers/create?name=&platform="""
     body = await json_body(request, "container_create")
     spec = tr.create_in(body, request["version"], request.query.get("name", ""), request.query.get("platform", ""))
-    c, warnings = await _svc(request).create(spec)
+    c, warnings = await services.containers(request).create(spec)
     return json_response(tr.create_out(c.id, warnings), status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
     """GET /containers/{id}/json?size="""
-    c, extra = await _svc(request).inspect(_id(request), size=qbool(request, "size"))
+    c, extra = await services.containers(request).inspect(_id(request), size=qbool(request, "size"))
     return json_response(tr.inspect_out(c, request["version"], extra))
 
 
@@ -76,7 +69,7 @@ async def list_containers(request: web.Request) -> web.Response:
         since=f.values("since"),
         mount_and_network_facts=bool(f.values("network") or f.values("volume")),
     )
-    found = await _svc(request).listing(query, lambda c, facts: tf.matches(c, f, **facts))
+    found = await services.containers(request).listing(query, lambda c, facts: tf.matches(c, f, **facts))
     return json_response([tr.list_item_out(c, request["version"], extra) for c, extra in found])
 
 
@@ -94,25 +87,29 @@ async def start(request: web.Request) -> web.Response:
         )
     if hc is not None:
         validate({"HostConfig": hc}, "container_create")  # the shapes a create's HostConfig must have
-    await _svc(request).start(_id(request), host_config=hc)
+    await services.containers(request).start(_id(request), host_config=hc)
     return no_content()
 
 
 async def stop(request: web.Request) -> web.Response:
     """POST /containers/{id}/stop?t=&signal="""
-    await _svc(request).stop(_id(request), qint(request, "t"), tr.signal_in(request.query, request["version"]))
+    await services.containers(request).stop(
+        _id(request), qint(request, "t"), tr.signal_in(request.query, request["version"])
+    )
     return no_content()
 
 
 async def restart(request: web.Request) -> web.Response:
     """POST /containers/{id}/restart?t=&signal="""
-    await _svc(request).restart(_id(request), qint(request, "t"), tr.signal_in(request.query, request["version"]))
+    await services.containers(request).restart(
+        _id(request), qint(request, "t"), tr.signal_in(request.query, request["version"])
+    )
     return no_content()
 
 
 async def kill(request: web.Request) -> web.Response:
     """POST /containers/{id}/kill?signal="""
-    await _svc(request).kill(
+    await services.containers(request).kill(
         _id(request), request.query.get("signal"), stopped_is_error=tr.kill_stopped_is_error(request["version"])
     )
     return no_content()
@@ -120,20 +117,20 @@ async def kill(request: web.Request) -> web.Response:
 
 async def pause(request: web.Request) -> web.Response:
     """POST /containers/{id}/pause"""
-    await _svc(request).pause(_id(request))
+    await services.containers(request).pause(_id(request))
     return no_content()
 
 
 async def unpause(request: web.Request) -> web.Response:
     """POST /containers/{id}/unpause"""
-    await _svc(request).unpause(_id(request))
+    await services.containers(request).unpause(_id(request))
     return no_content()
 
 
 async def wait(request: web.Request) -> web.StreamResponse:
     """POST /containers/{id}/wait?condition= (headers at once, the body when the condition is met)"""
     v = request["version"]
-    fut = _svc(request).wait(_id(request), tr.wait_condition_in(request.query.get("condition"), v))
+    fut = services.containers(request).wait(_id(request), tr.wait_condition_in(request.query.get("condition"), v))
     if not tr.wait_headers_first(v):
         return json_response(tr.wait_out(*(await fut)))
     return await json_when_done(request, fut, lambda r: tr.wait_out(*r))
@@ -142,28 +139,30 @@ async def wait(request: web.Request) -> web.StreamResponse:
 async def remove(request: web.Request) -> web.Response:
     """DELETE /containers/{id}?force=&v=&link= (with link=1 the name is a legacy link, /parent/alias)"""
     if qbool(request, "link"):
-        await _svc(request).remove_link(_id(request))
+        await services.containers(request).remove_link(_id(request))
     else:
-        await _svc(request).remove(_id(request), force=qbool(request, "force"), volumes=qbool(request, "v"))
+        await services.containers(request).remove(
+            _id(request), force=qbool(request, "force"), volumes=qbool(request, "v")
+        )
     return no_content()
 
 
 async def rename(request: web.Request) -> web.Response:
     """POST /containers/{id}/rename?name="""
-    await _svc(request).rename(_id(request), request.query.get("name", ""))
+    await services.containers(request).rename(_id(request), request.query.get("name", ""))
     return no_content()
 
 
 async def update(request: web.Request) -> web.Response:
     """POST /containers/{id}/update"""
     body = await json_body(request, "container_update")
-    warnings = await _svc(request).update(_id(request), tr.update_in(body))
+    warnings = await services.containers(request).update(_id(request), tr.update_in(body))
     return json_response(tr.update_out(warnings))
 
 
 async def prune(request: web.Request) -> web.Response:
     """POST /containers/prune?filters="""
-    svc = _svc(request)
+    svc = services.containers(request)
     pf = tf.prune_filter(qfilters(request), time.time_ns())
     deleted, reclaimed = await svc.prune(lambda c: not tf.prune_matches(c, pf))
     return json_response(tr.prune_out(deleted, reclaimed))
@@ -171,20 +170,22 @@ async def prune(request: web.Request) -> web.Response:
 
 async def top(request: web.Request) -> web.Response:
     """GET /containers/{id}/top?ps_args="""
-    titles, procs = await _svc(request).top(_id(request), request.query.get("ps_args", ""))
+    titles, procs = await services.containers(request).top(_id(request), request.query.get("ps_args", ""))
     return json_response(tr.top_out(titles, procs))
 
 
 async def resize(request: web.Request) -> web.Response:
     """POST /containers/{id}/resize?h=&w= (200 with an empty body)"""
-    await _svc(request).resize(_id(request), qresize(request, "h", "height"), qresize(request, "w", "width"))
+    await services.containers(request).resize(
+        _id(request), qresize(request, "h", "height"), qresize(request, "w", "width")
+    )
     return empty_ok()
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/stats?stream=&one-shot= (one JSON line per second, or one object)"""
     stream, v = qbool(request, "stream", True), request["version"]
-    items = _svc(request).stats(_id(request), stream=stream, one_shot=qbool(request, "one-shot"))
+    items = services.containers(request).stats(_id(request), stream=stream, one_shot=qbool(request, "one-shot"))
     if not stream:
         async for item in items:
             return json_response(tr.stats_out(item, v))
@@ -210,7 +211,7 @@ def _frames(chunks: list[LogChunk], tty: bool) -> bytes:
 
 async def logs(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/logs?stdout=&stderr=&follow=&since=&until=&timestamps=&tail=&details="""
-    svc = _svc(request)
+    svc = services.containers(request)
     c = svc.get(_id(request))
     query = LogQuery(
         stdout=qbool(request, "stdout"),
@@ -237,7 +238,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
 
 async def attach(request: web.Request) -> web.StreamResponse:
     """POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=&detachKeys= (hijacked)"""
-    svc = _svc(request)
+    svc = services.containers(request)
     c = svc.check_attachable(_id(request))
     want_in, want_out, want_err = qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr")
     stream, replay = qbool(request, "stream"), qbool(request, "logs")
@@ -261,7 +262,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
 async def _attach_stream(
     svc: ContainerService,
     cid: str,
-    conn: Hijacked,
+    conn: StdioConn,
     tty: bool,
     want_in: bool,
     want_out: bool,
@@ -285,7 +286,7 @@ async def _attach_stream(
         await session.close()
 
 
-async def _until_closed(conn: Hijacked, coro: Awaitable[AttachSession]) -> AttachSession | None:
+async def _until_closed(conn: StdioConn, coro: Awaitable[AttachSession]) -> AttachSession | None:
     """Await `coro` (an attach waiting for the container's start) unless the client goes away first."""
     task = asyncio.ensure_future(coro)
     lost = asyncio.ensure_future(conn.wait_closed())

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from shim.api import services
 from shim.api.params import qfilters, qint
 from shim.api.responses import json_response
-from shim.api.server import ENGINE
 from shim.api.streams import progress_stream
 from shim.api.validate import read_bounded
-from shim.engine.distribution.service import DistributionService
-from shim.errors import NotImplementedYet
 from shim.translate import distribution as tr
-
-
-def _svc(request: web.Request) -> DistributionService:
-    svc = request.app[ENGINE].more.get("distribution")
-    if svc is None:
-        raise NotImplementedYet("registries are not available")
-    return svc  # type: ignore[no-any-return]
 
 
 def _auth_header(request: web.Request) -> str:
@@ -29,7 +20,7 @@ def _auth_header(request: web.Request) -> str:
 async def pull(request: web.Request) -> web.StreamResponse:
     """POST /images/create?fromImage=&tag=&platform= (the pull half of the endpoint)"""
     q = request.query
-    facts = _svc(request).pull(
+    facts = services.distribution(request).pull(
         q["fromImage"],
         q.get("tag", ""),
         tr.pull_platform(q.get("platform", ""), request["version"]),
@@ -40,7 +31,7 @@ async def pull(request: web.Request) -> web.StreamResponse:
 
 async def push(request: web.Request) -> web.StreamResponse:
     """POST /images/{name}/push?tag="""
-    facts = _svc(request).push(
+    facts = services.distribution(request).push(
         request.match_info["name"], request.query.get("tag", ""), tr.auth_from_header(_auth_header(request))
     )
     return await progress_stream(request, facts, tr.progress_json, tr.error_json)
@@ -48,14 +39,14 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 async def login(request: web.Request) -> web.Response:
     """POST /auth"""
-    status, token = await _svc(request).login(tr.auth_from_body(await read_bounded(request)))
+    status, token = await services.distribution(request).login(tr.auth_from_body(await read_bounded(request)))
     return json_response(tr.login_json(status, token))
 
 
 async def search(request: web.Request) -> web.Response:
     """GET /images/search?term=&limit=&filters="""
     limit = qint(request, "limit")
-    results = await _svc(request).search(
+    results = await services.distribution(request).search(
         request.query.get("term", ""), limit, qfilters(request), tr.auth_from_header(_auth_header(request))
     )
     return json_response(tr.search_json(results))
@@ -63,7 +54,9 @@ async def search(request: web.Request) -> web.Response:
 
 async def inspect(request: web.Request) -> web.Response:
     """GET /distribution/{name}/json"""
-    remote = await _svc(request).inspect_remote(request.match_info["name"], tr.auth_from_header(_auth_header(request)))
+    remote = await services.distribution(request).inspect_remote(
+        request.match_info["name"], tr.auth_from_header(_auth_header(request))
+    )
     return json_response(tr.remote_image_json(remote))
 
 

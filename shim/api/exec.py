@@ -6,25 +6,17 @@ from typing import Any
 
 from aiohttp import web
 
+from shim.api import services
 from shim.api.middleware import COMMON_HEADERS
 from shim.api.params import qresize
 from shim.api.responses import empty_ok, json_response
-from shim.api.server import ENGINE
 from shim.api.streams import Hijacked, hijack, pump_stdin, run_hijacked, stdcopy_frame
 from shim.api.validate import json_body
 from shim.engine.execs import ExecService, ExecSession
 from shim.engine.ports import ExecProcessHandle
-from shim.errors import NotImplementedYet, ShimError
+from shim.errors import ShimError
 from shim.translate import containers as trc
 from shim.translate import volumes as tr
-
-
-def _svc(request: web.Request) -> ExecService:
-    engine = request.app[ENGINE]
-    svc: ExecService | None = getattr(engine, "execs", None) or engine.more.get("execs")
-    if svc is None:
-        raise NotImplementedYet("exec is not available")
-    return svc
 
 
 def _size(body: dict[str, Any]) -> tuple[int, int] | None:
@@ -36,18 +28,18 @@ async def create(request: web.Request) -> web.Response:
     """POST /containers/{id}/exec"""
     body = await json_body(request, "exec_create")
     keys = trc.detach_keys_in(body.get("DetachKeys"))  # a bad spec is the create's 400, as dockerd
-    e = await _svc(request).create(request.match_info["id"], body, detach_keys=keys)
+    e = await services.execs(request).create(request.match_info["id"], body, detach_keys=keys)
     return json_response({"Id": e.id}, status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
     """GET /exec/{id}/json"""
-    return json_response(tr.exec_inspect_out(_svc(request).get(request.match_info["id"])))
+    return json_response(tr.exec_inspect_out(services.execs(request).get(request.match_info["id"])))
 
 
 async def resize(request: web.Request) -> web.Response:
     """POST /exec/{id}/resize?h=&w="""
-    await _svc(request).resize(
+    await services.execs(request).resize(
         request.match_info["id"], qresize(request, "h", "height"), qresize(request, "w", "width")
     )
     return empty_ok()
@@ -56,7 +48,7 @@ async def resize(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.StreamResponse:
     """POST /exec/{id}/start {Detach, Tty, ConsoleSize}: 200 empty when detached, else hijacked (101)."""
     body = await json_body(request, "exec_start", allow_empty=True) or {}
-    svc = _svc(request)
+    svc = services.execs(request)
     e = svc.get(request.match_info["id"])
     if body.get("Detach"):
         await svc.start(e.id, console_size=_size(body), detach=True)

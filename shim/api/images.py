@@ -8,21 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from shim.api import distribution
+from shim.api import distribution, services
 from shim.api.params import qbool, qfilters
 from shim.api.responses import empty_ok, json_response
-from shim.api.server import ENGINE
 from shim.api.streams import json_lines
-from shim.engine.images import ImageService
-from shim.errors import InvalidParameter, NotImplementedYet
+from shim.errors import InvalidParameter
 from shim.translate import images as tr
-
-
-def _svc(request: web.Request) -> ImageService:
-    svc: ImageService | None = request.app[ENGINE].images
-    if svc is None:
-        raise NotImplementedYet("images are not available")
-    return svc
 
 
 async def _body(request: web.Request) -> AsyncIterator[bytes]:
@@ -42,8 +33,8 @@ async def list_images(request: web.Request) -> web.Response:
         filters.add("reference", request.query["filter"])
     v = request["version"]
     tr.list_options(qbool(request, "manifests"), qbool(request, "identity"), v)
-    found = _svc(request).list(all_=qbool(request, "all"), filters=filters)
-    users = request.app[ENGINE].containers
+    found = services.images(request).list(all_=qbool(request, "all"), filters=filters)
+    users = services.engine(request).containers
 
     def count(image_id: str) -> int:
         return len(users.image_usage(image_id)) if users is not None else 0
@@ -53,7 +44,7 @@ async def list_images(request: web.Request) -> web.Response:
 
 async def inspect_image(request: web.Request) -> web.Response:
     """GET /images/{name}/json"""
-    svc, q, v = _svc(request), request.query, request["version"]
+    svc, q, v = services.images(request), request.query, request["version"]
     wanted = tr.inspect_options(q.get("manifests"), q.get("platform"), v)
     facts = svc.inspect(request.match_info["name"])
     tr.check_platforms(request.match_info["name"], facts.image.config, wanted)
@@ -62,7 +53,7 @@ async def inspect_image(request: web.Request) -> web.Response:
 
 async def image_history(request: web.Request) -> web.Response:
     """GET /images/{name}/history?platform= (1.48+)"""
-    name, svc = request.match_info["name"], _svc(request)
+    name, svc = request.match_info["name"], services.images(request)
     wanted = tr.platforms_in(request.query.getall("platform", []), request["version"], since="1.48")
     tr.check_platforms(name, svc.get(name).config, wanted)
     entries = svc.history(name)
@@ -74,13 +65,13 @@ async def tag_image(request: web.Request) -> web.Response:
     repo = request.query.get("repo", "")
     if not repo:
         raise InvalidParameter("repository name must have at least one component")
-    await _svc(request).tag(request.match_info["name"], repo, request.query.get("tag", ""))
+    await services.images(request).tag(request.match_info["name"], repo, request.query.get("tag", ""))
     return empty_ok(201)
 
 
 async def delete_image(request: web.Request) -> web.Response:
     """DELETE /images/{name}?force=&noprune=&platforms= (1.50+: a single-platform image matches or is 404)"""
-    name, svc = request.match_info["name"], _svc(request)
+    name, svc = request.match_info["name"], services.images(request)
     wanted = tr.platforms_in(request.query.getall("platforms", []), request["version"], since="1.50")
     tr.check_platforms(name, svc.get(name).config, wanted)
     records = await svc.remove(
@@ -91,17 +82,17 @@ async def delete_image(request: web.Request) -> web.Response:
 
 async def prune_images(request: web.Request) -> web.Response:
     """POST /images/prune"""
-    records, reclaimed = await _svc(request).prune(qfilters(request))
+    records, reclaimed = await services.images(request).prune(qfilters(request))
     return json_response(tr.prune_result(records, reclaimed))
 
 
 async def load_images(request: web.Request) -> web.StreamResponse:
     """POST /images/load?platform=: 200 at once; an archive that fails to load is the stream's last
     message, as dockerd's (docker-py raises ImageLoadError only then)."""
-    svc = _svc(request)
+    svc = services.images(request)
     tr.platforms_in(request.query.getall("platform", []), request["version"], since="1.48", several_since="1.52")
 
-    async def lines() -> AsyncIterator[dict]:
+    async def lines() -> AsyncIterator[dict[str, Any]]:
         for line in await svc.load(_body(request)):
             yield {"stream": line}
 
@@ -109,7 +100,7 @@ async def load_images(request: web.Request) -> web.StreamResponse:
 
 
 async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
-    svc = _svc(request)
+    svc = services.images(request)
     wanted = tr.platforms_in(
         request.query.getall("platform", []), request["version"], since="1.48", several_since="1.52"
     )
@@ -144,7 +135,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     if "fromSrc" in q:
         if q["fromSrc"] != "-":
             raise InvalidParameter("importing from a URL is not supported: no network access to registries")
-        image_id = await _svc(request).import_image(
+        image_id = await services.images(request).import_image(
             _body(request),
             repo=q.get("repo", ""),
             tag=q.get("tag", ""),
@@ -159,7 +150,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
 async def image_attestations(request: web.Request) -> web.Response:
     """GET /images/{name}/attestations (1.55): shimd's store keeps no in-toto statements, so an image
     answers an empty list (dockerd's answer for an image without attestations)."""
-    name, svc = request.match_info["name"], _svc(request)
+    name, svc = request.match_info["name"], services.images(request)
     tr.check_platforms(name, svc.get(name).config, tr.attestation_platforms(request.query.getall("platform", [])))
     return json_response([])
 

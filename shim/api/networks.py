@@ -6,32 +6,16 @@ import time
 
 from aiohttp import web
 
+from shim.api import services
 from shim.api.params import qfilters
 from shim.api.responses import empty_ok, json_response, no_content
-from shim.api.server import ENGINE
 from shim.api.validate import json_body
-from shim.errors import NotImplementedYet
 from shim.translate import networks as tr
-
-
-def _svc(request: web.Request):
-    engine = request.app[ENGINE]
-    svc = getattr(engine, "networks", None) or engine.more.get("networks")
-    if svc is None:
-        raise NotImplementedYet("networks are not available")
-    return svc
-
-
-def _container(request: web.Request, ref: str):
-    containers = request.app[ENGINE].containers
-    if containers is None:
-        raise NotImplementedYet("containers are not available")
-    return containers.get(ref)
 
 
 async def list_networks(request: web.Request) -> web.Response:
     """GET /networks"""
-    svc = _svc(request)
+    svc = services.networks(request)
     await svc.restore()
     keep = tr.list_filter(qfilters(request), lambda n: bool(svc.endpoints_on(n)))
     v = request["version"]
@@ -40,7 +24,7 @@ async def list_networks(request: web.Request) -> web.Response:
 
 async def inspect_network(request: web.Request) -> web.Response:
     """GET /networks/{id}"""
-    svc = _svc(request)
+    svc = services.networks(request)
     await svc.restore()
     net = svc.get(request.match_info["id"])
     on = svc.endpoints_on(net)
@@ -51,37 +35,37 @@ async def inspect_network(request: web.Request) -> web.Response:
 async def create_network(request: web.Request) -> web.Response:
     """POST /networks/create -> 201 {"Id", "Warning"}"""
     body = await json_body(request, "network_create")
-    net, warning = await _svc(request).create(**tr.create_in(body))
+    net, warning = await services.networks(request).create(**tr.create_in(body))
     return json_response({"Id": net.id, "Warning": warning}, status=201)
 
 
 async def remove_network(request: web.Request) -> web.Response:
     """DELETE /networks/{id} -> 204"""
-    await _svc(request).remove(request.match_info["id"])
+    await services.networks(request).remove(request.match_info["id"])
     return no_content()
 
 
 async def connect_network(request: web.Request) -> web.Response:
     """POST /networks/{id}/connect -> 200, empty"""
     body = await json_body(request, "network_connect")
-    c = _container(request, body["Container"])
+    c = services.containers(request).get(body["Container"])
     epc = tr.connect_endpoint_in(body.get("EndpointConfig"), request["version"])
-    await _svc(request).connect(request.match_info["id"], c, epc, running=bool(c.state.running))
+    await services.networks(request).connect(request.match_info["id"], c, epc, running=bool(c.state.running))
     return empty_ok()
 
 
 async def disconnect_network(request: web.Request) -> web.Response:
     """POST /networks/{id}/disconnect -> 200, empty"""
     body = await json_body(request, "network_disconnect")
-    c = _container(request, body["Container"])
-    await _svc(request).disconnect(request.match_info["id"], c, force=bool(body.get("Force")))
+    c = services.containers(request).get(body["Container"])
+    await services.networks(request).disconnect(request.match_info["id"], c, force=bool(body.get("Force")))
     return empty_ok()
 
 
 async def prune_networks(request: web.Request) -> web.Response:
     """POST /networks/prune -> {"NetworksDeleted": [names]}"""
     keep = tr.prune_filter(qfilters(request), time.time_ns())
-    deleted = await _svc(request).prune(keep)
+    deleted = await services.networks(request).prune(keep)
     return json_response({"NetworksDeleted": deleted or None})  # Go: a nil slice is null
 
 

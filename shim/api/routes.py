@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -28,8 +29,11 @@ AREAS = [
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
 
-def collect() -> list[tuple[str, str, object]]:
-    table = []
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def collect() -> list[tuple[str, str, Handler]]:
+    table: list[tuple[str, str, Handler]] = []
     for area in AREAS:
         try:
             mod = importlib.import_module(f"shim.api.{area}")
@@ -37,7 +41,7 @@ def collect() -> list[tuple[str, str, object]]:
             if e.name != f"shim.api.{area}":
                 raise
             continue
-        table.extend(getattr(mod, "ROUTES", []))
+        table.extend(mod.ROUTES)
     return table
 
 

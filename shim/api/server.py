@@ -10,9 +10,11 @@ from aiohttp.typedefs import Middleware
 from shim.api import routes
 from shim.api.instrument import HttpObserver, http_metrics
 from shim.api.middleware import add_common_headers, api_middleware
+from shim.api.services import ENGINE
 from shim.api.validate import JSON_BODY_MAX
+from shim.engine.daemon import Engine
 
-ENGINE: web.AppKey = web.AppKey("engine", object)
+__all__ = ["ENGINE", "make_app"]
 
 # The HTTP server's limits (aiohttp's RequestHandler; given to every AppRunner): a request line and a
 # header line of 64 KiB each (a build's query carries its build args, X-Registry-Config every
@@ -26,7 +28,7 @@ PROTOCOL_LIMITS: dict[str, Any] = {
 }
 
 
-def make_app(engine: Any, *, http_observer: HttpObserver | None = None) -> web.Application:
+def make_app(engine: Engine, *, http_observer: HttpObserver | None = None) -> web.Application:
     # The metrics middleware goes first (outermost): it sees the status the error renderer chose.
     middlewares: list[Middleware] = [api_middleware]
     if http_observer is not None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+import asyncio as _asyncio
+import contextlib
+import struct as _struct
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -98,10 +101,6 @@ async def _aclose(it: Any) -> None:
 # --- container streams: stdcopy frames, headers-first waits, hijacked connections ---------------
 # (appended by the containers area; JSON-lines helpers stay above)
 
-import asyncio as _asyncio
-import contextlib
-import struct as _struct
-
 
 def stdcopy_frame(stream: int, data: bytes) -> bytes:
     """One stdcopy frame: [stream, 0, 0, 0, len (uint32 big-endian)] then the payload (api-traffic 5.1)."""
@@ -131,7 +130,9 @@ def client_gone(request: web.Request) -> bool:
     return t is None or t.is_closing()
 
 
-async def json_when_done(request: web.Request, fut: _asyncio.Future, render) -> web.StreamResponse:
+async def json_when_done(
+    request: web.Request, fut: _asyncio.Future[Any], render: Callable[[Any], Any]
+) -> web.StreamResponse:
     """POST /containers/{id}/wait: the 200 headers go out at once, the single JSON chunk when `fut`
     resolves (the CLI posts wait before start). Gives up quietly if the client goes away."""
     resp = await open_stream(request)
@@ -155,7 +156,7 @@ class _HijackProtocol(_asyncio.Protocol):
 
     def __init__(self, transport: _asyncio.Transport) -> None:
         self.transport = transport
-        self.incoming: _asyncio.Queue = _asyncio.Queue()
+        self.incoming: _asyncio.Queue[bytes | None] = _asyncio.Queue()
         self.lost = _asyncio.Event()
         self._can_write = _asyncio.Event()
         self._can_write.set()
@@ -246,7 +247,7 @@ async def hijack(
             old._message_tail = b""
         except AttributeError:
             pass
-    proto = _HijackProtocol(transport)  # type: ignore[arg-type]
+    proto = _HijackProtocol(transport)
     transport.set_protocol(proto)
     transport.write((head + "\r\n").encode())
     if tail:
@@ -283,7 +284,7 @@ async def batches_until_client_gone(
     a third of `docker logs` time for 50 MiB of short lines; the consumer can also write a whole
     batch at once."""
     it = items.__aiter__()
-    q: _asyncio.Queue = _asyncio.Queue(maxsize=ahead)
+    q: _asyncio.Queue[Any] = _asyncio.Queue(maxsize=ahead)
 
     async def pump() -> None:
         try:
@@ -314,9 +315,9 @@ async def batches_until_client_gone(
                 if item is _END or isinstance(item, _Raised):
                     if i:
                         yield batch[:i]
-                    if item is _END:
-                        return
-                    raise item.exc
+                    if isinstance(item, _Raised):
+                        raise item.exc
+                    return
             yield batch
     finally:
         pumping.cancel()
@@ -328,7 +329,25 @@ async def batches_until_client_gone(
                 await aclose()
 
 
-async def pump_stdin(conn: Hijacked, write, close_stdin, *, want_in: bool, detach: bytes) -> bool:
+class StdioConn(Protocol):
+    """A client connection as the attach and exec pumps use it: Hijacked, or attach_ws's WebsocketConn."""
+
+    async def read(self) -> bytes | None:
+        """Next bytes from the client; None once it half-closed or went away."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+async def pump_stdin(
+    conn: StdioConn,
+    write: Callable[[bytes], Awaitable[None]],
+    close_stdin: Callable[[], Awaitable[None]],
+    *,
+    want_in: bool,
+    detach: bytes,
+) -> bool:
     """Client bytes to the process's stdin until the client half-closes (stdin is closed then)
     or types the detach keys (ctrl-p,ctrl-q by default), which end the attach, not the process.
     Returns True when the detach keys ended it."""
@@ -350,7 +369,7 @@ async def pump_stdin(conn: Hijacked, write, close_stdin, *, want_in: bool, detac
         await write(data)
 
 
-async def run_hijacked(conn: Hijacked, pump_out, pump_in) -> bool:
+async def run_hijacked(conn: StdioConn, pump_out: Awaitable[None], pump_in: Awaitable[bool]) -> bool:
     """Run an output pump and a stdin pump over a hijacked connection until the output ends, the
     client goes away or detaches. A half-close of stdin alone keeps the output flowing (the CLI
     half-closes at once without -i). Returns True when the output ended by itself; an error of

@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from shim.api import services
 from shim.api.middleware import COMMON_HEADERS
 from shim.api.params import qfilters
 from shim.api.responses import json_response
-from shim.api.server import ENGINE
 from shim.api.streams import json_lines
 from shim.engine.events import matches
 from shim.errors import InvalidParameter, NotFound
@@ -45,14 +45,14 @@ async def ping(request: web.Request) -> web.Response:
 
 async def version(request: web.Request) -> web.Response:
     """GET /version"""
-    engine = request.app[ENGINE]
+    engine = services.engine(request)
     api_max = advertised_max(request.headers.get("User-Agent"))
     return json_response(tr.version_body(engine.host, PYTHON, request["version"], api_max))
 
 
 async def info(request: web.Request) -> web.Response:
     """GET /info"""
-    engine = request.app[ENGINE]
+    engine = services.engine(request)
     counts = engine.container_counts()
     images = engine.images.count() if engine.images is not None else 0
     return json_response(
@@ -71,7 +71,7 @@ async def info(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /events: JSON lines; a bounded query (until) ends once `until` has passed."""
-    engine = request.app[ENGINE]
+    engine = services.engine(request)
     filters = qfilters(request)
     # dockerd ignores a key its event filter doesn't know (every event then matches, or none in
     # shimd before): a typo is a 400 `Invalid filter 'x'` as on every other endpoint (issue 16)

@@ -1,54 +1,59 @@
 """Engine layer: the Engine, the services a running daemon is made of.
 
-Built only by shim/app.py (the composition root). Services are optional while the
-project grows: an area that is not wired answers 501 through its handlers.
+Built only by shim/app.py (the composition root), which gives it every service. A service may be
+left out only by a unit test that builds a partial engine: the API then answers 501 for that
+area (api/services.py). Start and shutdown call the services in a fixed order.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from typing import Any
 
+from shim.config import Settings
+from shim.engine.archive import ArchiveService
+from shim.engine.build.service import BuildService
+from shim.engine.containers import ContainerService
+from shim.engine.distribution.service import DistributionService
+from shim.engine.events import Events
+from shim.engine.execs import ExecService
+from shim.engine.images import ImageService
+from shim.engine.networks import NetworkService
+from shim.engine.ports import HostFacts
+from shim.engine.store import Store
+from shim.engine.volumes import VolumeService
 
-@dataclasses.dataclass(slots=True)
-class HostFacts:
-    """What /info and /version report about the machine (read by a runtime adapter)."""
-
-    kernel_version: str
-    operating_system: str
-    os_version: str
-    architecture: str  # Go spelling: amd64, arm64
-    ncpu: int
-    mem_total: int
-    cgroup_driver: str
-    cgroup_version: str
-    hostname: str
-    runc_version: str = ""
-    nofile_limit: int = 0
+__all__ = ["Engine", "HostFacts"]
 
 
 class Engine:
     def __init__(
         self,
         *,
-        settings: Any,
-        store: Any,
-        events: Any,
+        settings: Settings,
+        store: Store,
+        events: Events,
         host: HostFacts,
-        images: Any = None,
-        containers: Any = None,
-        runtime: Any = None,
-        **more: Any,
+        images: ImageService | None = None,
+        distribution: DistributionService | None = None,
+        containers: ContainerService | None = None,
+        volumes: VolumeService | None = None,
+        networks: NetworkService | None = None,
+        archive: ArchiveService | None = None,
+        execs: ExecService | None = None,
+        build: BuildService | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.events = events
         self.host = host
         self.images = images
+        self.distribution = distribution
         self.containers = containers
-        self.runtime = runtime
-        self.more = more
+        self.volumes = volumes
+        self.networks = networks
+        self.archive = archive
+        self.execs = execs
+        self.build = build
         self.id = self._daemon_id()
 
     def _daemon_id(self) -> str:
@@ -56,7 +61,7 @@ class Engine:
         if rec is None:
             rec = {"ID": str(uuid.uuid4()).upper()}
             self.store.put("daemon", "identity", rec)
-        return rec["ID"]
+        return str(rec["ID"])
 
     def container_counts(self) -> dict[str, int]:
         """/info's figures, as dockerd counts them: paused ones are not counted as running."""
@@ -73,22 +78,35 @@ class Engine:
                 counts["stopped"] += 1
         return counts
 
-    def services(self) -> list[Any]:
-        return [s for s in (self.images, self.containers, *self.more.values()) if s is not None]
-
     async def start(self) -> None:
-        for svc in self.services():
-            restore = getattr(svc, "restore", None)
-            if restore is not None:
-                await restore()
-        # Second pass once every service has its state back (containers restart into volumes/networks).
-        for svc in self.services():
-            after = getattr(svc, "after_restore", None)
-            if after is not None:
-                await after()
+        """Each service's state back from the store, then the containers reconciled with the runtime.
+
+        Containers are read before volumes and networks, which look them up; the second pass
+        (restart policies, exits while shimd was down) needs every service restored."""
+        if self.images is not None:
+            await self.images.restore()
+        if self.containers is not None:
+            await self.containers.restore()
+        if self.distribution is not None:
+            await self.distribution.restore()
+        if self.volumes is not None:
+            await self.volumes.restore()
+        if self.networks is not None:
+            await self.networks.restore()
+        if self.execs is not None:
+            await self.execs.restore()
+        if self.build is not None:
+            await self.build.restore()
+        if self.containers is not None:
+            await self.containers.after_restore()
 
     async def close(self) -> None:
-        for svc in reversed(self.services()):
-            close = getattr(svc, "close", None)
-            if close is not None:
-                await close()
+        """In reverse: exec sessions, networking (rules stay while containers run), the containers' watchers."""
+        if self.execs is not None:
+            await self.execs.close()
+        if self.networks is not None:
+            await self.networks.close()
+        if self.distribution is not None:
+            await self.distribution.close()
+        if self.containers is not None:
+            await self.containers.close()

@@ -1,15 +1,17 @@
-"""Engine layer: what the network service keeps (networks, endpoints) and the ports it needs.
+"""Engine layer: what the network service keeps (networks, endpoints) and the facts it gives out.
 
 Persisted through the Store: kind `networks` (one per network) and kind `endpoints`
 (one per container, keyed by container id: its networks, addresses, ports, namespace).
 IP leases are the endpoints' addresses: there is no separate lease table to drift.
+The adapters' Protocols (netlink, firewall, DNS, files, port reservations) are in engine/ports.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
+
+from shim.engine.ports import MountSpec
 
 
 @dataclasses.dataclass(slots=True)
@@ -111,7 +113,7 @@ class ContainerNet:
 
 @dataclasses.dataclass(slots=True)
 class EndpointView:
-    """What inspect shows of a container's networking (shaped by translate.networks)."""
+    """A container's network facts for inspect and list (rendered per API version by translate.networks)."""
 
     net: ContainerNet | None
     networks: dict[str, Network]  # network id -> network, for the endpoints above
@@ -119,103 +121,31 @@ class EndpointView:
     exposed: list[str]  # "80/tcp", from Config.ExposedPorts
     port_bindings: dict[str, Any]  # HostConfig.PortBindings
 
+    def shown(self) -> list[tuple[str, Network | None, Endpoint | None]]:
+        """(name, network, endpoint) of each entry of NetworkSettings.Networks, in attach order.
+
+        host/none show their predefined network and no endpoint; container:<id> shows none."""
+        if self.mode in ("host", "none"):
+            net = next((n for n in self.networks.values() if n.name == self.mode), None)
+            return [(self.mode, net, None)]
+        out: list[tuple[str, Network | None, Endpoint | None]] = []
+        cn = self.net
+        if cn is None:
+            return out
+        for nid in cn.order:
+            net, ep = self.networks.get(nid), cn.endpoints.get(nid)
+            if net is not None and ep is not None:
+                out.append((net.name, net, ep))
+        return out
+
 
 @dataclasses.dataclass(slots=True)
 class Attachment:
     """What the container engine gets back from NetworkService.attach."""
 
     netns_path: str | None  # RunRequest.netns_path
-    mounts: list[Any]  # engine.ports.MountSpec for /etc/hosts, /etc/hostname, /etc/resolv.conf
+    mounts: list[MountSpec]  # /etc/hosts, /etc/hostname, /etc/resolv.conf
     env: list[str]  # legacy link variables, to add to the container's environment
     hosts_path: str = ""
     hostname_path: str = ""
     resolv_conf_path: str = ""
-
-
-@dataclasses.dataclass(slots=True, frozen=True)
-class BridgeRules:
-    bridge: str
-    subnet: str
-    internal: bool = False
-    masquerade: bool = True
-    icc: bool = True
-
-
-@dataclasses.dataclass(slots=True, frozen=True)
-class PortRule:
-    proto: str  # tcp | udp
-    host_ip: str  # "" or 0.0.0.0 → every local address
-    host_port: int
-    container_ip: str
-    container_port: int
-    bridge: str
-
-
-@dataclasses.dataclass(slots=True)
-class FirewallState:
-    """Everything the firewall must do, rendered whole by the adapter on every change."""
-
-    bridges: list[BridgeRules] = dataclasses.field(default_factory=list)
-    ports: list[PortRule] = dataclasses.field(default_factory=list)
-
-
-# ------------------------------------------------------------------ ports (adapters)
-
-
-class NetlinkPort(Protocol):
-    async def ensure_bridge(self, name: str, gateway: str, prefix: int, mtu: int = 1500, owner: str = "") -> None: ...
-    async def delete_link(self, name: str) -> None: ...
-    async def our_links(self) -> list[tuple[str, str, str]]: ...
-    async def routed_subnets(self) -> list[str]: ...
-    async def create_netns(self, cid: str) -> str: ...
-    async def delete_netns(self, path: str) -> None: ...
-    async def list_netns(self) -> list[str]: ...
-    def netns_path(self, cid: str) -> str: ...
-    async def add_endpoint(
-        self,
-        *,
-        netns: str,
-        bridge: str,
-        host_if: str,
-        ifname: str,
-        address: str,
-        prefix: int,
-        gateway: str | None,
-        mac: str,
-        mtu: int = 1500,
-        owner: str = "",
-    ) -> None: ...
-    async def remove_endpoint(self, host_if: str) -> None: ...
-    async def sysctl(self, path: str, value: str) -> None: ...
-
-
-class FirewallPort(Protocol):
-    async def apply(self, state: Any) -> None: ...
-    async def remove_all(self) -> None: ...
-
-
-class DnsPort(Protocol):
-    async def serve(
-        self,
-        cid: str,
-        netns: str,
-        lookup_a: Callable[[str], Any],
-        lookup_ptr: Callable[[str], Any],
-        upstreams: Callable[[], list[str]],
-    ) -> None: ...
-    async def stop(self, cid: str) -> None: ...
-    async def close(self) -> None: ...
-
-
-class PortReserverPort(Protocol):
-    def reserve(self, proto: str, host_ip: str, port: int) -> int: ...
-    def release(self, proto: str, host_ip: str, port: int) -> None: ...
-    def close(self) -> None: ...
-
-
-class FilesPort(Protocol):
-    """Small files: the container's hosts files and the host's resolv.conf (blocking, via to_thread)."""
-
-    def read_host_resolv_conf(self) -> str: ...
-    def write(self, path: str, content: str) -> None: ...
-    def remove_tree(self, path: str) -> None: ...

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from shim.engine.model import Container
+
+if TYPE_CHECKING:  # netmodel imports MountSpec from here
+    from shim.engine.netmodel import EndpointView
 
 
 @dataclasses.dataclass(slots=True)
@@ -551,7 +554,7 @@ class NetworkAttachment(Protocol):
 
 
 class NetworkingPort(Protocol):
-    """The networking facade (netwiring.ContainerNetworking) as containers see it."""
+    """The networking facade (engine/networks/facade.ContainerNetworking) as containers see it."""
 
     def validate(self, c: Container) -> None:
         """At create: port specs and the network mode (dockerd's 400/404)."""
@@ -565,8 +568,8 @@ class NetworkingPort(Protocol):
     async def forget(self, cid: str) -> None:
         """At remove."""
 
-    def inspect(self, c: Container) -> dict[str, Any] | None:
-        """NetworkSettings."""
+    def inspect(self, c: Container) -> EndpointView:
+        """The container's network facts; translate/networks.py renders them per API version."""
 
     async def rename(self, cid: str, name: str) -> None:
         """DNS names on user networks follow the container's name."""
@@ -692,3 +695,27 @@ class RegistryClient(Protocol):
         """GET /v1/search?q=&n= on the registry: its `results` as given."""
 
     async def close(self) -> None: ...
+
+
+# Networking's adapters (netlink, firewall, DNS server, files, port reservations) have their own
+# module beside this one: engine/netports.py.
+
+
+# --- the host (shim/runtime/host.py) ---------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class HostFacts:
+    """What /info and /version report about the machine (read by a runtime adapter)."""
+
+    kernel_version: str
+    operating_system: str
+    os_version: str
+    architecture: str  # Go spelling: amd64, arm64
+    ncpu: int
+    mem_total: int
+    cgroup_driver: str
+    cgroup_version: str
+    hostname: str
+    runc_version: str = ""
+    nofile_limit: int = 0

@@ -13,6 +13,7 @@ dockerd binds a random port and DNATs 53 to it inside the namespace; we are root
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -20,17 +21,14 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from shim.engine.netports import LookupA, LookupPtr
+
 log = logging.getLogger("shim.dns")
 
 QTYPE_A, QTYPE_PTR, QTYPE_AAAA = 1, 12, 28
 RCODE_NXDOMAIN, RCODE_SERVFAIL = 3, 2
 TTL = 600
 EMBEDDED = "127.0.0.11"
-
-# name (lowercase, no trailing dot) → IPv4 addresses, [] for "ours but nothing", None to forward
-LookupA = Callable[[str], "list[str] | None"]
-# IPv4 address → name, "" for "ours but unknown", None to forward
-LookupPtr = Callable[[str], "str | None"]
 
 
 def parse_question(data: bytes) -> tuple[int, int, str, int, int] | None:
@@ -110,7 +108,7 @@ def answer(query: bytes, lookup_a: LookupA, lookup_ptr: LookupPtr) -> bytes | No
 
 
 class _Forward(asyncio.DatagramProtocol):
-    def __init__(self, fut: asyncio.Future) -> None:
+    def __init__(self, fut: asyncio.Future[bytes]) -> None:
         self.fut = fut
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
@@ -125,9 +123,11 @@ class _Forward(asyncio.DatagramProtocol):
 async def forward(query: bytes, upstreams: list[str], timeout: float = 2.0) -> bytes | None:
     loop = asyncio.get_running_loop()
     for server in upstreams:
-        fut = loop.create_future()
+        fut: asyncio.Future[bytes] = loop.create_future()
         try:
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Forward(fut), remote_addr=(server, 53))
+            transport, _ = await loop.create_datagram_endpoint(
+                functools.partial(_Forward, fut), remote_addr=(server, 53)
+            )
         except OSError:
             continue
         try:
@@ -144,7 +144,7 @@ class _Server(asyncio.DatagramProtocol):
     def __init__(self, lookup_a: LookupA, lookup_ptr: LookupPtr, upstreams: Callable[[], list[str]]) -> None:
         self.lookup_a, self.lookup_ptr, self.upstreams = lookup_a, lookup_ptr, upstreams
         self.transport: asyncio.DatagramTransport | None = None
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport

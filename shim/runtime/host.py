@@ -8,7 +8,7 @@ import resource
 import shutil
 import subprocess
 
-from shim.engine.daemon import HostFacts
+from shim.engine.ports import HostFacts
 from shim.engine.validation import HostLimits
 from shim.platforms import go_arch
 from shim.runtime.cgroups import host_memory_total

@@ -25,7 +25,7 @@ import logging
 import shutil
 from collections.abc import Callable
 
-from shim.engine.netmodel import FirewallState
+from shim.engine.netports import FirewallState
 from shim.errors import SystemFailure
 
 log = logging.getLogger("shim.iptables")
@@ -51,11 +51,11 @@ def render_tables(tag: str, state: FirewallState) -> dict[str, str]:
             nat.append(f"-A {post} -s {b.subnet} ! -o {b.bridge} -j MASQUERADE")
         # 127.0.0.1:HOSTPORT → container: the source must not stay a loopback address.
         nat.append(f"-A {post} -o {b.bridge} -m addrtype --src-type LOCAL -j MASQUERADE")
-    for p in state.ports:
-        nat.append(
-            f"-A {post} -s {p.container_ip}/32 -d {p.container_ip}/32 -p {p.proto} -m {p.proto} "
-            f"--dport {p.container_port} -j MASQUERADE"
-        )
+    nat.extend(
+        f"-A {post} -s {p.container_ip}/32 -d {p.container_ip}/32 -p {p.proto} -m {p.proto} "
+        f"--dport {p.container_port} -j MASQUERADE"
+        for p in state.ports
+    )
     nat.append("COMMIT")
     # The filter table depends on the networks only, never on published ports (connections our
     # DNAT made are accepted by conntrack state), so starting a container with -p is one nat

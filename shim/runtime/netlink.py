@@ -18,7 +18,6 @@ import concurrent.futures
 import contextlib
 import ctypes
 import errno
-import ipaddress
 import logging
 import os
 import socket
@@ -51,12 +50,6 @@ def _check(ret: int, what: str) -> None:
 
 def _setns(fd: int) -> None:
     _check(_libc.setns(fd, CLONE_NEWNET), "setns")
-
-
-def mac_for_ip(ip: str) -> str:
-    """dockerd's genMAC: 02:42 followed by the four bytes of the IPv4 address."""
-    b = ipaddress.IPv4Address(ip).packed
-    return "02:42:" + ":".join(f"{x:02x}" for x in b)
 
 
 def write_sysctl(path: str, value: str) -> None:
@@ -241,8 +234,7 @@ class Netlink:
                 dst = _attr(r, "RTA_DST")
                 if dst and r["dst_len"] > 0:
                     out.append(f"{dst}/{r['dst_len']}")
-            for a in ip.get_addr(family=socket.AF_INET):
-                out.append(f"{_attr(a, 'IFA_ADDRESS')}/{a['prefixlen']}")
+            out.extend(f"{_attr(a, 'IFA_ADDRESS')}/{a['prefixlen']}" for a in ip.get_addr(family=socket.AF_INET))
         return out
 
     async def routed_subnets(self) -> list[str]:

@@ -15,7 +15,9 @@ from typing import Any
 from shim.engine.model import Container
 from shim.errors import InvalidParameter
 from shim.times import parse_unix_timestamp, rfc3339_nano_or_zero
-from shim.translate.container_create import create_in, update_in  # noqa: F401  (the container area's entry points)
+from shim.translate import networks as trn
+from shim.translate.container_create import create_in as create_in  # the container area's entry points
+from shim.translate.container_create import update_in as update_in
 from shim.translate.versions import Change, Version, apply_changes
 
 # ---------------------------------------------------------------- in: translate/container_create.py
@@ -129,57 +131,14 @@ def state_out(c: Container) -> dict[str, Any]:
     return out
 
 
-def _endpoint(network_id: str = "") -> dict[str, Any]:
-    return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "NetworkID": network_id,
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "",
-        "DriverOpts": None,
-    }
+def _network_mode(c: Container) -> str:
+    return str(c.host_config.get("NetworkMode") or "default")
 
 
-def default_networks(c: Container) -> dict[str, Any]:
-    """Networks as dockerd shows them before the networking layer fills them in."""
-    mode = c.host_config.get("NetworkMode") or "default"
-    name = "bridge" if mode == "default" else mode
-    if name.startswith("container:"):
-        return {}
-    return {name: _endpoint()}
-
-
-def network_settings_out(c: Container, extra: dict[str, Any]) -> dict[str, Any]:
-    ns = extra.get("network_settings")
-    if isinstance(ns, dict):
-        return copy.deepcopy(ns)  # the version table edits it
-    return {
-        "Bridge": "",
-        "SandboxID": "",
-        "HairpinMode": False,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {},
-        "SandboxKey": "",
-        "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": default_networks(c),
-    }
+def network_settings_out(c: Container, extra: dict[str, Any], version: Version) -> dict[str, Any]:
+    """NetworkSettings rendered from networking's facts (an EndpointView in extra["network_settings"])
+    at `version`; a fresh dict, which the version tables below may edit."""
+    return trn.network_settings(extra.get("network_settings"), version, _network_mode(c))
 
 
 def inspect_out(c: Container, version: Version, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -208,7 +167,7 @@ def inspect_out(c: Container, version: Version, extra: dict[str, Any] | None = N
         "GraphDriver": {"Data": extra.get("graph_driver_data"), "Name": "overlay2"},
         "Mounts": extra.get("mounts", []),
         "Config": copy.deepcopy(c.config),
-        "NetworkSettings": network_settings_out(c, extra),
+        "NetworkSettings": network_settings_out(c, extra, version),
     }
     if extra.get("size_rw") is not None:
         out["SizeRw"] = extra["size_rw"]
@@ -285,11 +244,6 @@ def _endpoint_fields(out: dict[str, Any], fn: Callable[[dict[str, Any]], None]) 
     return out
 
 
-def _inspect_pre_144(out: dict[str, Any]) -> dict[str, Any]:
-    # EndpointSettings.DNSNames appeared in 1.44.
-    return _endpoint_fields(out, lambda ep: ep.pop("DNSNames", None))
-
-
 def _inspect_148(out: dict[str, Any]) -> dict[str, Any]:
     # EndpointSettings.GwPriority appeared in 1.48; shimd keeps no gateway priority (docs/API-VERSIONS.md).
     return _endpoint_fields(out, lambda ep: ep.setdefault("GwPriority", 0))
@@ -335,7 +289,6 @@ _INSPECT_CHANGES: list[Change] = [
     (Version(1, 52), None, _inspect_152),
     (Version(1, 48), None, _inspect_148),
     (None, Version(1, 45), _inspect_pre_145),
-    (None, Version(1, 44), _inspect_pre_144),
     (None, Version(1, 25), _inspect_pre_125),
     (None, Version(1, 21), _inspect_pre_121),
     (None, Version(1, 20), _inspect_pre_120),
@@ -350,7 +303,8 @@ def list_item_out(
 ) -> dict[str, Any]:
     """One item of GET /containers/json."""
     extra = extra or {}
-    mode = c.host_config.get("NetworkMode") or "default"
+    mode = _network_mode(c)
+    view = extra.get("network_settings")
     out: dict[str, Any] = {
         "Id": c.id,
         "Names": ["/" + c.name] + ["/" + n for n in extra.get("link_names", [])],
@@ -358,7 +312,7 @@ def list_item_out(
         "ImageID": c.image_id,
         "Command": command_text(c),
         "Created": c.created // 1_000_000_000,
-        "Ports": extra.get("ports", list_ports((extra.get("network_settings") or {}).get("Ports"))),
+        "Ports": list_ports(trn.ports_out(view)),
         "Labels": dict(c.config.get("Labels") or {}),
         "State": c.state.status,
         "Status": status_text(c, now_ns),
@@ -368,7 +322,7 @@ def list_item_out(
             "FailingStreak": c.state.health.failing_streak if c.state.health else 0,
         },
         "NetworkSettings": {
-            "Networks": copy.deepcopy((extra.get("network_settings") or {}).get("Networks", default_networks(c)))
+            "Networks": trn.networks_out(view, version) if view is not None else trn.default_networks(mode)
         },
         "Mounts": extra.get("mounts", []),
     }
@@ -469,7 +423,6 @@ _LIST_CHANGES: list[Change] = [
     (None, Version(1, 52), _list_pre_152),
     (Version(1, 48), None, _list_148),
     (None, Version(1, 46), _list_pre_146),
-    (None, Version(1, 44), _inspect_pre_144),
     (None, Version(1, 25), _list_pre_125),
     (None, Version(1, 23), _list_pre_123),
     (None, Version(1, 22), _list_pre_122),

@@ -7,6 +7,7 @@ ConfigOnly, Containers (empty in lists, as dockerd's list), Options, Labels.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -107,7 +108,8 @@ def prune_filter(filters: FilterInput, now_ns: int) -> Callable[[Network], bool]
 # ------------------------------------------------------------------ containers' NetworkSettings
 
 
-def _empty_endpoint(network_id: str = "") -> dict[str, Any]:
+def empty_endpoint(network_id: str = "") -> dict[str, Any]:
+    """An EndpointSettings with nothing configured yet (before start, host/none modes)."""
     return {
         "IPAMConfig": None,
         "Links": None,
@@ -125,14 +127,47 @@ def _empty_endpoint(network_id: str = "") -> dict[str, Any]:
     }
 
 
+def default_networks(mode: str) -> dict[str, Any]:
+    """Networks as dockerd shows them for a NetworkMode before networking fills them in."""
+    name = "bridge" if mode in ("", "default") else mode
+    if name.startswith("container:"):
+        return {}
+    return {name: empty_endpoint()}
+
+
+def _has_dns_names(ep: Endpoint, net: Network) -> bool:
+    # dockerd: only live endpoints on user-defined networks have DNS names
+    return bool(ep.endpoint_id) and not net.predefined
+
+
+def _dns_names(out: dict[str, Any], cn: ContainerNet, ep: Endpoint, net: Network) -> None:
+    # v1.44: DNSNames, every non fully qualified name the container has on the network.
+    out["DNSNames"] = [cn.name, cn.cid[:12], *ep.aliases] if _has_dns_names(ep, net) else None
+
+
+EndpointFn = Callable[[dict[str, Any], ContainerNet, Endpoint, Network], None]
+
+# (from, before, fn): fn applies to versions in [from, before); from api-docs/CHANGELOG.md.
+# Aliases as given at create/connect (1.45+); the short ID and hostname that older versions add are
+# the container inspect table's (translate/containers.py _inspect_pre_145).
+_ENDPOINT_CHANGES: list[tuple[Version | None, Version | None, EndpointFn]] = [
+    (Version(1, 44), None, _dns_names),
+]
+
+
+@functools.cache
+def _endpoint_changes(version: Version) -> tuple[EndpointFn, ...]:
+    """The changes for one version, picked once (a list renders every container's endpoints)."""
+    return tuple(
+        fn for lo, hi, fn in _ENDPOINT_CHANGES if (lo is None or version >= lo) and (hi is None or version < hi)
+    )
+
+
 def _endpoint_out(cn: ContainerNet, ep: Endpoint, net: Network, version: Version) -> dict[str, Any]:
-    # Aliases as given at create/connect (1.45+); the short ID and hostname that older versions
-    # add are the container inspect table's business (translate/containers.py _inspect_pre_145).
-    aliases = list(ep.aliases) or None
     out = {
         "IPAMConfig": ep.ipam_config or None,
         "Links": ep.links or None,
-        "Aliases": aliases,
+        "Aliases": list(ep.aliases) or None,
         "NetworkID": net.id,
         "EndpointID": ep.endpoint_id,
         "Gateway": ep.gateway,
@@ -144,15 +179,27 @@ def _endpoint_out(cn: ContainerNet, ep: Endpoint, net: Network, version: Version
         "MacAddress": ep.mac,
         "DriverOpts": ep.driver_opts or None,
     }
-    if version >= Version(1, 44):
-        out["DNSNames"] = [cn.name, cn.cid[:12], *ep.aliases] if ep.endpoint_id and not net.predefined else None
+    for fn in _endpoint_changes(version):
+        fn(out, cn, ep, net)
     return out
 
 
-def ports_out(view: EndpointView) -> dict[str, Any]:
-    """NetworkSettings.Ports: exposed ports (null when not published) and live host bindings."""
+def networks_out(view: EndpointView, version: Version) -> dict[str, Any]:
+    """NetworkSettings.Networks: one EndpointSettings per network, by name, in attach order."""
+    out: dict[str, Any] = {}
     cn = view.net
-    if cn is None or not cn.live:
+    for name, net, ep in view.shown():
+        if cn is None or net is None or ep is None:
+            out[name] = empty_endpoint(net.id if net is not None else "")
+        else:
+            out[name] = _endpoint_out(cn, ep, net, version)
+    return out
+
+
+def ports_out(view: EndpointView | None) -> dict[str, Any]:
+    """NetworkSettings.Ports: exposed ports (null when not published) and live host bindings."""
+    cn = view.net if view is not None else None
+    if view is None or cn is None or not cn.live:
         return {}
     out: dict[str, Any] = dict.fromkeys(view.exposed)
     for key in view.port_bindings:
@@ -165,19 +212,18 @@ def ports_out(view: EndpointView) -> dict[str, Any]:
     return out
 
 
-def network_settings(view: EndpointView, version: Version) -> dict[str, Any]:
-    """A container's NetworkSettings for inspect (and, its Networks, for lists)."""
-    cn = view.net
-    networks: dict[str, Any] = {}
+def network_settings(view: EndpointView | None, version: Version, mode: str = "default") -> dict[str, Any]:
+    """A container's NetworkSettings for inspect at the client's API version.
+
+    `view` is None when the container has no networking service (unit tests): what dockerd
+    shows for `mode` before networking fills it in."""
+    cn = view.net if view is not None else None
     top = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}
-    if cn is not None:
+    if view is not None and cn is not None:
+        # the deprecated top-level fields are the default bridge's endpoint
         for nid in cn.order:
-            net = view.networks.get(nid)
-            ep = cn.endpoints.get(nid)
-            if net is None or ep is None:
-                continue
-            networks[net.name] = _endpoint_out(cn, ep, net, version)
-            if net.is_default_bridge:
+            net, ep = view.networks.get(nid), cn.endpoints.get(nid)
+            if net is not None and ep is not None and net.is_default_bridge:
                 top = {
                     "EndpointID": ep.endpoint_id,
                     "Gateway": ep.gateway,
@@ -185,9 +231,6 @@ def network_settings(view: EndpointView, version: Version) -> dict[str, Any]:
                     "IPPrefixLen": ep.prefix,
                     "MacAddress": ep.mac,
                 }
-    if view.mode in ("host", "none"):
-        net = next((n for n in view.networks.values() if n.name == view.mode), None)
-        networks = {view.mode: _empty_endpoint(net.id if net else "")}
     live = cn is not None and cn.live
     return {
         "Bridge": "",
@@ -199,7 +242,7 @@ def network_settings(view: EndpointView, version: Version) -> dict[str, Any]:
         "SandboxKey": cn.netns if live and cn and cn.netns != "host" else "",
         "SecondaryIPAddresses": None,
         "SecondaryIPv6Addresses": None,
-        **{k: v for k, v in top.items() if k == "EndpointID"},
+        "EndpointID": top["EndpointID"],
         "Gateway": top["Gateway"],
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
@@ -207,7 +250,7 @@ def network_settings(view: EndpointView, version: Version) -> dict[str, Any]:
         "IPPrefixLen": top["IPPrefixLen"],
         "IPv6Gateway": "",
         "MacAddress": top["MacAddress"],
-        "Networks": networks,
+        "Networks": networks_out(view, version) if view is not None else default_networks(mode),
     }
 
 

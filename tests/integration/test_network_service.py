@@ -39,7 +39,7 @@ async def env():
             p.kill()
             p.wait()
         svc = state["svc"]
-        for cid in list(svc._cn):
+        for cid in list(svc.state.cn):
             await svc.detach(cid, remove=True)
         for n in list(svc.networks()):
             if not n.predefined:
@@ -73,12 +73,12 @@ async def test_user_network_dns_ports_isolation(env):
     att = await svc.attach(a)
     await svc.attach(b)
     await svc.attach(c)
-    ip_a = svc._cn[a.id].endpoints[net.id].ip
+    ip_a = svc.state.cn[a.id].endpoints[net.id].ip
     assert ip_a == f"10.213.{third + 50}.2"
     assert open(att.resolv_conf_path).read().startswith("nameserver 127.0.0.11")
     assert f"{ip_a}\t{a.config['Hostname']}" in open(att.hosts_path).read()
     _server(env, att.netns_path, 80, "hello")
-    nb, nc_ = svc._cn[b.id].netns, svc._cn[c.id].netns
+    nb, nc_ = svc.state.cn[b.id].netns, svc.state.cn[c.id].netns
     # by name, alias and short ID through 127.0.0.11 (always named explicitly: never the host's resolver)
     for name in ("alpha", "web", a.id[:12]):
         r = await _run(nb, "nslookup", name, "127.0.0.11")
@@ -89,7 +89,7 @@ async def test_user_network_dns_ports_isolation(env):
     r = await _run(nc_, "nc", "-w", "2", ip_a, "80")
     assert r.returncode != 0 and r.stdout == ""
     # the published port answers on 127.0.0.1 from the host
-    port = svc._cn[a.id].ports[0].host_port
+    port = svc.state.cn[a.id].ports[0].host_port
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         assert s.recv(100) == b"hello\n"
     stats = await svc.stats(a.id)
@@ -101,7 +101,7 @@ async def test_user_network_dns_ports_isolation(env):
         await svc.remove("appnet")
     await svc.detach(a.id)
     await svc.detach(a.id)  # idempotent
-    assert svc._cn[a.id].ports == []
+    assert svc.state.cn[a.id].ports == []
 
 
 async def test_port_already_allocated_leaves_nothing(env):
@@ -113,7 +113,7 @@ async def test_port_already_allocated_leaves_nothing(env):
         a = container("busy", PortBindings={"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]})
         with pytest.raises(ShimError, match=f"Bind for 127.0.0.1:{port} failed: port is already allocated"):
             await svc.attach(a)
-        assert not svc._cn[a.id].live
+        assert not svc.state.cn[a.id].live
         assert list(await svc._nl.list_netns()) == []
         assert [x for x in await svc._nl.our_links() if x[1] == "veth"] == []
         assert str(port) not in await svc._fw.dump()
@@ -154,7 +154,7 @@ async def test_reconcile_after_crash(env):
     svc, root, tag = env["svc"], env["root"], env["tag"]
     a = container("crashy")
     att = await svc.attach(a)
-    veth = next(ep.veth for ep in svc._cn[a.id].endpoints.values())
+    veth = next(ep.veth for ep in svc.state.cn[a.id].endpoints.values())
     svc._ports.close()
     await svc._dns.close()
     # the crash: nothing cleaned; the record says live. Then the container is gone for good.

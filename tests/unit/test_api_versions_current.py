@@ -7,7 +7,7 @@ import pytest
 from shim.engine import containerconfig as cc
 from shim.engine import validation
 from shim.engine.model import Container, ContainerState
-from shim.engine.netmodel import Network
+from shim.engine.netmodel import ContainerNet, Endpoint, EndpointView, Network
 from shim.errors import InvalidParameter
 from shim.translate import container_create as tcc
 from shim.translate import containers as tr
@@ -34,10 +34,19 @@ def container(**config):
     )
 
 
+APPNET = Network(id="n" * 64, name="appnet", driver="bridge", created=1, subnet="10.5.0.0/24", gateway="10.5.0.1")
+
+
 def settings():
-    ep = {"Aliases": ["web"], "DNSNames": ["web", "aaaaaaaaaaaa"], "MacAddress": "02:42:00:00:00:02"}
+    """What networking gives inspect for `container()`: its facts, one live endpoint on appnet."""
+    ep = Endpoint(
+        network_id=APPNET.id, endpoint_id="e" * 64, ip="10.5.0.2", prefix=24, mac="02:42:00:00:00:02", aliases=["web"]
+    )
+    cn = ContainerNet(cid="a" * 64, name="web", mode=APPNET.id, live=True, order=[APPNET.id], endpoints={APPNET.id: ep})
     return {
-        "network_settings": {"Bridge": "", "IPAddress": "", "MacAddress": "", "Ports": {}, "Networks": {"appnet": ep}}
+        "network_settings": EndpointView(
+            net=cn, networks={APPNET.id: APPNET}, mode=APPNET.id, exposed=[], port_bindings={}
+        )
     }
 
 
@@ -75,7 +84,7 @@ def test_inspect_1_52_drops_legacy_network_settings_onbuild_mac_and_kmem_tcp():
 def test_inspect_does_not_edit_the_engines_settings():
     extra = settings()
     tr.inspect_out(container(), V("1.44"), extra)
-    assert extra["network_settings"]["Networks"]["appnet"]["Aliases"] == ["web"]
+    assert extra["network_settings"].net.endpoints[APPNET.id].aliases == ["web"]
 
 
 def test_list_health_from_1_52_and_annotations_from_1_46():

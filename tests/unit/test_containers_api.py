@@ -23,9 +23,7 @@ def _engine(tmp_path, platform="linux"):
     rt = FakeRuntime(platform=platform)
     svc = ContainerService(store=store, events=events, images=FakeImages(), runtime=rt)
     host = HostFacts("6.1", "Debian", "12", "amd64", 2, 1 << 30, "cgroupfs", "1", "h")
-    return Engine(
-        settings=Settings(data_root=str(tmp_path)), store=store, events=events, host=host, containers=svc, runtime=rt
-    ), rt
+    return Engine(settings=Settings(data_root=str(tmp_path)), store=store, events=events, host=host, containers=svc), rt
 
 
 @pytest.fixture

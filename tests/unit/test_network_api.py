@@ -16,10 +16,9 @@ from shim.config import Settings
 from shim.engine.containers import ContainerService
 from shim.engine.daemon import Engine, HostFacts
 from shim.engine.events import Events
-from shim.engine.networks import NetworkService
+from shim.engine.networks import ContainerNetworking, NetworkService
 from shim.engine.store import Store
 from shim.errors import SystemFailure
-from shim.netwiring import ContainerNetworking
 from tests.fakes import FakeImages, FakeRuntime
 
 
@@ -79,6 +78,12 @@ class FakeNetlink:
             raise SystemFailure(f"no process {pid}")
         self.netns.add(path.rsplit("/", 1)[1])
 
+    async def link_stats(self, ifname):
+        return {"rx_bytes": 0, "tx_bytes": 0}
+
+    def close(self):
+        pass
+
 
 class FakeFirewall:
     def __init__(self) -> None:
@@ -134,6 +139,9 @@ class FakeFiles:
     def read_host_resolv_conf(self):
         return "nameserver 127.0.0.53\nnameserver 10.9.9.9\n"
 
+    def read_host_file(self, path):
+        return ""
+
     def write(self, path, content):
         self.files[path] = content
 
@@ -160,11 +168,9 @@ async def api(aiohttp_client, tmp_path):
     glue = ContainerNetworking(nets)
     rt = FakeRuntime()
     containers = ContainerService(store=store, events=events, images=FakeImages(), runtime=rt, network=glue)
-    glue.bind(containers)
+    glue.bind(containers.get)
     host = HostFacts("6.1", "Debian", "12", "amd64", 2, 1 << 30, "cgroupfs", "1", "h")
-    engine = Engine(
-        settings=settings, store=store, events=events, host=host, containers=containers, runtime=rt, networks=nets
-    )
+    engine = Engine(settings=settings, store=store, events=events, host=host, containers=containers, networks=nets)
     await engine.start()
     client = await aiohttp_client(make_app(engine))
     client.nets, client.nl, client.fw, client.dns, client.ports, client.files = nets, nl, fw, dns, ports, files
@@ -387,7 +393,7 @@ async def test_links(api):
     web = await _create(api, "web", HostConfig={"Links": ["db:data"]})
     await _start(api, "web")
     c = api.server.app[ENGINE].containers.get("web")
-    env = api.nets._link_env(c, api.nets._cn[web])  # Attachment.env: the engine adds it to the process env
+    env = api.nets.files.link_env(c, api.nets.state.cn[web])  # Attachment.env: the engine adds it to the process env
     assert "DATA_PORT=tcp://172.18.0.2:5432" in env and "DATA_NAME=/web/data" in env and "DATA_ENV_PASS=x" in env
     hosts = next(v for k, v in api.files.files.items() if web in k and k.endswith("hosts"))
     assert f"172.18.0.2\tdata {db[:12]} db\n" in hosts
@@ -447,10 +453,10 @@ async def test_embedded_dns_upstreams_and_link_aliases(api):
         HostConfig={"NetworkMode": "proj_default", "Dns": ["10.7.7.7"], "Links": ["proj_worker_1:worker"]},
     )
     await _start(api, "proj_web_1")
-    assert api.nets._upstreams(c) == ["10.7.7.7"]
-    assert api.nets._upstreams(w) == ["10.9.9.9"]  # the host's, loopback ones left out
+    assert api.nets.records.upstreams(c) == ["10.7.7.7"]
+    assert api.nets.records.upstreams(w) == ["10.9.9.9"]  # the host's, loopback ones left out
     lookup_a, _ = api.dns.serving[c]
-    ip = api.nets._cn[w].endpoints[api.nets.get("proj_default").id].ip
+    ip = api.nets.state.cn[w].endpoints[api.nets.get("proj_default").id].ip
     assert lookup_a("worker") == [ip] and lookup_a("proj_worker_1") == [ip]
     assert api.dns.serving[w][0]("worker") is None  # link aliases belong to the linking container
 
@@ -468,3 +474,29 @@ async def test_ip_range_allocation(api):
     net = await (await api.get("/v1.41/networks/rng")).json()
     # as given: no Gateway unless one was asked for (dockerd 20.10, compat/test_fields.py)
     assert net["IPAM"]["Config"] == [{"Subnet": "10.213.30.0/24", "IPRange": "10.213.30.128/25"}]
+
+
+async def test_network_settings_rendered_at_the_asked_version(api):
+    # The engine gives facts; each API version sees its own shape (DNSNames from v1.44, the short
+    # ID and hostname in Aliases only before v1.45), in inspect and in the list (whose endpoints
+    # carry no configuration: DNSNames null from v1.44, as moby's container view).
+    await api.post("/v1.41/networks/create", json={"Name": "vnet"})
+    cid = await _create(
+        api,
+        "vv",
+        HostConfig={"NetworkMode": "vnet"},
+        NetworkingConfig={"EndpointsConfig": {"vnet": {"Aliases": ["svc"]}}},
+    )
+    await _start(api, "vv")
+    eps = {}
+    for v in ("1.41", "1.44", "1.50"):
+        body = await (await api.get(f"/v{v}/containers/vv/json")).json()
+        eps[v] = body["NetworkSettings"]["Networks"]["vnet"]
+    assert "DNSNames" not in eps["1.41"]
+    assert eps["1.44"]["DNSNames"] == eps["1.50"]["DNSNames"] == ["vv", cid[:12], "svc"]
+    assert eps["1.41"]["Aliases"] == eps["1.44"]["Aliases"] == ["svc", cid[:12]]
+    assert eps["1.50"]["Aliases"] == ["svc"]
+    old = await (await api.get("/v1.41/containers/json")).json()
+    new = await (await api.get("/v1.50/containers/json")).json()
+    assert "DNSNames" not in old[0]["NetworkSettings"]["Networks"]["vnet"]
+    assert new[0]["NetworkSettings"]["Networks"]["vnet"]["DNSNames"] is None

@@ -4,16 +4,8 @@ import struct
 
 import pytest
 
-from shim.engine.netmodel import (
-    BridgeRules,
-    ContainerNet,
-    Endpoint,
-    EndpointView,
-    FirewallState,
-    Network,
-    PortMapping,
-    PortRule,
-)
+from shim.engine.netmodel import ContainerNet, Endpoint, EndpointView, Network, PortMapping
+from shim.engine.netports import BridgeRules, FirewallState, PortRule
 from shim.engine.networks import default_pools, parse_host_port, parse_port_key, validate_port_bindings
 from shim.errors import InvalidParameter
 from shim.runtime import dns

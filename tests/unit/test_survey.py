@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shim.engine.netmodel import BridgeRules, FirewallState, PortRule
+from shim.engine.netports import BridgeRules, FirewallState, PortRule
 from shim.runtime import survey
 from shim.runtime.iptables import _rule_counts, render_tables
 

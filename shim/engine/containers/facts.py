@@ -15,6 +15,7 @@ from typing import Any
 from shim.engine.containers.core import Core
 from shim.engine.containers.sizes import Sizes
 from shim.engine.model import Container, ListQuery
+from shim.engine.netmodel import EndpointView
 from shim.errors import ShimError
 
 # A list filter: the container and the facts it may match against (ancestor_ids, before_created,
@@ -28,7 +29,8 @@ class Facts:
         self._sizes = sizes
 
     def extra(self, c: Container) -> dict[str, Any]:
-        """What inspect shows that the runtime, volumes and networking know."""
+        """What inspect shows that the runtime, volumes and networking know; `network_settings` is
+        networking's facts (an EndpointView) that translate renders at the client's API version."""
         core = self._core
         rt = core.runtime
         upper = rt.upper_dir(c.id)
@@ -53,10 +55,11 @@ class Facts:
         """What the network and volume ps filters match against: network names and IDs, and the
         volume names / sources / destinations of the container's mounts."""
         facts: dict[str, Any] = {}
-        nets = (extra.get("network_settings") or {}).get("Networks")
-        if nets is not None:
-            facts["networks"] = list(nets)
-            facts["network_ids"] = [n.get("NetworkID") or "" for n in nets.values()]
+        view: EndpointView | None = extra.get("network_settings")
+        if view is not None:
+            shown = view.shown()
+            facts["networks"] = [name for name, _, _ in shown]
+            facts["network_ids"] = [net.id if net is not None else "" for _, net, _ in shown]
         vols: list[str] = []
         for m in extra.get("mounts") or []:
             vols.extend(v for v in (m.get("Name"), m.get("Source"), m.get("Destination")) if v)
