@@ -24,6 +24,7 @@ class _Proc:
     paused: bool = False
     stdin: bytearray = dataclasses.field(default_factory=bytearray)
     stdin_closed: bool = False
+    ended: bool = False  # ended, its monitor has not reported it yet (end_unreported)
 
 
 class FakeAttach:
@@ -78,6 +79,13 @@ class FakeRuntime:
         if q is not None:
             q.put_nowait(None)
 
+    def end_unreported(self, cid: str, code: int) -> None:
+        """The process ends but its monitor has not reported it yet (conmon drains the output
+        before it writes the exit file): state() says stopped while wait_exit still waits, until
+        exit(cid, code) reports it."""
+        self.procs[cid].ended = True
+        self.exits[cid] = ExitInfo(exit_code=code, finished_at=time.time())
+
     def log(self, cid: str, stream: str, data: bytes) -> None:
         ns = time.time_ns()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}+00:00"
@@ -92,7 +100,7 @@ class FakeRuntime:
 
     def running(self, cid: str) -> bool:
         p = self.procs.get(cid)
-        return p is not None and not p.exit.done()
+        return p is not None and not p.exit.done() and not p.ended
 
     # -- the port
     async def start(self, req: RunRequest) -> int:

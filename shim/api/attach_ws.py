@@ -73,7 +73,7 @@ class WebsocketConn:
 async def attach_ws(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/attach/ws?stream=&logs=&stdin=&stdout=&stderr=&detachKeys="""
     svc = services.containers(request)
-    c = svc.check_attachable(request.match_info["id"])
+    c = await svc.check_attachable(request.match_info["id"])
     version = request["version"]
     want_in, want_out, want_err = tr.ws_attach_streams(
         version, qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr")

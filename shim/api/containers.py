@@ -239,7 +239,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
 async def attach(request: web.Request) -> web.StreamResponse:
     """POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=&detachKeys= (hijacked)"""
     svc = services.containers(request)
-    c = svc.check_attachable(_id(request))
+    c = await svc.check_attachable(_id(request))
     want_in, want_out, want_err = qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr")
     stream, replay = qbool(request, "stream"), qbool(request, "logs")
     detach = tr.detach_keys_in(request.query.get("detachKeys"))

@@ -228,9 +228,10 @@ async def test_aiodocker_websocket_attach(aio):
 
 
 def test_compose_v1_run_attaches_stdin_stdout_stderr_apart(shimd):
-    """`COMPOSE_INTERACTIVE_NO_CLI=1 docker-compose run` opens three attach connections
-    (stdin, stdout, stderr, each stream=1) before start: each one gets its stream from the
-    first byte, even when the process prints and exits at once."""
+    """Three attach connections (stdin, stdout, stderr, each stream=1) made before start, as
+    `COMPOSE_INTERACTIVE_NO_CLI=1 docker-compose run` has them when it starts the container a
+    second time (next test): each one gets its stream from the first byte, even when the
+    process prints and exits at once."""
     api = docker.APIClient(base_url=shimd.docker_host)
     c = api.create_container(
         "busybox", ["sh", "-c", "echo out; echo err >&2; exit 6"], stdin_open=True, name=_name("cv1")
@@ -249,6 +250,42 @@ def test_compose_v1_run_attaches_stdin_stdout_stderr_apart(shimd):
     finally:
         api.remove_container(c["Id"], force=True, v=True)
         api.close()
+
+
+def test_compose_v1_run_attaches_stdin_stdout_stderr_right_after_start(shimd):
+    """What compose v1 1.29 on Python 3 sends for `COMPOSE_INTERACTIVE_NO_CLI=1 run -T`:
+    dockerpty's sockets() is a lazy `map`, so the three attaches (stdin, stdout, stderr apart)
+    go out after compose has started the container; then an inspect, and a second start if the
+    process has exited. A quick process has ended by the time they come, its exit not always
+    applied yet: each attach must then wait for that second start, as one to a stopped container
+    (dockerd), and get its stream once, never join the run that is over and get nothing. Where
+    the attaches land is a race the client can't see; the rounds land them in different places."""
+    api = docker.APIClient(base_url=shimd.docker_host)
+    rounds, lost = 40, []
+    try:
+        for i in range(rounds):
+            c = api.create_container(
+                "busybox", ["sh", "-c", "echo out; echo err >&2; exit 6"], stdin_open=True, name=_name("cv1")
+            )
+            try:
+                api.start(c["Id"])
+                socks = {
+                    key: api.attach_socket(c["Id"], params={key: 1, "stream": 1, "logs": False})
+                    for key in ("stdin", "stdout", "stderr")
+                }
+                if not api.inspect_container(c["Id"])["State"]["Running"]:
+                    api.start(c["Id"])
+                got = (list(frames_iter(socks["stdout"], tty=False)), list(frames_iter(socks["stderr"], tty=False)))
+                code = api.wait(c["Id"])["StatusCode"]
+                if got != ([(1, b"out\n")], [(2, b"err\n")]) or code != 6:
+                    lost.append((i, got, code))
+                for s in socks.values():
+                    s.close()
+            finally:
+                api.remove_container(c["Id"], force=True, v=True)
+    finally:
+        api.close()
+    assert not lost, f"{len(lost)} of {rounds} rounds lost output: {lost}"
 
 
 def test_compose_v1_exec_privileged(shimd):

@@ -304,6 +304,36 @@ async def test_attach_before_start_and_stdin_once(env):
     await session.close()
 
 
+async def test_attach_right_after_a_quick_exit_waits_for_the_next_start(env):
+    """compose v1 `run` attaches right after its start. A process that has ended but whose exit
+    the monitor has not reported yet still reads as running: the attach's check waits for the
+    exit to be applied, so the client's next inspect says exited (compose then starts it again)
+    and the attach waits for that start and gets that run's output, as an attach to a stopped
+    container does with dockerd, instead of joining the run that is over."""
+    svc, rt, *_ = env
+    c, _ = await svc.create(spec("qx", OpenStdin=True))
+    await svc.start(c.id)
+    rt.end_unreported(c.id, 6)
+    check = asyncio.ensure_future(svc.check_attachable(c.id))
+    await settle()
+    assert not check.done() and c.state.running
+    rt.exit(c.id, 6)  # the monitor's report
+    assert await asyncio.wait_for(check, 5) is c
+    assert (c.state.running, c.state.exit_code) == (False, 6)
+    attach = asyncio.ensure_future(svc.attach(c.id))
+    await settle()
+    assert not attach.done()
+    await svc.start(c.id)
+    session = await asyncio.wait_for(attach, 5)
+    rt.log(c.id, "stdout", b"out\n")
+    rt.exit(c.id, 6)
+    assert [x async for x in session.output()] == [(1, b"out\n")]
+    await session.close()
+    await asyncio.wait_for(svc.wait(c.id), 5)
+    await svc.start(c.id)  # a process still running: answered at once
+    assert await asyncio.wait_for(svc.check_attachable(c.id), 5) is c
+
+
 async def test_image_usage_hook(env):
     svc, _rt, *_ = env
     c, _ = await svc.create(spec("uu"))

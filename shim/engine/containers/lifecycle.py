@@ -34,6 +34,10 @@ log = logging.getLogger("shim.containers")
 
 RemoveFn = Callable[[Container, bool], Awaitable[None]]
 
+# How long `settled` waits for an ended process's exit to be applied; the watcher's own fallback
+# (a monitor gone without a report) takes about a second. Past it the container is taken as is.
+SETTLE_TIMEOUT = 5.0
+
 
 class Lifecycle:
     def __init__(self, core: Core, waiters: Waiters, streams: Streams, remove: RemoveFn) -> None:
@@ -196,6 +200,19 @@ class Lifecycle:
             live.restart_task = asyncio.get_running_loop().create_task(self._restart_after(c, live, delay))
         elif c.host_config.get("AutoRemove") and not live.restarting_by_hand:
             await self._auto_remove(c)
+
+    async def settled(self, c: Container) -> Container:
+        """`c`, with the exit of a process that has just ended applied: until the monitor's report
+        (conmon's exit file) is in and the watcher has applied it, the container still reads as
+        running. dockerd has as a rule applied such an exit by a client's next request,
+        and clients act on it: compose v1 `run` attaches right after its start, then starts the
+        container again if inspect says it has exited; the attaches made meanwhile must then be
+        ones that wait for that start, as attaches to a stopped container do."""
+        running = c.state.running and not c.state.restarting
+        if running and (await self._core.runtime.state(c.id)).status == "stopped":
+            # the watcher applies it once the monitor's report is in (at once, as a rule)
+            await self._waiters.stopped(c, SETTLE_TIMEOUT)
+        return c
 
     async def _restart_after(self, c: Container, live: Live, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -577,9 +577,9 @@ class ContainerService:
         """Whether the container's log driver can be read back (attach's logs replay skips it)."""
         return logconfig.readable(c.host_config.get("LogConfig") or {})
 
-    def check_attachable(self, ref: str) -> Container:
-        """daemon.ContainerAttach's refusals, answered before the connection is hijacked."""
-        c = self.get(ref)
+    async def check_attachable(self, ref: str) -> Container:
+        """daemon.ContainerAttach's refusals, before the hijack, once a just-ended process's exit is in."""
+        c = await self._life.settled(self.get(ref))
         check(c.state.status, "attach", c.id, ref)
         return c
 
