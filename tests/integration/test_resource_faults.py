@@ -148,7 +148,11 @@ def test_a_full_disk_answers_clean_errors_and_corrupts_nothing(tmp_path):
             d.start()
             assert listing(d) == before
             seen = log_lines(d, "talker")
-            assert seen == list(range(len(seen)))  # readable, well formed, from the first line on
+            # Readable and well formed from the first line on. Lines the talker wrote while the disk was
+            # full are lost (conmon drops a line its write fails on, as dockerd's json-file does), and
+            # ext4's delayed allocation can hand a block back after fill() took the last one, so a
+            # gap may sit where the fill happened: the order holds, contiguity can't.
+            assert seen and seen[0] == 0 and seen == sorted(set(seen)), seen[:40]
 
             os.unlink(filler)
             deadline = time.monotonic() + 20
