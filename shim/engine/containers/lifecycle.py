@@ -59,10 +59,13 @@ class Lifecycle:
 
     # ------------------------------------------------------------ start
 
-    async def start(self, c: Container, *, manual: bool) -> None:
-        """Start `c` under its lock: the transition check, setup, the runtime, state, `start`."""
+    async def start(self, c: Container, *, manual: bool, by_policy: bool = False) -> None:
+        """Start `c` under its lock: the transition check, setup, the runtime, state, `start`.
+        `by_policy`: the restart policy's start of a container that reads "restarting" until its
+        process runs (dockerd's containerStart with resetRestartManager false skips the check)."""
         core = self._core
-        check(c.state.status, "start", c.id)
+        if not by_policy:
+            check(c.state.status, "start", c.id)
         cc.adapt_host_config(c.host_config, create=False)
         if manual:
             await self.reset_restarts(c, by_user=False, save=False)
@@ -177,20 +180,26 @@ class Lifecycle:
         core = self._core
         live = core.table.live(c.id)
         async with live.lock:
-            if not c.state.running:
+            if not c.state.running or c.state.restarting:  # applied already: waiting for its restart
                 return
             st = c.state
             ran_for = max(0.0, info.finished_at - st.started_at / 1e9)
-            st.running, st.paused, st.restarting, st.pid = False, False, False, 0
-            st.exit_code, st.oom_killed = info.exit_code, info.oom_killed
-            st.finished_at = int(info.finished_at * 1e9)
-            st.status = Status.EXITED.value
-            await self.teardown(c)
             restart, delay = live.restarts.should_restart(
                 c.host_config.get("RestartPolicy") or {}, info.exit_code, c.manually_stopped or self._closing, ran_for
             )
+            # dockerd's handleContainerExit: the exit code and the next status in one step, before
+            # any await lets a reader in: SetRestarting (RestartCount counted as the restart is
+            # decided; "restarting" until the restart's process runs) or SetStopped. A reader never
+            # sees "exited" for a container about to run again.
+            st.paused, st.pid = False, 0
+            st.exit_code, st.oom_killed = info.exit_code, info.oom_killed
+            st.finished_at = int(info.finished_at * 1e9)
             if restart:
+                c.restart_count += 1
                 st.status, st.running, st.restarting = Status.RESTARTING.value, True, True
+            else:
+                st.status, st.running, st.restarting = Status.EXITED.value, False, False
+            await self.teardown(c)
             await core.save(c)
             if info.oom_killed:
                 core.event(c, "oom")
@@ -219,13 +228,24 @@ class Lifecycle:
         async with live.lock:
             if not c.state.restarting or c.id not in self._core.table:
                 return
-            c.state.running, c.state.restarting, c.state.status = False, False, Status.EXITED.value
-            c.restart_count += 1
-            try:
-                await self.start(c, manual=False)
+            try:  # a failed start leaves it exited with its last exit code (_start_failed)
+                await self.start(c, manual=False, by_policy=True)
             except ShimError as e:
                 log.warning("restart of %s failed: %s", c.id, e)
         live.restart_task = None
+
+    async def cancel_restart(self, c: Container) -> bool:
+        """Stop a container that reads "restarting": a pending restart is cancelled and it reads
+        exited (True). A restart's start in flight holds the lock: once it is through, the
+        container runs, to be stopped as any running one (False), or its start failed (True)."""
+        async with self._core.table.live(c.id).lock:
+            if not c.state.restarting:
+                return not c.state.running
+            await self.reset_restarts(c, save=False)
+            c.state.running, c.state.restarting, c.state.status = False, False, Status.EXITED.value
+            await self._core.save(c)
+            self._waiters.notify_exit(c)
+            return True
 
     async def reset_restarts(self, c: Container, *, by_user: bool = True, save: bool = True) -> None:
         """The one place a user's action settles the restart policy: a pending restart is cancelled

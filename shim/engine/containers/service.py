@@ -299,13 +299,7 @@ class ContainerService:
         self._core.event(c, "stop")
 
     async def _stop(self, c: Container, timeout: int | None, sig: str | None = None) -> None:
-        if c.state.restarting:
-            # A container waiting for its restart back-off is stopped by cancelling the restart.
-            async with self._lock(c):
-                await self._life.reset_restarts(c, save=False)
-                c.state.running, c.state.restarting, c.state.status = False, False, Status.EXITED.value
-                await self._core.save(c)
-                self._waiters.notify_exit(c)
+        if c.state.restarting and await self._life.cancel_restart(c):
             return
         if timeout is None:
             timeout = c.config.get("StopTimeout")
@@ -445,10 +439,10 @@ class ContainerService:
         await self.remove(c.id, force=True, volumes=volumes)
 
     async def _kill_for_removal(self, c: Container) -> None:
-        await self._life.reset_restarts(c, save=False)
-        if c.state.restarting:
+        if c.state.restarting:  # before any cancel: a restart's start in flight finishes first
             await self._stop(c, 0)
             return
+        await self._life.reset_restarts(c, save=False)
         try:
             await self._signal(c, _signal.SIGKILL)
         except ShimError:
