@@ -167,10 +167,39 @@ def test_restart_policy_on_failure(shimd, unique):
     name = unique("rp")
     with container(shimd, name):
         shimd.cli("run", "-d", "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1")
-        assert wait_for(
-            lambda: inspect(shimd, name)["RestartCount"] == 2 and inspect(shimd, name)["State"]["Status"] == "exited"
-        )
-        assert inspect(shimd, name)["State"]["ExitCode"] == 1
+        seen: dict = {}
+
+        def ended():  # one inspect per poll: the fields asserted are those of one moment
+            seen.update(inspect(shimd, name))
+            return seen["RestartCount"] == 2 and seen["State"]["Status"] == "exited"
+
+        assert wait_for(ended)
+        assert seen["State"]["ExitCode"] == 1  # an exited container carries its real exit code
+        after = inspect(shimd, name)  # and that was the end: no restart was still to come
+        assert (after["State"]["Status"], after["RestartCount"], after["State"]["ExitCode"]) == ("exited", 2, 1)
+
+
+def test_restart_policy_reads_restarting_until_the_last_exit(shimd, unique):
+    """dockerd's handleContainerExit: from each exit the policy restarts until the new process runs,
+    the container reads "restarting" with RestartCount counted, never "exited" (shimd used to show
+    "exited" during the exit's cleanup and the restart's start: a poller saw exited/2/1, then running)."""
+    name = unique("rp")
+    with container(shimd, name):
+        shimd.cli("run", "-d", "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1")
+        views: list[tuple[str, int, int]] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not views or views[-1] != ("exited", 2, 1)):
+            status, _, body = shimd.http("GET", f"/containers/{name}/json")  # as fast as the API answers
+            assert status == 200
+            d = json.loads(body)
+            view = (d["State"]["Status"], d["RestartCount"], d["State"]["ExitCode"])
+            if not views or views[-1] != view:
+                views.append(view)
+        # in this order, each seen or not (a poll may miss a short one); the exited view only at the end
+        order = [("running", 0, 0), ("restarting", 1, 1), ("running", 1, 0), ("restarting", 2, 1), ("running", 2, 0)]
+        order.append(("exited", 2, 1))
+        assert all(v in order for v in views), views
+        assert [order.index(v) for v in views] == sorted({order.index(v) for v in views}) and views[-1] == order[-1]
 
 
 def test_docker_run_it_through_a_pty(shimd):
