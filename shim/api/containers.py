@@ -12,7 +12,8 @@ from aiohttp import web
 
 from shim.api import services
 from shim.api.params import qbool, qfilters, qint, qresize
-from shim.api.responses import dumps, empty_ok, json_response, no_content
+from shim.api.rendercache import RENDER_CACHE
+from shim.api.responses import dumps, empty_ok, json_bytes, json_response, no_content
 from shim.api.streams import (
     StdioConn,
     batches_until_client_gone,
@@ -52,8 +53,11 @@ async def create(request: web.Request) -> web.Response:
 
 async def inspect(request: web.Request) -> web.Response:
     """GET /containers/{id}/json?size="""
-    c, extra = await services.containers(request).inspect(_id(request), size=qbool(request, "size"))
-    return json_response(tr.inspect_out(c, request["version"], extra))
+    svc = services.containers(request)
+    if qbool(request, "size"):
+        c, extra = await svc.inspect(_id(request), size=True)
+        return json_response(tr.inspect_out(c, request["version"], extra))
+    return json_bytes(request.app[RENDER_CACHE].inspect_body(svc, svc.get(_id(request)), request["version"]))
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -69,8 +73,12 @@ async def list_containers(request: web.Request) -> web.Response:
         since=f.values("since"),
         mount_and_network_facts=bool(f.values("network") or f.values("volume")),
     )
-    found = await services.containers(request).listing(query, lambda c, facts: tf.matches(c, f, **facts))
-    return json_response([tr.list_item_out(c, request["version"], extra) for c, extra in found])
+    svc, keep = services.containers(request), tf.keep_function(f)
+    if query.size:  # sizes are measured per request, as dockerd does
+        found = await svc.facts.listing(query, keep)
+        return json_response([tr.list_item_out(c, request["version"], extra) for c, extra in found])
+    matching = svc.facts.matching(query, keep)
+    return json_bytes(request.app[RENDER_CACHE].list_body(svc, matching, request["version"]))
 
 
 async def start(request: web.Request) -> web.Response:

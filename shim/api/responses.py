@@ -21,6 +21,11 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     )
 
 
+def json_bytes(body: bytes, status: int = 200) -> web.Response:
+    """A JSON body already encoded (and ended with its newline)."""
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
 def no_content() -> web.Response:
     return web.Response(status=204)
 

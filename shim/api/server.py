@@ -10,6 +10,7 @@ from aiohttp.typedefs import Middleware
 from shim.api import routes
 from shim.api.instrument import HttpObserver, http_metrics
 from shim.api.middleware import add_common_headers, api_middleware
+from shim.api.rendercache import RENDER_CACHE, RenderCache
 from shim.api.services import ENGINE
 from shim.api.validate import JSON_BODY_MAX
 from shim.engine.daemon import Engine
@@ -37,6 +38,7 @@ def make_app(engine: Engine, *, http_observer: HttpObserver | None = None) -> we
     # through request.content and are not limited by it; a JSON body is small (api/validate.py).
     app = web.Application(middlewares=middlewares, client_max_size=JSON_BODY_MAX)
     app[ENGINE] = engine
+    app[RENDER_CACHE] = RenderCache()
     app.on_response_prepare.append(add_common_headers)
     routes.register(app)
     return app

@@ -28,6 +28,9 @@ class Store:
         # kind -> IDs whose file the last load_all could not read (a torn or foreign file): a
         # service may want to leave what such an object holds alone rather than treat it as unknown
         self.unreadable: dict[str, set[str]] = {}
+        # Every put and delete counts: rendered answers cached by the API (api/rendercache.py) are
+        # stale once this moved (the containers' records, their endpoints, networks, volumes…).
+        self.writes = 0
 
     def _dir(self, kind: str) -> Path:
         d = self.root / kind
@@ -37,6 +40,7 @@ class Store:
     def put(self, kind: str, oid: str, obj: Any) -> None:
         """Atomic: the old object or the new one survives a crash. A failed write (a full disk)
         leaves the old object and no temp file, and raises SystemFailure with the OS's words."""
+        self.writes += 1
         data = json.dumps(obj, separators=(",", ":")).encode()
         tmp = self.root / kind / f".{oid}.json.tmp"
         try:
@@ -58,6 +62,7 @@ class Store:
             return None
 
     def delete(self, kind: str, oid: str) -> None:
+        self.writes += 1
         try:
             (self.root / kind / f"{oid}.json").unlink()
         except FileNotFoundError:
@@ -83,7 +88,9 @@ class Store:
         return out
 
     async def aput(self, kind: str, oid: str, obj: Any) -> None:
+        self.writes += 1  # at once, not when the thread runs: the change is already in memory
         await asyncio.to_thread(self.put, kind, oid, obj)
 
     async def adelete(self, kind: str, oid: str) -> None:
+        self.writes += 1
         await asyncio.to_thread(self.delete, kind, oid)

@@ -10,6 +10,8 @@ shim/filters.py's; the keys and values only containers have are checked here.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 from shim.engine.model import Container
 from shim.errors import InvalidParameter
@@ -50,6 +52,14 @@ def ps_filter(filters: FilterInput) -> PsFilter:
         if value not in ("true", "false", "1", "0"):
             raise InvalidParameter(f"Invalid filter 'is-task={value}'")
     return PsFilter(filters=filters, exited=exited, all_states=bool(filters.get("status")))
+
+
+def keep_function(f: PsFilter) -> Callable[[Container, dict[str, Any]], bool]:
+    """The list's filter as the engine calls it; a list without filter values keeps every container
+    (and skips `matches`' 15 look-ups per container)."""
+    if not any(f.values(key) for key in f.filters):
+        return lambda c, facts: True
+    return lambda c, facts: matches(c, f, **facts)
 
 
 def matches(

@@ -9,7 +9,7 @@ renders all of it per API version.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from shim.engine.containers.core import Core
@@ -91,34 +91,45 @@ class Facts:
             ctx["since_created"] = self._core.table.get(since[-1]).created
         return ctx
 
-    async def listing(self, q: ListQuery, keep: Keep) -> list[tuple[Container, dict[str, Any]]]:
-        """GET /containers/json: newest first, running only unless `show_all`; each container with
-        its extra facts (looked up once, for the filter and the output) and sizes when asked."""
+    def matching(self, q: ListQuery, keep: Keep) -> list[Container]:
+        """GET /containers/json's containers: newest first, running only unless `show_all`, those
+        `keep` accepts (a network or volume filter looks at each one's facts), at most `q.limit`."""
         ctx = self.filter_context(ancestors=q.ancestors, before=q.before, since=q.since)
-        extras: dict[str, dict[str, Any]] = {}
-
-        def extra_of(c: Container) -> dict[str, Any]:
-            if c.id not in extras:
-                extras[c.id] = self.extra(c)
-            return extras[c.id]
-
         found: list[Container] = []
         for c in self._core.table.all():
             if not q.show_all and not c.state.running:
                 continue
-            facts = {**ctx, **(self.filter_facts(extra_of(c)) if q.mount_and_network_facts else {})}
+            facts = {**ctx, **(self.filter_facts(self.extra(c)) if q.mount_and_network_facts else {})}
             if not keep(c, facts):
                 continue
             found.append(c)
             if 0 < q.limit <= len(found):
                 break
+        return found
+
+    async def listing(self, q: ListQuery, keep: Keep) -> list[tuple[Container, dict[str, Any]]]:
+        """`matching`, each container with its extra facts, and sizes when asked."""
         out = []
-        for c in found:
-            extra = extra_of(c)
+        for c in self.matching(q, keep):
+            extra = self.extra(c)
             if q.size:
                 extra.update(await self._sizes.sizes(c))
             out.append((c, extra))
         return out
+
+    def exists(self, cid: str) -> bool:
+        return cid in self._core.table
+
+    def revision(self, c: Container) -> Hashable:
+        """A token that changes whenever what inspect or the list shows of `c` may have changed,
+        driven by the engine's state changes: every saved record and every event (a start, a stop,
+        a rename, an update, a connect; those of other containers, networks and volumes too: over-
+        invalidation is safe), and the facts that change in memory only (removal in progress, a
+        health probe's result, whose FailingStreak and Log show before any status change)."""
+        core, st = self._core, c.state
+        h = st.health
+        health = (h.status, h.failing_streak, len(h.log), h.log[-1].start if h.log else 0) if h is not None else None
+        return (core.store.writes, core.events.published, st.status, health)
 
     def image_usage(self, image_id: str) -> list[tuple[str, bool]]:
         """(container ID, running?) of every container made from the image (rmi's conflicts, df)."""

@@ -24,7 +24,7 @@ from shim.engine import hostsfiles as hf
 from shim.engine import logconfig, names, validation
 from shim.engine.container_io import AttachSession
 from shim.engine.containers.core import BindsOnly, Core
-from shim.engine.containers.facts import Facts, Keep
+from shim.engine.containers.facts import Facts
 from shim.engine.containers.lifecycle import Lifecycle
 from shim.engine.containers.record import Live, Registry, WaitResult
 from shim.engine.containers.recovery import Recovery
@@ -33,7 +33,7 @@ from shim.engine.containers.streams import Streams
 from shim.engine.containers.waiters import Waiters
 from shim.engine.events import Events
 from shim.engine.health import ProbeFn
-from shim.engine.model import Container, CreateSpec, ListQuery
+from shim.engine.model import Container, CreateSpec
 from shim.engine.observe import timed
 from shim.engine.ports import ImagesPort, LogChunk, LogQuery, NetworkingPort, Runtime, VolumesPort
 from shim.engine.security import SecurityPolicy
@@ -180,9 +180,9 @@ class ContainerService:
         """What inspect shows beyond the container record (paths, mounts, network settings)."""
         return self._facts.extra(c)
 
-    async def listing(self, q: ListQuery, keep: Keep) -> list[tuple[Container, dict[str, Any]]]:
-        """GET /containers/json: the containers `keep` accepts, each with its extra facts."""
-        return await self._facts.listing(q, keep)
+    @property
+    def facts(self) -> Facts:  # the list's and inspect's room: matching, listing, extra, revision
+        return self._facts
 
     async def size_rw(self, c: Container) -> int:
         return await self._sizes.size_rw(c)
