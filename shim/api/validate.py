@@ -19,14 +19,16 @@ import functools
 import json
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from aiohttp import web
 
 from shim import jsonin
 from shim.errors import InvalidParameter, TooLarge
 from shim.jsonin import shorten
+
+if TYPE_CHECKING:
+    import jsonschema
 
 JSON_BODY_MAX = 8 * 1024 * 1024  # bytes; dockerd has no limit, its largest real bodies are ~100 KiB
 
@@ -52,11 +54,17 @@ def _go_type(_validator: Any, go_type: str, value: Any, _schema: Any) -> Iterato
         return  # "type" reports a non-integer
     lo, hi = GO_INTS[go_type]
     if not lo <= value <= hi:
+        import jsonschema  # loaded with the first schema: see _validator
+
         yield jsonschema.ValidationError(f"json: cannot unmarshal number {value} into a Go value of type {go_type}")
 
 
 @functools.cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
+    # jsonschema (with referencing, attrs, rpds: 3 MiB) is imported with the first request that has
+    # a body to check, not by the idle daemon (issue 17); each schema is compiled once, on first use.
+    import jsonschema
+
     text = resources.files("shim.api").joinpath("schemas", f"{name}.json").read_text()
     schema = json.loads(text)
     base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)

@@ -18,8 +18,6 @@ import functools
 import re
 from typing import Any
 
-import dockerfile as _goparser  # type: ignore[import-not-found]  # a Go extension without stubs
-
 from shim.errors import InvalidParameter
 
 BUILDKIT_HINT = "Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
@@ -110,11 +108,19 @@ def directives(text: str) -> dict[str, str]:
     return found
 
 
+def _goparser() -> Any:
+    """The Go parser: a Go runtime in a C extension, 4 MiB of RSS once loaded, so it is loaded with
+    the first Dockerfile, not by the idle daemon (issue 17)."""
+    import dockerfile  # type: ignore[import-not-found]  # a Go extension without stubs
+
+    return dockerfile
+
+
 @functools.lru_cache(maxsize=64)
 def _go_parse(text: str) -> tuple[Any, ...]:
     """The Go parser's nodes (immutable) for a Dockerfile text: a rebuild of the same Dockerfile,
     the usual case, does not parse it again."""
-    return tuple(_goparser.parse_string(text))
+    return tuple(_goparser().parse_string(text))
 
 
 def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
@@ -126,7 +132,7 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
         raise DockerfileError(f"failed to parse {name}: invalid escape token '{escape}' does not match ` or \\")
     try:
         nodes = _go_parse(text)
-    except _goparser.GoParseError as e:
+    except _goparser().GoParseError as e:
         raise DockerfileError(f"failed to parse {name}: {e}") from None
     df = Dockerfile(escape=escape, directives=direc, meta_args=[], stages=[])
     for node in nodes:
@@ -419,8 +425,8 @@ def label_command(key: str, value: str) -> Command:
 def parse_trigger(expression: str) -> Command:
     """An ONBUILD trigger stored in a base image: one instruction, parsed again."""
     try:
-        nodes = _goparser.parse_string(expression)
-    except _goparser.GoParseError as e:
+        nodes = _goparser().parse_string(expression)
+    except _goparser().GoParseError as e:
         raise DockerfileError(str(e)) from None
     if len(nodes) != 1:
         raise DockerfileError("onbuild trigger should be a single expression")
