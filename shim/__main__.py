@@ -7,6 +7,17 @@ import logging
 import sys
 
 from shim import config
+from shim.pkginit import defer_init, init_constant
+
+
+def _defer_client_parts() -> None:
+    """aiohttp's __init__ imports its whole HTTP client (connectors, cookie jar, happy eyeballs,
+    attrs: 4 MiB of the idle daemon's RSS, issue 17); the server needs aiohttp.web only, and the
+    registry client loads the rest with its first session (shim/pkginit.py). aiohttp.http takes
+    the package's __version__ at import: read from its __init__ (left whole if that fails)."""
+    version = init_constant("aiohttp", "__version__")
+    if version is not None:
+        defer_init("aiohttp", __version__=version)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     level = config.python_log_level(settings.effective_log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _defer_client_parts()
     from shim.app import StartupError, serve
 
     try:

@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import logging
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
+from aiohttp.http import WSMsgType
 
 from shim.api import services
 from shim.api.containers import _attach_stream

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 
-from aiohttp import HttpVersion10, web
+from aiohttp import web
+from aiohttp.http import HttpVersion10
 
 from shim import __version__
 from shim.api.responses import dumps

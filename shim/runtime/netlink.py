@@ -18,41 +18,18 @@ import concurrent.futures
 import contextlib
 import ctypes
 import errno
-import importlib.util
 import logging
 import os
 import socket
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from shim.errors import SystemFailure
+from shim.pkginit import defer_init
 
-
-def _pyroute2_without_its_init() -> None:
-    """pyroute2's package __init__ imports every family it has (NDB, IPDB, ethtool, nl80211, ipvs,
-    wireguard…: 163 modules, 10 MiB of the idle daemon's RSS, issue 17); shimd uses IPRoute only.
-    A package module whose __init__ has not run lets `pyroute2.iproute.linux` load alone (99
-    modules, 5 MiB). The first attribute asked of the package itself (`pyroute2.NDB`, by code
-    that imports pyroute2 whole later) runs the __init__ then, so nothing else sees a difference."""
-    spec = importlib.util.find_spec("pyroute2")
-    if "pyroute2" in sys.modules or spec is None or spec.loader is None:
-        return
-    pkg = importlib.util.module_from_spec(spec)
-    loader, where = spec.loader, list(spec.submodule_search_locations or [])
-
-    def whole(name: str) -> Any:
-        if any(os.path.exists(os.path.join(d, name)) or os.path.exists(os.path.join(d, name + ".py")) for d in where):
-            raise AttributeError(name)  # a submodule: `from pyroute2 import config` imports it alone
-        del pkg.__dict__["__getattr__"]
-        loader.exec_module(pkg)
-        return getattr(pkg, name)
-
-    pkg.__dict__["__getattr__"] = whole
-    sys.modules["pyroute2"] = pkg
-
-
-_pyroute2_without_its_init()
+# pyroute2's __init__ imports all its netlink families (163 modules, 10 MiB of the idle daemon's
+# RSS); shimd uses IPRoute only (99 modules, 5 MiB): shim/pkginit.py.
+defer_init("pyroute2")
 
 from pyroute2.iproute.linux import IPRoute  # noqa: E402 (after the package's stand-in above)
 from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
