@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import sys
 
 from shim import config
 from shim.pkginit import defer_init, init_constant
+
+M_ARENA_MAX = -8  # glibc malloc.h
 
 
 def _defer_client_parts() -> None:
@@ -20,6 +24,14 @@ def _defer_client_parts() -> None:
         defer_init("aiohttp", __version__=version)
 
 
+def _fewer_malloc_arenas() -> None:
+    """glibc gives each thread that allocates its own malloc arena, and memory freed in one (a layer
+    unpacked by a worker thread) mostly stays resident: 2 arenas keep 2 MiB less after a `docker
+    load` (issue 17), and on Python's GIL-bound threads contention for them is nothing."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = config.load(sys.argv[1:] if argv is None else argv)
@@ -29,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     level = config.python_log_level(settings.effective_log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _defer_client_parts()
+    _fewer_malloc_arenas()
     from shim.app import StartupError, serve
 
     try:

@@ -23,13 +23,12 @@ import lzma
 import os
 import shutil
 import stat
+import sys
 import tarfile
 import tempfile
 import typing
 from collections.abc import Callable, Iterator
 from typing import IO
-
-import zstandard
 
 from shim.engine.ports import ArchiveImage, LayerInfo
 from shim.errors import HOST_FAULTS, InvalidParameter, NotFound, host_fault
@@ -61,9 +60,17 @@ def decompressing(raw: IO[bytes]) -> IO[bytes]:
     if magic[:6] == b"\xfd7zXZ\x00":
         return _closing(lzma.LZMAFile(raw, "rb"), raw)
     if magic[:4] == b"\x28\xb5\x2f\xfd":
+        import zstandard  # a C library, loaded with the first zstd layer (issue 17: idle memory)
+
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
         return typing.cast(IO[bytes], reader)
     return raw
+
+
+def _bad_stream() -> tuple[type[BaseException], ...]:
+    """The errors of a corrupt compressed stream; zstandard's only once a zstd layer loaded it."""
+    zstd = sys.modules.get("zstandard")
+    return (EOFError, lzma.LZMAError, gzip.BadGzipFile) + ((zstd.ZstdError,) if zstd is not None else ())
 
 
 def _closing(stream: IO[bytes], raw: IO[bytes]) -> IO[bytes]:
@@ -243,7 +250,7 @@ class LayerStore:
             if e.errno in HOST_FAULTS:  # a full disk is the host's fault, not the archive's
                 raise host_fault(e, "failed to register layer") from e
             raise InvalidParameter(f"invalid layer archive: {e}") from e
-        except (EOFError, lzma.LZMAError, gzip.BadGzipFile, zstandard.ZstdError) as e:
+        except _bad_stream() as e:
             raise InvalidParameter(f"invalid layer archive: {e}") from e
         finally:
             if stage:
