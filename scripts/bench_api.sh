@@ -5,6 +5,8 @@
 # `after` = a shimd of this checkout. Each shimd has its own socket, roots and bridge; both are
 # stopped and swept afterwards. Take the bench lock: flock /tmp/shim-bench.lock scripts/bench_api.sh …
 #   scripts/bench_api.sh OLD_DIR [bench.py args...]     e.g. --only api,rss -o docs/bench-api-latest.md
+# UVLOOP=1 adds a fourth target, `uvloop`: this checkout on uvloop's event loop (uvloop must be
+# installed in .venv; it is not a dependency of shim: docs/PERFORMANCE.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=$(realpath "${1:?usage: $0 OLD_DIR [bench.py args...]}"); shift
@@ -12,10 +14,13 @@ BENCH=${BENCH:-../shared/bench}
 REF_SOCK=${REF_SOCK:-/run/ref-docker/docker.sock}
 WORK=$(mktemp -d /tmp/shimbench-api-XXXXXX)
 declare -A PIDS
-start() {  # name pythonpath bridge bip
+UVLOOP_MAIN='import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); from shim.__main__ import main; sys.exit(main())'
+start() {  # name pythonpath bridge bip [python -c program instead of shimd]
   local d=$WORK/$1
   mkdir -p "$d"; echo '{}' >"$d/daemon.json"
-  PYTHONPATH=$2 .venv/bin/shimd -H "unix://$d/s.sock" --data-root "$d/data" --exec-root "$d/exec" \
+  local cmd=(.venv/bin/shimd)
+  [ -n "${5:-}" ] && cmd=(.venv/bin/python -c "$5")
+  PYTHONPATH=$2 "${cmd[@]}" -H "unix://$d/s.sock" --data-root "$d/data" --exec-root "$d/exec" \
     --pidfile "$d/pid" --config-file "$d/daemon.json" --bridge "$3" --bip "$4" >"$d/log" 2>&1 &
   PIDS[$1]=$!
   for _ in $(seq 1 100); do DOCKER_HOST=unix://$d/s.sock docker version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -32,7 +37,7 @@ cleanup() {
     { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "$WORK" && kill -KILL "${p#/proc/}" 2>/dev/null || true
   done
   grep -o " $WORK[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  for pair in before:shbapi0 after:shbapi1; do
+  for pair in before:shbapi0 after:shbapi1 uvloop:shbapi3; do
     .venv/bin/python - "$WORK/${pair%%:*}/exec" "${pair#*:}" <<'PY' 2>/dev/null || true
 import sys
 sys.path.insert(0, "tests")
@@ -47,8 +52,13 @@ trap cleanup EXIT
 REF_IMAGE_TAR=$PWD/fixtures/build/busybox.tar "$BENCH/reference-dockerd.sh" start >/dev/null
 start before "$OLD" shbapi0 172.30.92.1/24
 start after "" shbapi1 172.30.91.1/24
+EXTRA=()
+if [ "${UVLOOP:-0}" = 1 ]; then
+  start uvloop "" shbapi3 172.30.89.1/24 "$UVLOOP_MAIN"
+  EXTRA=(--target "uvloop=unix://$WORK/uvloop/s.sock:conmon")
+fi
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 python3 "$BENCH/bench.py" --target "dockerd=unix://$REF_SOCK:containerd,containerd-shim-runc-v2" \
   --target "before=unix://$WORK/before/s.sock:conmon" --target "after=unix://$WORK/after/s.sock:conmon" \
-  --image-archive fixtures/build/busybox.tar "$@"
+  "${EXTRA[@]}" --image-archive fixtures/build/busybox.tar "$@"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
