@@ -57,6 +57,10 @@ class Registry:
     def get(self, ref: str) -> Container:
         """By full ID, exact name (with or without /), or unique ID prefix (dockerd's order)."""
         name = ref[1:] if ref.startswith("/") else ref
+        # a full ID or an exact name, the usual refs, by the indexes (refs.lookup scans every container)
+        found = self._by_id.get(name) or self._by_id.get(self._names.get(name, ""))
+        if found is not None:
+            return found
         try:
             cid = refs.lookup(name, ((c.id, [c.name]) for c in self._by_id.values()))
         except refs.RefNotFound:
