@@ -14,7 +14,7 @@ BENCH=${BENCH:-../shared/bench}
 REF_SOCK=${REF_SOCK:-/run/ref-docker/docker.sock}
 WORK=$(mktemp -d /tmp/shimbench-api-XXXXXX)
 declare -A PIDS
-UVLOOP_MAIN='import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); from shim.__main__ import main; sys.exit(main())'
+UVLOOP_MAIN='import asyncio, sys, uvloop; asyncio.run = uvloop.run; from shim.__main__ import main; sys.exit(main())'  # only the main loop: pyroute2's own loops stay asyncio's (uvloop has no AF_NETLINK datagram endpoints)
 start() {  # name pythonpath bridge bip [python -c program instead of shimd]
   local d=$WORK/$1
   mkdir -p "$d"; echo '{}' >"$d/daemon.json"
