@@ -6,7 +6,8 @@
 # stopped and swept afterwards. Take the bench lock: flock /tmp/shim-bench.lock scripts/bench_api.sh …
 #   scripts/bench_api.sh OLD_DIR [bench.py args...]     e.g. --only api,rss -o docs/bench-api-latest.md
 # UVLOOP=1 adds a fourth target, `uvloop`: this checkout on uvloop's event loop (uvloop must be
-# installed in .venv; it is not a dependency of shim: docs/PERFORMANCE.md).
+# installed in .venv; it is not a dependency of shim: docs/PERFORMANCE.md). BENCH_RSS=1 then runs
+# scripts/bench_rss.py on the reference and both shimds (exact attribution; BENCH_RSS_OUTPUT=file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=$(realpath "${1:?usage: $0 OLD_DIR [bench.py args...]}"); shift
@@ -61,4 +62,11 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 python3 "$BENCH/bench.py" --target "dockerd=unix://$REF_SOCK:containerd,containerd-shim-runc-v2" \
   --target "before=unix://$WORK/before/s.sock:conmon" --target "after=unix://$WORK/after/s.sock:conmon" \
   "${EXTRA[@]}" --image-archive fixtures/build/busybox.tar "$@"
+if [ "${BENCH_RSS:-0}" != 0 ]; then
+  # memory with exact attribution (bench.py counts every conmon/containerd on the host by name)
+  echo "load average before bench_rss.py: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  .venv/bin/python scripts/bench_rss.py --target "dockerd=unix://$REF_SOCK:$(dirname "$REF_SOCK")/exec" \
+    --target "before=unix://$WORK/before/s.sock:$WORK/before/exec" --target "after=unix://$WORK/after/s.sock:$WORK/after/exec" \
+    --rounds "${BENCH_RSS_ROUNDS:-3}" ${BENCH_RSS_OUTPUT:+--output "$BENCH_RSS_OUTPUT"}
+fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
