@@ -10,6 +10,7 @@ import os
 import socket
 import time
 import uuid
+from typing import Any
 
 import aiodocker
 import docker
@@ -253,7 +254,7 @@ def test_compose_v1_run_attaches_stdin_stdout_stderr_apart(shimd):
         api.close()
 
 
-def _compose_v1_attaches(api: docker.APIClient, cid: str) -> dict:
+def _compose_v1_attaches(api: docker.APIClient, cid: str) -> dict[str, Any]:
     """compose v1 1.29's attaches after its start (dockerpty's sockets() is a lazy `map`):
     stdin, stdout and stderr apart, each stream=1, logs=0."""
     return {
@@ -262,11 +263,11 @@ def _compose_v1_attaches(api: docker.APIClient, cid: str) -> dict:
     }
 
 
-def _read_out_err(socks: dict) -> tuple[list, list]:
+def _read_out_err(socks: dict[str, Any]) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
     return list(frames_iter(socks["stdout"], tty=False)), list(frames_iter(socks["stderr"], tty=False))
 
 
-def test_compose_v1_run_attaches_right_after_start_join_a_run_still_alive(shimd):
+def test_compose_v1_run_attaches_right_after_start_join_a_run_still_alive(shimd: Any) -> None:
     """What compose v1 1.29 on Python 3 sends for `COMPOSE_INTERACTIVE_NO_CLI=1 run -T`: start,
     then the three attaches, an inspect, and a second start only if the process has exited. When
     the first run is still alive as the attaches land (here it waits for a line on stdin), they
@@ -282,7 +283,7 @@ def test_compose_v1_run_attaches_right_after_start_join_a_run_still_alive(shimd)
                 stdin_open=True,
                 name=_name("cv1"),
             )
-            socks: dict = {}
+            socks: dict[str, Any] = {}
             try:
                 api.start(c["Id"])
                 socks = _compose_v1_attaches(api, c["Id"])
@@ -308,7 +309,7 @@ def _wait_gone(pid: int) -> None:
         time.sleep(0.005)
 
 
-def test_compose_v1_run_attaches_right_after_start_wait_for_the_next_run(shimd):
+def test_compose_v1_run_attaches_right_after_start_wait_for_the_next_run(shimd: Any) -> None:
     """The same requests when the first run's process has ended before the attaches land (gone
     from /proc): each attach waits for the next start, as one to a stopped container (dockerd),
     inspect says exited, compose starts it again, and each attach gets that run's stream once.
@@ -320,7 +321,7 @@ def test_compose_v1_run_attaches_right_after_start_wait_for_the_next_run(shimd):
             c = api.create_container(
                 "busybox", ["sh", "-c", "echo out; echo err >&2; exit 6"], stdin_open=True, name=_name("cv1")
             )
-            socks: dict = {}
+            socks: dict[str, Any] = {}
             try:
                 api.start(c["Id"])
                 _wait_gone(api.inspect_container(c["Id"])["State"]["Pid"])
