@@ -288,8 +288,9 @@ def test_compose_v1_run_attaches_right_after_start_join_a_run_still_alive(shimd:
                 api.start(c["Id"])
                 socks = _compose_v1_attaches(api, c["Id"])
                 assert api.inspect_container(c["Id"])["State"]["Running"]  # blocked on its read
-                # each attach connects to the process's stdio right after its 101, before
-                # compose's next request is read; the process writes only once it has this line
+                # shimd connects each attach to the process's stdio in the loop step after its
+                # 101 (no await before the connect), before it can read compose's next request;
+                # the process writes only once it has this line, sent after the inspect
                 socks["stdin"]._sock.sendall(b"1\n")
                 assert _read_out_err(socks) == ([(1, b"out 1\n")], [(2, b"err 1\n")])  # ended with run 1
                 assert api.wait(c["Id"])["StatusCode"] == 6
