@@ -421,23 +421,24 @@ class RuncRuntime:
     async def wait_exit(self, cid: str) -> ExitInfo:
         # while the process runs, the files its log rotates are compressed (after a shimd restart too)
         await asyncio.to_thread(self._keeper.resume, cid)
-        info = await self._wait_exit(cid)
+        info = await self._exits.follow(
+            cid, lambda: self._read_exit(cid), lambda: self._live_conmon(cid), lambda: self._monitor_gone(cid)
+        )
         await asyncio.to_thread(self._keeper.release, cid)
         return info
 
-    async def _wait_exit(self, cid: str) -> ExitInfo:
-        while True:
-            info = await self._exits.wait(cid, lambda: self._read_exit(cid), timeout=1.0)
-            if info is not None:
-                return info
-            if not await asyncio.to_thread(self._conmon_alive, cid):
-                # the monitor is gone without a word (killed): its exit code is lost with it
-                info = await asyncio.to_thread(self._read_exit, cid)
-                if info is not None:
-                    return info
-                rc, out = await self._runc("state", cid)
-                if rc != 0 or json.loads(out).get("status") == "stopped":
-                    return ExitInfo(exit_code=255, finished_at=time.time())
+    async def _monitor_gone(self, cid: str) -> ExitInfo | None:
+        """After a wake without an exit file: None while the monitor runs; if it is gone without
+        a word (killed), its exit code is lost with it."""
+        if await asyncio.to_thread(self._conmon_alive, cid):
+            return None
+        info = await asyncio.to_thread(self._read_exit, cid)
+        if info is not None:
+            return info
+        rc, out = await self._runc("state", cid)
+        if rc != 0 or json.loads(out).get("status") == "stopped":
+            return ExitInfo(exit_code=255, finished_at=time.time())
+        return None
 
     async def state(self, cid: str) -> RuntimeState:
         info = await asyncio.to_thread(self._read_exit, cid)

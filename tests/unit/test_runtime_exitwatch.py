@@ -41,3 +41,41 @@ async def test_returns_at_once_when_already_there(tmp_path):
     w = ExitWatcher(str(tmp_path))
     assert await w.wait("cid", lambda: read(tmp_path / "cid"), timeout=60) == "0"
     w.close()
+
+
+async def test_follow_wakes_when_the_monitor_dies_without_a_file(tmp_path):
+    # no timer runs while the monitor lives: its pidfd is what wakes the waiter
+    monitor = await asyncio.create_subprocess_exec("sleep", "60")
+    w = ExitWatcher(str(tmp_path))
+    gone_calls = []
+
+    def alive():
+        return monitor.pid if monitor.returncode is None else 0
+
+    async def gone():
+        gone_calls.append(1)
+        return None if alive() else "lost"
+
+    task = asyncio.create_task(w.follow("cid", lambda: read(tmp_path / "cid"), alive, gone))
+    await asyncio.sleep(0.2)
+    assert not task.done() and gone_calls == []
+    monitor.kill()
+    await monitor.wait()
+    assert await asyncio.wait_for(task, 5) == "lost"
+    w.close()
+
+
+async def test_follow_returns_the_file_the_monitor_writes(tmp_path):
+    monitor = await asyncio.create_subprocess_exec("sh", "-c", f"sleep 0.1; echo 7 > {tmp_path}/cid")
+
+    def alive():
+        return monitor.pid if monitor.returncode is None else 0
+
+    async def gone():
+        return None
+
+    w = ExitWatcher(str(tmp_path))
+    result = await asyncio.wait_for(w.follow("cid", lambda: read(tmp_path / "cid"), alive, gone), 5)
+    assert result.strip() == "7"
+    await monitor.wait()
+    w.close()
