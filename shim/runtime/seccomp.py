@@ -92,6 +92,13 @@ def builtin_profile() -> dict[str, Any]:
     return profile
 
 
+@functools.lru_cache(maxsize=64)
+def _builtin_oci(caps: tuple[str, ...]) -> dict[str, Any] | None:
+    """The default profile rendered for one bounding set, once per set (issue 17: every start
+    renders the same few hundred rules); the result is shared, so it is only ever serialized."""
+    return to_oci(builtin_profile(), list(caps))
+
+
 def _min_kernel(value: str) -> tuple[int, int]:
     major, _, minor = value.partition(".")
     return int(major), int(minor)
@@ -181,7 +188,7 @@ def syscall_known(name: str) -> bool:
 def for_container(conf: Confinement, caps: list[str]) -> dict[str, Any] | None:
     """The `linux.seccomp` section for what the engine decided (None: no filter)."""
     if conf.seccomp == BUILTIN:
-        return to_oci(builtin_profile(), caps)
+        return _builtin_oci(tuple(sorted(set(caps))))
     if conf.seccomp_profile is not None:
         return to_oci(conf.seccomp_profile, caps)
     return None

@@ -138,17 +138,16 @@ class Lifecycle:
         if self.health is not None:
             self.health.stop(c.id)
         c.exec_ids.clear()
-        steps: list[tuple[str, Callable[[str], Awaitable[None]]]] = []
+        # The network (netns pin, veth) and the runtime (runc delete, rootfs unmount) are undone
+        # side by side: neither needs the other, and `docker run --rm` waits for both (issue 17).
+        first: list[tuple[str, Callable[[str], Awaitable[None]]]] = [("runtime", core.runtime.cleanup)]
         if core.network is not None:
-            steps.append(("network", core.network.release))
-        steps.append(("runtime", core.runtime.cleanup))
-        steps.extend(("hook", fn) for fn in self.cleanup_hooks)
+            first.append(("network", core.network.release))
+        await asyncio.gather(*(_logged(what, fn, c.id) for what, fn in first))
+        steps: list[tuple[str, Callable[[str], Awaitable[None]]]] = [("hook", fn) for fn in self.cleanup_hooks]
         steps.append(("volumes", core.volumes.release))
         for what, fn in steps:
-            try:
-                await fn(c.id)
-            except Exception:
-                log.exception("cleanup (%s) of %s", what, c.id)
+            await _logged(what, fn, c.id)
 
     # ------------------------------------------------------------ exit and restart policy
 
@@ -288,6 +287,14 @@ class Lifecycle:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+
+
+async def _logged(what: str, fn: Callable[[str], Awaitable[None]], cid: str) -> None:
+    """One cleanup step; its failure is logged, never raised (the seed's Cleanup goes on)."""
+    try:
+        await fn(cid)
+    except Exception:
+        log.exception("cleanup (%s) of %s", what, cid)
 
 
 def _put_back(c: Container, state: ContainerState, has_been_started: bool) -> None:

@@ -84,9 +84,13 @@ class Recovery:
             await core.journal.begin("remove", c.id, volumes=volumes)
             await self._life.teardown(c)
             await core.runtime.remove(c.id)
+            # the endpoints and the mounts are independent records: forgotten side by side
+            steps = [core.volumes.forget(c.id, remove_anonymous=volumes)]
             if core.network is not None:
-                await core.network.forget(c.id)
-            await core.volumes.forget(c.id, remove_anonymous=volumes)
+                steps.append(core.network.forget(c.id))
+            for result in await asyncio.gather(*steps, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    raise result
             await core.store.adelete(KIND, c.id)
         except ShimError as e:
             c.state.removal_in_progress = False
