@@ -55,6 +55,8 @@ def _kernel_events(offset: float, root: int) -> list[tuple[float, str]]:
                 fork = re.search(r" pid=(\d+) child_comm=.* child_pid=(\d+)", rest)
                 if fork and fork.group(1) in mine:
                     mine.add(fork.group(2))
+                    if fork.group(1) in names:  # a thread or fork of a traced program: its name
+                        names[fork.group(2)] = names[fork.group(1)]
                 continue
             pid = re.search(r"pid=(\d+)", rest)
             if pid is None or pid.group(1) not in mine:

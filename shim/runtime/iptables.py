@@ -23,12 +23,16 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import time
 from collections.abc import Callable
 
 from shim.engine.netports import FirewallState
 from shim.errors import SystemFailure
 
 log = logging.getLogger("shim.iptables")
+
+# seconds between two background checks of an unchanged apply (a change always reads the host first)
+CHECK_INTERVAL = 2.0
 
 
 def chain_names(tag: str) -> tuple[str, str, str]:
@@ -117,6 +121,7 @@ class Firewall:
         self._lock = asyncio.Lock()
         self._last: dict[str, str] = {}  # table -> text last applied by us
         self._check: asyncio.Task[None] | None = None  # the background check of an unchanged apply
+        self._checked = -CHECK_INTERVAL  # when the last one began (monotonic)
 
     async def _run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -170,7 +175,11 @@ class Firewall:
             current = state() if callable(state) else state
             tables = render_tables(self.tag, current)
             if all(tables[t] == self._last.get(t) for t in ("nat", "filter")):
-                if self._check is None or self._check.done():
+                # at most one check per CHECK_INTERVAL: a burst of starts (20 in parallel) would
+                # otherwise run an iptables-save after nearly each of them, on the same two cores
+                now = time.monotonic()
+                if (self._check is None or self._check.done()) and now - self._checked >= CHECK_INTERVAL:
+                    self._checked = now
                     self._check = asyncio.get_running_loop().create_task(self._check_later(state))
                 return
             await self._write(tables)
