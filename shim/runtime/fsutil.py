@@ -1,11 +1,16 @@
-"""Runtime adapter helpers: blocking filesystem measurements shared by the adapters."""
+"""Runtime adapter helpers: blocking filesystem measurements and removals shared by the adapters."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
 import os
+import queue
+import secrets
+import shutil
+import threading
 
 
 def tree_size(path: str) -> int:
@@ -41,3 +46,56 @@ def lazy_unmount(target: str) -> int:
             err = ctypes.get_errno()
             return 0 if err in (errno.EINVAL, errno.ENOENT) else err
     return 0
+
+
+class Trash:
+    """Directories removed after the answer (issue 17: `docker run --rm` and `docker rm` waited
+    ~18 ms for the rmtree of a container's directories on ext4). `discard` renames a directory
+    into `<root>/trash/` (one rename, same filesystem: the path is gone at once) and a thread
+    deletes it; what a stopped daemon left there is swept at the next start (`sweep`)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def discard(self, path: str) -> None:
+        """Blocking: `path` (`<root>/<kind>/<name>`) out of sight now, deleted soon."""
+        trash = os.path.join(os.path.dirname(os.path.dirname(path)), "trash")
+        dest = os.path.join(trash, f"{os.path.basename(path)}.{secrets.token_hex(4)}")
+        try:
+            os.makedirs(trash, exist_ok=True)
+            os.rename(path, dest)
+        except FileNotFoundError:
+            return
+        except OSError:  # not renameable (another filesystem below): removed here and now
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        self._put(dest)
+
+    def sweep(self, *roots: str) -> None:
+        """Blocking: what is left in the roots' trash (a daemon stopped before deleting it)."""
+        for root in roots:
+            trash = os.path.join(root, "trash")
+            with contextlib.suppress(OSError):
+                for name in os.listdir(trash):
+                    self._put(os.path.join(trash, name))
+
+    def _put(self, path: str) -> None:
+        self._queue.put(path)
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="shim-trash", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                path = self._queue.get(timeout=5.0)
+            except queue.Empty:
+                with self._guard:  # idle: the thread ends (a later discard starts another)
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            shutil.rmtree(path, ignore_errors=True)

@@ -27,7 +27,7 @@ from shim.runtime import cgroups, logread, oci_spec, overlay
 from shim.runtime import survey as _survey
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, read_sync_message, runc_error_text
 from shim.runtime.exitwatch import ExitWatcher
-from shim.runtime.fsutil import tree_size
+from shim.runtime.fsutil import Trash, tree_size
 from shim.runtime.logfiles import Keeper, Layout
 
 log = logging.getLogger("shim.runtime")
@@ -66,6 +66,7 @@ class RuncRuntime:
         self._exits = ExitWatcher(self.exit_dir)
         self._log_files = Layout(self.data_root)
         self._keeper = Keeper(self._log_files)
+        self._trash = Trash()  # a removed container's directories are deleted after the answer
 
     # --- paths ---------------------------------------------------------------
 
@@ -347,7 +348,7 @@ class RuncRuntime:
         if os.path.islink(link):
             os.unlink(link)
         if drop_bundle:
-            shutil.rmtree(self.bundle(cid), ignore_errors=True)
+            self._trash.discard(self.bundle(cid))
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._exit_file(cid))
         else:  # the process is gone: so are its exec sessions (a crash may have left their files)
@@ -357,7 +358,7 @@ class RuncRuntime:
                         with contextlib.suppress(OSError):
                             os.unlink(os.path.join(self.bundle(cid), name))
         if drop_files:
-            shutil.rmtree(self.container_dir(cid), ignore_errors=True)
+            self._trash.discard(self.container_dir(cid))
 
     # --- daemon start ----------------------------------------------------------------
 
@@ -380,6 +381,7 @@ class RuncRuntime:
         )
         out, _ = await proc.communicate()
         runc = _survey.parse_runc_list(out.decode(errors="replace"))
+        await asyncio.to_thread(self._trash.sweep, self.exec_root, self.data_root)
         h = await asyncio.to_thread(_survey.scan, self.exec_root, self.data_root, runc)
         self._surveyed = dict(h.conmons)
         for cid in sorted(h.ids() - known):
