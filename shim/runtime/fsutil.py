@@ -10,6 +10,7 @@ import os
 import queue
 import secrets
 import shutil
+import struct
 import threading
 
 
@@ -32,8 +33,27 @@ libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 MNT_DETACH = 2
 
 
+_AT_FDCWD = -100
+_AT_SYMLINK_NOFOLLOW = 0x100
+_STATX_ATTR_MOUNT_ROOT = 0x2000
+_statx = getattr(libc, "statx", None)
+if _statx is not None:
+    _statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+
+
 def is_mounted(target: str) -> bool:
+    """Whether `target` is a mount point. statx's STATX_ATTR_MOUNT_ROOT (Linux 5.8) answers for the
+    one path; reading /proc/self/mountinfo costs ~10 µs per mount of the host (11 ms with 500
+    containers: issue 17), so it is only the fallback."""
     target = os.path.realpath(target)
+    if _statx is not None:
+        buf = ctypes.create_string_buffer(256)  # struct statx
+        if _statx(_AT_FDCWD, target.encode(), _AT_SYMLINK_NOFOLLOW, 0, buf) == 0:
+            attrs, mask = struct.unpack_from("=Q", buf, 8)[0], struct.unpack_from("=Q", buf, 56)[0]
+            if mask & _STATX_ATTR_MOUNT_ROOT:
+                return bool(attrs & _STATX_ATTR_MOUNT_ROOT)
+        elif ctypes.get_errno() in (errno.ENOENT, errno.ENOTDIR):
+            return False
     with open("/proc/self/mountinfo") as f:
         return any(line.split()[4] == target for line in f)
 
