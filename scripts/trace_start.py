@@ -82,6 +82,8 @@ def _strace_events(path: str) -> list[tuple[float, str]]:
         http = re.search(r'>, "((?:GET|POST|HEAD|DELETE|PUT|HTTP/1.1) [^\\]*)', rest)
         if http and rest.startswith(("recvfrom", "sendto")):
             ev = ("req   " if rest.startswith("recvfrom") else "resp  ") + http.group(1)
+        elif rest.startswith("sendto(") and "StatusCode" in rest:
+            ev = "resp  (wait body) " + (re.search(r'\{\\?"StatusCode[^}]*\}', rest) or re.search("", "")).group(0)
         elif re.match(r"(fsync|fdatasync|syncfs|sync_file_range)\(", rest):
             ev = "sync  " + rest[:100]
         elif re.match(r"(mount|umount2|setns|unshare)\(", rest):
