@@ -86,29 +86,34 @@ class ExitWatcher:
                 if not fut.done():
                     fut.set_result(None)
 
-    async def wait(self, cid: str, check: Callable[[], T | None], timeout: float | None, pidfd: int = -1) -> T | None:
+    async def wait(
+        self, cid: str, check: Callable[[], T | None], timeout: float, pidfd: int | Callable[[], int] = -1
+    ) -> T | None:
         """Return check() once it is truthy, waking on the exit file's events, on `pidfd` (the
-        monitor's) becoming readable, or after `timeout` (None: no timer); None when it is not by
-        then. `check` blocks (it reads the file): it runs in a thread."""
+        monitor's, or a function giving it after check() ran) becoming readable, or after `timeout`
+        when there is no pidfd; None when it is not by then. `check` blocks (it reads the file):
+        it runs in a thread."""
         if not self._ensure():
             result = await asyncio.to_thread(check)
             if not result:
-                await asyncio.sleep(min(timeout or 0.25, 0.25))
+                await asyncio.sleep(min(timeout, 0.25))
             return result
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._waiters.setdefault(cid, set()).add(fut)
-        if pidfd >= 0:
-            loop.add_reader(pidfd, _wake, fut)
+        fd = -1
         try:
             result = await asyncio.to_thread(check)  # after registering: an exit between the two is not missed
             if result:
                 return result
-            await asyncio.wait([fut], timeout=timeout)
+            fd = pidfd() if callable(pidfd) else pidfd
+            if fd >= 0:  # level-triggered: a monitor that has already ended wakes us at once
+                loop.add_reader(fd, _wake, fut)
+            await asyncio.wait([fut], timeout=None if fd >= 0 else timeout)
             return None
         finally:
-            if pidfd >= 0:
-                loop.remove_reader(pidfd)
+            if fd >= 0:
+                loop.remove_reader(fd)
             waiters = self._waiters.get(cid)
             if waiters is not None:
                 waiters.discard(fut)
@@ -118,30 +123,46 @@ class ExitWatcher:
     async def follow(
         self,
         cid: str,
-        check: Callable[[], T | None],
-        monitor: Callable[[], int],
-        gone: Callable[[], Awaitable[T | None]],
+        read: Callable[[str], T | None],
+        live_monitor: Callable[[str], int],
+        gone: Callable[[str], Awaitable[T | None]],
+        prepare: Callable[[str], None] | None = None,
     ) -> T:
-        """check() once it is truthy: the exit of a running container. `monitor()` (blocking) is
-        the PID of its live monitor or 0; `gone()` the exit to report when the monitor ended
-        without a file, None if the container still runs (then it is followed further)."""
-        pidfd = await asyncio.to_thread(_open_pidfd, monitor)
+        """read(cid) once it is truthy: the exit of a running container. `live_monitor(cid)`
+        (blocking) is the PID of its live monitor or 0; `gone(cid)` the exit to report when the
+        monitor ended without a file, None if the container still runs (then it is followed
+        further). `prepare(cid)` (blocking) runs in the first thread hop, with the pidfd's opening
+        and the first check: one hop per watcher (500 at a daemon start with 500 running)."""
+        fd = [-1]
+
+        def check() -> T | None:
+            return read(cid)
+
+        def monitor() -> int:
+            return live_monitor(cid)
+
+        def first() -> T | None:
+            if prepare is not None:
+                prepare(cid)
+            fd[0] = _open_pidfd(monitor)
+            return check()
+
         try:
-            while True:
-                result = await self.wait(cid, check, timeout=None if pidfd >= 0 else 1.0, pidfd=pidfd)
-                if result:
-                    return result
-                if pidfd >= 0 and not _ended(pidfd):
-                    continue  # an inotify overflow woke every waiter: this monitor still runs
-                result = await gone()
-                if result:
-                    return result
-                if pidfd >= 0:  # ended, yet the container runs: follow its monitor now, if any
-                    os.close(pidfd)
-                    pidfd = await asyncio.to_thread(_open_pidfd, monitor)
+            result = await self.wait(cid, first, 1.0, lambda: fd[0])
+            while not result:
+                if fd[0] < 0 or _ended(fd[0]):  # else an inotify overflow woke every waiter
+                    result = await gone(cid)
+                    if result:
+                        return result
+                    if fd[0] >= 0:  # ended, yet the container runs: follow its monitor now, if any
+                        os.close(fd[0])
+                        fd[0] = -1
+                        fd[0] = await asyncio.to_thread(_open_pidfd, monitor)
+                result = await self.wait(cid, check, 1.0, fd[0])
+            return result
         finally:
-            if pidfd >= 0:
-                os.close(pidfd)
+            if fd[0] >= 0:
+                os.close(fd[0])
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -422,9 +422,8 @@ class RuncRuntime:
 
     async def wait_exit(self, cid: str) -> ExitInfo:
         # while the process runs, the files its log rotates are compressed (after a shimd restart too)
-        await asyncio.to_thread(self._keeper.resume, cid)
         info = await self._exits.follow(
-            cid, lambda: self._read_exit(cid), lambda: self._live_conmon(cid), lambda: self._monitor_gone(cid)
+            cid, self._read_exit, self._live_conmon, self._monitor_gone, self._keeper.resume
         )
         await asyncio.to_thread(self._keeper.release, cid)
         return info

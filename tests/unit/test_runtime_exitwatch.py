@@ -56,7 +56,7 @@ async def test_follow_wakes_when_the_monitor_dies_without_a_file(tmp_path):
         gone_calls.append(1)
         return None if alive() else "lost"
 
-    task = asyncio.create_task(w.follow("cid", lambda: read(tmp_path / "cid"), alive, gone))
+    task = asyncio.create_task(w.follow("cid", lambda _: read(tmp_path / "cid"), lambda _: alive(), lambda _: gone()))
     await asyncio.sleep(0.2)
     assert not task.done() and gone_calls == []
     monitor.kill()
@@ -75,7 +75,8 @@ async def test_follow_returns_the_file_the_monitor_writes(tmp_path):
         return None
 
     w = ExitWatcher(str(tmp_path))
-    result = await asyncio.wait_for(w.follow("cid", lambda: read(tmp_path / "cid"), alive, gone), 5)
+    follow = w.follow("cid", lambda _: read(tmp_path / "cid"), lambda _: alive(), lambda _: gone())
+    result = await asyncio.wait_for(follow, 5)
     assert result.strip() == "7"
     await monitor.wait()
     w.close()
