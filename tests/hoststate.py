@@ -225,6 +225,10 @@ def problems(d: Shimd) -> list[str]:
     bundles = {p.name for p in (Path(d.exec_root) / "containers").glob("*") if _ID.match(p.name)}
     if bundles - api.ids:
         out.append(f"bundles of no container: {sorted(bundles - api.ids)}")
+    # a removal's directories wait in the trash only until its thread has deleted them
+    trash = [p.name for root in (d.data_root, d.exec_root) for p in (Path(root) / "trash").glob("*")]
+    if trash:
+        out.append(f"removed directories still in the trash: {sorted(trash)}")
     return out
 
 
