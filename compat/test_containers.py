@@ -591,7 +591,15 @@ def test_dockerpy_list_filters(client, sleeper):
 
 # ------------------------------------------------------------------ lifecycle
 
-TRAP = "trap 'exit 7' TERM; trap 'exit 9' USR1; trap 'exit 11' HUP; while :; do sleep 0.1; done"
+TRAP = "trap 'exit 7' TERM; trap 'exit 9' USR1; trap 'exit 11' HUP; echo ready; while :; do sleep 0.1; done"
+
+
+def run_trap(eng, *opts):
+    """A container running TRAP, returned once its traps are set (a signal that comes before the
+    shell has set them kills it with the default action: 137, 138, 129 instead of 7, 9, 11)."""
+    name = eng.run_d(*opts, "busybox", "sh", "-c", TRAP)
+    eng.wait_for(lambda: "ready" in eng.cli("logs", name).stdout, what=f"{name} ready")
+    return name
 
 
 @pytest.mark.feature("lifecycle")
@@ -606,7 +614,7 @@ def test_stop_timeout_kills(eng):
 @pytest.mark.feature("lifecycle")
 def test_stop_delivers_term(eng):
     """`docker stop` sends SIGTERM first: a trap that exits 7 gives ExitCode 7."""
-    name = eng.run_d("busybox", "sh", "-c", TRAP)
+    name = run_trap(eng)
     eng.out("stop", "-t", "10", name)
     assert eng.inspect(name)["State"]["ExitCode"] == 7
 
@@ -614,7 +622,7 @@ def test_stop_delivers_term(eng):
 @pytest.mark.feature("lifecycle")
 def test_stop_signal_option(eng):
     """--stop-signal USR1 makes `docker stop` send USR1 (trap exits 9)."""
-    name = eng.run_d("--stop-signal", "USR1", "busybox", "sh", "-c", TRAP)
+    name = run_trap(eng, "--stop-signal", "USR1")
     eng.out("stop", "-t", "10", name)
     assert eng.inspect(name)["State"]["ExitCode"] == 9
     assert eng.inspect(name)["Config"]["StopSignal"] == "USR1"
@@ -624,8 +632,7 @@ def test_stop_signal_option(eng):
 @pytest.mark.api("1.42")
 def test_stop_signal_param_v142(eng):
     """From /v1.42 POST stop?signal=USR1 sends that signal instead of the stop signal (trap exits 9)."""
-    name = eng.run_d("busybox", "sh", "-c", TRAP)
-    time.sleep(0.3)
+    name = run_trap(eng)
     assert eng.http("POST", f"/v1.42/containers/{name}/stop?signal=USR1&t=10").status == 204
     assert eng.inspect(name)["State"]["ExitCode"] == 9
 
@@ -642,7 +649,7 @@ def test_stop_http_204_then_304(eng):
 @pytest.mark.feature("lifecycle")
 def test_kill_default_sigkill(eng):
     """`docker kill` sends SIGKILL: ExitCode 137."""
-    name = eng.run_d("busybox", "sh", "-c", TRAP)
+    name = run_trap(eng)
     assert eng.out("kill", name) == name
     eng.cli("wait", name)
     assert eng.inspect(name)["State"]["ExitCode"] == 137
@@ -651,8 +658,7 @@ def test_kill_default_sigkill(eng):
 @pytest.mark.feature("lifecycle")
 def test_kill_signal_by_name(eng):
     """`docker kill -s HUP` delivers HUP (trap exits 11)."""
-    name = eng.run_d("busybox", "sh", "-c", TRAP)
-    time.sleep(0.3)
+    name = run_trap(eng)
     eng.out("kill", "-s", "HUP", name)
     assert eng.out("wait", name) == "11"
 
@@ -660,8 +666,7 @@ def test_kill_signal_by_name(eng):
 @pytest.mark.feature("lifecycle")
 def test_kill_signal_by_number_http(eng):
     """POST kill?signal=10 (USR1 by number) answers 204 and delivers it."""
-    name = eng.run_d("busybox", "sh", "-c", TRAP)
-    time.sleep(0.3)
+    name = run_trap(eng)
     assert eng.http("POST", f"{V}/containers/{name}/kill?signal=10").status == 204
     assert eng.out("wait", name) == "9"
 
