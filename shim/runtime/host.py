@@ -8,8 +8,7 @@ import resource
 import shutil
 import subprocess
 
-from shim.engine.ports import HostFacts
-from shim.engine.validation import HostLimits
+from shim.engine.ports import HostFacts, HostLimits
 from shim.platforms import go_arch
 from shim.runtime.cgroups import host_memory_total
 from shim.runtime.oci_spec import ALL_CAPS

@@ -16,8 +16,8 @@ import binascii
 from typing import Any
 
 from shim import jsonin
+from shim.engine.distribution.model import RemoteImage, SearchResult
 from shim.engine.distribution.progress import Progress
-from shim.engine.distribution.service import RemoteImage, SearchResult
 from shim.engine.ports import RegistryAuth
 from shim.errors import InvalidParameter
 from shim.translate.versions import Version

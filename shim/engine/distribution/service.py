@@ -21,6 +21,7 @@ from shim.engine import refs
 from shim.engine.distribution import manifest as mf
 from shim.engine.distribution.blobindex import BlobIndex
 from shim.engine.distribution.errors import pull_error
+from shim.engine.distribution.model import RemoteImage, SearchResult
 from shim.engine.distribution.progress import Progress, message
 from shim.engine.distribution.pull import Outcome, fetch_config, pull_tag, resolve
 from shim.engine.distribution.push import push_tags
@@ -34,26 +35,6 @@ from shim.filters import Filters
 log = logging.getLogger("shim.distribution")
 
 DEFAULT_SEARCH_LIMIT = 25
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RemoteImage:
-    """GET /distribution/{name}/json: what a reference names on its registry."""
-
-    media_type: str
-    digest: str
-    size: int
-    urls: tuple[str, ...]
-    platforms: list[dict[str, Any]]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SearchResult:
-    name: str
-    description: str
-    star_count: int
-    is_official: bool
-    is_automated: bool
 
 
 def parse_pull_ref(from_image: str, tag: str) -> ImageRef:

@@ -23,13 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shim.engine.ports import HostLimits
 from shim.engine.validation import names
 from shim.engine.validation.container import (
     check_config,
     check_host_config,
     check_resources_and_policy,
 )
-from shim.engine.validation.facts import HostLimits
 from shim.engine.validation.modes import Lookup
 from shim.errors import InvalidParameter
 

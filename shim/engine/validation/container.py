@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from shim.engine import mounts as mp_
+from shim.engine.ports import HostLimits
 from shim.engine.security import parse_security_opts
 from shim.engine.signals import parse_signal
 from shim.engine.validation import names
-from shim.engine.validation.facts import HostLimits
 from shim.engine.validation.modes import Lookup, check_modes, check_network_conflicts, check_sysctls
 from shim.engine.validation.ports import check_bindings, check_exposed
 from shim.engine.validation.resources import check_resources, items

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shim.engine.validation.facts import HostLimits
+from shim.engine.ports import HostLimits
 from shim.errors import InvalidParameter
 
 LINUX_MIN_MEMORY = 6 * 1024 * 1024
