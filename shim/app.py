@@ -28,6 +28,7 @@ from shim.engine.build.service import BuildService
 from shim.engine.containers import ContainerService
 from shim.engine.daemon import Engine
 from shim.engine.distribution.blobindex import BlobIndex
+from shim.engine.distribution.registries import policy_of
 from shim.engine.distribution.service import DistributionService
 from shim.engine.events import Events
 from shim.engine.execs import ExecService
@@ -130,7 +131,7 @@ def _distribution_service(
     return DistributionService(
         images=images,
         layers=layers,
-        registry=AiohttpRegistry(settings),
+        registry=AiohttpRegistry(lambda: policy_of(settings)),
         blobs=BlobIndex(store),
         host_arch=images.host_arch,
         options=settings,

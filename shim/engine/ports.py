@@ -9,7 +9,7 @@ receives those plus everything the engine has already resolved.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from shim.engine.model import Container
@@ -678,6 +678,20 @@ class RegistryRepository(Protocol):
     async def tags(self) -> list[str]: ...
 
     async def close(self) -> None: ...
+
+
+class EndpointPolicy(Protocol):
+    """dockerd's rules for where a registry is reached (engine/distribution/registries.py
+    `RegistryPolicy`); the adapter only adds the name resolution the insecure-CIDR check needs."""
+
+    def hosts_to_check(self, host: str) -> list[str]: ...
+
+    def lookup_name(self, host: str) -> str | None:
+        """The name to resolve for is_secure(), or None when the check needs no lookup."""
+
+    def is_secure(self, host: str, addresses: Iterable[str] = ()) -> bool: ...
+
+    def endpoints(self, host: str, secure_of: dict[str, bool], *, push: bool = False) -> list[Endpoint]: ...
 
 
 class RegistryClient(Protocol):

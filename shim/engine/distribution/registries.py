@@ -155,6 +155,11 @@ class RegistryPolicy:
         """Whether is_secure() wants the host's addresses (a name, not a configured host:port)."""
         return not self._official(host) and host not in self._hosts
 
+    def lookup_name(self, host: str) -> str | None:
+        """The name is_secure() wants resolved: none for the Hub, a configured host:port or an IP."""
+        name, _ = split_host_port(host)
+        return name if self.needs_lookup(host) and not _is_ip(name) else None
+
     def is_secure(self, host: str, addresses: Iterable[str] = ()) -> bool:
         """isSecureIndex: configured host:port first, then the CIDRs against the addresses
         (the resolved ones; the host itself when it is an IP literal)."""

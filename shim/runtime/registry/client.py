@@ -23,8 +23,15 @@ from typing import Any
 
 import aiohttp
 
-from shim.engine.distribution.registries import RegistryOptions, RegistryPolicy, policy_of, split_host_port
-from shim.engine.ports import BlobStream, Endpoint, FetchedManifest, RegistryAuth, RegistryError, RegistryUnreachable
+from shim.engine.ports import (
+    BlobStream,
+    Endpoint,
+    EndpointPolicy,
+    FetchedManifest,
+    RegistryAuth,
+    RegistryError,
+    RegistryUnreachable,
+)
 from shim.runtime.registry import tls
 from shim.runtime.registry.auth import (
     Challenge,
@@ -123,25 +130,18 @@ class AiohttpRegistry:
 
     def __init__(
         self,
-        options: RegistryOptions | RegistryPolicy,
+        policy: Callable[[], EndpointPolicy],
         *,
         certs_dir: str = tls.CERTS_DIR,
         proxies: ProxyConfig | None = None,
         resolve: Callable[[str], Any] | None = None,
     ) -> None:
-        self._options = options
+        self._policy = policy  # asked at each use: a SIGHUP may have changed the settings
         self.certs_dir = certs_dir
         self.proxies = proxies if proxies is not None else ProxyConfig.from_env()
         self._resolve = resolve
         self._session: aiohttp.ClientSession | None = None
         self.tokens = TokenCache()
-
-    @property
-    def policy(self) -> RegistryPolicy:
-        """Built from the settings as they are now (a SIGHUP may have changed them)."""
-        if isinstance(self._options, RegistryPolicy):
-            return self._options
-        return policy_of(self._options)
 
     # --- plumbing --------------------------------------------------------------------
     def _http(self) -> aiohttp.ClientSession:
@@ -159,8 +159,7 @@ class AiohttpRegistry:
             await self._session.close()
             self._session = None
 
-    async def _addresses(self, host: str) -> list[str]:
-        name, _ = split_host_port(host)
+    async def _addresses(self, name: str) -> list[str]:
         if self._resolve is not None:
             return list(await self._resolve(name))
         try:
@@ -170,12 +169,12 @@ class AiohttpRegistry:
         return sorted({str(i[4][0]) for i in infos})
 
     async def endpoints(self, host: str, *, push: bool) -> list[Endpoint]:
+        policy = self._policy()
         secure_of = {}
-        for h in self.policy.hosts_to_check(host):
-            name, _ = split_host_port(h)
-            addrs = await self._addresses(h) if self.policy.needs_lookup(h) and not _is_ip(name) else []
-            secure_of[h] = self.policy.is_secure(h, addrs)
-        return self.policy.endpoints(host, secure_of, push=push)
+        for h in policy.hosts_to_check(host):
+            name = policy.lookup_name(h)
+            secure_of[h] = policy.is_secure(h, await self._addresses(name) if name else [])
+        return policy.endpoints(host, secure_of, push=push)
 
     async def _ssl(self, endpoint: Endpoint, url: str) -> ssl.SSLContext | bool | None:
         if not url.startswith("https://"):
@@ -344,16 +343,6 @@ class AiohttpRegistry:
         except (ValueError, AttributeError):
             raise RegistryError(200, "", "", "invalid search response from the registry") from None
         return [r for r in results if isinstance(r, dict)]
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class _Blob:
