@@ -27,7 +27,7 @@ from shim.api.streams import (
     stdcopy_frame,
     until_client_gone,
 )
-from shim.api.validate import json_body, read_bounded, validate
+from shim.api.validate import check, json_body, read_bounded
 from shim.engine.containers import AttachSession, ContainerService
 from shim.engine.model import ListQuery
 from shim.engine.ports import LogChunk, LogQuery
@@ -94,7 +94,7 @@ async def start(request: web.Request) -> web.Response:
             await read_bounded(request),
         )
     if hc is not None:
-        validate({"HostConfig": hc}, "container_create")  # the shapes a create's HostConfig must have
+        await check({"HostConfig": hc}, "container_create")  # the shapes a create's HostConfig must have
     await services.containers(request).start(_id(request), host_config=hc)
     return no_content()
 

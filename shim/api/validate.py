@@ -15,6 +15,7 @@ malformed JSON, we do better.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Iterator
@@ -59,6 +60,9 @@ def _go_type(_validator: Any, go_type: str, value: Any, _schema: Any) -> Iterato
         yield jsonschema.ValidationError(f"json: cannot unmarshal number {value} into a Go value of type {go_type}")
 
 
+_compiled: set[str] = set()  # schemas whose _validator is cached
+
+
 @functools.cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
     # jsonschema (with referencing, attrs, rpds: 3 MiB) is imported with the first request that has
@@ -90,6 +94,14 @@ def validate(obj: Any, name: str) -> None:
         raise InvalidParameter(f"invalid parameter {_field(err.absolute_path)}: {shorten(err.message)}")
 
 
+async def check(obj: Any, name: str) -> None:
+    """validate() from a handler: the first use of a schema reads its file and compiles it, off the loop."""
+    if name not in _compiled:
+        await asyncio.to_thread(_validator, name)
+        _compiled.add(name)
+    validate(obj, name)
+
+
 def check_json_content_type(request: web.Request) -> None:
     ctype = request.headers.get("Content-Type", "")
     base = ctype.split(";")[0].strip()
@@ -119,5 +131,5 @@ async def json_body(request: web.Request, schema: str | None = None, *, allow_em
         raise InvalidParameter("invalid JSON: request body is empty")
     obj = jsonin.loads(raw)
     if schema is not None:
-        validate(obj, schema)
+        await check(obj, schema)
     return obj

@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parents[2] / "shim"
 # Pure modules every layer may import: they import nothing of shim's but each other.
 SHARED = {"errors", "labels", "filters", "times", "platforms", "jsonin"}
 # The process around the layers (flags, listeners, TLS, systemd, metrics): beside them, not in them.
-PROCESS = {"__init__", "__main__", "config", "hosts", "listeners", "tlsrelay", "systemd", "metrics"}
+PROCESS = {"__init__", "__main__", "config", "hosts", "listeners", "tlsrelay", "systemd", "metrics", "blockguard"}
 # The composition root: the one module that builds runtime adapters and hands them to the engine.
 ROOT = "shim.app"
 # The daemon's `Settings` (shim/config.py) are the engine's input: Engine, the network service and
@@ -102,6 +102,8 @@ def violation(module: str, imported: str) -> str | None:
         return f"the {layer} layer does not use {top}"
     if top == "prometheus_client" and module != "shim.metrics":
         return "only shim/metrics.py loads prometheus_client"
+    if top == "blockbuster" and module != "shim.blockguard":
+        return "only shim/blockguard.py loads blockbuster (a test dependency, opt-in in shimd)"
     if top != "shim" or imported == "shim":
         return None
     target = layer_of(imported)

@@ -86,7 +86,7 @@ class LayerPusher:
                     await self._remember(diff_id, s.digest, s.size)
                     return mf.Descriptor(mf.DOCKER_LAYER, s.digest, s.size)
             # 3. compressed and uploaded
-            total = self.svc.layers.layer_size(diff_id)
+            total = await asyncio.to_thread(self.svc.layers.layer_size, diff_id)  # reads a file when not cached
             gz: GzipLayer = await asyncio.to_thread(self.svc.layers.gzip_layer, diff_id)
             reported = 0
 
