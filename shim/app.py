@@ -231,7 +231,10 @@ async def serve(settings: Settings) -> None:
         await runner.setup()
         await serving.start(runner, settings)
         systemd.notify("READY=1")
+        guard = _blocking_guard()  # opt-in (SHIM_BLOCKING_GUARD=1): serving only, start and stop are not watched
         await _wait_for_stop()
+        if guard is not None:
+            guard.deactivate()
         systemd.notify("STOPPING=1")
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
@@ -250,6 +253,16 @@ async def serve(settings: Settings) -> None:
                 os.unlink(settings.pidfile)
             except FileNotFoundError:
                 pass
+
+
+def _blocking_guard() -> Any:
+    """shim.blockguard, active, when the environment asks for it (tests); None otherwise, and then
+    blockbuster (a test dependency) is never imported."""
+    if os.environ.get("SHIM_BLOCKING_GUARD") != "1":
+        return None
+    from shim import blockguard
+
+    return blockguard.from_environment()
 
 
 def _metrics_module(settings: Settings) -> Any:

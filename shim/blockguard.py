@@ -16,7 +16,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
@@ -61,8 +61,10 @@ def _from_test_body(tests_dir: str) -> Callable[[], bool]:
     return check
 
 
-def _reporter(name: str) -> Callable[[], bool]:
-    """The daemon's mode: log a blocking call reached through shim's code, then let it run."""
+def _reporter(name: str, allowed: list[tuple[str, Iterable[str]]]) -> Callable[[], bool]:
+    """The daemon's mode: log a blocking call reached through shim's code, then let it run. `allowed`
+    is the function's own list (blockbuster's: a subprocess start's exec-status read, a thread's
+    start, and ours of ALLOWED), honoured as blockbuster does."""
     log = logging.getLogger("shim.blockguard")
 
     def report() -> bool:
@@ -70,10 +72,11 @@ def _reporter(name: str) -> Callable[[], bool]:
         stack = []
         while frame is not None:
             code = frame.f_code
-            if any(code.co_filename.endswith(f) and code.co_name in fns for f, fns, _ in ALLOWED):
+            filename = code.co_filename.replace("\\", "/")
+            if any(filename.endswith(f) and code.co_name in fns for f, fns in allowed):
                 return True
-            if code.co_filename.startswith(_SHIM):
-                stack.append(f"{code.co_filename[len(_SHIM) :]}:{frame.f_lineno} {code.co_name}")
+            if filename.startswith(_SHIM):
+                stack.append(f"{filename[len(_SHIM) :]}:{frame.f_lineno} {code.co_name}")
             frame = frame.f_back
         if stack:
             log.error("%s: %s from %s", MARK, name, " <- ".join(stack))
@@ -92,7 +95,7 @@ def make(*, tests_dir: str | None = None, report: bool = False) -> BlockBuster:
         for filename, functions, _why in ALLOWED:
             fn.can_block_in(filename, functions)
         if report:
-            fn.can_block_predicate = _either(fn.can_block_predicate, _reporter(fn.full_name))
+            fn.can_block_predicate = _either(fn.can_block_predicate, _reporter(fn.full_name, fn.can_block_functions))
         elif scaffolding is not None:
             fn.can_block_predicate = _either(fn.can_block_predicate, scaffolding)
     return guard

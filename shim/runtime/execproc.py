@@ -102,30 +102,30 @@ class ExecProcess:
 
     async def _wait(self) -> int:
         rc = await self._proc.wait()
-        if not self.pid:
-            with contextlib.suppress(OSError, ValueError), open(self._pid_file) as f:
-                self.pid = int(f.read().strip() or 0)
-        if rc != 0:
-            self.runc_error = await asyncio.to_thread(_runc_log_error, self._log_file)
-        for path in (self._spec_path, self._pid_file, self._log_file):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        pid, self.runc_error = await asyncio.to_thread(self._collect, rc)
+        self.pid = self.pid or pid
         self._decide(keep=not self.runc_error)
         if self.runc_error:
             return 126  # dockerd: an exec that could not start exits 126
         return rc if rc >= 0 else 128 - rc
 
+    def _collect(self, rc: int) -> tuple[int, str]:
+        """After runc exec ended (in a thread): the pid it wrote, the error it logged if it failed,
+        and its files removed."""
+        pid = 0 if self.pid else _read_pid(self._pid_file)
+        error = _runc_log_error(self._log_file) if rc != 0 else ""
+        for path in (self._spec_path, self._pid_file, self._log_file):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return pid, error
+
     async def read_pid(self) -> int:
         for _ in range(100):
-            try:
-                with open(self._pid_file) as f:
-                    text = f.read().strip()
-                if text:
-                    self.pid = int(text)
-                    self._decide(keep=True)
-                    return self.pid
-            except (OSError, ValueError):
-                pass
+            pid = await asyncio.to_thread(_read_pid, self._pid_file)
+            if pid:
+                self.pid = pid
+                self._decide(keep=True)
+                return self.pid
             if self._exit_task.done():
                 break
             await asyncio.sleep(0.01)
@@ -311,6 +311,15 @@ class ExecRuntime:
                 os.unlink(spec_path)
             raise
         return ExecProcess(proc, master, spec_path, pid_file, log_file)
+
+
+def _read_pid(path: str) -> int:
+    """The pid runc wrote (--pid-file); 0 while it has not."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _runc_log_error(path: str) -> str:

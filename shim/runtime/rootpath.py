@@ -30,15 +30,21 @@ from shim.errors import InvalidParameter
 MAX_SYMLINKS = 255  # moby's FollowSymlinkInScope gives up after this many links
 
 
+def _absolute(path: str) -> str:
+    """os.path.abspath without asking for the working directory when the path is absolute already
+    (it always is from the engine: ContainerView is built on the event loop)."""
+    return posixpath.normpath(path) if path.startswith("/") else os.path.abspath(path)
+
+
 class ContainerView:
     """A container's filesystem from the host: its root plus (destination, host source, rw) mounts."""
 
     def __init__(
         self, rootfs: str, mounts: Iterable[tuple[str, str, bool]] = (), readonly_rootfs: bool = False
     ) -> None:
-        self.rootfs = os.path.abspath(rootfs)
+        self.rootfs = _absolute(rootfs)
         self.mounts = sorted(
-            ((posixpath.normpath(d), os.path.abspath(s), rw) for d, s, rw in mounts),
+            ((posixpath.normpath(d), _absolute(s), rw) for d, s, rw in mounts),
             key=lambda m: len(m[0]),
             reverse=True,
         )

@@ -283,7 +283,10 @@ class RuncRuntime:
         os.close(sync_w)
         os.close(start_r)
         try:
-            os.write(start_w, b"0")  # conmon waits for this before forking runc
+            # conmon waits for this byte before forking runc; the pipe is new and empty, so the
+            # write can't block: non-blocking says so (the read end, conmon's, stays blocking)
+            os.set_blocking(start_w, False)
+            os.write(start_w, b"0")
             os.close(start_w)
             start_w = -1
             msg = await read_sync_message(sync_r)

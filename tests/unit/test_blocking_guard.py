@@ -83,3 +83,21 @@ async def test_an_engine_coroutine_that_blocks_fails(tmp_path):
 def test_the_allow_list_is_short_and_says_why():
     assert len(blockguard.ALLOWED) <= 4
     assert all(why for _, _, why in blockguard.ALLOWED)
+
+
+async def test_the_daemons_mode_logs_the_call_with_its_stack_and_lets_it_run(tmp_path, caplog):
+    # SHIM_BLOCKING_GUARD=1 in shimd (tests/integration/test_blocking_guard.py reads these lines)
+    store = Store(tmp_path)
+
+    @observe.timed("test", "restore")
+    async def restore():
+        return store.load_all("things")
+
+    guard = blockguard.make(report=True)
+    guard.activate()
+    try:
+        assert await restore() == {}
+    finally:
+        guard.deactivate()
+    lines = [r.getMessage() for r in caplog.records if r.name == "shim.blockguard"]
+    assert lines and all(blockguard.MARK in line and "engine/store.py" in line for line in lines), lines
