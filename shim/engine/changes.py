@@ -19,27 +19,27 @@ VALID = {"cmd", "entrypoint", "env", "expose", "label", "onbuild", "stopsignal",
 
 
 def _json_or_shell(args: str) -> list[str]:
-    s = args.strip()
-    if s.startswith("["):
-        try:
-            val = jsonin.loads(s)
-        except InvalidParameter:
-            val = None
-        if isinstance(val, list) and all(isinstance(v, str) for v in val):
-            return val
-    return ["/bin/sh", "-c", s]
+    val = _json_list(args)
+    if val is not None and all(isinstance(v, str) for v in val):
+        return val
+    return ["/bin/sh", "-c", args.strip()]
 
 
 def _json_or_words(args: str) -> list[str]:
+    val = _json_list(args)
+    return [str(v) for v in val] if val is not None else args.strip().split()
+
+
+def _json_list(args: str) -> list[Any] | None:
+    """The instruction's JSON array form (`["a", "b"]`), or None when it is not one."""
     s = args.strip()
-    if s.startswith("["):
-        try:
-            val = jsonin.loads(s)
-        except InvalidParameter:
-            val = None
-        if isinstance(val, list):
-            return [str(v) for v in val]
-    return s.split()
+    if not s.startswith("["):
+        return None
+    try:
+        val = jsonin.loads(s)
+    except InvalidParameter:
+        return None
+    return val if isinstance(val, list) else None
 
 
 def _pairs(instr: str, args: str) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ from shim.runtime import overlay, tarsafe
 from shim.runtime.fsutil import lazy_unmount
 from shim.runtime.layers import open_decompressed, tar_diff
 from shim.runtime.registry.proxy import ProxyConfig
-from shim.runtime.rootfs_io import INIT_PATHS, extract_archive
+from shim.runtime.rootfs_io import extract_archive, placeholder
 from shim.runtime.rootpath import ContainerView, secure_join
 
 CHUNK = 1 << 20
@@ -207,7 +207,7 @@ class BuildFiles:
             return ""
         fd, path = tempfile.mkstemp(dir=os.path.dirname(upper), suffix=".tar")
         os.close(fd)
-        tar_diff(upper, path, skip=_placeholder)
+        tar_diff(upper, path, skip=placeholder)
         return path
 
     def fetch_url(self, workspace: str, url: str) -> tuple[str, str, float]:
@@ -463,15 +463,6 @@ def _has_changes(upper: str) -> bool:
         for name in dirnames + filenames:
             p = os.path.join(dirpath, name)
             rel = "/" + os.path.relpath(p, upper)
-            if not _placeholder(rel, os.lstat(p)):
+            if not placeholder(rel, os.lstat(p)):
                 return True
     return False
-
-
-def _placeholder(path: str, st: os.stat_result) -> bool:
-    """Empty mount points runc made in a RUN container's upper dir (/etc/hosts, /proc, …)."""
-    if path not in INIT_PATHS:
-        return False
-    if stat.S_ISREG(st.st_mode):
-        return st.st_size == 0
-    return stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)

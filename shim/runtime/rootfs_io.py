@@ -170,7 +170,8 @@ INIT_PATHS = {
 }
 
 
-def _placeholder(path: str, st: os.stat_result) -> bool:
+def placeholder(path: str, st: os.stat_result) -> bool:
+    """Empty mount points runc made in a container's upper dir (/etc/hosts, /proc, …)."""
     if path not in INIT_PATHS:
         return False
     if stat.S_ISREG(st.st_mode):
@@ -199,7 +200,7 @@ def changes(upper: str, layer_dirs: list[str]) -> list[tuple[str, int]]:
                 st = os.lstat(host)
             except FileNotFoundError:
                 continue
-            if _placeholder(path, st):
+            if placeholder(path, st):
                 continue
             if _is_whiteout(st):
                 kind = CHANGE_DELETE

@@ -145,23 +145,13 @@ class PatternMatcher:
 
     def matches(self, file: str) -> bool:
         """The file or its parent at the pattern's depth matches (what the CLI uses to pick files)."""
-        file = go_clean(file)
-        if file == ".":
-            return False
-        parent = posixpath.dirname(file) or "."
-        parent_dirs = parent.split("/")
-        matched = False
-        for pat in self.patterns:
-            if pat.exclusion != matched:
-                continue
-            m = pat.match(file)
-            if not m and parent != "." and len(pat.dirs) <= len(parent_dirs):
-                m = pat.match("/".join(parent_dirs[: len(pat.dirs)]))
-            if m:
-                matched = not pat.exclusion
-        return matched
+        return self._matches(file, any_parent=False)
 
     def matches_or_parent_matches(self, file: str) -> bool:
+        """The file or any of its parents matches (moby's MatchesOrParentMatches)."""
+        return self._matches(file, any_parent=True)
+
+    def _matches(self, file: str, *, any_parent: bool) -> bool:
         file = go_clean(file)
         if file == ".":
             return False
@@ -172,8 +162,10 @@ class PatternMatcher:
             if pat.exclusion != matched:
                 continue
             m = pat.match(file)
-            if not m and parent != ".":
+            if not m and parent != "." and any_parent:
                 m = any(pat.match("/".join(parent_dirs[: i + 1])) for i in range(len(parent_dirs)))
+            elif not m and parent != "." and len(pat.dirs) <= len(parent_dirs):
+                m = pat.match("/".join(parent_dirs[: len(pat.dirs)]))
             if m:
                 matched = not pat.exclusion
         return matched
