@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from shim.errors import InvalidParameter
+from shim.platforms import Platform as Platform  # re-exported: descriptors and selection speak of it
 from shim.platforms import go_arch
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -49,16 +50,6 @@ class Descriptor:
     def short_id(self) -> str:
         """stringid.TruncateID of the digest: the id progress lines carry."""
         return self.digest.partition(":")[2][:12]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str = ""
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -174,7 +165,7 @@ _ARCH_ALIASES = {
 def normalize_platform(p: Platform) -> Platform:
     """containerd's platforms.Normalize: arm64's v8 variant is the default; arm defaults to v7."""
     os_ = (p.os or "linux").lower()
-    arch = go_arch(p.architecture.lower()) if p.architecture else ""
+    arch = go_arch(p.arch.lower()) if p.arch else ""
     variant = p.variant.lower()
     if arch == "arm64" and variant in ("8", "v8"):
         variant = ""
@@ -205,7 +196,7 @@ def matches(want: Platform, have: Platform | None) -> bool:
     if have is None:
         return False
     h = normalize_platform(have)
-    if h.os != want.os or (want.architecture and h.architecture != want.architecture):
+    if h.os != want.os or (want.arch and h.arch != want.arch):
         return False
     return not want.variant or not h.variant or want.variant == h.variant
 

@@ -275,7 +275,7 @@ class DistributionService:
 def _platform_json(p: mf.Platform | None) -> dict[str, Any]:
     if p is None:
         return {}
-    out: dict[str, Any] = {"architecture": p.architecture, "os": p.os}
+    out: dict[str, Any] = {"architecture": p.arch, "os": p.os}
     if p.variant:
         out["variant"] = p.variant
     return out
