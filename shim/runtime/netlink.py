@@ -368,19 +368,8 @@ class Netlink:
 
     # ------------------------------------------------------------ endpoints
 
-    def _add_endpoint(
-        self,
-        netns: str,
-        bridge: str,
-        host_if: str,
-        ifname: str,
-        address: str,
-        prefix: int,
-        gateway: str | None,
-        mac: str,
-        mtu: int,
-        owner: str,
-    ) -> None:
+    def _add_endpoint(self, netns: str, bridge: str, host_if: str, mtu: int, owner: str) -> None:
+        """The veth pair, its peer born in `netns` as a temporary name (_configure_peer names it)."""
         tmp = "tmp" + host_if[4:]
         with _ipr() as ip:
             br = _index(bridge)
@@ -441,9 +430,7 @@ class Netlink:
 
         `gateway` None: no default route (Internal networks, or not the first network)."""
         try:
-            await asyncio.to_thread(
-                self._add_endpoint, netns, bridge, host_if, ifname, address, prefix, gateway, mac, mtu, owner or host_if
-            )
+            await asyncio.to_thread(self._add_endpoint, netns, bridge, host_if, mtu, owner or host_if)
             tmp = "tmp" + host_if[4:]
             await self._ns.run_in(netns, lambda: self._configure_peer(tmp, ifname, address, prefix, gateway, mac))
         except (NetlinkError, OSError) as e:
