@@ -20,8 +20,10 @@ from typing import Any
 
 from shim.errors import InvalidParameter
 
-# container.Config, in Go struct order; None marks `omitempty` fields.
-_CONFIG_FIELDS: list[tuple[str, Any]] = [
+# container.Config, in Go struct order, with Go's zero values: None marks `omitempty` fields, `...`
+# the slices and maps that are not omitempty (null when unset). translate/images.py renders
+# inspect's Config from the same table.
+CONFIG_FIELDS: list[tuple[str, Any]] = [
     ("Hostname", ""),
     ("Domainname", ""),
     ("User", ""),
@@ -32,24 +34,22 @@ _CONFIG_FIELDS: list[tuple[str, Any]] = [
     ("Tty", False),
     ("OpenStdin", False),
     ("StdinOnce", False),
-    ("Env", None),
-    ("Cmd", None),
+    ("Env", ...),
+    ("Cmd", ...),
     ("Healthcheck", None),
     ("ArgsEscaped", None),
     ("Image", ""),
-    ("Volumes", None),
+    ("Volumes", ...),
     ("WorkingDir", ""),
-    ("Entrypoint", None),
+    ("Entrypoint", ...),
     ("NetworkDisabled", None),
     ("MacAddress", None),
-    ("OnBuild", None),
-    ("Labels", None),
+    ("OnBuild", ...),
+    ("Labels", ...),
     ("StopSignal", None),
     ("StopTimeout", None),
     ("Shell", None),
 ]
-# Fields that are not omitempty but may be null (slices/maps): kept as null when absent.
-_CONFIG_NULLABLE = {"Env", "Cmd", "Volumes", "Entrypoint", "OnBuild", "Labels"}
 
 # container.HostConfig as dockerd 20.10 renders it (api-traffic 3.3), then newer optional fields.
 _HOST_CONFIG_FIELDS: list[tuple[str, Any]] = [
@@ -153,10 +153,12 @@ DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 def normalize_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
     cfg = cfg or {}
     out: dict[str, Any] = {}
-    for key, default in _CONFIG_FIELDS:
+    for key, default in CONFIG_FIELDS:
         val = cfg.get(key)
-        if default is None:
-            if val not in (None, "", {}, [], False) or (key in _CONFIG_NULLABLE):
+        if default is ...:  # kept as null when absent
+            out[key] = copy.deepcopy(val)
+        elif default is None:
+            if val not in (None, "", {}, [], False):
                 out[key] = copy.deepcopy(val)
         else:
             out[key] = default if val is None else copy.deepcopy(val)

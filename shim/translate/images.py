@@ -18,38 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from shim import jsonin
+from shim.engine.containerconfig import CONFIG_FIELDS
 from shim.errors import InvalidParameter, NotFound
 from shim.times import ZERO_TIME
 from shim.translate.versions import Version
 
-# container.Config in Go field order; None marks `omitempty` fields.
-_CONFIG_FIELDS: list[tuple[str, Any]] = [
-    ("Hostname", ""),
-    ("Domainname", ""),
-    ("User", ""),
-    ("AttachStdin", False),
-    ("AttachStdout", False),
-    ("AttachStderr", False),
-    ("ExposedPorts", None),
-    ("Tty", False),
-    ("OpenStdin", False),
-    ("StdinOnce", False),
-    ("Env", ...),
-    ("Cmd", ...),
-    ("Healthcheck", None),
-    ("ArgsEscaped", None),
-    ("Image", ""),
-    ("Volumes", ...),
-    ("WorkingDir", ""),
-    ("Entrypoint", ...),
-    ("NetworkDisabled", None),
-    ("MacAddress", None),
-    ("OnBuild", ...),
-    ("Labels", ...),
-    ("StopSignal", None),
-    ("StopTimeout", None),
-    ("Shell", None),
-]
 # Fields that are not image configuration; API 1.50 stopped returning them.
 _CONTAINER_ONLY = {
     "Hostname",
@@ -73,7 +46,7 @@ def container_config(cfg: dict[str, Any] | None, version: Version | None = None)
     cfg = cfg or {}
     out: dict[str, Any] = {}
     oci = version is not None and version.ge("1.52")
-    for key, zero in _CONFIG_FIELDS:
+    for key, zero in CONFIG_FIELDS:
         if version is not None and version.ge("1.50") and key in _CONTAINER_ONLY:
             continue
         val = cfg.get(key)

@@ -29,6 +29,7 @@ PORTS = re.compile(r"^shim\.engine\.\w*ports(\.\w+)*$")
 # The engine's facts that translate/ renders (dataclasses, no services, no I/O). A new facts module
 # goes here; a service module never does.
 ENGINE_FACTS = {
+    "shim.engine.containerconfig",  # pure: container.Config/HostConfig field tables and defaults
     "shim.engine.model",
     "shim.engine.netmodel",
     "shim.engine.distribution.model",
