@@ -243,18 +243,16 @@ def resources(hc: dict, facts: HostFacts) -> dict:
     if nano > 0:
         cpu["period"] = CPU_PERIOD
         cpu["quota"] = nano * CPU_PERIOD // 1_000_000_000
-    if hc.get("CpuPeriod"):
-        cpu["period"] = hc["CpuPeriod"]
-    if hc.get("CpuQuota"):
-        cpu["quota"] = hc["CpuQuota"]
-    if hc.get("CpuRealtimePeriod"):
-        cpu["realtimePeriod"] = hc["CpuRealtimePeriod"]
-    if hc.get("CpuRealtimeRuntime"):
-        cpu["realtimeRuntime"] = hc["CpuRealtimeRuntime"]
-    if hc.get("CpusetCpus"):
-        cpu["cpus"] = hc["CpusetCpus"]
-    if hc.get("CpusetMems"):
-        cpu["mems"] = hc["CpusetMems"]
+    for key, field in (  # set when non-zero; an explicit period or quota wins over NanoCpus'
+        ("CpuPeriod", "period"),
+        ("CpuQuota", "quota"),
+        ("CpuRealtimePeriod", "realtimePeriod"),
+        ("CpuRealtimeRuntime", "realtimeRuntime"),
+        ("CpusetCpus", "cpus"),
+        ("CpusetMems", "mems"),
+    ):
+        if hc.get(key):
+            cpu[field] = hc[key]
     if cpu:
         res["cpu"] = cpu
 
