@@ -15,6 +15,9 @@ PKG = Path(__file__).resolve().parents[2] / "shim"
 SHARED = {"errors", "labels", "filters", "times", "platforms", "jsonin"}
 # The process around the layers (flags, listeners, TLS, systemd, metrics): beside them, not in them.
 PROCESS = {"__init__", "__main__", "config", "hosts", "listeners", "tlsrelay", "systemd", "metrics", "blockguard"}
+# Import plumbing any layer may use (deferring a third-party package's __init__, issue 17): it
+# imports nothing of shim's.
+PLUMBING = {"pkginit"}
 # The composition root: the one module that builds runtime adapters and hands them to the engine.
 ROOT = "shim.app"
 # The daemon's `Settings` (shim/config.py) are the engine's input: Engine, the network service and
@@ -61,6 +64,8 @@ def layer_of(module: str) -> str:
         return "process"
     if parts[1] in SHARED:
         return "shared"
+    if parts[1] in PLUMBING:
+        return "plumbing"
     if parts[1] in ("api", "translate", "engine", "runtime"):
         return parts[1]
     return "unplaced"
@@ -108,12 +113,15 @@ def violation(module: str, imported: str) -> str | None:
     if top != "shim" or imported == "shim":
         return None
     target = layer_of(imported)
+    if target == "plumbing" and layer != "plumbing":
+        return None
     if target == "runtime" and layer not in ("runtime", "root"):
         return "only shim/app.py (the composition root) imports runtime adapters"
     if target == "root":
         return None if module == "shim.__main__" else "nothing imports the composition root but __main__"
     allowed = {
         "shared": {"shared"},
+        "plumbing": set(),
         "translate": {"shared", "translate"},
         "engine": {"shared", "engine"},
         "runtime": {"shared", "runtime"},
@@ -140,7 +148,7 @@ def test_every_module_has_a_layer():
     assert not unplaced, f"place these in a layer (tests/unit/test_layers.py, docs/ARCHITECTURE.md): {unplaced}"
 
 
-@pytest.mark.parametrize("layer", ["api", "translate", "engine", "runtime", "shared", "process", "root"])
+@pytest.mark.parametrize("layer", ["api", "translate", "engine", "runtime", "shared", "plumbing", "process", "root"])
 def test_imports_point_downward(layer):
     bad = [
         f"{path.relative_to(PKG.parent)}:{line} imports {name}: {why}"
@@ -192,6 +200,8 @@ def test_shared_modules_stay_pure(name):
         ("shim.engine.daemon", "shim.listeners", False),
         ("shim.api.services", "shim.app", False),
         ("shim.__main__", "shim.app", True),
+        ("shim.runtime.netlink", "shim.pkginit", True),
+        ("shim.pkginit", "shim.errors", False),
     ],
 )
 def test_the_rules_refuse_what_they_should(module, imported, ok):
