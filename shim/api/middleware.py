@@ -13,6 +13,7 @@ import secrets
 
 from aiohttp import web
 from aiohttp.http import HttpVersion10
+from aiohttp.typedefs import Handler
 
 from shim import __version__
 from shim.api.responses import dumps
@@ -77,7 +78,7 @@ _MALFORMED = (
 
 
 @web.middleware
-async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.version < HttpVersion10:
         # aiohttp takes `GET /path` without a version as HTTP/0.9 and would answer it (issue 16)
         transport = request.transport
