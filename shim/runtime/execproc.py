@@ -28,7 +28,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from shim.errors import Conflict, SystemFailure
-from shim.runtime import oci_spec, overlay
+from shim.runtime import oci_host, overlay
 
 if TYPE_CHECKING:
     from shim.runtime.runc import RuncRuntime
@@ -239,7 +239,7 @@ class ExecRuntime:
                 **({"additionalGids": ru.additional_gids} if ru.additional_gids else {}),
             }
         if privileged:
-            caps = oci_spec.held_caps()  # as a privileged container's: all that shimd holds
+            caps = oci_host.held_caps()  # as a privileged container's: all that shimd holds
             proc["capabilities"] = dict.fromkeys(("bounding", "effective", "permitted"), caps)
         return proc
 
