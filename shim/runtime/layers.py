@@ -30,7 +30,7 @@ import typing
 from collections.abc import Callable, Iterator
 from typing import IO
 
-from shim.engine.ports import ArchiveImage, LayerInfo
+from shim.engine.imageports import ArchiveImage, LayerInfo
 from shim.errors import HOST_FAULTS, InvalidParameter, NotFound, host_fault
 from shim.runtime import tarsafe
 

@@ -33,7 +33,7 @@ from shim.engine.distribution import manifest as mf
 from shim.engine.distribution.blobindex import BlobSource
 from shim.engine.distribution.errors import pull_error
 from shim.engine.distribution.progress import Progress, counting, message, update
-from shim.engine.ports import (
+from shim.engine.imageports import (
     BlobWriter,
     Endpoint,
     LayerInfo,

@@ -24,7 +24,14 @@ from typing import Any
 import aiohttp
 
 from shim.engine.distribution.registries import RegistryOptions, RegistryPolicy, policy_of, split_host_port
-from shim.engine.ports import BlobStream, Endpoint, FetchedManifest, RegistryAuth, RegistryError, RegistryUnreachable
+from shim.engine.imageports import (
+    BlobStream,
+    Endpoint,
+    FetchedManifest,
+    RegistryAuth,
+    RegistryError,
+    RegistryUnreachable,
+)
 from shim.runtime.registry import tls
 from shim.runtime.registry.auth import (
     Challenge,
