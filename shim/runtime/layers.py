@@ -82,7 +82,7 @@ def _closing(stream: IO[bytes], raw: IO[bytes]) -> IO[bytes]:
         finally:
             raw.close()
 
-    stream.close = both  # type: ignore[method-assign]
+    stream.close = both  # type: ignore[method-assign]  # the decompressor's close closes the raw file too
     return stream
 
 

@@ -143,8 +143,9 @@ class LayerPuller:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
-                if t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+                exc = t.exception()
+                if exc is not None:
+                    raise exc
         except BaseException:
             self.abort.set()
             for t in tasks:
