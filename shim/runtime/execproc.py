@@ -106,23 +106,27 @@ class ExecProcess:
 
     async def _wait(self) -> int:
         rc = await self._proc.wait()
-        if not self.pid:
-            pid = await asyncio.to_thread(_read_pid_file, self._pid_file)
-            self.pid = pid or 0
-        if rc != 0:
-            self.runc_error = await asyncio.to_thread(_runc_log_error, self._log_file)
-        for path in (self._spec_path, self._pid_file, self._log_file):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        pid, self.runc_error = await asyncio.to_thread(self._collect, rc)
+        self.pid = self.pid or pid
         self._decide(keep=not self.runc_error)
         if self.runc_error:
             return 126  # dockerd: an exec that could not start exits 126
         return rc if rc >= 0 else 128 - rc
 
+    def _collect(self, rc: int) -> tuple[int, str]:
+        """After runc exec ended (in a thread): the pid it wrote, the error it logged if it failed,
+        and its files removed."""
+        pid = 0 if self.pid else _read_pid(self._pid_file)
+        error = _runc_log_error(self._log_file) if rc != 0 else ""
+        for path in (self._spec_path, self._pid_file, self._log_file):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return pid, error
+
     async def read_pid(self) -> int:
         for _ in range(100):
-            pid = await asyncio.to_thread(_read_pid_file, self._pid_file)
-            if pid is not None:
+            pid = await asyncio.to_thread(_read_pid, self._pid_file)
+            if pid:
                 self.pid = pid
                 self._decide(keep=True)
                 return self.pid
@@ -313,6 +317,15 @@ class ExecRuntime:
         return ExecProcess(proc, master, spec_path, pid_file, log_file)
 
 
+def _read_pid(path: str) -> int:
+    """The pid runc wrote (--pid-file); 0 while it has not."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def _runc_log_error(path: str) -> str:
     """The last error runc logged (a missing executable, a bad user…), as dockerd words it."""
     msg = ""
@@ -328,16 +341,6 @@ def _runc_log_error(path: str) -> str:
     except OSError:
         return ""
     return f"OCI runtime exec failed: {msg}: unknown" if msg else ""
-
-
-def _read_pid_file(path: str) -> int | None:
-    """Blocking: the pid runc wrote with --pid-file; None while it is absent, empty or partly written."""
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
 
 
 def _write_json(path: str, obj: dict[str, Any]) -> None:
