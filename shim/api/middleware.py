@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.http import HttpVersion10
-from aiohttp.typedefs import Handler
 
 from shim import __version__
 from shim.api.responses import dumps
@@ -26,6 +26,9 @@ from shim.translate.versions import (
     check_supported,
     errors_as_text,
 )
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
 
 log = logging.getLogger("shim.api")
 
