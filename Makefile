@@ -11,7 +11,7 @@ APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iprou
 	docker-registry skopeo gcc libc6-dev
 FIXTURE := fixtures/build/busybox.tar
 
-.PHONY: install apt venv fixtures clients run test unit integration compat compat-reference bench clean
+.PHONY: install apt venv fixtures clients run lint test unit integration compat compat-reference bench clean
 
 install: apt venv fixtures clients
 
@@ -53,10 +53,19 @@ unit: install
 integration: install
 	$(VENV)/bin/pytest -q tests/integration
 
-# Every test: unit and integration, the compat suite against a fresh shimd, then the same suite
-# against a private reference dockerd (the proof that the scenarios are right). DOCKER_HOST is
-# unset so the compat run always gets a fresh shimd of this checkout.
-test: install
+# The habits (issue 11), configured in pyproject.toml: ruff's rules and its formatter over every
+# Python tree of the repository, and mypy --strict over the whole package. Needs only the venv
+# (the tools are pinned in the test extra), so it runs before any test.
+LINT_PATHS := shim tests compat scripts
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy --strict shim
+
+# Every test: lint, unit and integration, the compat suite against a fresh shimd, then the same
+# suite against a private reference dockerd (the proof that the scenarios are right). DOCKER_HOST
+# is unset so the compat run always gets a fresh shimd of this checkout.
+test: install lint
 	$(VENV)/bin/pytest -q tests
 	env -u DOCKER_HOST bash compat/run.sh shim
 	env -u DOCKER_HOST bash compat/run.sh reference
@@ -71,4 +80,4 @@ bench: install
 	bash scripts/bench.sh
 
 clean:
-	rm -rf $(VENV) fixtures/build .pytest_cache
+	rm -rf $(VENV) fixtures/build .pytest_cache .mypy_cache .ruff_cache

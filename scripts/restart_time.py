@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from tests.shimd_harness import Shimd  # noqa: E402
+from tests.shimd_harness import Shimd
 
 
 def cpu_seconds(pid: int) -> float:

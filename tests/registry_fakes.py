@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import AsyncIterator, Callable
 
 from shim.engine.distribution import manifest as mf
-from shim.engine.ports import Endpoint, FetchedManifest, RegistryAuth, RegistryError, RegistryUnreachable
+from shim.engine.imageports import Endpoint, FetchedManifest, RegistryAuth, RegistryError, RegistryUnreachable
 
 
 def digest_of(data: bytes) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.http import HttpVersion10
@@ -25,6 +26,9 @@ from shim.translate.versions import (
     check_supported,
     errors_as_text,
 )
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
 
 log = logging.getLogger("shim.api")
 
@@ -77,7 +81,7 @@ _MALFORMED = (
 
 
 @web.middleware
-async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.version < HttpVersion10:
         # aiohttp takes `GET /path` without a version as HTTP/0.9 and would answer it (issue 16)
         transport = request.transport

@@ -73,7 +73,8 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
     schema = json.loads(text)
     base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     base.check_schema(schema)
-    cls = jsonschema.validators.extend(
+    # types-jsonschema leaves `extend` unannotated (it returns a Validator class, as `create` does)
+    cls: type[jsonschema.protocols.Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
         base,
         validators={"goType": _go_type},
         type_checker=base.TYPE_CHECKER.redefine("integer", _is_int),

@@ -56,6 +56,7 @@ def timed(kind: str, action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 _report(kind, action, start)
                 return result
 
+            # fn returns a coroutine (R is Coroutine[..., X]); the async wrapper returns the same kind
             return run_async  # type: ignore[return-value]
 
         @functools.wraps(fn)

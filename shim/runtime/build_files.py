@@ -30,7 +30,7 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import IO
 
-from shim.engine.ports import BuildCopySource, BuildStepRoot
+from shim.engine.imageports import BuildCopySource, BuildStepRoot
 from shim.errors import InvalidParameter, NotFound, SystemFailure
 from shim.runtime import overlay, tarsafe
 from shim.runtime.fsutil import lazy_unmount

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from shim.errors import InvalidParameter
 
@@ -53,8 +54,8 @@ def system_cpu_usage() -> int:
     return ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
 
 
-def _blkio(path: str) -> list[dict]:
-    out = []
+def _blkio(path: str) -> list[dict[str, int | str]]:
+    out: list[dict[str, int | str]] = []
     for line in (_read(path) or "").splitlines():
         parts = line.split()
         if len(parts) == 3 and ":" in parts[0]:
@@ -92,7 +93,7 @@ _MEMORY_STAT_KEYS = frozenset(
 )
 
 
-def stats(cgpath: str) -> dict:
+def stats(cgpath: str) -> dict[str, Any]:
     """memory_stats, cpu_stats, pids_stats, blkio_stats for the cgroup `cgpath` (e.g. /shim/<id>)."""
     rel = cgpath.lstrip("/")
     mem_dir = os.path.join(CGROUP_ROOT, "memory", rel)
@@ -101,7 +102,7 @@ def stats(cgpath: str) -> dict:
     pids_dir = os.path.join(CGROUP_ROOT, "pids", rel)
     blk_dir = os.path.join(CGROUP_ROOT, "blkio", rel)
 
-    memory: dict = {}
+    memory: dict[str, Any] = {}
     usage = _int(os.path.join(mem_dir, "memory.usage_in_bytes"))
     if usage is not None:
         limit = _int(os.path.join(mem_dir, "memory.limit_in_bytes")) or 0
@@ -119,7 +120,7 @@ def stats(cgpath: str) -> dict:
         if failcnt:  # omitempty in dockerd's MemoryStats
             memory["failcnt"] = failcnt
 
-    cpu: dict = {}
+    cpu: dict[str, Any] = {}
     total_usage = _int(os.path.join(cpu_dir, "cpuacct.usage"))
     if total_usage is not None:
         percpu = [int(x) for x in (_read(os.path.join(cpu_dir, "cpuacct.usage_percpu")) or "").split()]
@@ -142,7 +143,7 @@ def stats(cgpath: str) -> dict:
             },
         }
 
-    pids: dict = {}
+    pids: dict[str, int] = {}
     current = _int(os.path.join(pids_dir, "pids.current"))
     if current is not None:
         pids["current"] = current

@@ -25,10 +25,13 @@ import struct
 import termios
 import tty as _tty
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shim.errors import Conflict, SystemFailure
-from shim.runtime import oci_spec, overlay
+from shim.runtime import oci_host, overlay
+
+if TYPE_CHECKING:
+    from shim.runtime.runc import RuncRuntime
 
 
 class ExecProcess:
@@ -43,8 +46,9 @@ class ExecProcess:
         self._master = master
         self._spec_path = spec_path
         self._pid_file = pid_file
-        self._out: asyncio.Queue = asyncio.Queue()
-        self._readers: list[asyncio.Task] = []
+        # (stream, chunk); None marks the end of one source (a pipe or the pty)
+        self._out: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+        self._readers: list[asyncio.Task[None]] = []
         self._open = 0
         self._err_tail = b""
         self.pid = 0
@@ -55,7 +59,7 @@ class ExecProcess:
         if master is not None:
             self._open = 1
             self._pty_eof = False
-            loop.add_reader(master, self._read_master)
+            loop.add_reader(master, self._read_master, master)
         else:
             for stream, pipe in ((1, proc.stdout), (2, proc.stderr)):
                 if pipe is not None:
@@ -63,9 +67,9 @@ class ExecProcess:
                     self._readers.append(loop.create_task(self._read_pipe(stream, pipe)))
         self._exit_task = loop.create_task(self._wait())
 
-    def _read_master(self) -> None:
+    def _read_master(self, master: int) -> None:
         try:
-            data = os.read(self._master, 65536)
+            data = os.read(master, 65536)
         except BlockingIOError:
             return
         except OSError as e:  # EIO: every slave end is closed (the process and runc are gone)
@@ -75,7 +79,7 @@ class ExecProcess:
         if data:
             self._out.put_nowait((1, data))
             return
-        asyncio.get_running_loop().remove_reader(self._master)
+        asyncio.get_running_loop().remove_reader(master)
         self._out.put_nowait(None)
 
     async def _read_pipe(self, stream: int, pipe: asyncio.StreamReader) -> None:
@@ -210,12 +214,12 @@ class ExecProcess:
 class ExecRuntime:
     """Starts exec processes in containers run by RuncRuntime (its bundles, runc root, rootfs)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: RuncRuntime) -> None:
         self._rt = runtime
 
     def _process_spec(
         self, cid: str, cmd: list[str], env: list[str], cwd: str, user: str, tty: bool, privileged: bool
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Blocking: the container's process section with the exec's settings."""
         with open(os.path.join(self._rt.bundle(cid), "config.json")) as f:
             base = json.load(f)["process"]
@@ -239,7 +243,7 @@ class ExecRuntime:
                 **({"additionalGids": ru.additional_gids} if ru.additional_gids else {}),
             }
         if privileged:
-            caps = oci_spec.held_caps()  # as a privileged container's: all that shimd holds
+            caps = oci_host.held_caps()  # as a privileged container's: all that shimd holds
             proc["capabilities"] = dict.fromkeys(("bounding", "effective", "permitted"), caps)
         return proc
 
@@ -339,6 +343,6 @@ def _runc_log_error(path: str) -> str:
     return f"OCI runtime exec failed: {msg}: unknown" if msg else ""
 
 
-def _write_json(path: str, obj: dict) -> None:
+def _write_json(path: str, obj: dict[str, Any]) -> None:
     with open(path, "w") as f:
         json.dump(obj, f)

@@ -18,7 +18,7 @@ import tarfile
 from collections.abc import Callable
 from typing import Any
 
-from shim.engine.ports import ArchiveImage
+from shim.engine.imageports import ArchiveImage
 from shim.errors import InvalidParameter
 from shim.platforms import host_platform
 from shim.runtime import tarsafe

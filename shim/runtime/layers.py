@@ -30,7 +30,7 @@ import typing
 from collections.abc import Callable, Iterator
 from typing import IO
 
-from shim.engine.ports import ArchiveImage, LayerInfo
+from shim.engine.imageports import ArchiveImage, LayerInfo
 from shim.errors import HOST_FAULTS, InvalidParameter, NotFound, host_fault
 from shim.runtime import tarsafe
 
@@ -82,7 +82,7 @@ def _closing(stream: IO[bytes], raw: IO[bytes]) -> IO[bytes]:
         finally:
             raw.close()
 
-    stream.close = both  # type: ignore[method-assign]
+    stream.close = both  # type: ignore[method-assign]  # the decompressor's close closes the raw file too
     return stream
 
 

@@ -1,15 +1,15 @@
 """Runtime adapter: build an OCI runtime spec (config.json) the way dockerd does.
 
 Pure: every fact about the host (its capabilities, rlimits, devices, whether swap
-accounting exists) comes in through `HostFacts`, so the whole translation is
-table-testable. Mirrors moby's oci/defaults.go and daemon/oci_linux.go.
+accounting exists) comes in through `HostFacts`, read by shim/runtime/oci_host.py, so the
+whole translation is table-testable. Mirrors moby's oci/defaults.go and daemon/oci_linux.go.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import posixpath
+from typing import Any
 
 from shim.engine.ports import MountSpec, RunRequest
 from shim.errors import InvalidParameter
@@ -142,7 +142,7 @@ class HostFacts:
     swap_accounting: bool = True
     # blkio.weight / blkio.bfq.weight exist (dockerd discards the weights, with a warning, if not)
     blkio_weight: bool = True
-    host_devices: list[dict] = dataclasses.field(default_factory=list)  # for Privileged
+    host_devices: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # for Privileged
     cgroup_root: str = "/shim"
     init_binary: str = INIT_HOST_BINARY
 
@@ -192,13 +192,13 @@ def tweak_caps(adds: list[str] | None, drops: list[str] | None, privileged: bool
 # --- devices ----------------------------------------------------------------
 
 
-def parse_device_cgroup_rule(rule: str) -> dict:
+def parse_device_cgroup_rule(rule: str) -> dict[str, Any]:
     """`c 1:3 rwm`, `a *:* m` (HostConfig.DeviceCgroupRules)."""
     parts = rule.split()
     if len(parts) != 3 or parts[0] not in ("a", "b", "c") or ":" not in parts[1]:
         raise InvalidParameter(f"invalid device cgroup format '{rule}'")
     major, minor = parts[1].split(":", 1)
-    out: dict = {"allow": True, "type": parts[0], "access": parts[2]}
+    out: dict[str, Any] = {"allow": True, "type": parts[0], "access": parts[2]}
     if major != "*":
         out["major"] = int(major)
     if minor != "*":
@@ -206,17 +206,17 @@ def parse_device_cgroup_rule(rule: str) -> dict:
     return out
 
 
-def device_cgroup(dev: dict, permissions: str) -> dict:
+def device_cgroup(dev: dict[str, Any], permissions: str) -> dict[str, Any]:
     return {"allow": True, "type": dev["type"], "major": dev["major"], "minor": dev["minor"], "access": permissions}
 
 
 # --- resources --------------------------------------------------------------
 
 
-def resources(hc: dict, facts: HostFacts) -> dict:
+def resources(hc: dict[str, Any], facts: HostFacts) -> dict[str, Any]:
     """HostConfig resources -> linux.resources (without devices)."""
-    res: dict = {}
-    mem: dict = {}
+    res: dict[str, Any] = {}
+    mem: dict[str, Any] = {}
     memory = hc.get("Memory") or 0
     if memory > 0:
         mem["limit"] = memory
@@ -236,7 +236,7 @@ def resources(hc: dict, facts: HostFacts) -> dict:
     if mem:
         res["memory"] = mem
 
-    cpu: dict = {}
+    cpu: dict[str, Any] = {}
     if hc.get("CpuShares"):
         cpu["shares"] = hc["CpuShares"]
     nano = hc.get("NanoCpus") or 0
@@ -261,7 +261,7 @@ def resources(hc: dict, facts: HostFacts) -> dict:
         # moby: 0 and negative values mean unlimited
         res["pids"] = {"limit": pids if pids > 0 else -1}
 
-    blkio: dict = {}
+    blkio: dict[str, Any] = {}
     if hc.get("BlkioWeight") and facts.blkio_weight:
         blkio["weight"] = hc["BlkioWeight"]
     if blkio:
@@ -269,7 +269,7 @@ def resources(hc: dict, facts: HostFacts) -> dict:
     return res
 
 
-def rlimits(ulimits: list[dict] | None, facts: HostFacts) -> list[dict]:
+def rlimits(ulimits: list[dict[str, Any]] | None, facts: HostFacts) -> list[dict[str, Any]]:
     """Ulimits -> process.rlimits, clamped to the daemon's own hard limits.
 
     The host denies raising a hard limit (nofile is capped at 20000 here), and runc's
@@ -293,7 +293,7 @@ def rlimits(ulimits: list[dict] | None, facts: HostFacts) -> list[dict]:
 # --- mounts -----------------------------------------------------------------
 
 
-def default_mounts(hc: dict) -> list[dict]:
+def default_mounts(hc: dict[str, Any]) -> list[dict[str, Any]]:
     shm = hc.get("ShmSize") or DEFAULT_SHM_SIZE
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
@@ -342,7 +342,7 @@ def default_mounts(hc: dict) -> list[dict]:
 PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave"}
 
 
-def user_mount(m: MountSpec) -> dict:
+def user_mount(m: MountSpec) -> dict[str, Any]:
     opts = list(m.options)
     if m.type == "bind":
         if not any(o in ("bind", "rbind") for o in opts):
@@ -353,7 +353,7 @@ def user_mount(m: MountSpec) -> dict:
     return {"destination": m.destination, "type": m.type, "source": m.source, "options": opts}
 
 
-def merge_mounts(defaults: list[dict], extra: list[dict]) -> list[dict]:
+def merge_mounts(defaults: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """User mounts replace defaults at the same destination; parents before children."""
     dests = {posixpath.normpath(m["destination"]) for m in extra}
     kept = [m for m in defaults if m["destination"] not in dests]
@@ -365,10 +365,10 @@ def merge_mounts(defaults: list[dict], extra: list[dict]) -> list[dict]:
 # --- the spec ---------------------------------------------------------------
 
 
-def namespaces(req: RunRequest) -> list[dict]:
+def namespaces(req: RunRequest) -> list[dict[str, Any]]:
     hc = req.host_config
     paths = req.namespace_paths or {}
-    ns: list[dict] = [{"type": "mount"}]
+    ns: list[dict[str, Any]] = [{"type": "mount"}]
     for kind, mode in (("pid", "PidMode"), ("ipc", "IpcMode"), ("uts", "UTSMode")):
         if kind in paths:
             ns.append({"type": kind, "path": paths[kind]})  # container:<id>
@@ -388,9 +388,9 @@ def build_spec(
     rootfs: str,
     user: ResolvedUser,
     facts: HostFacts,
-    devices: list[dict] | None = None,
-    blkio_devices: dict | None = None,
-) -> dict:
+    devices: list[dict[str, Any]] | None = None,
+    blkio_devices: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The config.json for `req`.
 
     `devices` come from resolve_devices(HostConfig.Devices), `blkio_devices` from
@@ -409,7 +409,7 @@ def build_spec(
             {"destination": INIT_PATH, "type": "bind", "source": facts.init_binary, "options": ["bind", "ro"]}
         )
 
-    process: dict = {
+    process: dict[str, Any] = {
         "terminal": req.tty,
         "user": {"uid": user.uid, "gid": user.gid},
         "args": args,
@@ -449,7 +449,7 @@ def build_spec(
             res["devices"].append(parse_device_cgroup_rule(rule))
 
     parent = (hc.get("CgroupParent") or facts.cgroup_root).rstrip("/")
-    linux: dict = {
+    linux: dict[str, Any] = {
         "resources": res,
         "cgroupsPath": f"{parent}/{req.id}",
         "namespaces": namespaces(req),
@@ -465,7 +465,7 @@ def build_spec(
     if filters is not None:
         linux["seccomp"] = filters
 
-    spec: dict = {
+    spec: dict[str, Any] = {
         "ociVersion": "1.0.2-dev",
         "process": process,
         "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
@@ -483,129 +483,3 @@ def build_spec(
 
 def _or(value: list[str] | None, default: list[str]) -> list[str]:
     return default if value is None else value
-
-
-# --- host facts (the only I/O here, kept out of build_spec) -------------------
-
-
-_BLKIO_DEVICE_FIELDS = [
-    ("BlkioWeightDevice", "weightDevice", "Weight", "weight"),
-    ("BlkioDeviceReadBps", "throttleReadBpsDevice", "Rate", "rate"),
-    ("BlkioDeviceWriteBps", "throttleWriteBpsDevice", "Rate", "rate"),
-    ("BlkioDeviceReadIOps", "throttleReadIOPSDevice", "Rate", "rate"),
-    ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice", "Rate", "rate"),
-]
-
-
-def resolve_blkio_devices(hc: dict) -> dict:
-    """HostConfig Blkio*Device lists -> linux.resources.blockIO device entries (stats the paths)."""
-    out: dict = {}
-    for key, oci_key, field, oci_field in _BLKIO_DEVICE_FIELDS:
-        for d in hc.get(key) or []:
-            path = d.get("Path", "")
-            try:
-                rdev = os.stat(path).st_rdev
-            except OSError as e:
-                raise InvalidParameter(f"{path}: {(e.strerror or str(e)).lower()}") from e
-            out.setdefault(oci_key, []).append(
-                {"major": os.major(rdev), "minor": os.minor(rdev), oci_field: d.get(field, 0)}
-            )
-    return out
-
-
-def held_caps() -> list[str]:
-    """The capabilities in shimd's own bounding set: a process can't be given more (capset fails)."""
-    try:
-        with open("/proc/self/status") as f:
-            bnd = next(line for line in f if line.startswith("CapBnd:"))
-        mask = int(bnd.split()[1], 16)
-    except (OSError, StopIteration):
-        return list(ALL_CAPS)
-    return [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
-
-
-def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
-    import resource
-
-    facts = HostFacts(cgroup_root=cgroup_root)
-    facts.available_caps = held_caps()
-    for name in ULIMIT_NAMES.values():
-        num = getattr(resource, name, None)
-        if num is not None:
-            facts.hard_rlimits[name] = resource.getrlimit(num)[1]
-    facts.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
-    facts.blkio_weight = any(os.path.exists(f"/sys/fs/cgroup/blkio/{f}") for f in ("blkio.weight", "blkio.bfq.weight"))
-    for candidate in (INIT_HOST_BINARY, "/usr/libexec/docker/docker-init", "/usr/bin/docker-init"):
-        if os.path.exists(candidate):
-            facts.init_binary = candidate
-            break
-    return facts
-
-
-def _device_of(path: str, dest: str) -> dict | None:
-    import stat as st
-
-    s = os.stat(path)
-    if st.S_ISCHR(s.st_mode):
-        kind = "c"
-    elif st.S_ISBLK(s.st_mode):
-        kind = "b"
-    else:
-        return None
-    return {
-        "path": dest,
-        "type": kind,
-        "major": os.major(s.st_rdev),
-        "minor": os.minor(s.st_rdev),
-        "fileMode": st.S_IMODE(s.st_mode),
-        "uid": s.st_uid,
-        "gid": s.st_gid,
-    }
-
-
-def host_devices() -> list[dict]:
-    """Every device node under /dev (runc's HostDevices), for Privileged."""
-    skip = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
-    out = []
-    for root, dirs, files in os.walk("/dev"):
-        dirs[:] = [d for d in dirs if d not in skip]
-        for name in files:
-            path = os.path.join(root, name)
-            if path == "/dev/console":
-                continue
-            try:
-                dev = _device_of(path, path)
-            except OSError:
-                continue
-            if dev:
-                out.append(dev)
-    return out
-
-
-def resolve_devices(devices: list[dict] | None) -> list[dict]:
-    """HostConfig.Devices -> OCI devices with their cgroup permissions (may raise)."""
-    out = []
-    for d in devices or []:
-        src = d.get("PathOnHost", "")
-        dest = d.get("PathInContainer") or src
-        perms = d.get("CgroupPermissions") or "rwm"
-        try:
-            if os.path.isdir(src):
-                for root, _dirs, files in os.walk(src):
-                    for name in files:
-                        p = os.path.join(root, name)
-                        dev = _device_of(p, posixpath.join(dest, os.path.relpath(p, src)))
-                        if dev:
-                            out.append(dev | {"permissions": perms})
-                continue
-            dev = _device_of(src, dest)
-        except OSError as e:
-            raise InvalidParameter(
-                f'error gathering device information while adding custom device "{src}": {e.strerror.lower() if e.strerror else e}'
-            ) from e
-        if dev is None:
-            raise InvalidParameter(
-                f'error gathering device information while adding custom device "{src}": not a device node'
-            )
-        out.append(dev | {"permissions": perms})
-    return out

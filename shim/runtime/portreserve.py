@@ -36,7 +36,7 @@ class PortReserver:
             if e.errno == errno.EADDRINUSE:
                 raise PortInUse(f"Bind for {ip}:{port} failed: port is already allocated") from e
             raise SystemFailure(f"Bind for {ip}:{port} failed: {e.strerror}") from e
-        actual = s.getsockname()[1]
+        actual: int = s.getsockname()[1]  # (host, port) for AF_INET, (host, port, flow, scope) for AF_INET6
         self._held[(proto, ip, actual)] = s
         return actual
 

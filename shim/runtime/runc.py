@@ -23,7 +23,7 @@ from typing import Any
 
 from shim.engine.ports import AttachHandle, ExitInfo, LogChunk, LogPolicy, LogQuery, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, StartFailed, SystemFailure, runtime_start_failed
-from shim.runtime import cgroups, logread, oci_spec, overlay
+from shim.runtime import cgroups, logread, oci_host, oci_spec, overlay
 from shim.runtime import survey as _survey
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, read_sync_message, runc_error_text
 from shim.runtime.exitwatch import ExitWatcher
@@ -175,9 +175,9 @@ class RuncRuntime:
         facts = self._host_facts()
         if hc.get("Privileged"):
             facts = oci_spec.HostFacts(**{f: getattr(facts, f) for f in facts.__slots__})
-            facts.host_devices = oci_spec.host_devices()
-        devices = oci_spec.resolve_devices(hc.get("Devices"))
-        spec = oci_spec.build_spec(req, rootfs, user, facts, devices, oci_spec.resolve_blkio_devices(hc))
+            facts.host_devices = oci_host.host_devices()
+        devices = oci_host.resolve_devices(hc.get("Devices"))
+        spec = oci_spec.build_spec(req, rootfs, user, facts, devices, oci_host.resolve_blkio_devices(hc))
         tmp = os.path.join(bundle, "config.json.tmp")
         with open(tmp, "w") as f:
             json.dump(spec, f)
@@ -516,7 +516,7 @@ class RuncRuntime:
     def _host_facts(self) -> oci_spec.HostFacts:
         """Read once (blocking: call from a thread); the init binary is set once with them."""
         if self._facts is None:
-            facts = oci_spec.read_host_facts(self.cgroup_root)
+            facts = oci_host.read_host_facts(self.cgroup_root)
             if self.init_binary:
                 facts.init_binary = self.init_binary
             self._facts = facts
@@ -545,7 +545,7 @@ class RuncRuntime:
     async def update(self, cid: str, host_config: dict[str, Any]) -> None:
         res = oci_spec.resources(host_config, await asyncio.to_thread(self._host_facts))
         try:
-            blkio = await asyncio.to_thread(oci_spec.resolve_blkio_devices, host_config)
+            blkio = await asyncio.to_thread(oci_host.resolve_blkio_devices, host_config)
         except InvalidParameter as e:
             raise SystemFailure(f"Cannot update container {cid}: {e.message}") from e
         if blkio:

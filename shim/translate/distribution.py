@@ -18,7 +18,7 @@ from typing import Any
 from shim import jsonin
 from shim.engine.distribution.model import RemoteImage, SearchResult
 from shim.engine.distribution.progress import Progress
-from shim.engine.ports import RegistryAuth
+from shim.engine.imageports import RegistryAuth
 from shim.errors import InvalidParameter
 from shim.translate.versions import Version
 

@@ -93,6 +93,7 @@ def test_inspect_and_list_shapes(shimd, unique):
             "300",
         )
         status, _, body = shimd.http("GET", f"/v1.41/containers/{name}/json")
+        assert status == 200, body
         c = json.loads(body)
         for k in INSPECT_KEYS:
             assert k in c, k

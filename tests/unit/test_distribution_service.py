@@ -14,8 +14,8 @@ from shim.engine.distribution import manifest as mf
 from shim.engine.distribution.blobindex import BlobIndex
 from shim.engine.distribution.service import DistributionService
 from shim.engine.events import Events
+from shim.engine.imageports import RegistryAuth
 from shim.engine.images import ImageService
-from shim.engine.ports import RegistryAuth
 from shim.engine.store import Store
 from shim.errors import InvalidParameter, NotFound, ShimError, Unauthorized
 from shim.filters import Filters

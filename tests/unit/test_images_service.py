@@ -57,14 +57,14 @@ def image_config(diff_ids, labels=None) -> bytes:
 
 
 def docker_archive(layers: list[bytes], tags, labels=None, compress=False) -> bytes:
-    diff_ids = ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
     cfg = image_config(diff_ids, labels)
     cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
     files = [(cfg_name, cfg)]
     names = []
-    for i, l in enumerate(layers):
+    for i, layer in enumerate(layers):
         names.append(f"l{i}/layer.tar")
-        files.append((f"l{i}/layer.tar", gzip.compress(l) if compress else l))
+        files.append((f"l{i}/layer.tar", gzip.compress(layer) if compress else layer))
     files.append(("manifest.json", json.dumps([{"Config": cfg_name, "RepoTags": tags, "Layers": names}]).encode()))
     return tar_bytes(files)
 
@@ -158,7 +158,7 @@ async def test_load_fixture_and_resolve(svc, tmp_path):
 
 
 async def test_no_such_image_wording(svc):
-    with pytest.raises(NotFound, match="^No such image: busybox:nope$"):
+    with pytest.raises(NotFound, match=r"^No such image: busybox:nope$"):
         svc.get("busybox:nope")
     with pytest.raises(NotFound, match="No such image: nosuch:latest"):
         svc.get("nosuch")

@@ -6,7 +6,7 @@ import pytest
 
 from shim.engine.ports import Confinement, MountSpec, RunRequest
 from shim.errors import InvalidParameter
-from shim.runtime import oci_spec
+from shim.runtime import oci_host, oci_spec
 from shim.runtime.oci_spec import DEFAULT_CAPS, HostFacts, ResolvedUser, build_spec
 
 
@@ -305,12 +305,12 @@ def test_devices_param():
 
 
 def test_resolve_devices_real_node():
-    devs = oci_spec.resolve_devices(
+    devs = oci_host.resolve_devices(
         [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/xnull", "CgroupPermissions": "rw"}]
     )
     assert devs[0]["path"] == "/dev/xnull" and devs[0]["major"] == 1 and devs[0]["minor"] == 3
     with pytest.raises(InvalidParameter, match="error gathering device information"):
-        oci_spec.resolve_devices([{"PathOnHost": "/dev/does-not-exist"}])
+        oci_host.resolve_devices([{"PathOnHost": "/dev/does-not-exist"}])
 
 
 def test_masked_paths_from_host_config():
@@ -326,7 +326,7 @@ def test_blkio_devices():
         "BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1048576}],
         "BlkioDeviceWriteIOps": [{"Path": "/dev/zero", "Rate": 10}],
     }
-    blk = oci_spec.resolve_blkio_devices(hc)
+    blk = oci_host.resolve_blkio_devices(hc)
     s = build_spec(req(**hc), "/r", ResolvedUser(), FACTS, blkio_devices=blk)
     assert s["linux"]["resources"]["blockIO"] == {
         "weight": 300,
@@ -335,7 +335,7 @@ def test_blkio_devices():
         "throttleWriteIOPSDevice": [{"major": 1, "minor": 5, "rate": 10}],
     }
     with pytest.raises(InvalidParameter, match="/dev/nope: no such file or directory"):
-        oci_spec.resolve_blkio_devices({"BlkioDeviceReadBps": [{"Path": "/dev/nope", "Rate": 1}]})
+        oci_host.resolve_blkio_devices({"BlkioDeviceReadBps": [{"Path": "/dev/nope", "Rate": 1}]})
 
 
 def test_blkio_weight_dropped_without_kernel_support():

@@ -23,7 +23,7 @@ from shim.engine.build import state as st
 from shim.engine.build.dockerfile import Command, Dockerfile, Stage, needs_buildkit, parse_trigger
 from shim.engine.build.shell import Env, Lex
 from shim.engine.model import BuildMessage, BuildOptions, CreateSpec
-from shim.engine.ports import BuildCopySource, BuildFilesPort
+from shim.engine.imageports import BuildCopySource, BuildFilesPort
 from shim.errors import InvalidParameter, NotFound, ShimError
 
 Emit = Callable[[BuildMessage], Awaitable[None]]

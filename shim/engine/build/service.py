@@ -26,7 +26,7 @@ from shim.engine.build.builder import Builder, BuildFailed, Ports
 from shim.engine.build.dockerfile import Dockerfile, DockerfileError, label_command, parse
 from shim.engine.build.ignore import PatternMatcher, read_ignore_file
 from shim.engine.model import BuildCacheRecord, BuildMessage, BuildOptions
-from shim.engine.ports import BuildFilesPort, RegistryAuth
+from shim.engine.imageports import BuildFilesPort, RegistryAuth
 from shim.errors import InvalidParameter, ShimError, SystemFailure
 
 log = logging.getLogger("shim.build")

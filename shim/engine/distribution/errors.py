@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shim.engine.ports import RegistryError, RegistryUnreachable
+from shim.engine.imageports import RegistryError, RegistryUnreachable
 from shim.engine.refs import ImageRef
 from shim.errors import NotFound, ShimError, SystemFailure, Unauthorized
 

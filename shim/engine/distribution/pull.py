@@ -33,7 +33,7 @@ from shim.engine.distribution import manifest as mf
 from shim.engine.distribution.blobindex import BlobSource
 from shim.engine.distribution.errors import pull_error
 from shim.engine.distribution.progress import Progress, counting, message, update
-from shim.engine.ports import (
+from shim.engine.imageports import (
     BlobWriter,
     Endpoint,
     LayerInfo,
@@ -143,8 +143,9 @@ class LayerPuller:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
-                if t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+                exc = t.exception()
+                if exc is not None:
+                    raise exc
         except BaseException:
             self.abort.set()
             for t in tasks:

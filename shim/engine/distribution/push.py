@@ -27,7 +27,7 @@ from shim.engine.distribution import manifest as mf
 from shim.engine.distribution.blobindex import BlobSource
 from shim.engine.distribution.errors import push_error
 from shim.engine.distribution.progress import Progress, PushResult, counting, message, update
-from shim.engine.ports import GzipLayer, RegistryAuth, RegistryError, RegistryRepository, RegistryUnreachable
+from shim.engine.imageports import GzipLayer, RegistryAuth, RegistryError, RegistryRepository, RegistryUnreachable
 from shim.engine.refs import ImageRef
 from shim.errors import SystemFailure
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from shim.engine import refs
-from shim.engine.ports import Endpoint
+from shim.engine.imageports import Endpoint
 
 INDEX_NAME = refs.DEFAULT_DOMAIN  # docker.io
 INDEX_HOSTNAME = "index.docker.io"

@@ -26,8 +26,15 @@ from shim.engine.distribution.progress import Progress, message
 from shim.engine.distribution.pull import Outcome, fetch_config, pull_tag, resolve
 from shim.engine.distribution.push import push_tags
 from shim.engine.distribution.registries import INDEX_NAME, RegistryOptions, server_host
+from shim.engine.imageports import (
+    Endpoint,
+    LayerStore,
+    RegistryAuth,
+    RegistryClient,
+    RegistryError,
+    RegistryUnreachable,
+)
 from shim.engine.images import ImageService
-from shim.engine.ports import Endpoint, LayerStore, RegistryAuth, RegistryClient, RegistryError, RegistryUnreachable
 from shim.engine.refs import ImageRef
 from shim.errors import InvalidParameter, NotFound, ShimError, SystemFailure, Unauthorized
 from shim.filters import Filters

@@ -11,9 +11,9 @@ from typing import Any
 
 from shim.engine import refs
 from shim.engine.changes import apply_changes
+from shim.engine.imageports import ArchiveImage
 from shim.engine.images.base import ImageBase
 from shim.engine.images.model import full_config
-from shim.engine.ports import ArchiveImage
 from shim.errors import HOST_FAULTS, InvalidParameter, host_fault
 from shim.platforms import OS
 from shim.times import now_rfc3339_nano

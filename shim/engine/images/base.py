@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 
 from shim.engine import refs
 from shim.engine.events import Events
+from shim.engine.imageports import LayerStore
 from shim.engine.images.model import KIND, ContainerImage, Image
-from shim.engine.ports import LayerStore
 from shim.engine.store import Store
 from shim.errors import InvalidParameter, NotFound, no_such_image
 from shim.platforms import go_arch

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from shim.engine.ports import (
+from shim.engine.imageports import (
     BlobStream,
     Endpoint,
     EndpointPolicy,
