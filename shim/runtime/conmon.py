@@ -19,6 +19,8 @@ import re
 import socket
 from typing import Any
 
+from shim.engine.ports import LogPolicy
+
 CONMON_PIPE_STDOUT = 2
 CONMON_PIPE_STDERR = 3
 
@@ -210,3 +212,26 @@ class EarlyAttach:
     async def close(self) -> None:
         self._timer.cancel()
         await self.handle.close()
+
+
+def log_args(p: LogPolicy, path: str) -> list[str]:
+    """conmon's log options: k8s-file at LogPath, rotated by conmon at max-size (the keeper keeps
+    the generations), or nothing written at all for `none`. --no-sync-log: dockerd does not fsync
+    its log files either (conmon would at every rotation and at exit)."""
+    if p.driver == "none":
+        return ["-l", "none"]
+    args = ["-l", f"k8s-file:{path}", "--no-sync-log"]
+    if p.max_size > 0:
+        args += ["--log-size-max", str(p.max_size)]
+    return args
+
+
+def is_conmon(pid: int) -> int:
+    """Blocking: `pid` while it is a conmon process, else 0."""
+    if not pid:
+        return 0
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return pid if b"conmon" in f.read().split(b"\0", 1)[0] else 0
+    except OSError:
+        return 0

@@ -21,11 +21,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from shim.engine.ports import AttachHandle, ExitInfo, LogChunk, LogPolicy, LogQuery, RunRequest, RuntimeState
+from shim.engine.ports import AttachHandle, ExitInfo, LogChunk, LogQuery, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, StartFailed, SystemFailure, runtime_start_failed
 from shim.runtime import cgroups, logread, oci_host, oci_spec, overlay
 from shim.runtime import survey as _survey
-from shim.runtime.conmon import ConmonAttach, EarlyAttach, read_sync_message, runc_error_text
+from shim.runtime.conmon import ConmonAttach, EarlyAttach, is_conmon, log_args, read_sync_message, runc_error_text
 from shim.runtime.exitwatch import ExitWatcher
 from shim.runtime.fsutil import Trash, tree_size
 from shim.runtime.logfiles import Keeper, Layout
@@ -119,7 +119,7 @@ class RuncRuntime:
 
     def _live_conmon(self, cid: str) -> int:
         """Blocking: the container's conmon's PID while it runs, else 0."""
-        return _is_conmon(self._conmon_pid(cid))
+        return is_conmon(self._conmon_pid(cid))
 
     def _conmon_alive(self, cid: str) -> bool:
         return self._live_conmon(cid) != 0
@@ -212,7 +212,7 @@ class RuncRuntime:
             bundle,
             "--socket-dir-path",
             self.sock_dir,
-            *_log_args(req.log, self.log_path(cid)),
+            *log_args(req.log, self.log_path(cid)),
             "--log-level",
             "error",
             "--runtime-arg",
@@ -333,7 +333,7 @@ class RuncRuntime:
         (and its conmon.pid) may be gone already (a container no record claims)."""
 
         def alive() -> int:
-            return _is_conmon(pid) if pid else self._live_conmon(cid)
+            return is_conmon(pid) if pid else self._live_conmon(cid)
 
         for _ in range(50):
             if not await asyncio.to_thread(alive):
@@ -564,29 +564,6 @@ def _start_error(text: str, cmd: str) -> StartFailed:
         f"failed to create task for container: failed to create shim task: OCI runtime create failed: {text}: unknown"
     )
     return runtime_start_failed(full, cmd)
-
-
-def _log_args(p: LogPolicy, path: str) -> list[str]:
-    """conmon's log options: k8s-file at LogPath, rotated by conmon at max-size (the keeper keeps
-    the generations), or nothing written at all for `none`. --no-sync-log: dockerd does not fsync
-    its log files either (conmon would at every rotation and at exit)."""
-    if p.driver == "none":
-        return ["-l", "none"]
-    args = ["-l", f"k8s-file:{path}", "--no-sync-log"]
-    if p.max_size > 0:
-        args += ["--log-size-max", str(p.max_size)]
-    return args
-
-
-def _is_conmon(pid: int) -> int:
-    """Blocking: `pid` while it is a conmon process, else 0."""
-    if not pid:
-        return 0
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return pid if b"conmon" in f.read().split(b"\0", 1)[0] else 0
-    except OSError:
-        return 0
 
 
 async def _ps(args: list[str]) -> tuple[str | None, str]:
