@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from shim.engine.ports import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
 from shim.errors import InvalidParameter
 
 # container.Config, in Go struct order, with Go's zero values: None marks `omitempty` fields, `...`
@@ -130,21 +131,6 @@ _HOST_CONFIG_OPTIONAL = [
 ]
 
 _SYSTEM_PATHS = ("MaskedPaths", "ReadonlyPaths")
-
-# What dockerd puts in every non-privileged container (oci defaults), shown in inspect.
-DEFAULT_MASKED_PATHS = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-]
-DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024

@@ -115,6 +115,24 @@ class LogChunk:
     data: bytes
 
 
+# What dockerd puts in every non-privileged container (oci defaults): set at create, shown in inspect
+# (engine/containerconfig.py), and the runtime's fallback for a record without them (oci_spec.py).
+# The recorded Debian dockerd 20.10.24 lists no /sys/devices/virtual/powercap, so neither do we.
+DEFAULT_MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+]
+DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+
 class AttachHandle(Protocol):
     """A live connection to a running container's stdio (through its monitor)."""
 

@@ -11,7 +11,7 @@ import dataclasses
 import posixpath
 from typing import Any
 
-from shim.engine.ports import MountSpec, RunRequest
+from shim.engine.ports import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, MountSpec, RunRequest
 from shim.errors import InvalidParameter
 from shim.runtime import seccomp
 
@@ -77,22 +77,6 @@ ALL_CAPS = [
     "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 ]
-
-# moby oci/defaults.go (20.10+).
-MASKED_PATHS = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-]
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 CPU_PERIOD = 100_000  # moby: NanoCPUs are turned into a quota over a 100ms period
@@ -455,8 +439,8 @@ def build_spec(
         "namespaces": namespaces(req),
         "devices": oci_devices,
         # moby: HostConfig.MaskedPaths/ReadonlyPaths (filled at create from API 1.44) win
-        "maskedPaths": [] if privileged else list(_or(hc.get("MaskedPaths"), MASKED_PATHS)),
-        "readonlyPaths": [] if privileged else list(_or(hc.get("ReadonlyPaths"), READONLY_PATHS)),
+        "maskedPaths": [] if privileged else list(_or(hc.get("MaskedPaths"), DEFAULT_MASKED_PATHS)),
+        "readonlyPaths": [] if privileged else list(_or(hc.get("ReadonlyPaths"), DEFAULT_READONLY_PATHS)),
     }
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
