@@ -1,12 +1,14 @@
 """API layer: the JSON of `GET /containers/json` rows and `GET /containers/{id}/json`, rendered once.
 
 A container's answer changes only when the engine's state does, so each one is kept encoded per
-container and API version, with the container's revision (`Facts.revision`: every saved record,
-every event, and what changes in memory only). A request whose revision matches sends the kept
-bytes; any other renders and keeps anew. The list's Status ("Up 5 minutes") depends on the clock,
-not on the state: a row is kept as the bytes before and after its Status value, and the value is
-written per request. Issue 17: this took the list of 50 containers from the rendering of 50 rows
-(network view, version tables, JSON encoding) per request to one join (docs/PERFORMANCE.md).
+container and API version, with the container's revision (`Facts.revision`: its own saved
+records and events, every one that is no container's, and what changes in memory only). A
+request whose revision matches sends the kept bytes; any other renders and keeps anew. The list's
+Status ("Up 5 minutes") depends on the clock, not on the state: a row is kept as the bytes before
+and after its Status value, and the value is written again when its text changes. Issue 17: this
+took the list of 50 containers from the rendering of 50 rows (network view, version tables, JSON
+encoding) per request to one join; with revisions per container (engine/containers/revisions.py)
+one container's change re-renders its own row only (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -32,31 +34,50 @@ _MARK = "shim-status-" + secrets.token_hex(16)
 _MARK_JSON = json.dumps(_MARK).encode()
 
 
+class _Row:
+    """A list row kept: its JSON around the Status value, and the whole row with the Status it
+    had at the last request, which stays right until `until` (ns) while the revision holds."""
+
+    __slots__ = ("body", "head", "rev", "tail", "until")
+
+    def __init__(self, rev: Hashable, head: bytes, tail: bytes | None) -> None:
+        self.rev, self.head, self.tail = rev, head, tail
+        self.until, self.body = 0, head
+
+
 class RenderCache:
     def __init__(self) -> None:
-        # API version -> container ID -> (revision, rendering)
-        self._rows: dict[Version, dict[str, tuple[Hashable, bytes, bytes | None]]] = {}
+        # API version -> container ID -> rendering (with the revision it was made at)
+        self._rows: dict[Version, dict[str, _Row]] = {}
         self._inspect: dict[Version, dict[str, tuple[Hashable, bytes]]] = {}
         # renderings of removed containers are dropped when a cache doubles (amortised: no scan per request)
         self._limits = {"rows": 256, "inspect": 256}
 
     def list_body(self, svc: ContainerService, found: list[Container], version: Version) -> bytes:
-        """The body of GET /containers/json (without sizes) for `found`, in its order."""
+        """The body of GET /containers/json (without sizes) for `found`, in its order. A kept row
+        costs a revision and a clock comparison: its Status ("Up 5 minutes") is written again only
+        when the text changes (a second, a minute or half an hour later: go-units' HumanDuration)."""
         now = time.time_ns()
         parts: list[bytes] = []
         rows = self._rows.setdefault(version, {})
+        revision = svc.facts.revision
         for c in found:
-            rev = svc.facts.revision(c)
+            rev = revision(c)
             kept = rows.get(c.id)
-            if kept is None or kept[0] != rev:
+            if kept is None or kept.rev != rev:
                 row = tr.list_item_out(c, version, svc.facts.extra(c), now)
                 split = _split_row(row)
                 if split is None:  # the row's own strings hold the mark: rendered per request
                     parts.append(dumps(row).encode())
                     continue
-                kept = rows[c.id] = (rev, *split)
-            head, tail = kept[1], kept[2]
-            parts.append(head if tail is None else head + _status_json(tr.status_text(c, now)) + tail)
+                kept = rows[c.id] = _Row(rev, *split)
+            if now >= kept.until:
+                if kept.tail is None:
+                    kept.until = tr.FOREVER
+                else:
+                    status, kept.until = tr.status_until(c, now)
+                    kept.body = kept.head + _status_json(status) + kept.tail
+            parts.append(kept.body)
         self._trim(svc, rows, "rows")
         return b"[" + b",".join(parts) + b"]\n"
 

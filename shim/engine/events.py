@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from shim.engine.model import Container
@@ -52,12 +52,20 @@ class Events:
         self._ring: collections.deque[dict[str, Any]] = collections.deque(maxlen=buffer)
         self._subs: set[asyncio.Queue[dict[str, Any]]] = set()
         self.published = 0  # every event since start (engine_daemon_events_total)
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def on_publish(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Call `fn(event)` at every publish, before any subscriber sees it (the renderings the API
+        keeps follow it: engine/containers/revisions.py)."""
+        self._listeners.append(fn)
 
     def publish(
         self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None
     ) -> dict[str, Any]:
         ev = make_event(type_, action, actor_id, attributes)
         self.published += 1
+        for fn in self._listeners:
+            fn(ev)
         self._ring.append(ev)
         for q in list(self._subs):
             q.put_nowait(ev)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,20 @@ class Store:
         # kind -> IDs whose file the last load_all could not read (a torn or foreign file): a
         # service may want to leave what such an object holds alone rather than treat it as unknown
         self.unreadable: dict[str, set[str]] = {}
-        # Every put and delete counts: rendered answers cached by the API (api/rendercache.py) are
-        # stale once this moved (the containers' records, their endpoints, networks, volumes…).
+        # Every put and delete counts, and is told to the listeners with its kind and ID (the a*
+        # variants at once, on the loop, and again from the thread that writes): the renderings
+        # the API keeps (api/rendercache.py) follow them (engine/containers/revisions.py).
         self.writes = 0
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def on_write(self, fn: Callable[[str, str], None]) -> None:
+        """Call `fn(kind, oid)` at every put and delete, on the thread that makes it."""
+        self._listeners.append(fn)
+
+    def _wrote(self, kind: str, oid: str) -> None:
+        self.writes += 1
+        for fn in self._listeners:
+            fn(kind, oid)
 
     def _dir(self, kind: str) -> Path:
         d = self.root / kind
@@ -40,7 +52,7 @@ class Store:
     def put(self, kind: str, oid: str, obj: Any) -> None:
         """Atomic: the old object or the new one survives a crash. A failed write (a full disk)
         leaves the old object and no temp file, and raises SystemFailure with the OS's words."""
-        self.writes += 1
+        self._wrote(kind, oid)
         data = json.dumps(obj, separators=(",", ":")).encode()
         tmp = self.root / kind / f".{oid}.json.tmp"
         try:
@@ -62,7 +74,7 @@ class Store:
             return None
 
     def delete(self, kind: str, oid: str) -> None:
-        self.writes += 1
+        self._wrote(kind, oid)
         try:
             (self.root / kind / f"{oid}.json").unlink()
         except FileNotFoundError:
@@ -88,9 +100,9 @@ class Store:
         return out
 
     async def aput(self, kind: str, oid: str, obj: Any) -> None:
-        self.writes += 1  # at once, not when the thread runs: the change is already in memory
+        self._wrote(kind, oid)  # at once, not when the thread runs: the change is already in memory
         await asyncio.to_thread(self.put, kind, oid, obj)
 
     async def adelete(self, kind: str, oid: str) -> None:
-        self.writes += 1
+        self._wrote(kind, oid)
         await asyncio.to_thread(self.delete, kind, oid)

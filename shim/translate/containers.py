@@ -61,28 +61,61 @@ def health_text(status: str) -> str:
     return "health: starting" if status == "starting" else status
 
 
+# status_until's answer for a Status that does not depend on the clock
+FOREVER = 1 << 126
+
+
 def status_text(c: Container, now_ns: int | None = None) -> str:
     """container.State.String(): the Status column of `docker ps`."""
-    now = now_ns if now_ns is not None else time.time_ns()
+    return status_until(c, now_ns if now_ns is not None else time.time_ns())[0]
+
+
+def status_until(c: Container, now: int) -> tuple[str, int]:
+    """The Status at `now` (ns), and the instant (ns) before which it stays the same while the
+    container's state does: the list keeps it until then (api/rendercache.py)."""
     st = c.state
     if st.running:
         up = human_duration((now - st.started_at) / 1e9)
+        until = duration_until(st.started_at, now)
         if st.paused:
-            return f"Up {up} (Paused)"
+            return f"Up {up} (Paused)", until
         if st.restarting:
-            return f"Restarting ({st.exit_code}) {human_duration((now - st.finished_at) / 1e9)} ago"
+            ago = human_duration((now - st.finished_at) / 1e9)
+            return f"Restarting ({st.exit_code}) {ago} ago", duration_until(st.finished_at, now)
         if st.health is not None:
-            return f"Up {up} ({health_text(st.health.status)})"
-        return f"Up {up}"
+            return f"Up {up} ({health_text(st.health.status)})", until
+        return f"Up {up}", until
     if st.removal_in_progress:
-        return "Removal In Progress"
+        return "Removal In Progress", FOREVER
     if st.dead:
-        return "Dead"
+        return "Dead", FOREVER
     if not st.started_at:
-        return "Created"
+        return "Created", FOREVER
     if not st.finished_at:
-        return ""
-    return f"Exited ({st.exit_code}) {human_duration((now - st.finished_at) / 1e9)} ago"
+        return "", FOREVER
+    ago = human_duration((now - st.finished_at) / 1e9)
+    return f"Exited ({st.exit_code}) {ago} ago", duration_until(st.finished_at, now)
+
+
+_S = 1_000_000_000
+
+
+def duration_until(since: int, now: int) -> int:
+    """An instant (ns) before which human_duration((t - since) / 1e9) is the same for every t in
+    [now, it): the next boundary of the unit the text shows. Below a minute the text is a function
+    of the whole seconds, below an hour of the whole minutes, above of round(hours) (and of whole
+    hours past two years): each changes only at a whole second, minute or half hour after `since`
+    (a few boundaries early, never late). 1 µs early: the text divides floats."""
+    elapsed = now - since
+    if elapsed < 60 * _S:
+        step = _S
+    elif elapsed < 3600 * _S:
+        step = 60 * _S
+    else:
+        step = 1800 * _S
+    if elapsed < 0:
+        return since + _S - 1000  # "Less than a second" until one second after `since`
+    return since + (elapsed // step + 1) * step - 1000
 
 
 def command_text(c: Container) -> str:

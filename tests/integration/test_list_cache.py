@@ -50,3 +50,36 @@ def test_ps_and_inspect_show_each_change_at_once(shimd, unique):
         assert shimd.cli("inspect", cid, check=False).returncode != 0
     finally:
         shimd.cli("rm", "-f", a, b, c, check=False)
+
+
+def test_one_containers_change_shows_beside_kept_rows(shimd, unique):
+    """Revisions are per container: a connect, an exec, another container's `run --rm` and a kill
+    each show in the very next `docker ps` and `docker inspect`, for that container and no other."""
+    a, b, net = unique("lc"), unique("lc"), unique("lcnet")
+    try:
+        shimd.cli("run", "-d", "--name", a, "busybox", "sleep", "300")
+        shimd.cli("run", "-d", "--name", b, "busybox", "sleep", "300")
+        assert _rows(shimd)[b]["Networks"] == "bridge"
+        shimd.cli("network", "create", net)
+        shimd.cli("network", "connect", net, a)
+        rows = _rows(shimd)
+        assert sorted(rows[a]["Networks"].split(",")) == sorted(["bridge", net]) and rows[b]["Networks"] == "bridge"
+        assert net in json.loads(shimd.cli("inspect", a).stdout)[0]["NetworkSettings"]["Networks"]
+        shimd.cli("network", "disconnect", net, a)
+        assert _rows(shimd)[a]["Networks"] == "bridge"
+        assert net not in json.loads(shimd.cli("inspect", a).stdout)[0]["NetworkSettings"]["Networks"]
+
+        assert json.loads(shimd.cli("inspect", b).stdout)[0]["ExecIDs"] is None
+        shimd.cli("exec", "-d", b, "sleep", "60")
+        assert len(json.loads(shimd.cli("inspect", b).stdout)[0]["ExecIDs"]) == 1
+        assert json.loads(shimd.cli("inspect", a).stdout)[0]["ExecIDs"] is None
+
+        shimd.cli("run", "--rm", "busybox", "true")
+        shimd.cli("kill", a)
+        rows = _rows(shimd)
+        assert rows[a]["State"] == "exited" and rows[b]["State"] == "running"
+        assert json.loads(shimd.cli("inspect", a).stdout)[0]["State"]["Status"] == "exited"
+        assert json.loads(shimd.cli("inspect", b).stdout)[0]["ExecIDs"] is not None
+    finally:
+        shimd.cli("rm", "-f", a, b, check=False)
+        shimd.cli("network", "rm", net, check=False)

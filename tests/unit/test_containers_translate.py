@@ -55,6 +55,63 @@ def test_status_text():
     assert tr.status_text(c, now) == "Up Less than a second (health: starting)"
 
 
+HOUR = 3600 * NS
+
+
+@pytest.mark.parametrize(
+    "elapsed",
+    [
+        -5 * NS,
+        0,
+        NS // 2,
+        NS - 1,
+        NS,
+        59 * NS + 999_999_000,
+        60 * NS,
+        119 * NS,
+        120 * NS + 1,
+        3599 * NS,
+        3600 * NS,
+        5399 * NS,
+        5400 * NS,
+        47 * HOUR + 1800 * NS - 1,
+        48 * HOUR,
+        14 * 24 * HOUR - 1,
+        60 * 24 * HOUR,
+        2 * 365 * 24 * HOUR - 1,
+        2 * 365 * 24 * HOUR + 7 * NS,
+        30 * 365 * 24 * HOUR + 123,
+    ],
+)
+def test_duration_until_is_before_the_next_change_of_the_text(elapsed):
+    """The list keeps a row's Status until duration_until: the text is the same all that time,
+    and the wait is at most one unit of what it shows (a second, a minute, half an hour)."""
+    since = 1_700_000_000 * NS
+    now = since + elapsed
+    until = tr.duration_until(since, now)
+    text = tr.human_duration(elapsed / 1e9)
+    if elapsed < 0:  # the clock went back: "Less than a second" until a second after `since`
+        assert until == since + NS - 1000 and text == "Less than a second"
+    else:
+        assert until - now <= (NS if elapsed < 60 * NS else 60 * NS if elapsed < HOUR else 1800 * NS)
+    # in the microsecond before a boundary `until` is already past: the text is made per request
+    assert until > now or now - until < 1000
+    for k in range(101 if until > now else 0):
+        t = now + (until - 1 - now) * k // 100
+        assert tr.human_duration((t - since) / 1e9) == text, (t - since) / 1e9
+
+
+def test_status_until():
+    now = 1000 * NS
+    assert tr.status_until(make(), now) == ("Created", tr.FOREVER)
+    up = make(running=True, started_at=now - 90 * NS)
+    assert tr.status_until(up, now) == ("Up About a minute", now + 30 * NS - 1000)
+    text, until = tr.status_until(make(started_at=1, finished_at=now - 2 * NS, exit_code=3), now)
+    assert text == "Exited (3) 2 seconds ago" and until == now + NS - 1000
+    c = make(running=True, restarting=True, started_at=1, finished_at=now - 5 * NS, exit_code=1)
+    assert tr.status_until(c, now) == ("Restarting (1) 5 seconds ago", now + NS - 1000)
+
+
 def test_rfc3339nano():
     assert tr.rfc3339nano(0) == "0001-01-01T00:00:00Z"
     assert tr.rfc3339nano(1795886212769391443) == "2026-11-28T17:16:52.769391443Z"

@@ -10,10 +10,16 @@ import pytest
 
 from shim.api import rendercache
 from shim.api.server import make_app
+from shim.engine import intents, volumes
+from shim.engine.containers import core, revisions
+from shim.engine.containers.facts import Facts
+from shim.engine.execs import ExecService
 from shim.engine.health import HealthMonitor
 from shim.engine.model import Health
+from shim.engine.networks import state as netstate
 from shim.translate import containers as trc
 from tests.unit.test_containers_api import _engine, create
+from tests.unit.test_execs import FakeExecRuntime
 
 
 @pytest.fixture
@@ -22,14 +28,15 @@ async def api(aiohttp_client, tmp_path):
     client = await aiohttp_client(make_app(engine))
     client.svc = engine.containers
     client.svc_events = engine.events
+    client.store = engine.store
     return client
 
 
 @pytest.fixture
 def renders(monkeypatch):
     """How many list rows and inspect bodies were rendered (not taken from the cache)."""
-    count = {"rows": 0, "inspect": 0}
-    list_item_out, inspect_out = trc.list_item_out, trc.inspect_out
+    count = {"rows": 0, "inspect": 0, "status": 0}
+    list_item_out, inspect_out, status_until = trc.list_item_out, trc.inspect_out, trc.status_until
 
     def counted_row(*args, **kwargs):
         count["rows"] += 1
@@ -39,8 +46,13 @@ def renders(monkeypatch):
         count["inspect"] += 1
         return inspect_out(*args, **kwargs)
 
+    def counted_status(*args, **kwargs):
+        count["status"] += 1
+        return status_until(*args, **kwargs)
+
     monkeypatch.setattr(rendercache.tr, "list_item_out", counted_row)
     monkeypatch.setattr(rendercache.tr, "inspect_out", counted_inspect)
+    monkeypatch.setattr(rendercache.tr, "status_until", counted_status)
     return count
 
 
@@ -145,3 +157,132 @@ async def test_a_row_holding_the_status_mark_is_rendered_per_request(api, render
         row = (await ps(api))["/odd"]
         assert row["Labels"] == {"mark": rendercache._MARK} and row["Status"] == "Created"
     assert renders["rows"] == 2
+
+
+async def test_a_change_re_renders_that_containers_answers_only(api, renders):
+    """Revisions are per container (engine/containers/revisions.py): a verb on one container
+    renders its row and inspect body again, not those of the others; what it changed shows."""
+    for i in range(4):
+        await create(api, f"c{i}", Cmd=["sleep", "300"])
+    await ps(api)
+    await inspect(api, "c1")
+    assert renders["rows"] == 4 and renders["inspect"] == 1
+
+    assert (await api.post("/v1.41/containers/c0/start")).status == 204
+    rows = await ps(api)
+    assert rows["/c0"]["State"] == "running" and renders["rows"] == 5
+    assert (await inspect(api, "c0"))["State"]["Running"] is True
+    await inspect(api, "c1")
+    assert renders["inspect"] == 2  # c0's, rendered for the first time; c1's kept
+
+    assert (await api.post("/v1.41/containers/c1/rename?name=d1")).status == 204
+    assert (await api.delete("/v1.41/containers/c3")).status == 204
+    await create(api, "c4")
+    rows = await ps(api)
+    assert set(rows) == {"/c0", "/d1", "/c2", "/c4"} and rows["/c0"]["Status"].startswith("Up ")
+    assert renders["rows"] == 7  # d1 and c4
+    assert (await inspect(api, "d1"))["Name"] == "/d1" and renders["inspect"] == 3
+
+
+async def test_changes_that_are_no_containers_re_render_every_row(api, renders):
+    """An image, network or volume change (store writes and events of other kinds) may show in
+    any container's answers: every row is rendered again (over-invalidation is safe)."""
+    for name in ("aa", "bb", "cc"):
+        await create(api, name)
+    await ps(api)
+    api.svc_events.publish("image", "tag", "sha256:" + "1" * 64, {"name": "busybox:other"})
+    await ps(api)
+    assert renders["rows"] == 6
+    api.store.put("volumes", "data", {"name": "data"})
+    await ps(api)
+    assert renders["rows"] == 9
+    # a network or volume event about one container is that container's
+    a = api.svc.get("aa").id
+    api.svc_events.publish("network", "connect", "n" * 64, {"container": a, "name": "front", "type": "bridge"})
+    api.svc_events.publish("volume", "mount", "data", {"container": a, "destination": "/d", "driver": "local"})
+    await ps(api)
+    assert renders["rows"] == 10
+
+
+async def test_an_exec_shows_in_its_containers_inspect_at_once(api):
+    """ExecIDs change in memory with the exec's events (exec_create, exec_die), not with a save."""
+    execs = ExecService(containers=api.svc, events=api.svc_events, runtime=FakeExecRuntime())
+    await create(api, "box", Cmd=["sleep", "300"])
+    assert (await api.post("/v1.41/containers/box/start")).status == 204
+    assert (await inspect(api, "box"))["ExecIDs"] is None
+    e = await execs.create("box", {"Cmd": ["true"]})
+    assert (await inspect(api, "box"))["ExecIDs"] == [e.id]
+
+
+async def test_the_status_is_written_again_when_its_text_changes(api, renders, monkeypatch):
+    await create(api, "up", Cmd=["sleep", "300"])
+    assert (await api.post("/v1.41/containers/up/start")).status == 204
+    started = api.svc.get("up").state.started_at
+    clock = [started + 500_000_000]
+    monkeypatch.setattr(rendercache.time, "time_ns", lambda: clock[0])
+    assert (await ps(api))["/up"]["Status"] == "Up Less than a second"
+    written = renders["status"]
+    clock[0] = started + 900_000_000
+    assert (await ps(api))["/up"]["Status"] == "Up Less than a second" and renders["status"] == written
+    clock[0] = started + 1_000_000_000
+    assert (await ps(api))["/up"]["Status"] == "Up 1 second" and renders["status"] == written + 1
+    clock[0] = started + 61_500_000_000
+    assert (await ps(api))["/up"]["Status"] == "Up About a minute"
+    clock[0] = started + 119_000_000_000
+    assert (await ps(api))["/up"]["Status"] == "Up About a minute" and renders["status"] == written + 2
+    clock[0] = started + 120_000_000_000
+    assert (await ps(api))["/up"]["Status"] == "Up 2 minutes" and renders["rows"] == 1
+
+
+async def test_these_tests_fail_with_a_constant_revision(aiohttp_client, tmp_path, monkeypatch):
+    """The proofs above prove something: with a revision that never moves they fail."""
+    monkeypatch.setattr(Facts, "revision", lambda self, c: 0)
+    for test in (test_every_state_change_shows_at_once, test_health_results_show_without_an_event):
+        engine, _rt = _engine(tmp_path / test.__name__)
+        client = await aiohttp_client(make_app(engine))
+        client.svc, client.svc_events = engine.containers, engine.events
+        with pytest.raises(AssertionError):
+            await test(client)
+    engine, _rt = _engine(tmp_path / "exec")
+    client = await aiohttp_client(make_app(engine))
+    client.svc, client.svc_events = engine.containers, engine.events
+    with pytest.raises(AssertionError):
+        await test_an_exec_shows_in_its_containers_inspect_at_once(client)
+
+
+def test_the_kinds_a_container_owns_are_the_stores():
+    assert {core.KIND, netstate.ENDPOINTS, volumes.MOUNTS_KIND} == revisions._OWN_KINDS
+    assert revisions._INTENTS == intents.KIND and intents.Journal._key("start", "abc") == "start.abc"
+
+
+def test_revisions_classify_each_change():
+    alive = {"a", "b"}
+    r = revisions.Revisions(lambda cid: cid in alive)
+    a, b = r.of("a"), r.of("b")
+    for kind, oid in (("containers", "a"), ("endpoints", "a"), ("mounts", "a"), ("intents", "remove.a")):
+        r.stored(kind, oid)
+        assert r.of("a") != a and r.of("b") == b
+        a = r.of("a")
+    for ev in (
+        {"Type": "container", "Action": "exec_die", "Actor": {"ID": "a", "Attributes": {}}},
+        {"Type": "network", "Action": "disconnect", "Actor": {"ID": "n", "Attributes": {"container": "a"}}},
+        {"Type": "volume", "Action": "unmount", "Actor": {"ID": "v", "Attributes": {"container": "a"}}},
+    ):
+        r.published(ev)
+        assert r.of("a") != a and r.of("b") == b
+        a = r.of("a")
+    seen = {a, b}
+    for change in (
+        lambda: r.stored("networks", "n"),
+        lambda: r.stored("intents", "odd"),
+        lambda: r.published({"Type": "network", "Action": "create", "Actor": {"ID": "n", "Attributes": {}}}),
+        lambda: r.published({"Type": "container", "Action": "prune", "Actor": {"ID": "", "Attributes": {}}}),
+        lambda: r.published({"Type": "daemon", "Action": "reload", "Actor": {"ID": "d", "Attributes": {}}}),
+    ):
+        change()
+        assert r.of("a") not in seen and r.of("b") not in seen
+        seen |= {r.of("a"), r.of("b")}
+    # removed containers' entries are dropped once the map doubles; a live one keeps its own
+    for i in range(2000):
+        r.stored("containers", f"gone{i}")
+    assert len(r._own) < 1100 and r.of("a")[1] == a[1]

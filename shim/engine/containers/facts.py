@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from shim.engine.containers.core import Core
+from shim.engine.containers.revisions import Revisions
 from shim.engine.containers.sizes import Sizes
 from shim.engine.model import Container, ListQuery
 from shim.engine.netmodel import EndpointView
@@ -27,6 +28,9 @@ class Facts:
     def __init__(self, core: Core, sizes: Sizes) -> None:
         self._core = core
         self._sizes = sizes
+        self._revisions = Revisions(self.exists)
+        core.store.on_write(self._revisions.stored)
+        core.events.on_publish(self._revisions.published)
 
     def extra(self, c: Container) -> dict[str, Any]:
         """What inspect shows that the runtime, volumes and networking know; `network_settings` is
@@ -122,14 +126,15 @@ class Facts:
 
     def revision(self, c: Container) -> Hashable:
         """A token that changes whenever what inspect or the list shows of `c` may have changed,
-        driven by the engine's state changes: every saved record and every event (a start, a stop,
-        a rename, an update, a connect; those of other containers, networks and volumes too: over-
-        invalidation is safe), and the facts that change in memory only (removal in progress, a
-        health probe's result, whose FailingStreak and Log show before any status change)."""
-        core, st = self._core, c.state
+        driven by the engine's state changes: each saved record and each event that is `c`'s own
+        (its record, endpoints, mounts; its container, connect and mount events) and every one that
+        is not any container's (networks, volumes, images: over-invalidation is safe), see
+        revisions.py; and the facts that change in memory only (removal in progress, a health
+        probe's result, whose FailingStreak and Log show before any status change)."""
+        st = c.state
         h = st.health
         health = (h.status, h.failing_streak, len(h.log), h.log[-1].start if h.log else 0) if h is not None else None
-        return (core.store.writes, core.events.published, st.status, health)
+        return (self._revisions.of(c.id), st.status, health)
 
     def image_usage(self, image_id: str) -> list[tuple[str, bool]]:
         """(container ID, running?) of every container made from the image (rmi's conflicts, df)."""
