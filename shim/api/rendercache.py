@@ -32,6 +32,8 @@ from shim.translate.versions import Version
 # chose can hold it (a row that holds it twice anyway is rendered per request, never kept).
 _MARK = "shim-status-" + secrets.token_hex(16)
 _MARK_JSON = json.dumps(_MARK).encode()
+# list bodies kept per API version: `docker ps`, `docker ps -a` and a filter or two side by side
+_BODIES = 4
 
 
 class _Row:
@@ -50,6 +52,9 @@ class RenderCache:
         # API version -> container ID -> rendering (with the revision it was made at)
         self._rows: dict[Version, dict[str, _Row]] = {}
         self._inspect: dict[Version, dict[str, tuple[Hashable, bytes]]] = {}
+        # API version -> the last few list bodies, each with the rows it joined (a new list whose
+        # rows are the very same objects, in the same order, sends the same body: no 500-row join)
+        self._bodies: dict[Version, list[tuple[list[bytes], bytes]]] = {}
         # renderings of removed containers are dropped when a cache doubles (amortised: no scan per request)
         self._limits = {"rows": 256, "inspect": 256}
 
@@ -79,7 +84,22 @@ class RenderCache:
                     kept.body = kept.head + _status_json(status) + kept.tail
             parts.append(kept.body)
         self._trim(svc, rows, "rows")
-        return b"[" + b",".join(parts) + b"]\n"
+        return self._joined(version, parts)
+
+    def _joined(self, version: Version, parts: list[bytes]) -> bytes:
+        bodies = self._bodies.setdefault(version, [])
+        for i, (joined, body) in enumerate(bodies):
+            if joined == parts:  # compares lengths, then each row by identity first
+                bodies.insert(0, bodies.pop(i))
+                return body
+        out = [b"["]
+        for part in parts:
+            out += (part, b",")
+        out[-1] = b"]\n" if parts else b"[]\n"
+        body = b"".join(out)
+        bodies.insert(0, (parts, body))
+        del bodies[_BODIES:]
+        return body
 
     def inspect_body(self, svc: ContainerService, c: Container, version: Version) -> bytes:
         """The body of GET /containers/{id}/json (without sizes)."""

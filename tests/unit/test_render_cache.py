@@ -286,3 +286,27 @@ def test_revisions_classify_each_change():
     for i in range(2000):
         r.stored("containers", f"gone{i}")
     assert len(r._own) < 1100 and r.of("a")[1] == a[1]
+
+
+async def test_kept_list_bodies_follow_each_query_and_change(api):
+    """Whole bodies are kept per API version for the last few row sets: alternating queries each
+    get their own rows, and a change shows in each at once."""
+    await create(api, "run1", Cmd=["sleep", "300"])
+    await create(api, "new1")
+    assert (await api.post("/v1.41/containers/run1/start")).status == 204
+
+    async def names(query):
+        r = await api.get("/v1.41/containers/json" + query)
+        return sorted(item["Names"][0] for item in await r.json())
+
+    for _ in range(2):
+        assert await names("") == ["/run1"]
+        assert await names("?all=1") == ["/new1", "/run1"]
+        assert await names('?all=1&filters={"status":["created"]}') == ["/new1"]
+        assert await names("?limit=1") == ["/new1"]
+    assert (await api.post("/v1.41/containers/new1/start")).status == 204
+    assert await names("") == ["/new1", "/run1"]
+    assert await names('?all=1&filters={"status":["created"]}') == []
+    assert (await api.post("/v1.41/containers/new1/rename?name=new2")).status == 204
+    assert await names("?all=1") == ["/new2", "/run1"]
+    assert await names("") == ["/new2", "/run1"]
