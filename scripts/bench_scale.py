@@ -6,7 +6,10 @@
 
 Starts a shimd of this checkout on its own socket, roots and bridge (a /21, so 500 containers get
 addresses), and with 10, 100 and 500 running `busybox sleep` containers measures:
-- `docker ps` and `docker run --rm busybox true` (CLI wall time, medians),
+- `docker ps` and `docker run --rm busybox true` (CLI wall time, medians), and `docker ps` right
+  after a `docker run --rm` (the first list after a change: what the kept renderings must redo),
+- the CLI's own floor: `docker ps` against a static socket that answers with the body shimd just
+  sent (a Go process parsing N rows of JSON and formatting a table costs the same on any engine),
 - shimd's RSS and its open files, and the conmons' total RSS,
 - shimd's CPU while idle over --idle seconds (utime+stime from /proc/PID/stat), in % of one core,
 - restart: SIGTERM until shimd has exited, then a new shimd until its first /_ping answer and
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -99,13 +103,85 @@ class Target:
             self.docker("rm", "-f", *out[i : i + 50], check=False)
 
 
-def timed(fn, n: int) -> float:  # type: ignore[no-untyped-def]
+def timed(fn, n: int, before=None) -> float:  # type: ignore[no-untyped-def]
+    """Median seconds of `fn()`, each run after an untimed `before()` when given."""
     samples = []
     for _ in range(n):
+        if before is not None:
+            before()
         t = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t)
     return statistics.median(samples)
+
+
+def recorded(sock: str, path: str) -> bytes:
+    """One answer of the engine as raw HTTP/1.1, its body with a Content-Length (not chunked)."""
+    conn = UnixHTTP(sock)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        head = [f"HTTP/1.1 {resp.status} {resp.reason}"]
+        head += [f"{k}: {v}" for k, v in resp.getheaders() if k.lower() not in ("content-length", "transfer-encoding")]
+        return ("\r\n".join([*head, f"Content-Length: {len(body)}", "", ""])).encode() + body
+    finally:
+        conn.close()
+
+
+class StaticSocket:
+    """A Unix socket answering every request with a recorded answer: `/_ping` with the engine's,
+    anything else with its list; HEAD without the body."""
+
+    def __init__(self, path: str, ping: bytes, listing: bytes) -> None:
+        self.path, self.ping, self.listing = path, ping, listing
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        # one connection at a time, in this thread: the CLI makes one, and a thread started per
+        # connection put milliseconds of scheduling before the first answer on a loaded machine
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                method, target = head.split(b" ", 2)[:2]
+                answer = self.ping if target.split(b"?")[0].endswith(b"/_ping") else self.listing
+                if method == b"HEAD":
+                    answer = answer.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+                conn.sendall(answer)
+
+    def close(self) -> None:
+        self.srv.close()
+        Path(self.path).unlink(missing_ok=True)
+
+
+def cli_floor(tg: Target, work: str, n: int) -> float:
+    """Median seconds of `docker ps` against a static socket serving `tg`'s answers (API 1.50:
+    the CLI's own)."""
+    static = StaticSocket(
+        f"{work}/static.sock", recorded(tg.sock, "/_ping"), recorded(tg.sock, "/v1.50/containers/json")
+    )
+    try:
+        env = dict(os.environ, DOCKER_HOST=f"unix://{static.path}")
+        return timed(lambda: subprocess.run(["docker", "ps"], env=env, check=True, capture_output=True), n)
+    finally:
+        static.close()
 
 
 def rss_mib(pid: int) -> float:
@@ -242,7 +318,13 @@ def main() -> int:
                 tg.docker("run", "--rm", "busybox", "true")  # warm
                 ps = timed(lambda tg=tg: tg.docker("ps"), a.samples)
                 run = timed(lambda tg=tg: tg.docker("run", "--rm", "busybox", "true"), a.samples)
+                after = timed(
+                    lambda tg=tg: tg.docker("ps"), a.samples, lambda tg=tg: tg.docker("run", "--rm", "busybox", "true")
+                )
                 row: dict[str, object] = {"target": tg.name, "n": n, "ps_ms": 1000 * ps, "run_rm_ms": 1000 * run}
+                row["ps_after_run_ms"] = 1000 * after
+                if tg is shim:
+                    row["cli_floor_ms"] = 1000 * cli_floor(tg, work, a.samples)
                 if tg.pid:
                     time.sleep(2.0)  # the removals' background work settles
                     row["idle_cpu_pct"] = idle_cpu(tg.pid, a.idle)
@@ -280,12 +362,15 @@ def render(rows: list[dict[str, object]], load: list[float], args: str) -> str:
         f"`scripts/bench_scale.py {args}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"load average {load[0]:.1f} at the start, {load[-1]:.1f} at the end",
         "",
-        "| target | running | `docker ps` ms | `run --rm` ms | RSS MiB | fds | idle CPU % of a core "
+        "| target | running | `docker ps` ms | `ps` after a `run --rm` ms | `ps` on a static socket ms "
+        "| `run --rm` ms | RSS MiB | fds "
+        "| idle CPU % of a core "
         "| conmons' RSS MiB | stop s | restart: /_ping s | restart: full list s | load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     out.extend(
-        f"| {r['target']} | {r['n']} | {f(r['ps_ms'], '.1f')} | {f(r['run_rm_ms'], '.1f')} "
+        f"| {r['target']} | {r['n']} | {f(r['ps_ms'], '.1f')} | {f(r.get('ps_after_run_ms'), '.1f')} "
+        f"| {f(r.get('cli_floor_ms'), '.1f')} | {f(r['run_rm_ms'], '.1f')} "
         f"| {f(r.get('rss_mib'), '.1f')} | {f(r.get('fds'), 'd')} | {f(r.get('idle_cpu_pct'), '.2f')} "
         f"| {f(r.get('conmon_rss_mib'), '.0f')} | {f(r.get('stop_s'), '.2f')} "
         f"| {f(r.get('restart_ping_s'), '.2f')} | {f(r.get('restart_list_s'), '.2f')} | {f(r['load'], '.1f')} |"
