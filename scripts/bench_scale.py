@@ -26,6 +26,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -113,6 +114,30 @@ def timed(fn, n: int, before=None) -> float:  # type: ignore[no-untyped-def]
         fn()
         samples.append(time.perf_counter() - t)
     return statistics.median(samples)
+
+
+def task_cpu_ns(pid: int) -> int:
+    """CPU time of all of a process's threads in ns (schedstat: exact, where utime is in ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended meanwhile
+    return total
+
+
+def ps_cpu(tg: Target, n: int) -> tuple[float, float]:
+    """Mean CPU seconds per `docker ps`: of the CLI (its process tree, from getrusage) and of the
+    engine's process (0 without a pid). CPU time is what a loaded machine does not distort."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    e0 = task_cpu_ns(tg.pid) if tg.pid else 0
+    for _ in range(n):
+        tg.docker("ps")
+    e1 = task_cpu_ns(tg.pid) if tg.pid else 0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cli = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    return cli / n, (e1 - e0) / 1e9 / n
 
 
 def recorded(sock: str, path: str) -> bytes:
@@ -323,6 +348,8 @@ def main() -> int:
                 )
                 row: dict[str, object] = {"target": tg.name, "n": n, "ps_ms": 1000 * ps, "run_rm_ms": 1000 * run}
                 row["ps_after_run_ms"] = 1000 * after
+                cli_cpu, engine_cpu = ps_cpu(tg, 3 * a.samples)
+                row["ps_cli_cpu_ms"], row["ps_engine_cpu_ms"] = 1000 * cli_cpu, 1000 * engine_cpu
                 if tg is shim:
                     row["cli_floor_ms"] = 1000 * cli_floor(tg, work, a.samples)
                 if tg.pid:
@@ -362,14 +389,17 @@ def render(rows: list[dict[str, object]], load: list[float], args: str) -> str:
         f"`scripts/bench_scale.py {args}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"load average {load[0]:.1f} at the start, {load[-1]:.1f} at the end",
         "",
-        "| target | running | `docker ps` ms | `ps` after a `run --rm` ms | `ps` on a static socket ms "
+        "| target | running | `docker ps` ms | `ps` CPU ms: CLI / engine | `ps` after a `run --rm` ms "
+        "| `ps` on a static socket ms "
         "| `run --rm` ms | RSS MiB | fds "
         "| idle CPU % of a core "
         "| conmons' RSS MiB | stop s | restart: /_ping s | restart: full list s | load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     out.extend(
-        f"| {r['target']} | {r['n']} | {f(r['ps_ms'], '.1f')} | {f(r.get('ps_after_run_ms'), '.1f')} "
+        f"| {r['target']} | {r['n']} | {f(r['ps_ms'], '.1f')} "
+        f"| {f(r.get('ps_cli_cpu_ms'), '.1f')} / {f(r.get('ps_engine_cpu_ms'), '.2f')} "
+        f"| {f(r.get('ps_after_run_ms'), '.1f')} "
         f"| {f(r.get('cli_floor_ms'), '.1f')} | {f(r['run_rm_ms'], '.1f')} "
         f"| {f(r.get('rss_mib'), '.1f')} | {f(r.get('fds'), 'd')} | {f(r.get('idle_cpu_pct'), '.2f')} "
         f"| {f(r.get('conmon_rss_mib'), '.0f')} | {f(r.get('stop_s'), '.2f')} "
