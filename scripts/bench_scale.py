@@ -348,6 +348,7 @@ def main() -> int:
                 )
                 row: dict[str, object] = {"target": tg.name, "n": n, "ps_ms": 1000 * ps, "run_rm_ms": 1000 * run}
                 row["ps_after_run_ms"] = 1000 * after
+                time.sleep(2.0)  # the last removal's background work (trash, links) is not the list's
                 cli_cpu, engine_cpu = ps_cpu(tg, 3 * a.samples)
                 row["ps_cli_cpu_ms"], row["ps_engine_cpu_ms"] = 1000 * cli_cpu, 1000 * engine_cpu
                 if tg is shim:
