@@ -29,10 +29,9 @@ class Store:
         # kind -> IDs whose file the last load_all could not read (a torn or foreign file): a
         # service may want to leave what such an object holds alone rather than treat it as unknown
         self.unreadable: dict[str, set[str]] = {}
-        # Every put and delete counts, and is told to the listeners with its kind and ID (the a*
-        # variants at once, on the loop, and again from the thread that writes): the renderings
-        # the API keeps (api/rendercache.py) follow them (engine/containers/revisions.py).
-        self.writes = 0
+        # Every put and delete is told to the listeners with its kind and ID (the a* variants at
+        # once, on the loop, and again from the thread that writes): the renderings the API keeps
+        # (api/rendercache.py) follow them (engine/containers/revisions.py).
         self._listeners: list[Callable[[str, str], None]] = []
 
     def on_write(self, fn: Callable[[str, str], None]) -> None:
@@ -40,7 +39,6 @@ class Store:
         self._listeners.append(fn)
 
     def _wrote(self, kind: str, oid: str) -> None:
-        self.writes += 1
         for fn in self._listeners:
             fn(kind, oid)
 

@@ -74,7 +74,7 @@ class Revisions:
     def _touch(self, cid: str) -> None:
         self._own[cid] = self._next()
         if len(self._own) > self._limit:
-            for cid in list(self._own):
-                if not self._exists(cid):  # a removed container: nothing renders it any more
-                    self._own.pop(cid, None)
+            for known in list(self._own):
+                if not self._exists(known):  # a removed container: nothing renders it any more
+                    self._own.pop(known, None)
             self._limit = max(1024, 2 * len(self._own))
