@@ -23,7 +23,7 @@ from typing import Any
 
 from shim.engine.ports import AttachHandle, ExitInfo, LogChunk, LogQuery, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, StartFailed, SystemFailure, runtime_start_failed
-from shim.runtime import cgroups, logread, oci_host, oci_spec, overlay
+from shim.runtime import cgroups, execfifo, logread, oci_host, oci_spec, overlay, runcexe
 from shim.runtime import survey as _survey
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, is_conmon, log_args, read_sync_message, runc_error_text
 from shim.runtime.exitwatch import ExitWatcher
@@ -67,6 +67,7 @@ class RuncRuntime:
         self._log_files = Layout(self.data_root)
         self._keeper = Keeper(self._log_files)
         self._trash = Trash()  # a removed container's directories are deleted after the answer
+        self._init_exe = runcexe.shared(self.runc)  # what `runc init` runs from (create, exec)
 
     # --- paths ---------------------------------------------------------------
 
@@ -150,8 +151,12 @@ class RuncRuntime:
 
     # --- start -----------------------------------------------------------------
 
-    def _prepare(self, req: RunRequest) -> None:
-        """Blocking: rootfs, user, working dir, config.json."""
+    def init_exe(self) -> str:
+        """Blocking: the runc to run `create` and `exec` with (runcexe.py)."""
+        return self._init_exe.path()
+
+    def _prepare(self, req: RunRequest) -> str:
+        """Blocking: rootfs, user, working dir, config.json; returns the runc to create with."""
         cid = req.id
         hc = req.host_config
         bundle = self.bundle(cid)
@@ -184,8 +189,9 @@ class RuncRuntime:
         os.replace(tmp, os.path.join(bundle, "config.json"))
         self._cgpaths[cid] = spec["linux"]["cgroupsPath"]
         self._keeper.prepare(cid, req.log)
+        return self.init_exe()
 
-    def _conmon_args(self, req: RunRequest) -> list[str]:
+    def _conmon_args(self, req: RunRequest, runc: str) -> list[str]:
         cid = req.id
         bundle = self.bundle(cid)
         args = [
@@ -199,7 +205,7 @@ class RuncRuntime:
             "-n",
             req.name or cid,
             "-r",
-            self.runc,
+            runc,
             "-b",
             bundle,
             "-p",
@@ -233,11 +239,11 @@ class RuncRuntime:
             if await asyncio.to_thread(os.path.isdir, os.path.join(self.runc_root, cid)):
                 await self._runc("delete", "--force", cid)
             try:
-                await asyncio.to_thread(self._prepare, req)
+                runc = await asyncio.to_thread(self._prepare, req)
             except InvalidParameter as e:
                 # moby: any error while creating the spec is a System error (500), even a bad user
                 raise SystemFailure(e.message) from e
-            pid = await self._spawn(req)
+            pid = await self._spawn(req, runc)
             early = None
             try:
                 early = EarlyAttach(
@@ -246,7 +252,9 @@ class RuncRuntime:
                 )
             except OSError:
                 pass
-            rc, out = await self._runc("start", cid)
+            # what `runc start` does, without its process (execfifo.py); runc itself when unsure
+            started = await execfifo.start(os.path.join(self.runc_root, cid), pid)
+            rc, out = (0, "") if started else await self._runc("start", cid)
             if rc != 0:
                 if early:
                     await early.close()
@@ -259,8 +267,8 @@ class RuncRuntime:
                 await self._release(cid, drop_bundle=True)
             raise
 
-    async def _spawn(self, req: RunRequest) -> int:
-        """Run conmon (which runs `runc create`), return the container pid."""
+    async def _spawn(self, req: RunRequest, runc: str) -> int:
+        """Run conmon (which runs `runc create` with `runc`), return the container pid."""
         sync_r, sync_w = os.pipe()
         start_r, start_w = os.pipe()
         # TZ=UTC: conmon stamps log lines in local time; in UTC they read back without a parse
@@ -268,7 +276,7 @@ class RuncRuntime:
         env.update(self._keeper.conmon_env(req.id, req.log))  # conmon keeps the log's generations itself
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._conmon_args(req),
+                *self._conmon_args(req, runc),
                 env=env,
                 pass_fds=(sync_w, start_r),
                 stdin=asyncio.subprocess.DEVNULL,
