@@ -28,23 +28,24 @@ async def start(state_dir: str, init_pid: int) -> bool:
     """Let the created container whose runc state is in `state_dir` exec its process, as
     `runc start` does. False, with nothing changed, when `runc start` must do it instead."""
     path = os.path.join(state_dir, FIFO)
-    fd = await asyncio.to_thread(_open, path)
-    if fd < 0:
+    try:
+        # before the fifo is opened: once it is, init may exec, run and be reaped at once
+        pidfd = os.pidfd_open(init_pid)
+    except OSError:  # init already reaped (or no pidfd): runc decides what that means
         return False
     try:
-        try:
-            pidfd = os.pidfd_open(init_pid)
-        except OSError:  # init already reaped (or no pidfd): runc decides what that means
+        fd = await asyncio.to_thread(_open, path)
+        if fd < 0:
             return False
         try:
             if not await _read_token(fd, pidfd):
                 return False
+            # init wrote its "0": from here it only closes its end and execs (EOF), or fails and ends
+            await asyncio.to_thread(_finish, fd, path)
         finally:
-            os.close(pidfd)
-        # init wrote its "0": from here it only closes its end and execs (EOF), or fails and ends
-        await asyncio.to_thread(_finish, fd, path)
+            os.close(fd)
     finally:
-        os.close(fd)
+        os.close(pidfd)
     return True
 
 

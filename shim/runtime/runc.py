@@ -379,6 +379,8 @@ class RuncRuntime:
         and everything of it removed; files of exec sessions whose runc is gone are dropped.
         Returns the state of each known container, `held` when its runc state, monitor or rootfs
         mount is still there. One `runc list` for all."""
+        # runc's sealed copy is made meanwhile, off the first start's path (its check runs runc)
+        sealed = asyncio.ensure_future(asyncio.to_thread(self.init_exe))
         proc = await asyncio.create_subprocess_exec(
             self.runc,
             "--root",
@@ -391,6 +393,7 @@ class RuncRuntime:
             stderr=asyncio.subprocess.DEVNULL,
         )
         out, _ = await proc.communicate()
+        await sealed
         runc = _survey.parse_runc_list(out.decode(errors="replace"))
         await asyncio.to_thread(self._trash.sweep, self.exec_root, self.data_root)
         h = await asyncio.to_thread(_survey.scan, self.exec_root, self.data_root, runc)

@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 
 from shim.runtime import execfifo
 
@@ -54,6 +55,33 @@ async def test_start_waits_for_an_init_that_is_not_there_yet(tmp_path):
     finally:
         init.kill()
         init.wait()
+
+
+async def test_process_that_ends_and_is_reaped_at_once_was_started(tmp_path, monkeypatch):
+    # `docker run busybox true`: once the fifo is open, init writes, execs a process that ends, and
+    # conmon (its parent, a subreaper) reaps it, possibly before the start looks at init's pid again
+    path = _fifo(tmp_path)
+    fast = 'import os, sys\nos.write(os.open(sys.argv[1], os.O_WRONLY), b"0")\nos._exit(0)\n'
+    parent = subprocess.Popen(
+        ["/bin/sh", "-c", '"$0" -c "$1" "$2" >&- & echo $!; exec >&-; wait', sys.executable, fast, path],
+        stdout=subprocess.PIPE,
+    )
+    assert parent.stdout is not None
+    init_pid = int(parent.stdout.readline())
+    real_open = execfifo._open
+
+    def open_then_lose_the_race(p: str) -> int:
+        fd = real_open(p)
+        while os.path.exists(f"/proc/{init_pid}"):  # the slowest case: init is gone and reaped
+            time.sleep(0.01)
+        return fd
+
+    monkeypatch.setattr(execfifo, "_open", open_then_lose_the_race)
+    try:
+        assert await asyncio.wait_for(execfifo.start(str(tmp_path), init_pid), 10) is True
+        assert not os.path.exists(path)
+    finally:
+        parent.wait()
 
 
 async def test_no_fifo_is_left_to_runc(tmp_path):
