@@ -79,12 +79,13 @@ async def _read_token(fd: int, pidfd: int) -> bool:
         finally:
             loop.remove_reader(fd)
             loop.remove_reader(pidfd)
+        ended = _ended(pidfd)  # before the read: what init wrote before it ended is read below
         try:
             if os.read(fd, 64):
                 return True
         except BlockingIOError:
             pass
-        if _ended(pidfd):
+        if ended:
             return False
 
 
