@@ -268,15 +268,10 @@ class ExecRuntime:
         spec_path = os.path.join(self._rt.bundle(cid), f"exec-{token}.json")
         pid_file = os.path.join(self._rt.bundle(cid), f"exec-{token}.pid")
         log_file = os.path.join(self._rt.bundle(cid), f"exec-{token}.log")
-
-        def write_spec() -> str:
-            _write_json(spec_path, proc_spec)
-            return self._rt.init_exe()  # `runc exec` runs `runc init` too: from runc's sealed copy
-
-        runc = await asyncio.to_thread(write_spec)
+        await asyncio.to_thread(_write_json, spec_path, proc_spec)
         # runc's own errors go to the log, so the process's stderr stays the process's
         args = [
-            runc,
+            self._rt.runc,
             "--root",
             self._rt.runc_root,
             "--log",

@@ -23,7 +23,7 @@ from typing import Any
 
 from shim.engine.ports import AttachHandle, ExitInfo, LogChunk, LogQuery, RunRequest, RuntimeState
 from shim.errors import Conflict, InvalidParameter, StartFailed, SystemFailure, runtime_start_failed
-from shim.runtime import cgroups, execfifo, logread, oci_host, oci_spec, overlay, runcexe
+from shim.runtime import cgroups, execfifo, logread, oci_host, oci_spec, overlay
 from shim.runtime import survey as _survey
 from shim.runtime.conmon import ConmonAttach, EarlyAttach, is_conmon, log_args, read_sync_message, runc_error_text
 from shim.runtime.exitwatch import ExitWatcher
@@ -67,7 +67,6 @@ class RuncRuntime:
         self._log_files = Layout(self.data_root)
         self._keeper = Keeper(self._log_files)
         self._trash = Trash()  # a removed container's directories are deleted after the answer
-        self._init_exe = runcexe.shared(self.runc)  # what `runc init` runs from (create, exec)
 
     # --- paths ---------------------------------------------------------------
 
@@ -151,12 +150,8 @@ class RuncRuntime:
 
     # --- start -----------------------------------------------------------------
 
-    def init_exe(self) -> str:
-        """Blocking: the runc to run `create` and `exec` with (runcexe.py)."""
-        return self._init_exe.path()
-
-    def _prepare(self, req: RunRequest) -> str:
-        """Blocking: rootfs, user, working dir, config.json; returns the runc to create with."""
+    def _prepare(self, req: RunRequest) -> None:
+        """Blocking: rootfs, user, working dir, config.json."""
         cid = req.id
         hc = req.host_config
         bundle = self.bundle(cid)
@@ -189,9 +184,8 @@ class RuncRuntime:
         os.replace(tmp, os.path.join(bundle, "config.json"))
         self._cgpaths[cid] = spec["linux"]["cgroupsPath"]
         self._keeper.prepare(cid, req.log)
-        return self.init_exe()
 
-    def _conmon_args(self, req: RunRequest, runc: str) -> list[str]:
+    def _conmon_args(self, req: RunRequest) -> list[str]:
         cid = req.id
         bundle = self.bundle(cid)
         args = [
@@ -205,7 +199,7 @@ class RuncRuntime:
             "-n",
             req.name or cid,
             "-r",
-            runc,
+            self.runc,
             "-b",
             bundle,
             "-p",
@@ -239,11 +233,11 @@ class RuncRuntime:
             if await asyncio.to_thread(os.path.isdir, os.path.join(self.runc_root, cid)):
                 await self._runc("delete", "--force", cid)
             try:
-                runc = await asyncio.to_thread(self._prepare, req)
+                await asyncio.to_thread(self._prepare, req)
             except InvalidParameter as e:
                 # moby: any error while creating the spec is a System error (500), even a bad user
                 raise SystemFailure(e.message) from e
-            pid = await self._spawn(req, runc)
+            pid = await self._spawn(req)
             early = None
             try:
                 early = EarlyAttach(
@@ -267,8 +261,8 @@ class RuncRuntime:
                 await self._release(cid, drop_bundle=True)
             raise
 
-    async def _spawn(self, req: RunRequest, runc: str) -> int:
-        """Run conmon (which runs `runc create` with `runc`), return the container pid."""
+    async def _spawn(self, req: RunRequest) -> int:
+        """Run conmon (which runs `runc create`), return the container pid."""
         sync_r, sync_w = os.pipe()
         start_r, start_w = os.pipe()
         # TZ=UTC: conmon stamps log lines in local time; in UTC they read back without a parse
@@ -276,7 +270,7 @@ class RuncRuntime:
         env.update(self._keeper.conmon_env(req.id, req.log))  # conmon keeps the log's generations itself
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._conmon_args(req, runc),
+                *self._conmon_args(req),
                 env=env,
                 pass_fds=(sync_w, start_r),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -379,8 +373,6 @@ class RuncRuntime:
         and everything of it removed; files of exec sessions whose runc is gone are dropped.
         Returns the state of each known container, `held` when its runc state, monitor or rootfs
         mount is still there. One `runc list` for all."""
-        # runc's sealed copy is made meanwhile, off the first start's path (its check runs runc)
-        sealed = asyncio.ensure_future(asyncio.to_thread(self.init_exe))
         proc = await asyncio.create_subprocess_exec(
             self.runc,
             "--root",
@@ -393,7 +385,6 @@ class RuncRuntime:
             stderr=asyncio.subprocess.DEVNULL,
         )
         out, _ = await proc.communicate()
-        await sealed
         runc = _survey.parse_runc_list(out.decode(errors="replace"))
         await asyncio.to_thread(self._trash.sweep, self.exec_root, self.data_root)
         h = await asyncio.to_thread(_survey.scan, self.exec_root, self.data_root, runc)
