@@ -150,8 +150,52 @@ async def test_wait_conditions_and_autoremove(env):
     assert (await asyncio.wait_for(removed, 5)) == (3, "")
     with pytest.raises(NotFound):
         svc.get(c.id)
-    assert store.get("containers", c.id) is None and rt.removed == [c.id]
+    assert store.get("containers", c.id) is None
     assert actions(events)[-2:] == ["die", "destroy"]
+    await svc.close()  # awaits the removal's background half: the runtime's release
+    assert rt.removed == [c.id]
+
+
+class GatedRuntime(FakeRuntime):
+    """A runtime whose release of a container (runc delete, unmount, files) waits for `gate`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def remove(self, cid):
+        await self.gate.wait()
+        await super().remove(cid)
+
+
+async def test_autoremove_is_gone_for_clients_before_the_runtime_is_released(tmp_path):
+    store, events, rt = Store(tmp_path), Events(), GatedRuntime()
+    svc = ContainerService(store=store, events=events, images=FakeImages(), runtime=rt)
+    saved = []
+    real_put = store.put
+    store.put = lambda kind, oid, obj: (saved.append((kind, obj)), real_put(kind, oid, obj))[1]
+    c, _ = await svc.create(spec("ar", Cmd=["true"], HostConfig={"AutoRemove": True}))
+    removed, next_exit = svc.wait(c.id, "removed"), svc.wait(c.id, "next-exit")
+    await svc.start(c.id)
+    rt.exit(c.id, 3)
+    assert (await asyncio.wait_for(removed, 5)) == (3, "") and next_exit.result() == (3, "")
+    # what a client sees: gone, its name free, die then destroy; the runtime not released yet
+    with pytest.raises(NotFound):
+        svc.get("ar")
+    assert store.get("containers", c.id) is None and svc.all() == []
+    assert [a for a in actions(events) if a in ("die", "destroy")] == ["die", "destroy"]
+    assert rt.removed == [] and rt.cleaned == []
+    assert list(store.load_all("intents")) == [f"remove.{c.id}"]  # cleared by the background half
+    # no "exited" record was written for a record deleted right after
+    assert [o["state"]["status"] for k, o in saved if k == "containers"] == ["created", "running"]
+    again, _ = await svc.create(spec("ar"))
+    assert again.name == "ar"
+    closing = asyncio.create_task(svc.close())
+    await settle()
+    assert not closing.done()  # shimd's stop waits for the release
+    rt.gate.set()
+    await asyncio.wait_for(closing, 5)
+    assert rt.removed == [c.id] and store.load_all("intents") == {}
 
 
 async def test_restart_policy_on_failure(env):

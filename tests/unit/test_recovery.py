@@ -288,3 +288,49 @@ async def test_a_removal_intent_on_a_running_record_does_not_wait_for_a_watcher(
     await Journal(store).begin("remove", c.id, volumes=False)
     svc, _ = await asyncio.wait_for(restart(store, rt), 10)
     assert svc.all() == [] and c.id in rt.cleaned and c.id in rt.removed
+
+
+def autoremove(name: str) -> CreateSpec:
+    return CreateSpec(
+        name=name,
+        config={"Image": "busybox", "Cmd": ["true"]},
+        host_config={"AutoRemove": True},
+        networking_config={},
+    )
+
+
+async def test_a_crash_while_an_autoremove_container_releases_its_runtime(tmp_path):
+    """Killed after the removal at exit answered, before its background half released the
+    runtime: the intent and no record; the next start's survey removes what the runtime holds."""
+    store, rt, vols = Store(tmp_path), FakeRuntime(), Volumes()
+    old, _ = service(store, rt, volumes=vols)
+    c, _ = await old.create(autoremove("quick"))
+    removed = old.wait(c.id, "removed")
+    released = asyncio.Event()
+    rt.remove = lambda cid: released.wait()  # type: ignore[method-assign]  # never released: "killed"
+    await old.start(c.id)
+    rt.exit(c.id, 0)
+    assert (await asyncio.wait_for(removed, 5)) == (0, "")
+    assert ("forget", c.id, True) in vols.calls and store.get("containers", c.id) is None
+    assert list(store.load_all("intents")) == [f"remove.{c.id}"]
+    svc, _ = await restart(store, rt)
+    assert svc.all() == [] and rt.discarded == [c.id]
+    assert store.load_all("intents") == {}
+
+
+async def test_a_crash_between_an_autoremove_exit_and_its_removal(tmp_path):
+    """Killed after the process ended, before its exit was applied (the record says running): the
+    next start applies the exit, and the AutoRemove removal with it (dockerd removes the
+    AutoRemove containers it finds exited at its start)."""
+    store, rt, vols = Store(tmp_path), FakeRuntime(), Volumes()
+    old, _ = service(store, rt)
+    c, _ = await old.create(autoremove("cut"))
+    await old.start(c.id)
+    rt.end_unreported(c.id, 2)  # conmon's exit file is there; the old daemon never applied it
+    assert store.get("containers", c.id)["state"]["running"] is True
+    svc, events = await restart(store, rt, volumes=vols)
+    assert svc.all() == [] and store.get("containers", c.id) is None
+    assert ("forget", c.id, True) in vols.calls
+    assert [a for a in actions(events) if a in ("die", "destroy")] == ["die", "destroy"]
+    await svc.close()
+    assert c.id in rt.removed and store.load_all("intents") == {}

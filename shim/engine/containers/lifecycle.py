@@ -4,8 +4,9 @@ Start follows the seed (daemon/start.go): setup in its order (networking, enviro
 the rootfs, working dir and IPC inside the runtime's start), rollback of every step on failure
 (State.Error, ExitCode 127/126/128, one `die`). A watcher task per running container awaits
 `runtime.wait_exit` and then applies the exit: state, the seed's Cleanup, `die`, waiters, the
-restart policy (restart.py, dockerd's back-off) or AutoRemove. Daemon start (the reconciliation
-with what the host holds) is recovery.py's.
+restart policy (restart.py, dockerd's back-off) or AutoRemove, which removes the container in the
+same hold of its lock and leaves the runtime's teardown to a background task (recovery.py
+`remove_at_exit`). Daemon start (the reconciliation with what the host holds) is recovery.py's.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shim.errors import ShimError, StartFailed, start_step_failed
 log = logging.getLogger("shim.containers")
 
 RemoveFn = Callable[[Container, bool], Awaitable[None]]
+RetireFn = Callable[[Container, Live], Awaitable[None]]
 
 # How long `settled` waits for an ended process's exit to be applied; the watcher's own fallback
 # (a monitor gone without a report) takes about a second. Past it the container is taken as is.
@@ -40,12 +42,14 @@ SETTLE_TIMEOUT = 5.0
 
 
 class Lifecycle:
-    def __init__(self, core: Core, waiters: Waiters, streams: Streams, remove: RemoveFn) -> None:
-        """`remove(c, volumes)`: the force removal AutoRemove asks for (with anonymous volumes)."""
+    def __init__(self, core: Core, waiters: Waiters, streams: Streams, remove: RemoveFn, retire: RetireFn) -> None:
+        """`remove(c, volumes)`: the force removal AutoRemove asks for (with anonymous volumes);
+        `retire(c, live)`: that removal under the lock the caller holds, at the exit."""
         self._core = core
         self._waiters = waiters
         self._streams = streams
         self._remove = remove
+        self._retire = retire
         self._closing = False
         self.health: HealthMonitor | None = None
         self.cleanup_hooks: list[Callable[[str], Awaitable[None]]] = []
@@ -132,12 +136,16 @@ class Lifecycle:
         req.mounts.extend(await self._core.volumes.start_mounts(c))
         return req
 
-    async def teardown(self, c: Container) -> None:
-        """The seed's Cleanup: network, IPC and rootfs (runtime), hooks, volumes. Never raises."""
-        core = self._core
+    def stop_watching(self, c: Container) -> None:
+        """What of the seed's Cleanup is shimd's own: healthchecks, exec sessions."""
         if self.health is not None:
             self.health.stop(c.id)
         c.exec_ids.clear()
+
+    async def teardown(self, c: Container) -> None:
+        """The seed's Cleanup: network, IPC and rootfs (runtime), hooks, volumes. Never raises."""
+        core = self._core
+        self.stop_watching(c)
         # The network (netns pin, veth) and the runtime (runc delete, rootfs unmount) are undone
         # side by side: neither needs the other, and `docker run --rm` waits for both (issue 17).
         first: list[tuple[str, Callable[[str], Awaitable[None]]]] = [("runtime", core.runtime.cleanup)]
@@ -148,6 +156,11 @@ class Lifecycle:
         steps.append(("volumes", core.volumes.release))
         for what, fn in steps:
             await _logged(what, fn, c.id)
+
+    async def run_hooks(self, cid: str) -> None:
+        """The cleanup hooks alone (a removal at exit, after the runtime's release). Never raises."""
+        for fn in self.cleanup_hooks:
+            await _logged("hook", fn, cid)
 
     # ------------------------------------------------------------ exit and restart policy
 
@@ -198,16 +211,30 @@ class Lifecycle:
                 st.status, st.running, st.restarting = Status.RESTARTING.value, True, True
             else:
                 st.status, st.running, st.restarting = Status.EXITED.value, False, False
+            if not restart and c.host_config.get("AutoRemove") and not live.restarting_by_hand:
+                # AutoRemove (issue 17): `die`, then the removal in this same hold of the lock (no
+                # other request for the container runs in between: none finds a stopped container
+                # whose runtime is not torn down). Neither a teardown before it nor an "exited"
+                # record that the removal deletes at once: the removal leaves the runtime's teardown
+                # to a background task. A crash before the removal's intent is written finds the
+                # record running and the exit file: the exit is applied again at the next start.
+                self._died(c, info)
+                try:
+                    await self._retire(c, live)
+                except ShimError as e:
+                    log.warning("auto-remove of %s: %s", c.id, e)
+                return
             await self.teardown(c)
             await core.save(c)
-            if info.oom_killed:
-                core.event(c, "oom")
-            core.event(c, "die", exitCode=str(info.exit_code))
-            self._waiters.notify_exit(c)
+            self._died(c, info)
         if restart:
             live.restart_task = asyncio.get_running_loop().create_task(self._restart_after(c, live, delay))
-        elif c.host_config.get("AutoRemove") and not live.restarting_by_hand:
-            await self._auto_remove(c)
+
+    def _died(self, c: Container, info: ExitInfo) -> None:
+        if info.oom_killed:
+            self._core.event(c, "oom")
+        self._core.event(c, "die", exitCode=str(info.exit_code))
+        self._waiters.notify_exit(c)
 
     async def settled(self, c: Container) -> Container:
         """`c`, with the exit of a process that has just ended applied: until the monitor's report

@@ -43,6 +43,7 @@ class Live:
     restarts: RestartManager = dataclasses.field(default_factory=RestartManager)
     restart_task: asyncio.Task[None] | None = None  # a restart policy's pending restart
     readers: int = 0  # live attach sessions and log readers: the removal lets them finish
+    read_all: asyncio.Event | None = None  # set when the last reader ends while a removal waits
     restarting_by_hand: bool = False  # `docker restart`: AutoRemove waits for the start
 
 

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 from shim.engine.containers.core import KIND, Core
 from shim.engine.containers.lifecycle import Lifecycle
@@ -41,6 +42,8 @@ RemoveFn = Callable[[Container, bool], Awaitable[None]]
 
 # An exit already applied has this finished_at (ns) in the record, within rounding.
 _SAME_EXIT_NS = 1_000_000
+# How long shimd's stop waits for removals still releasing their runtime (s).
+SETTLE_AT_STOP = 10.0
 
 
 class Recovery:
@@ -50,6 +53,7 @@ class Recovery:
         self._remove = remove
         self.unreadable: set[str] = set()
         self.last_figures: dict[str, float] = {}
+        self._releasing: set[asyncio.Task[None]] = set()  # removals' background halves
         if core.images is not None:  # the image store's cleanup at start keeps what containers stack on
             core.images.set_layer_usage(lambda: {d for c in core.table.values() for d in c.layer_dirs})
 
@@ -75,33 +79,90 @@ class Recovery:
         await core.end_intent("create", c.id)
 
     async def remove_all_of(self, c: Container, volumes: bool) -> None:
-        """Removal's steps: the intent (with `-v`), the seed's Cleanup, the runtime's files, the
-        endpoints, the mounts (and anonymous volumes), the record last: a removal cut by a crash is
-        finished at the next start, never left half done under a record that looks whole. A
-        failure marks the container dead (dockerd's "unable to remove filesystem")."""
+        """Removal's steps: the intent (with `-v`), the seed's Cleanup, the runtime's files, then
+        the endpoints beside the mounts (and anonymous volumes) and the record: a removal cut by a
+        crash is finished at the next start, never left half done under a record that looks whole.
+        A failure marks the container dead (dockerd's "unable to remove filesystem")."""
         core = self._core
         try:
             await core.journal.begin("remove", c.id, volumes=volumes)
             await self._life.teardown(c)
             await core.runtime.remove(c.id)
-            # the endpoints and the mounts are independent records: forgotten side by side
-            steps = [core.volumes.forget(c.id, remove_anonymous=volumes)]
-            if core.network is not None:
-                steps.append(core.network.forget(c.id))
-            for result in await asyncio.gather(*steps, return_exceptions=True):
-                if isinstance(result, BaseException):
-                    raise result
-            await core.store.adelete(KIND, c.id)
+            await self._forget(c, volumes)
         except ShimError as e:
-            c.state.removal_in_progress = False
-            c.state.dead = True
-            c.state.status = Status.DEAD.value
-            try:
-                await core.save(c)
-            finally:
-                await core.end_intent("remove", c.id)
-            raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
+            await self._failed(c, e)
         await core.end_intent("remove", c.id)
+
+    async def remove_at_exit(self, c: Container) -> None:
+        """An AutoRemove container's removal as its exit is applied (issue 17: `docker run --rm`
+        waits for it). What a client can see goes now, in removal's order: the intent (with `-v`),
+        the endpoints (names, aliases, published ports) beside the mounts (anonymous volumes) and
+        the record. What only the host holds — runc's state, the monitor, the rootfs mount, the
+        bundle and files, the address (the network keeps it until its veth is gone) — is left to
+        `release_later`. A failure tears the runtime down at once and marks the container dead."""
+        core = self._core
+        try:
+            await core.journal.begin("remove", c.id, volumes=True)
+            self._life.stop_watching(c)
+            await self._forget(c, True)
+        except ShimError as e:
+            await self._life.teardown(c)
+            await self._failed(c, e)
+
+    def release_later(self, cid: str) -> None:
+        """The rest of `remove_at_exit`, in a background task that clears the intent when done;
+        shimd's stop awaits it (`settle`). A crash before that finds the intent and no record: the
+        runtime's survey at the next start removes what no record names, as for any removal cut
+        after its record."""
+        task = asyncio.get_running_loop().create_task(self._release_runtime(cid))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release_runtime(self, cid: str) -> None:
+        try:
+            await self._core.runtime.remove(cid)  # runc delete, the monitor, the rootfs, the files
+        except Exception:  # the intent stays: the next start's survey finishes the removal
+            log.exception("releasing the runtime of removed container %s", cid)
+            return
+        await self._life.run_hooks(cid)
+        await self._core.end_intent("remove", cid)
+
+    async def settle(self, timeout: float = SETTLE_AT_STOP) -> None:
+        """Daemon stop: the background halves of removals, awaited up to `timeout` s (whatever is
+        left then is finished at the next start, as after a crash)."""
+        if self._releasing:
+            log.info("waiting for %d removals still releasing their runtime", len(self._releasing))
+            _, pending = await asyncio.wait(set(self._releasing), timeout=timeout)
+            if pending:
+                log.warning("%d removals still releasing their runtime after %.0f s", len(pending), timeout)
+
+    async def _forget(self, c: Container, volumes: bool) -> None:
+        """The endpoints, and the mounts then the record, side by side: the mounts (the anonymous
+        volumes) go before the record, which the intent's `-v` needs after a crash; the endpoints
+        record of a container without a record is forgotten at the next start in any case."""
+        core = self._core
+
+        async def mounts_then_record() -> None:
+            await core.volumes.forget(c.id, remove_anonymous=volumes)
+            await core.store.adelete(KIND, c.id)
+
+        steps = [mounts_then_record()]
+        if core.network is not None:
+            steps.append(core.network.forget(c.id))
+        for result in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _failed(self, c: Container, e: ShimError) -> NoReturn:
+        core = self._core
+        c.state.removal_in_progress = False
+        c.state.dead = True
+        c.state.status = Status.DEAD.value
+        try:
+            await core.save(c)
+        finally:
+            await core.end_intent("remove", c.id)
+        raise SystemFailure(f"unable to remove filesystem for {c.id}: {e.message}") from e
 
     # ------------------------------------------------------------ daemon start
 

@@ -124,7 +124,8 @@ class ContainerService:
         self._streams = Streams(core)
         self._sizes = Sizes(core)
         self._facts = Facts(core, self._sizes)
-        self._life = Lifecycle(core, self._waiters, self._streams, self._remove_forced)
+        at_exit = functools.partial(self._remove_locked, volumes=True, at_exit=True)  # AutoRemove, under the lock
+        self._life = Lifecycle(core, self._waiters, self._streams, self._remove_forced, at_exit)
         self._recovery = Recovery(core, self._life, self._remove_forced)
         if images is not None:
             images.set_usage(self.image_usage)
@@ -450,13 +451,17 @@ class ContainerService:
         if not await self._waiters.stopped(c, 30):
             raise SystemFailure(f"Could not kill running container {c.id}, cannot remove")
 
-    async def _remove_locked(self, c: Container, live: Live, volumes: bool) -> None:
+    async def _remove_locked(self, c: Container, live: Live, volumes: bool, *, at_exit: bool = False) -> None:
         core = self._core
         c.state.removal_in_progress = True
         c.state.status = Status.REMOVING.value
         # dockerd: attach EOF precedes the wait body, and a follower keeps its log file open
-        await self._streams.drain(live)
-        await self._recovery.remove_all_of(c, volumes)
+        if at_exit:
+            await asyncio.gather(self._streams.drain(live), self._recovery.remove_at_exit(c))
+            self._recovery.release_later(c.id)
+        else:
+            await self._streams.drain(live)
+            await self._recovery.remove_all_of(c, volumes)
         self._table.drop(c)
         core.event(c, "destroy")
         self._waiters.notify_removed(c, live)
@@ -591,3 +596,4 @@ class ContainerService:
 
     async def close(self) -> None:
         await self._life.close()
+        await self._recovery.settle()

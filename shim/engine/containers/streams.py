@@ -91,7 +91,7 @@ class Streams:
             async for e in items:
                 yield e
         finally:
-            live.readers = max(0, live.readers - 1)
+            _read(live)
 
     @staticmethod
     def _reader(live: Live) -> Callable[[], None]:
@@ -103,17 +103,21 @@ class Streams:
             nonlocal called
             if not called:
                 called = True
-                live.readers = max(0, live.readers - 1)
+                _read(live)
 
         return done
 
     @staticmethod
     async def drain(live: Live, timeout: float = 2.0) -> None:
-        """Let attach sessions and log followers read the container's last output before its files go."""
-        for _ in range(int(timeout / 0.02)):
-            if not live.readers:
-                return
-            await asyncio.sleep(0.02)
+        """Let attach sessions and log followers read the container's last output before its files
+        go; woken by the last one's end (at an exit, `docker run`'s attach often ends just after)."""
+        if not live.readers:
+            return
+        live.read_all = asyncio.Event()
+        try:
+            await asyncio.wait_for(live.read_all.wait(), timeout)
+        except TimeoutError:
+            pass
 
     async def connect_waiting(self, c: Container) -> None:
         """At start, before the exit watcher exists: a process that prints and exits at once must
@@ -134,3 +138,10 @@ class Streams:
                     await shared.close()
             else:
                 fut.set_result(shared)
+
+
+def _read(live: Live) -> None:
+    """One reader of `live` has ended; a drain waiting for the last one is woken."""
+    live.readers = max(0, live.readers - 1)
+    if not live.readers and live.read_all is not None:
+        live.read_all.set()
