@@ -9,6 +9,6 @@ OLD=$(realpath "${1:?usage: $0 OLD_DIR [bench_exit.py args...]}"); shift
 WORK=$(mktemp -d /tmp/shimbench-exit-XXXXXX)
 source scripts/lib/shimd-targets.sh
 trap cleanup EXIT
-start old "$OLD" shbex0 172.30.96.1/24
-start new "" shbex1 172.30.97.1/24
+start old "$OLD" shbex0 172.30.180.1/24
+start new "" shbex1 172.30.181.1/24
 .venv/bin/python scripts/bench_exit.py --target "old=$WORK/old" --target "new=$WORK/new" "$@"

@@ -95,16 +95,16 @@ class Recovery:
 
     async def remove_at_exit(self, c: Container) -> None:
         """An AutoRemove container's removal as its exit is applied (issue 17: `docker run --rm`
-        waits for it). What a client can see goes now, in removal's order: the intent (with `-v`),
-        the endpoints (names, aliases, published ports) beside the mounts (anonymous volumes) and
-        the record. What only the host holds — runc's state, the monitor, the rootfs mount, the
+        waits for it). What a client can see goes now: the endpoints (names, aliases, published
+        ports) beside the intent (with `-v`), the mounts (anonymous volumes) and the record, in
+        that order. What only the host holds — runc's state, the monitor, the rootfs mount, the
         bundle and files, the address (the network keeps it until its veth is gone) — is left to
         `release_later`. A failure tears the runtime down at once and marks the container dead."""
-        core = self._core
         try:
-            await core.journal.begin("remove", c.id, volumes=True)
             self._life.stop_watching(c)
-            await self._forget(c, True)
+            # the endpoints need no intent (a crash before it finds the record running and the
+            # exit file: the exit and this removal are applied again): forgotten beside it
+            await self._forget(c, True, intent=True)
         except ShimError as e:
             await self._life.teardown(c)
             await self._failed(c, e)
@@ -136,13 +136,16 @@ class Recovery:
             if pending:
                 log.warning("%d removals still releasing their runtime after %.0f s", len(pending), timeout)
 
-    async def _forget(self, c: Container, volumes: bool) -> None:
-        """The endpoints, and the mounts then the record, side by side: the mounts (the anonymous
-        volumes) go before the record, which the intent's `-v` needs after a crash; the endpoints
-        record of a container without a record is forgotten at the next start in any case."""
+    async def _forget(self, c: Container, volumes: bool, *, intent: bool = False) -> None:
+        """The endpoints, and the mounts then the record, side by side (with `intent`, the removal's
+        intent first in that line): the mounts (the anonymous volumes) go before the record, which
+        the intent's `-v` needs after a crash; the endpoints record of a container without a
+        record is forgotten at the next start in any case."""
         core = self._core
 
         async def mounts_then_record() -> None:
+            if intent:
+                await core.journal.begin("remove", c.id, volumes=volumes)
             await core.volumes.forget(c.id, remove_anonymous=volumes)
             await core.store.adelete(KIND, c.id)
 
