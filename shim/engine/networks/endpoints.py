@@ -180,8 +180,10 @@ class Wiring:
             clear_endpoint(ep)
             raise
 
-    async def unplug(self, cn: ContainerNet, *, background: bool = False) -> None:
-        """Undo everything live of the container (idempotent); its record is saved."""
+    async def unplug(self, cn: ContainerNet, *, background: bool = False, save: bool = True) -> None:
+        """Undo everything live of the container (idempotent); its record is saved (`save=False`:
+        the caller deletes it next, a removal; a crash in between leaves a record whose netns is
+        gone, which the restore takes as not live)."""
         await self._records.stop(cn.cid)
         for p in cn.ports:
             self._ports.release(p.proto, p.host_ip, p.host_port)
@@ -206,7 +208,8 @@ class Wiring:
         else:
             await self._remove_veths(veths)
             await self.apply_firewall()
-        await self._state.save_cn(cn)
+        if save:
+            await self._state.save_cn(cn)
 
     async def unplug_one(self, cn: ContainerNet, net: Network) -> bool:
         """Take one network's endpoint away (disconnect), its record saved; True if it was live."""

@@ -442,7 +442,7 @@ class NetworkService:
             if cn is None:
                 return
             was = [nid for nid in cn.order if cn.endpoints.get(nid) and cn.endpoints[nid].endpoint_id]
-            await self.wiring.unplug(cn, background=True)
+            await self.wiring.unplug(cn, background=True, save=not remove)
             if remove:
                 self.state.cn.pop(cid, None)
                 await self.state.delete_cn(cid)
