@@ -93,21 +93,23 @@ class Recovery:
             await self._failed(c, e)
         await core.end_intent("remove", c.id)
 
-    async def remove_at_exit(self, c: Container) -> None:
+    async def remove_at_exit(self, c: Container, drained: Awaitable[None]) -> None:
         """An AutoRemove container's removal as its exit is applied (issue 17: `docker run --rm`
         waits for it). What a client can see goes now: the endpoints (names, aliases, published
         ports) beside the intent (with `-v`), the mounts (anonymous volumes) and the record, in
         that order. What only the host holds — runc's state, the monitor, the rootfs mount, the
         bundle and files, the address (the network keeps it until its veth is gone) — is left to
-        `release_later`. A failure tears the runtime down at once and marks the container dead."""
+        `release_later`, once `drained` (attached clients and log followers) is done too: their
+        files go only then. A failure tears the runtime down at once and marks the container dead."""
         try:
             self._life.stop_watching(c)
             # the endpoints need no intent (a crash before it finds the record running and the
             # exit file: the exit and this removal are applied again): forgotten beside it
-            await self._forget(c, True, intent=True)
+            await asyncio.gather(drained, self._forget(c, True, intent=True))
         except ShimError as e:
             await self._life.teardown(c)
             await self._failed(c, e)
+        self.release_later(c.id)
 
     def release_later(self, cid: str) -> None:
         """The rest of `remove_at_exit`, in a background task that clears the intent when done;

@@ -347,6 +347,8 @@ class ContainerService:
         if signum in (_signal.SIGKILL, self._stop_signal(c)):
             await self._life.reset_restarts(c)  # ExitOnNext: no restart after a kill
         await self._signal(c, signum)
+        if signum == _signal.SIGKILL:  # dockerd's Kill: then up to 2 s for the exit to be applied
+            await self._waiters.stopped(c, 2)
 
     async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         c = self.get(ref)
@@ -452,18 +454,16 @@ class ContainerService:
             raise SystemFailure(f"Could not kill running container {c.id}, cannot remove")
 
     async def _remove_locked(self, c: Container, live: Live, volumes: bool, *, at_exit: bool = False) -> None:
-        core = self._core
         c.state.removal_in_progress = True
         c.state.status = Status.REMOVING.value
         # dockerd: attach EOF precedes the wait body, and a follower keeps its log file open
         if at_exit:
-            await asyncio.gather(self._streams.drain(live), self._recovery.remove_at_exit(c))
-            self._recovery.release_later(c.id)
+            await self._recovery.remove_at_exit(c, self._streams.drain(live))
         else:
             await self._streams.drain(live)
             await self._recovery.remove_all_of(c, volumes)
         self._table.drop(c)
-        core.event(c, "destroy")
+        self._core.event(c, "destroy")
         self._waiters.notify_removed(c, live)
 
     # ------------------------------------------------------------ rename / update / prune
