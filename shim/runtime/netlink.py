@@ -1,4 +1,4 @@
-"""Runtime adapter: Linux bridges, veth pairs and network namespaces through netlink (pyroute2).
+"""Runtime adapter: Linux bridges, veth pairs and network namespaces through netlink (runtime/rtnl.py).
 
 A container's network namespace is a file `<exec-root>/netns/<id>`: an nsfs bind mount,
 as `ip netns add` makes under /run/netns, so it outlives every process in it (and shimd)
@@ -25,18 +25,12 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from shim.errors import SystemFailure
-from shim.pkginit import defer_init
 
-# pyroute2's __init__ imports all its netlink families (163 modules, 10 MiB of the idle daemon's
-# RSS); shimd uses IPRoute only (99 modules, 5 MiB): shim/pkginit.py.
-defer_init("pyroute2")
-
-from pyroute2.iproute.linux import IPRoute  # noqa: E402 (after the package's stand-in above)
-from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+# rtnetlink on a plain socket, pyroute2's IPRoute calls for the few used here (its import
+# costs 4.5 MiB of the idle daemon's RSS, issue 17): shim/runtime/rtnl.py.
+from shim.runtime.rtnl import IPRoute, NetlinkError
 
 log = logging.getLogger("shim.netlink")
-# pyroute2 logs every netlink message at DEBUG: far too costly and noisy for a daemon at -D.
-logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 
