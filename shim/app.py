@@ -10,6 +10,7 @@ dockerd's live-restore.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import json
@@ -200,7 +201,16 @@ def _write_pidfile(path: str) -> None:
         f.write(str(os.getpid()))
 
 
+# The default executor runs every blocking call (to_thread): store writes, mounts, netlink, files.
+# Python's default (cores + 4: 6 here) queued the steps of a burst of parallel starts behind one
+# another (issue 17, docs/PERFORMANCE.md "parallel starts"); threads are made only when all are busy.
+DEFAULT_THREADS = 16
+
+
 async def serve(settings: Settings) -> None:
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(max_workers=DEFAULT_THREADS, thread_name_prefix="asyncio")
+    )
     hosts = listeners.plan(settings)  # bad hosts, TLS files or an unauthenticated TCP listener: fail now
     metrics = _metrics_module(settings)
     engine = await asyncio.to_thread(build_engine, settings)  # reads host facts, runs `runc --version`

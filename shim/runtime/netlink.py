@@ -3,8 +3,8 @@
 A container's network namespace is a file `<exec-root>/netns/<id>`: an nsfs bind mount,
 as `ip netns add` makes under /run/netns, so it outlives every process in it (and shimd)
 and can be joined by runc (`RunRequest.netns_path`) and by us. `setns` switches only the
-calling thread, so all work inside a namespace runs on one dedicated thread that always
-returns to the host namespace; netlink sockets keep the namespace they were opened in.
+calling thread, so all work inside a namespace runs on dedicated threads that always
+return to the host namespace; netlink sockets keep the namespace they were opened in.
 
 Every link we create carries an ifalias `shim:<tag>:<owner>` (tag = the daemon's default
 bridge name), so reconciliation can find ours among the host's links without guessing
@@ -21,6 +21,7 @@ import errno
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -37,6 +38,7 @@ T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MNT_DETACH = 2
+NETNS_THREADS = 3
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -65,20 +67,23 @@ def write_sysctl(path: str, value: str) -> None:
 
 
 class _NsThread:
-    """The single thread that enters namespaces; it starts and always ends in the host's."""
+    """The threads that enter namespaces; each starts and always ends in the host's. Several, so
+    the namespace work of parallel starts (unshare, the peer's configuration: mostly kernel time,
+    the GIL released) overlaps instead of queueing behind one thread (issue 17)."""
 
-    def __init__(self) -> None:
-        self._home = -1
+    def __init__(self, threads: int = NETNS_THREADS) -> None:
+        self._local = threading.local()
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="shim-netns", initializer=self._init
+            max_workers=threads, thread_name_prefix="shim-netns", initializer=self._init
         )
 
     def _init(self) -> None:
-        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        # made by the pool from the event loop's thread, so born in the host's namespace
+        self._local.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
     def _go_home(self) -> None:
         try:
-            _setns(self._home)
+            _setns(self._local.home)
         except OSError:  # pragma: no cover - the thread would be poisoned: stop the daemon loudly
             log.critical("cannot return the netns thread to the host namespace")
             os.abort()
