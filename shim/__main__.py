@@ -24,6 +24,14 @@ def _defer_client_parts() -> None:
         defer_init("aiohttp", __version__=version)
 
 
+def _pure_python_frozenlist() -> None:
+    """frozenlist's C extension (aiohttp's signal lists) is C++: it maps libstdc++ and libgcc_s,
+    1 MiB of the idle daemon's RSS (issue 17), for lists read a few times per request. Its
+    documented pure-Python FrozenList is used when the extension does not import (a None entry in
+    sys.modules makes `from ._frozenlist import …` raise ImportError, which frozenlist catches)."""
+    sys.modules.setdefault("frozenlist._frozenlist", None)  # type: ignore[arg-type]
+
+
 def _fewer_malloc_arenas() -> None:
     """glibc gives each thread that allocates its own malloc arena, and memory freed in one (a layer
     unpacked by a worker thread) mostly stays resident: 2 arenas keep 2 MiB less after a `docker
@@ -41,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     level = config.python_log_level(settings.effective_log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _defer_client_parts()
+    _pure_python_frozenlist()
     _fewer_malloc_arenas()
     from shim.app import StartupError, serve
 

@@ -1,10 +1,10 @@
-"""Runtime adapter: Linux bridges, veth pairs and network namespaces through netlink (pyroute2).
+"""Runtime adapter: Linux bridges, veth pairs and network namespaces through netlink (runtime/rtnl.py).
 
 A container's network namespace is a file `<exec-root>/netns/<id>`: an nsfs bind mount,
 as `ip netns add` makes under /run/netns, so it outlives every process in it (and shimd)
 and can be joined by runc (`RunRequest.netns_path`) and by us. `setns` switches only the
-calling thread, so all work inside a namespace runs on one dedicated thread that always
-returns to the host namespace; netlink sockets keep the namespace they were opened in.
+calling thread, so all work inside a namespace runs on dedicated threads that always
+return to the host namespace; netlink sockets keep the namespace they were opened in.
 
 Every link we create carries an ifalias `shim:<tag>:<owner>` (tag = the daemon's default
 bridge name), so reconciliation can find ours among the host's links without guessing
@@ -21,28 +21,24 @@ import errno
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from shim.errors import SystemFailure
-from shim.pkginit import defer_init
 
-# pyroute2's __init__ imports all its netlink families (163 modules, 10 MiB of the idle daemon's
-# RSS); shimd uses IPRoute only (99 modules, 5 MiB): shim/pkginit.py.
-defer_init("pyroute2")
-
-from pyroute2.iproute.linux import IPRoute  # noqa: E402 (after the package's stand-in above)
-from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+# rtnetlink on a plain socket, pyroute2's IPRoute calls for the few used here (its import
+# costs 4.5 MiB of the idle daemon's RSS, issue 17): shim/runtime/rtnl.py.
+from shim.runtime.rtnl import IPRoute, NetlinkError
 
 log = logging.getLogger("shim.netlink")
-# pyroute2 logs every netlink message at DEBUG: far too costly and noisy for a daemon at -D.
-logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MNT_DETACH = 2
+NETNS_THREADS = 3
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -71,20 +67,23 @@ def write_sysctl(path: str, value: str) -> None:
 
 
 class _NsThread:
-    """The single thread that enters namespaces; it starts and always ends in the host's."""
+    """The threads that enter namespaces; each starts and always ends in the host's. Several, so
+    the namespace work of parallel starts (unshare, the peer's configuration: mostly kernel time,
+    the GIL released) overlaps instead of queueing behind one thread (issue 17)."""
 
-    def __init__(self) -> None:
-        self._home = -1
+    def __init__(self, threads: int = NETNS_THREADS) -> None:
+        self._local = threading.local()
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="shim-netns", initializer=self._init
+            max_workers=threads, thread_name_prefix="shim-netns", initializer=self._init
         )
 
     def _init(self) -> None:
-        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        # made by the pool from the event loop's thread, so born in the host's namespace
+        self._local.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
     def _go_home(self) -> None:
         try:
-            _setns(self._home)
+            _setns(self._local.home)
         except OSError:  # pragma: no cover - the thread would be poisoned: stop the daemon loudly
             log.critical("cannot return the netns thread to the host namespace")
             os.abort()

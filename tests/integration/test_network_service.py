@@ -170,3 +170,54 @@ async def test_reconcile_after_crash(env):
     await svc2.restore()
     assert not os.path.exists(att.netns_path)
     assert veth not in [x[0] for x in await svc2._nl.our_links()]
+
+
+async def test_parallel_attaches_connects_and_detaches(env):
+    """Attach wires outside the service's lock (issue 17): 24 starts at once on a user network and
+    the default bridge, while other containers are connected, disconnected and released, still
+    give every endpoint its own address, a live interface with it, and a name the embedded DNS
+    answers; a network with endpoints being wired can't be removed."""
+    svc, third = env["svc"], env["third"]
+    net, _ = await svc.create(name="busy", ipam={"Config": [{"Subnet": f"10.213.{third + 53}.0/24"}]})
+    spare, _ = await svc.create(name="spare", ipam={"Config": [{"Subnet": f"10.213.{third + 54}.0/24"}]})
+    others = [container(f"other{i}", NetworkMode="busy") for i in range(4)]
+    for o in others:
+        await svc.attach(o)
+    users = [container(f"user{i}", NetworkMode="busy") for i in range(16)]
+    plain = [container(f"plain{i}") for i in range(8)]
+
+    async def remove_busy():
+        with pytest.raises(Conflict, match="has active endpoints"):
+            await svc.remove("busy")
+
+    await asyncio.gather(
+        *(svc.attach(c) for c in users + plain),
+        svc.connect("spare", others[0], {}, running=True),
+        svc.disconnect("busy", others[1]),
+        svc.detach(others[2].id),
+        svc.detach(others[3].id, remove=True),
+        remove_busy(),
+    )
+    cns = svc.state.cn
+    on_busy = [cns[c.id].endpoints[net.id] for c in users] + [cns[others[0].id].endpoints[net.id]]
+    on_bridge = [cns[c.id].endpoints[svc.default_bridge().id] for c in plain]
+    for eps_ in (on_busy, on_bridge):
+        ips = [ep.ip for ep in eps_]
+        assert all(ips) and len(set(ips)) == len(ips), ips
+        assert len({ep.mac for ep in eps_}) == len(ips) and len({ep.veth for ep in eps_}) == len(ips)
+    assert cns[others[0].id].endpoints[spare.id].ip == f"10.213.{third + 54}.2"
+    assert net.id not in cns[others[1].id].endpoints
+    assert not cns[others[2].id].live and others[3].id not in cns
+    for c in users + plain:
+        cn = cns[c.id]
+        ifs = await svc._nl.netns_interfaces(cn.netns)
+        ep = cn.endpoints[cn.order[0]]
+        assert ifs["eth0"] == [f"{ep.ip}/{ep.prefix}"], (c.name, ifs)
+    # from one container on the network, every other is found by name and answers a ping
+    me = cns[users[0].id].netns
+    for c in [*users[1:], others[0]]:
+        want = cns[c.id].endpoints[net.id].ip
+        r = await _run(me, "nslookup", c.name, "127.0.0.11")
+        assert want in r.stdout, (c.name, r)
+        r = await _run(me, "ping", "-c", "1", "-W", "3", want)
+        assert r.returncode == 0, (c.name, r)

@@ -152,6 +152,13 @@ class Wiring:
 
     async def plug(self, c: Container, cn: ContainerNet, net: Network, *, default_route: bool) -> None:
         """A veth into the container's namespace on `net`, with an address from IPAM."""
+        self.reserve(c, cn, net)
+        await self.wire(c, cn, net, default_route=default_route)
+
+    def reserve(self, c: Container, cn: ContainerNet, net: Network) -> None:
+        """What the shared tables decide for the endpoint on `net`: address, MAC, IDs, names.
+        Synchronous, so two reservations never interleave (call under the service's lock): the
+        endpoint counts as used (IPAM, `network rm`) from here on, before any link exists."""
         if net.driver != "bridge":
             raise InvalidParameter(f"container cannot be connected to network {net.name}")
         ep = cn.endpoints[net.id]
@@ -161,6 +168,11 @@ class Wiring:
         ep.endpoint_id = secrets.token_hex(32)
         ep.veth = "veth" + _hex(7)
         ep.ifname = f"eth{sum(1 for e in cn.endpoints.values() if e.ifname)}"
+
+    async def wire(self, c: Container, cn: ContainerNet, net: Network, *, default_route: bool) -> None:
+        """The reserved endpoint's veth pair, its peer configured in the container's namespace.
+        Touches only this container's endpoint and the kernel: needs no service-wide lock."""
+        ep = cn.endpoints[net.id]
         gw = net.gateway if default_route and not net.internal else None
         try:
             await self.ensure_bridge_of(net)

@@ -102,14 +102,18 @@ class ContainerFiles:
             ]
         )
         hosts = hf.hosts(cn.hostname, c.config.get("Domainname") or "", ip, extra)
-        resolv = hf.resolv_conf(
-            await self.host_resolv(),
-            hc.get("Dns") or [],
-            hc.get("DnsSearch") or [],
-            hc.get("DnsOptions") or [],
-            embedded=self._state.uses_embedded_dns(cn),
-        )
-        await asyncio.to_thread(self._write_all, files, hosts, hf.hostname_file(cn.hostname), resolv)
+        dns = (list(hc.get("Dns") or []), list(hc.get("DnsSearch") or []), list(hc.get("DnsOptions") or []))
+        embedded = self._state.uses_embedded_dns(cn)
+        hostname = hf.hostname_file(cn.hostname)
+
+        def read_render_write() -> hf.ResolvConf:
+            # one thread hop for the host's resolv.conf and the three files (a start's network
+            # setup had eight hops; each costs both threads a wake-up on a saturated machine)
+            host = hf.parse_resolv_conf(self._files.read_host_resolv_conf())
+            self._write_all(files, hosts, hostname, hf.resolv_conf(host, *dns, embedded=embedded))
+            return host
+
+        self._records.learn_host_resolv(await asyncio.to_thread(read_render_write))
 
     async def write_host_mode(self, files: dict[str, str], hostname: str) -> None:
         await asyncio.to_thread(self._write_host_mode, files, hostname)

@@ -33,6 +33,7 @@ from shim.engine.networks import ipam as ipam_
 from shim.engine.networks.dnsrecords import DnsRecords
 from shim.engine.networks.endpoints import Wiring
 from shim.engine.networks.files import ContainerFiles
+from shim.engine.networks.locks import KeyedLocks
 from shim.engine.networks.publish import publish, validate_port_bindings
 from shim.engine.networks.state import ENDPOINTS, NETWORKS, NetState
 from shim.engine.store import Store
@@ -66,7 +67,11 @@ class NetworkService:
         self.records = DnsRecords(self.state, dns)
         self.files = ContainerFiles(self.state, files, self.records)
         self.wiring = Wiring(self.state, netlink, firewall, ports, self.records)
+        # The shared tables (IPAM, host ports, networks) change under one lock; operations on one
+        # container (attach, detach, connect, disconnect) are also serialised by its own lock,
+        # taken first, so an attach can wire outside the shared one (docs/NETWORKING.md).
         self._lock = asyncio.Lock()
+        self._each = KeyedLocks()
         self._restored = False
 
     def bind_containers(self, get: Callable[[str], Container]) -> None:
@@ -138,6 +143,10 @@ class NetworkService:
     # ------------------------------------------------------------ restore / close
 
     async def restore(self) -> None:
+        if not self._restored:  # every attach asks: no trip through the shared lock once done
+            await self._restore_once()
+
+    async def _restore_once(self) -> None:
         async with self._lock:
             if self._restored:
                 return
@@ -368,60 +377,85 @@ class NetworkService:
     # ------------------------------------------------------------ attach / detach (container start, stop)
 
     async def attach(self, c: Container) -> Attachment:
-        """At start: namespace, endpoints, ports, DNS, hosts files. Nothing left behind on failure."""
+        """At start: namespace, endpoints, ports, DNS, hosts files. Nothing left behind on failure.
+
+        What the shared tables decide (addresses, host ports, names) is reserved under the service's
+        lock; the kernel work and the files of a container in its own namespace are done outside
+        it, under the container's own lock only, so parallel starts wire side by side."""
         await self.restore()
         validate_port_bindings(c.host_config)
-        async with self._lock:
-            cn = eps.record(self.state, c)
-            if cn.live:
-                await self.wiring.unplug(cn)
-            try:
-                att = await self._attach_locked(c, cn)
-            except BaseException:
-                await self.wiring.unplug(cn)
-                raise
+        async with self._each.hold(c.id):
+            async with self._lock:
+                cn = eps.record(self.state, c)
+                if cn.live:
+                    await self.wiring.unplug(cn)
+                try:
+                    att = await self._attach_shared(c, cn)
+                except BaseException:
+                    await self.wiring.unplug(cn)
+                    raise
+            if att is None:
+                try:
+                    att = await self._wire(c, cn)
+                except BaseException:
+                    async with self._lock:
+                        await self.wiring.unplug(cn)
+                    raise
         for nid in cn.order:
             if nid in self.state.nets:
                 self._event("connect", self.state.nets[nid], container=c.id)
         return att
 
-    async def _attach_locked(self, c: Container, cn: ContainerNet) -> Attachment:
-        nets = self.state.nets
+    async def _attach_shared(self, c: Container, cn: ContainerNet) -> Attachment | None:
+        """Under the service's lock. `host` and `container:` modes are done here whole (they only
+        read other records); a container in its own namespace gets its reservations (None: wire it)."""
         mode = cn.mode
-        files = nf.paths(self.data_root, c.id)
-        env: list[str] = []
         cn.hostname = c.config.get("Hostname") or c.id[:12]
         cn.sandbox_id = secrets.token_hex(32)
         if mode == "host":
+            files = nf.paths(self.data_root, c.id)
             cn.netns, cn.owns_netns = "host", False
             await self.files.write_host_mode(files, cn.hostname)
-        elif mode.startswith("container:"):
+            return await self._attached(cn, files, [])
+        if mode.startswith("container:"):
             other = self.state.container(mode.split(":", 1)[1])
             ocn = self.state.cn.get(other.id)
             if ocn is None or not ocn.live or not other.state.running or not await self.wiring.repin(ocn):
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
             cn.netns, cn.owns_netns = ocn.netns, False
-            files = dict(ocn.files)  # dockerd shares the other container's files
-        else:
-            cn.live = True  # from here on, unplug has something to undo
-            cn.netns = await self._nl.create_netns(c.id)
-            cn.owns_netns = True
-            # the default route goes through the first network that has a way out (not Internal)
-            gw_net = next((n for n in cn.order if n in nets and not nets[n].internal), None)
-            for nid in list(cn.order):
-                net = nets.get(nid)
-                if net is None:
-                    raise NotFound(f"network {nid} not found")
-                await self.wiring.plug(c, cn, net, default_route=(nid == gw_net))
-            publish(self.state, self._ports, c, cn)
-            env = self.files.link_env(c, cn)
-            cn.upstream_dns = list(c.host_config.get("Dns") or [])
-            for nid in cn.order:  # legacy links on a user network are DNS aliases of this container
-                if nid in nets and not nets[nid].predefined and not cn.endpoints[nid].links:
-                    cn.endpoints[nid].links = list(c.host_config.get("Links") or []) or None
-            await self.files.write(c, cn, files)
-            await self.records.serve(cn)
-            await self.wiring.apply_firewall()
+            return await self._attached(cn, dict(ocn.files), [])  # dockerd shares the other container's files
+        nets = self.state.nets
+        cn.live = True  # from here on, unplug has something to undo
+        cn.owns_netns = True
+        for nid in cn.order:
+            net = nets.get(nid)
+            if net is None:
+                raise NotFound(f"network {nid} not found")
+            self.wiring.reserve(c, cn, net)
+        publish(self.state, self._ports, c, cn)
+        cn.upstream_dns = list(c.host_config.get("Dns") or [])
+        for nid in cn.order:  # legacy links on a user network are DNS aliases of this container
+            if nid in nets and not nets[nid].predefined and not cn.endpoints[nid].links:
+                cn.endpoints[nid].links = list(c.host_config.get("Links") or []) or None
+        return None
+
+    async def _wire(self, c: Container, cn: ContainerNet) -> Attachment:
+        """Outside the service's lock: the namespace, the reserved endpoints' veths, the files, the
+        embedded DNS, the firewall (rendered by its adapter from the whole state) and the record."""
+        nets = self.state.nets
+        cn.netns = await self._nl.create_netns(c.id)
+        # the default route goes through the first network that has a way out (not Internal)
+        gw_net = next((n for n in cn.order if n in nets and not nets[n].internal), None)
+        for nid in cn.order:
+            await self.wiring.wire(c, cn, nets[nid], default_route=(nid == gw_net))
+        env = self.files.link_env(c, cn)
+        files = nf.paths(self.data_root, c.id)
+        await self.files.write(c, cn, files)
+        await self.records.serve(cn)
+        await self.wiring.apply_firewall()
+        return await self._attached(cn, files, env)
+
+    async def _attached(self, cn: ContainerNet, files: dict[str, str], env: list[str]) -> Attachment:
         cn.files = files
         cn.live = True
         await self.state.save_cn(cn)
@@ -437,7 +471,7 @@ class NetworkService:
     async def detach(self, cid: str, *, remove: bool = False) -> None:
         """At stop, failed start and removal (idempotent). `remove` forgets the container's endpoints."""
         await self.restore()
-        async with self._lock:
+        async with self._each.hold(cid), self._lock:
             cn = self.state.cn.get(cid)
             if cn is None:
                 return
@@ -460,7 +494,7 @@ class NetworkService:
         net = self.get(net_ref)
         epc = endpoint_config or {}
         nets = self.state.nets
-        async with self._lock:
+        async with self._each.hold(c.id), self._lock:
             cn = eps.record(self.state, c)
             if net.driver == "host" or cn.mode == "host":
                 raise Forbidden("container cannot be disconnected from host network or connected to host network")
@@ -499,7 +533,7 @@ class NetworkService:
     async def disconnect(self, net_ref: str, c: Container, *, force: bool = False) -> None:
         await self.restore()
         net = self.get(net_ref)
-        async with self._lock:
+        async with self._each.hold(c.id), self._lock:
             cn = eps.record(self.state, c)
             if cn.mode == "host" or net.driver == "host":
                 raise Forbidden("container cannot be disconnected from host network or connected to host network")
