@@ -15,7 +15,7 @@ BENCH=${BENCH:-../shared/bench}
 REF_SOCK=${REF_SOCK:-/run/ref-docker/docker.sock}
 WORK=$(mktemp -d /tmp/shimbench-api-XXXXXX)
 source scripts/lib/shimd-targets.sh
-UVLOOP_MAIN='import asyncio, sys, uvloop; asyncio.run = uvloop.run; from shim.__main__ import main; sys.exit(main())'  # only the main loop: pyroute2's own loops stay asyncio's (uvloop has no AF_NETLINK datagram endpoints)
+UVLOOP_MAIN='import asyncio, sys, uvloop; asyncio.run = uvloop.run; from shim.__main__ import main; sys.exit(main())'  # only the main loop (written when pyroute2 ran loops of its own, which uvloop could not: no AF_NETLINK endpoints; shimd has no other loop since runtime/rtnl.py)
 trap cleanup EXIT
 REF_IMAGE_TAR=$PWD/fixtures/build/busybox.tar "$BENCH/reference-dockerd.sh" start >/dev/null
 start before "$OLD" shbapi0 172.30.92.1/24
