@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 NLMSG_ERROR = 2
@@ -144,6 +145,17 @@ def _decode(kind: int, body: memoryview) -> Msg:
     return Msg({}, {})
 
 
+# IPRoute.link's keywords written as IFLA attributes, in this order: keyword, attribute, encoder.
+_LINK_SET: tuple[tuple[str, int, Callable[[Any], bytes]], ...] = (
+    ("ifname", IFLA_IFNAME, _asciiz),
+    ("address", IFLA_ADDRESS, _mac),
+    ("mtu", IFLA_MTU, _u32),
+    ("master", IFLA_MASTER, _u32),
+    ("ifalias", IFLA_IFALIAS, _asciiz),
+    ("net_ns_fd", IFLA_NET_NS_FD, _u32),
+)
+
+
 class IPRoute:
     """One NETLINK_ROUTE socket; pyroute2.IPRoute's link/addr/route/get_* for the uses of netlink.py."""
 
@@ -222,19 +234,7 @@ class IPRoute:
         if kw.get("state") not in (None, "up"):
             raise ValueError(f"unsupported link state {kw['state']}")
         head = _IFINFO.pack(socket.AF_UNSPEC, 0, index, IFF_UP if up else 0, IFF_UP if up else 0)
-        attrs = b""
-        if "ifname" in kw:
-            attrs += _nla(IFLA_IFNAME, _asciiz(kw["ifname"]))
-        if "address" in kw:
-            attrs += _nla(IFLA_ADDRESS, _mac(kw["address"]))
-        if "mtu" in kw:
-            attrs += _nla(IFLA_MTU, _u32(kw["mtu"]))
-        if "master" in kw:
-            attrs += _nla(IFLA_MASTER, _u32(kw["master"]))
-        if "ifalias" in kw:
-            attrs += _nla(IFLA_IFALIAS, _asciiz(kw["ifalias"]))
-        if "net_ns_fd" in kw:
-            attrs += _nla(IFLA_NET_NS_FD, _u32(kw["net_ns_fd"]))
+        attrs = b"".join(_nla(kind, encode(kw[key])) for key, kind, encode in _LINK_SET if key in kw)
         if "kind" in kw:
             info = _nla(IFLA_INFO_KIND, _asciiz(kw["kind"]))
             if "peer" in kw:
