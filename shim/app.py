@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -244,6 +245,7 @@ async def serve(settings: Settings) -> None:
         )
         runners.insert(0, runner)
         await runner.setup()
+        _freeze_heap()
         await serving.start(runner, settings)
         systemd.notify("READY=1")
         guard = _blocking_guard()  # opt-in (SHIM_BLOCKING_GUARD=1): serving only, start and stop are not watched
@@ -268,6 +270,15 @@ async def serve(settings: Settings) -> None:
                 os.unlink(settings.pidfile)
             except FileNotFoundError:
                 pass
+
+
+def _freeze_heap() -> None:
+    """Leave what the start built (modules, classes, the restored state: ~all the heap) out of
+    every later garbage collection. A full collection walks every tracked object; with the whole
+    daemon in it one took ~36 ms of CPU, one per ~10 container starts (issue 17, third pass).
+    What is garbage now is collected first; what is frozen lives as long as the daemon."""
+    gc.collect()
+    gc.freeze()
 
 
 class _HeapTrim:
