@@ -345,4 +345,4 @@ def _runc_log_error(path: str) -> str:
 
 def _write_json(path: str, obj: dict[str, Any]) -> None:
     with open(path, "w") as f:
-        json.dump(obj, f)
+        f.write(json.dumps(obj))  # dumps: the C encoder (json.dump is always the pure-Python one)

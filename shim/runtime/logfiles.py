@@ -97,7 +97,7 @@ class Layout:
     def save_policy(self, cid: str, p: LogPolicy) -> None:
         path = os.path.join(self.dir(cid), POLICY)
         with open(path + ".new", "w") as f:
-            json.dump(dataclasses.asdict(p), f)
+            f.write(json.dumps(dataclasses.asdict(p)))  # the C encoder (json.dump: the pure-Python one)
         os.replace(path + ".new", path)
 
     def generations(self, cid: str) -> list[Gen]:
