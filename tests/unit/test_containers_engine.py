@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -172,8 +173,8 @@ async def test_autoremove_is_gone_for_clients_before_the_runtime_is_released(tmp
     store, events, rt = Store(tmp_path), Events(), GatedRuntime()
     svc = ContainerService(store=store, events=events, images=FakeImages(), runtime=rt)
     saved = []
-    real_put = store.put
-    store.put = lambda kind, oid, obj: (saved.append((kind, obj)), real_put(kind, oid, obj))[1]
+    real_write = store._write  # every put and aput ends there, with the object's encoded file
+    store._write = lambda kind, oid, data: (saved.append((kind, json.loads(data))), real_write(kind, oid, data))[1]
     c, _ = await svc.create(spec("ar", Cmd=["true"], HostConfig={"AutoRemove": True}))
     removed, next_exit = svc.wait(c.id, "removed"), svc.wait(c.id, "next-exit")
     await svc.start(c.id)

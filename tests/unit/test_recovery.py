@@ -7,6 +7,7 @@ processes, like conmon's, outlive the service)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import types
 
 from shim.engine.containers import ContainerService
@@ -240,14 +241,14 @@ async def test_a_full_disk_when_saving_a_start_stops_the_process_again(tmp_path)
     store, rt = Store(tmp_path), FakeRuntime()
     svc, events = service(store, rt)
     c, _ = await svc.create(spec("full"))
-    real_put = store.put
+    real_write = store._write  # every put and aput ends there, with the object's encoded file
 
-    def put(kind, oid, obj):
-        if kind == "containers" and obj["state"]["running"]:
+    def write(kind, oid, data):
+        if kind == "containers" and json.loads(data)["state"]["running"]:
             raise SystemFailure("failed to save containers x: no space left on device")
-        real_put(kind, oid, obj)
+        real_write(kind, oid, data)
 
-    store.put = put  # type: ignore[method-assign]
+    store._write = write  # type: ignore[method-assign]
     try:
         await svc.start(c.id)
     except SystemFailure as e:
