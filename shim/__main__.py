@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import sys
 
 from shim import config
@@ -40,6 +41,20 @@ def _fewer_malloc_arenas() -> None:
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
 
 
+def _pidfd_child_watcher() -> None:
+    """asyncio 3.11 waits for each subprocess (conmon, runc, iptables…) in a thread started for it
+    alone; a pidfd that the event loop polls costs 0.2 ms less CPU per spawn (issue 17, third pass;
+    no thread, so no start and no wake). asyncio.run attaches the watcher to its loop. Python 3.12
+    chooses pidfds by itself (and deprecates this call); without pidfds (Linux < 5.3) nothing changes."""
+    if sys.version_info >= (3, 12):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return
+    asyncio.get_event_loop_policy().set_child_watcher(asyncio.PidfdChildWatcher())
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = config.load(sys.argv[1:] if argv is None else argv)
@@ -51,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     _defer_client_parts()
     _pure_python_frozenlist()
     _fewer_malloc_arenas()
+    _pidfd_child_watcher()
     from shim.app import StartupError, serve
 
     try:
