@@ -236,7 +236,8 @@ class VolumeService:
         self._mounts[c.id] = plan
         created: list[Volume] = []
         try:
-            await self._store.aput(MOUNTS_KIND, c.id, [m.to_dict() for m in plan])
+            if plan:  # none: nothing to undo after a crash, and no record reads as none (a file less per create)
+                await self._store.aput(MOUNTS_KIND, c.id, [m.to_dict() for m in plan])
             for m in plan:
                 if m.type != "volume":
                     continue

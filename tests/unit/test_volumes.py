@@ -153,6 +153,19 @@ async def test_restore(tmp_path, svc):
     assert again.users("named") == ["c1"]
 
 
+async def test_a_container_without_mounts_has_no_record_and_none_after_a_restart(tmp_path, svc):
+    assert await svc.register(_container("bare")) == []
+    await svc.register(_container("bound", Binds=["/exists/src:/data"]))
+    assert svc._store.get("mounts", "bare") is None and svc._store.get("mounts", "bound")
+    again = VolumeService(store=Store(tmp_path), events=Events(), fs=FakeVolumeFS())
+    await again.restore()
+    assert again.mount_points("bare") == [] and again.inspect_mounts("bare") == []
+    assert [m.destination for m in again.mount_points("bound")] == ["/data"]
+    await again.forget("bare")
+    await again.forget("bound")
+    assert Store(tmp_path).load_all("mounts") == {}
+
+
 @pytest.fixture
 async def api(aiohttp_client, tmp_path, svc):
     store, events = Store(tmp_path), Events()
