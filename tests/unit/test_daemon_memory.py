@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import subprocess
 import sys
+import threading
+import time
 
-from shim.app import _HeapTrim
+from shim.app import DEFAULT_THREADS, _default_executor, _QuietSpell
 
 PROBE = """
 import json, sys
@@ -34,18 +37,38 @@ def test_the_daemon_imports_no_pyroute2_unittest_or_cxx_frozenlist() -> None:
     assert out["pure_frozenlist"] and not out["libstdcxx"]
 
 
-def test_heap_trim_runs_once_after_a_burst_goes_quiet() -> None:
+def test_a_quiet_spell_trims_once_and_lets_the_executors_threads_go() -> None:
     calls: list[int] = []
+    seen: dict[str, object] = {}
 
     async def burst() -> None:
-        trim = _HeapTrim()
-        trim.QUIET = 0.05
-        trim._trim = calls.append
+        loop = asyncio.get_running_loop()
+        first = _default_executor()
+        loop.set_default_executor(first)
+        spell = _QuietSpell(first)
+        spell.QUIET = 0.05
+        spell._trim = calls.append
+        # a burst: parallel blocking calls make the executor's threads, and responses keep coming
+        await asyncio.gather(*(asyncio.to_thread(time.sleep, 0.05) for _ in range(6)))
+        workers = [t for t in threading.enumerate() if t.name.startswith("asyncio_")]
         for _ in range(5):
-            await trim.on_response(None, None)  # type: ignore[arg-type]
+            await spell.on_response(None, None)  # type: ignore[arg-type]
             await asyncio.sleep(0.01)
-        while trim._armed:
+        while spell._armed:
             await asyncio.sleep(0.01)
+        seen["workers"] = workers
+        seen["first"] = first
+        seen["now"] = loop._default_executor  # type: ignore[attr-defined]
+        # the fresh executor works, and makes its threads on demand
+        assert await asyncio.to_thread(lambda: 7) == 7
 
     asyncio.run(burst())
-    assert calls == [0]
+    workers = seen["workers"]
+    assert isinstance(workers, list) and len(workers) >= 2
+    for t in workers:
+        t.join(timeout=10)
+    assert not any(t.is_alive() for t in workers)  # ThreadPoolExecutor alone keeps them for good
+    assert calls == [0]  # malloc_trim once, after the burst
+    now = seen["now"]
+    assert isinstance(now, concurrent.futures.ThreadPoolExecutor) and now is not seen["first"]
+    assert now._max_workers == DEFAULT_THREADS
