@@ -72,3 +72,20 @@ def test_a_quiet_spell_trims_once_and_lets_the_executors_threads_go() -> None:
     now = seen["now"]
     assert isinstance(now, concurrent.futures.ThreadPoolExecutor) and now is not seen["first"]
     assert now._max_workers == DEFAULT_THREADS
+
+
+PROBE_OO = """
+import sys
+from shim.__main__ import _without_docstrings
+_without_docstrings()
+print(sys.flags.optimize, _without_docstrings.__doc__ is None)
+"""
+
+
+def test_the_command_line_runs_again_without_docstrings() -> None:
+    # shimd's console script, `python -m shim` and `python -c` all come back through sys.orig_argv with -OO
+    r = subprocess.run([sys.executable, "-c", PROBE_OO], capture_output=True, text=True, timeout=120, check=True)
+    assert r.stdout.split() == ["2", "True"]
+    # an interpreter given -O by its user is left as it is
+    r = subprocess.run([sys.executable, "-O", "-c", PROBE_OO], capture_output=True, text=True, timeout=120, check=True)
+    assert r.stdout.split() == ["1", "False"]
