@@ -37,6 +37,22 @@ def test_the_daemon_imports_no_pyroute2_unittest_or_cxx_frozenlist() -> None:
     assert out["pure_frozenlist"] and not out["libstdcxx"]
 
 
+SECCOMP_PROBE = """
+import json, sys
+from shim.runtime import seccomp
+before = set(sys.modules)
+rendered = seccomp._builtin_oci(("CAP_CHOWN", "CAP_KILL"))
+print(json.dumps({"rules": len(rendered["syscalls"]), "new": sorted(set(sys.modules) - before)}))
+"""
+
+
+def test_the_seccomp_profile_is_rendered_without_importlib_resources_or_zipfile() -> None:
+    r = subprocess.run([sys.executable, "-c", SECCOMP_PROBE], capture_output=True, text=True, timeout=120, check=True)
+    out = json.loads(r.stdout)
+    assert out["rules"] > 0
+    assert not {m for m in out["new"] if m == "zipfile" or m.startswith("importlib.")}
+
+
 def test_a_quiet_spell_trims_once_and_lets_the_executors_threads_go() -> None:
     calls: list[int] = []
     seen: dict[str, object] = {}
