@@ -1,18 +1,32 @@
-"""shimd's entry point: flags and daemon.json → Settings → the daemon."""
+"""shimd's entry point: flags and daemon.json → Settings → the daemon.
+
+Only os and sys at the top: the command line re-executes the interpreter with -OO first
+(`_without_docstrings`), and whatever was imported before that is paid for twice.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
-import logging
 import os
 import sys
 
-from shim import config
-from shim.pkginit import defer_init, init_constant
-
 M_ARENA_MAX = -8  # glibc malloc.h
+
+
+def _without_docstrings() -> None:
+    """The daemon runs under `python -OO`: every module's docstrings are dropped from its code
+    objects, 1–1.4 MiB of the idle daemon's RSS (issue 17; docs/PERFORMANCE.md "third pass").
+    Nothing shimd loads reads a docstring (argparse's help comes from strings; aiohttp, attrs,
+    jsonschema only assign `__doc__`) and no assert of ours or theirs is behaviour. The console
+    script's shebang takes no flags, so the command line is run again, as it was given
+    (`sys.orig_argv`: `shimd …`, `python -m shim …`, `python -c …`), with -OO in front; the pid
+    stays, so do the environment and the file descriptors (systemd's sockets). An interpreter
+    started with -O or -OO already is left as it is."""
+    if sys.flags.optimize or not sys.orig_argv:
+        return
+    try:
+        os.execv(sys.executable, [sys.executable, "-OO", *sys.orig_argv[1:]])
+    except OSError:
+        pass  # run as we are: the same daemon, with its docstrings
 
 
 def _defer_client_parts() -> None:
@@ -20,6 +34,8 @@ def _defer_client_parts() -> None:
     attrs: 4 MiB of the idle daemon's RSS, issue 17); the server needs aiohttp.web only, and the
     registry client loads the rest with its first session (shim/pkginit.py). aiohttp.http takes
     the package's __version__ at import: read from its __init__ (left whole if that fails)."""
+    from shim.pkginit import defer_init, init_constant
+
     version = init_constant("aiohttp", "__version__")
     if version is not None:
         defer_init("aiohttp", __version__=version)
@@ -37,6 +53,9 @@ def _fewer_malloc_arenas() -> None:
     """glibc gives each thread that allocates its own malloc arena, and memory freed in one (a layer
     unpacked by a worker thread) mostly stays resident: 2 arenas keep 2 MiB less after a `docker
     load` (issue 17), and on Python's GIL-bound threads contention for them is nothing."""
+    import contextlib
+    import ctypes
+
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
 
@@ -48,6 +67,8 @@ def _pidfd_child_watcher() -> None:
     chooses pidfds by itself (and deprecates this call); without pidfds (Linux < 5.3) nothing changes."""
     if sys.version_info >= (3, 12):
         return
+    import asyncio
+
     try:
         os.close(os.pidfd_open(os.getpid()))
     except (AttributeError, OSError):
@@ -56,6 +77,13 @@ def _pidfd_child_watcher() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the command line, not a caller's list
+        _without_docstrings()
+    import asyncio
+    import logging
+
+    from shim import config
+
     try:
         settings = config.load(sys.argv[1:] if argv is None else argv)
     except config.ConfigError as e:

@@ -208,10 +208,13 @@ def _write_pidfile(path: str) -> None:
 DEFAULT_THREADS = 16
 
 
+def _default_executor() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(max_workers=DEFAULT_THREADS, thread_name_prefix="asyncio")
+
+
 async def serve(settings: Settings) -> None:
-    asyncio.get_running_loop().set_default_executor(
-        concurrent.futures.ThreadPoolExecutor(max_workers=DEFAULT_THREADS, thread_name_prefix="asyncio")
-    )
+    executor = _default_executor()
+    asyncio.get_running_loop().set_default_executor(executor)
     hosts = listeners.plan(settings)  # bad hosts, TLS files or an unauthenticated TCP listener: fail now
     metrics = _metrics_module(settings)
     engine = await asyncio.to_thread(build_engine, settings)  # reads host facts, runs `runc --version`
@@ -235,7 +238,7 @@ async def serve(settings: Settings) -> None:
         started = True
         await engine.start()
         app = make_app(engine, http_observer=exporter)
-        app.on_response_prepare.append(_HeapTrim().on_response)
+        app.on_response_prepare.append(_QuietSpell(executor).on_response)
         runner = web.AppRunner(
             app,
             access_log=None,
@@ -281,16 +284,23 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-class _HeapTrim:
-    """Return the heap a burst of requests left free to the system once the API is quiet.
+class _QuietSpell:
+    """What a burst of requests left behind, let go once the API has been quiet for QUIET seconds.
 
-    glibc keeps freed memory in its arenas (a burst of starts leaves ~1 MiB resident, issue 17);
-    malloc_trim(0) gives back every free page. One timer, armed by the first response after a
-    quiet spell and re-armed while responses keep coming: an idle daemon does nothing at all."""
+    - The default executor's threads: ThreadPoolExecutor never ends an idle thread, and a burst of
+      starts makes all DEFAULT_THREADS of them, each keeping its touched stack and thread state
+      (issue 17). The loop gets a fresh executor (threads made again on demand); the old one is
+      shut down without waiting, so what it still runs or has queued finishes on its threads,
+      which then end.
+    - The heap: glibc keeps freed memory in its arenas; malloc_trim(0) gives back every free page.
+
+    One timer, armed by the first response after a quiet spell and re-armed while responses keep
+    coming: an idle daemon does nothing at all."""
 
     QUIET = 2.0  # seconds without a response
 
-    def __init__(self) -> None:
+    def __init__(self, executor: concurrent.futures.ThreadPoolExecutor) -> None:
+        self._executor = executor  # the loop's default executor: this object replaces it
         self._last = 0.0
         self._armed = False
         self._trim: Any = None
@@ -299,18 +309,23 @@ class _HeapTrim:
 
     async def on_response(self, _request: web.Request, _response: web.StreamResponse) -> None:
         self._last = time.monotonic()
-        if not self._armed and self._trim is not None:
+        if not self._armed:
             self._armed = True
             asyncio.get_running_loop().call_later(self.QUIET, self._fire)
 
     def _fire(self) -> None:
+        loop = asyncio.get_running_loop()
         wait = self._last + self.QUIET - time.monotonic()
         if wait > 0:
-            asyncio.get_running_loop().call_later(wait, self._fire)
+            loop.call_later(wait, self._fire)
             return
         self._armed = False
-        # ~1 ms, more with a large heap: off the event loop (it trims every arena from any thread)
-        asyncio.get_running_loop().run_in_executor(None, self._trim, 0)
+        old, self._executor = self._executor, _default_executor()
+        loop.set_default_executor(self._executor)
+        if self._trim is not None:
+            # ~1 ms, more with a large heap: off the event loop (it trims every arena from any thread)
+            old.submit(self._trim, 0)
+        old.shutdown(wait=False)
 
 
 def _blocking_guard() -> Any:

@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import re
-from importlib import resources
 from typing import Any
 
 from shim.engine.ports import Confinement
@@ -84,10 +83,13 @@ def kernel_version(release: str | None = None) -> tuple[int, int]:
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
-@functools.cache
 def builtin_profile() -> dict[str, Any]:
-    """Docker's default profile (read once; blocking: call it where the spec is built, off the loop)."""
-    text = resources.files("shim.runtime").joinpath("profiles/seccomp-default.json").read_text()
+    """Docker's default profile (blocking: call it where the spec is built, off the loop). Read for
+    each bounding set not rendered yet and not kept (issue 17: its parsed form was 0.3 MiB for good;
+    _builtin_oci keeps each rendering, ~4 KiB); a plain path, as importlib.resources' reader brings
+    zipfile into the daemon (shim is never imported from a zip: it ships a C extension)."""
+    with open(os.path.join(os.path.dirname(__file__), "profiles", "seccomp-default.json")) as f:
+        text = f.read()
     profile: dict[str, Any] = json.loads(text)
     return profile
 
