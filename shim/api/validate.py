@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 from collections.abc import Iterator
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -71,7 +71,10 @@ _validated: set[str] = set()  # schemas whose jsonschema validator is cached
 
 @functools.cache
 def _schema(name: str) -> Any:
-    return json.loads(resources.files("shim.api").joinpath("schemas", f"{name}.json").read_text())
+    # a plain path: importlib.resources' reader would bring importlib.readers and zipfile into the
+    # daemon for good (issue 17, third pass; runtime/seccomp.py reads its profile the same way)
+    with open(os.path.join(os.path.dirname(__file__), "schemas", f"{name}.json"), encoding="utf-8") as f:
+        return json.load(f)
 
 
 @functools.cache

@@ -53,6 +53,22 @@ def test_the_seccomp_profile_is_rendered_without_importlib_resources_or_zipfile(
     assert not {m for m in out["new"] if m == "zipfile" or m.startswith("importlib.")}
 
 
+SCHEMA_PROBE = """
+import json, sys
+from shim.api import validate
+before = set(sys.modules)
+validate.validate({"Image": "busybox", "Cmd": ["true"]}, "container_create")
+print(json.dumps({"new": sorted(set(sys.modules) - before)}))
+"""
+
+
+def test_a_request_body_is_checked_without_importlib_resources_or_zipfile() -> None:
+    r = subprocess.run([sys.executable, "-c", SCHEMA_PROBE], capture_output=True, text=True, timeout=120, check=True)
+    new = json.loads(r.stdout)["new"]
+    assert not {m for m in new if m == "zipfile" or m.startswith("importlib.")}
+    assert "jsonschema" not in new  # a valid body is answered by the fast check (api/schemafast.py)
+
+
 def test_a_quiet_spell_trims_once_and_lets_the_executors_threads_go() -> None:
     calls: list[int] = []
     seen: dict[str, object] = {}
