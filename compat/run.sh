@@ -43,8 +43,20 @@ start_apicheck_proxy() {
   (cd "$ROOT" && exec "$PY" -m compat.apicheck.proxy --listen "$2/api.sock" --upstream "$1" \
       --record "$APICHECK_RECORD_DIR/engine.jsonl") >"$2/apicheck-proxy.log" 2>&1 </dev/null &
   APICHECK_PID=$!
-  for _ in $(seq 1 100); do [ -S "$2/api.sock" ] && break; sleep 0.05; done
-  [ -S "$2/api.sock" ] || { echo "compat: the apicheck proxy did not start" >&2; cat "$2/apicheck-proxy.log" >&2; exit 2; }
+  # ready when it accepts a connection: its socket file exists from bind() on, and a connect before
+  # its listen() is refused (a loaded machine can hold the proxy between the two)
+  "$PY" -c '
+import os, socket, sys, time
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline and os.path.exists(f"/proc/{sys.argv[2]}"):
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(sys.argv[1])
+            sys.exit(0)
+        except OSError:
+            time.sleep(0.02)
+sys.exit(1)' "$2/api.sock" "$APICHECK_PID" \
+    || { echo "compat: the apicheck proxy did not start" >&2; cat "$2/apicheck-proxy.log" >&2; exit 2; }
   API_SOCK="$2/api.sock"
 }
 stop_apicheck_proxy() {

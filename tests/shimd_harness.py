@@ -143,9 +143,11 @@ class Shimd:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 10
+        # Ready when it accepts a connection: its socket file exists from bind() on, but a connect
+        # before its listen() is refused (a loaded machine can hold the proxy between the two).
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if os.path.exists(self.api_socket):
+            if _accepts(self.api_socket):
                 return
             if self._proxy.poll() is not None:
                 break
@@ -316,6 +318,16 @@ class Shimd:
             self.sweep()
             shutil.rmtree(self.base, ignore_errors=True)
         return left
+
+
+def _accepts(path: str) -> bool:
+    """Whether a Unix socket at `path` is listening (a connect succeeds)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _free_bip() -> str:
