@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.netsvc_helpers import leftovers
 from tests.shimd_harness import Shimd
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -71,14 +72,15 @@ def http_get(port: int, path: str = "/passwd") -> bytes:
 
 
 def wait_http(port: int) -> bytes:
-    import time
+    """The first answer on a published port (the server in the container may not listen yet)."""
 
-    for _ in range(100):
+    def answer() -> bytes | None:
         try:
             return http_get(port)
         except OSError:
-            time.sleep(0.05)
-    return http_get(port)
+            return None
+
+    return wait_for(answer, f"an HTTP answer on 127.0.0.1:{port}")
 
 
 def test_publish_on_localhost(d, name):

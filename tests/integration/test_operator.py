@@ -19,23 +19,13 @@ import pytest
 
 from tests.shimd_harness import DOCKER, SHIMD, Shimd
 from tests.tlscerts import make_certs
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(cond, what: str, timeout: float = 30.0):
-    """Poll a condition the daemon reaches on its own (a reload, a log line), never a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class TLSDaemon:
