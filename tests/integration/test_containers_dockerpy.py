@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import struct
-import time
 
 import docker
 import pytest
 
 from tests.shimd_harness import Shimd
+from tests.waiting import exit_watch, wait_exited, wait_for
 
 
 def test_run_remove_true(shimd):
@@ -96,29 +98,27 @@ def test_sigkill_shimd_then_restart(unique):
             "-c",
             "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
         )
-        d.cli("run", "-d", "--name", "dies", "busybox", "sh", "-c", "sleep 1.5; exit 9")
-        d.cli("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 1.5; exit 2")
-        pid_before = json.loads(d.cli("inspect", "alive").stdout)[0]["State"]["Pid"]
+        # "dies" and "always" end with their own exit code when told to (SIGTERM): the test makes them
+        # exit while shimd is down, whatever the load (a timed exit could land before the kill or after
+        # the restart). A trapped signal reaches a pid-1 shell.
+        until_term = "trap 'exit {}' TERM; while true; do sleep 0.1; done"
+        d.cli("run", "-d", "--name", "dies", "busybox", "sh", "-c", until_term.format(9))
+        d.cli("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", until_term.format(2))
+        pids = {n: json.loads(d.cli("inspect", n).stdout)[0]["State"]["Pid"] for n in ("alive", "dies", "always")}
+        ends = {n: exit_watch(pids[n]) for n in ("dies", "always")}
         d.stop(kill=True)
-        time.sleep(2.5)  # "dies" and "always" exit while shimd is down
+        for n, pidfd in ends.items():
+            os.kill(pids[n], signal.SIGTERM)
+            wait_exited(pidfd, f"{n!r} to exit while shimd is down")
         d.start()
         alive = json.loads(d.cli("inspect", "alive").stdout)[0]["State"]
-        assert alive["Running"] and alive["Pid"] == pid_before
+        assert alive["Running"] and alive["Pid"] == pids["alive"]
         n_before = d.cli("logs", "alive").stdout.count("tick")
-        deadline = time.monotonic() + 10
-        while d.cli("logs", "alive").stdout.count("tick") <= n_before and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert d.cli("logs", "alive").stdout.count("tick") > n_before
+        wait_for(lambda: d.cli("logs", "alive").stdout.count("tick") > n_before, "ticks logged after the restart")
         dies = json.loads(d.cli("inspect", "dies").stdout)[0]["State"]
         assert dies["Status"] == "exited" and dies["ExitCode"] == 9
         assert d.cli("wait", "dies").stdout.strip() == "9"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            st = json.loads(d.cli("inspect", "always").stdout)[0]
-            if st["RestartCount"] >= 1:
-                break
-            time.sleep(0.2)
-        assert st["RestartCount"] >= 1
+        wait_for(lambda: json.loads(d.cli("inspect", "always").stdout)[0]["RestartCount"] >= 1, "'always' restarted")
         d.cli("stop", "-t", "0", "alive")
         assert json.loads(d.cli("inspect", "alive").stdout)[0]["State"]["ExitCode"] == 137
     finally:
