@@ -13,13 +13,14 @@ import random
 import secrets
 import shutil
 import socket
+import subprocess
 import tempfile
-import time
 
 import pytest
 
 from shim.errors import Conflict, Forbidden, InvalidParameter, ShimError
 from tests.integration.netsvc_helpers import build, container, in_ns, leftovers, spawn_in_ns
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -55,8 +56,23 @@ async def env():
 def _server(state, netns: str, port: int, text: str):
     p = spawn_in_ns(netns, "nc", "-ll", "-p", str(port), "-e", "echo", text)
     state["procs"].append(p)
-    time.sleep(0.2)
+    wait_for(lambda: _listens(p, netns, port), f"nc to listen on port {port} in {netns}")
     return p
+
+
+def _listens(p: subprocess.Popen, netns: str, port: int) -> bool:
+    """Whether `p`, once in `netns` (nsenter's setns, then exec), has a TCP socket listening on `port`
+    there: /proc/PID/net/tcp* list the sockets of PID's network namespace."""
+    assert p.poll() is None, f"the server {p.args} ended with {p.returncode}"
+    pid = p.pid
+    if os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat(netns).st_ino:
+        return False
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+        if any(r[1].rsplit(":", 1)[1] == f"{port:04X}" and r[3] == "0A" for r in rows):  # 0A: LISTEN
+            return True
+    return False
 
 
 async def _run(netns: str, *args: str):
