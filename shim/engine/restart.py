@@ -17,9 +17,12 @@ RESET_AFTER = 10.0
 
 
 class RestartManager:
-    def __init__(self) -> None:
+    def __init__(self, count: int = 0) -> None:
+        """`count`: the container's RestartCount. dockerd makes a container's manager from it
+        (container.RestartManager: restartmanager.New(policy, RestartCount)), also for one that
+        outlived a daemon restart: on-failure's MaximumRetryCount goes on counting from there."""
         self.timeout = 0.0
-        self.count = 0
+        self.count = count
 
     def reset(self) -> None:
         self.timeout = 0.0

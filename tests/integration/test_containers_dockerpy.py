@@ -125,3 +125,41 @@ def test_sigkill_shimd_then_restart(unique):
         for n in ("alive", "dies", "always"):
             d.cli("rm", "-f", n, check=False)
         d.destroy()
+
+
+# Runs 1 and 2 fail (the policy restarts them), run 3 says "ready" once its trap is set and waits for
+# a SIGTERM (a pid-1 shell gets only the signals it traps), then fails with 3. The count lives in the
+# container's own rootfs, which its restarts keep.
+FLAP = (
+    "n=$(cat /runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /runs; [ $n -le 2 ] && exit 1; "
+    "trap 'exit 3' TERM; echo ready; while true; do sleep 0.1; done"
+)
+
+
+def test_on_failure_retry_count_goes_on_across_a_shimd_restart(unique):
+    """dockerd makes a container's restart manager from its RestartCount (container.RestartManager:
+    restartmanager.New(policy, RestartCount)): on-failure:2 spent before a SIGKILL and restart of the
+    daemon stays spent, and the next failure is final (shimd used to count from 0 again)."""
+    d = Shimd()
+    try:
+        d.start()
+        d.load_busybox()
+        d.cli("run", "-d", "--name", "flap", "--restart", "on-failure:2", "busybox", "sh", "-c", FLAP)
+        wait_for(lambda: d.cli("logs", "flap").stdout.count("ready") == 1, "the third run to be ready")
+        before = json.loads(d.cli("inspect", "flap").stdout)[0]
+        assert (before["State"]["Status"], before["RestartCount"]) == ("running", 2)
+        d.stop(kill=True)
+        d.start()
+        pid = json.loads(d.cli("inspect", "flap").stdout)[0]["State"]["Pid"]
+        assert pid == before["State"]["Pid"]  # the same run, still going
+        os.kill(pid, signal.SIGTERM)
+
+        def settled():  # exited for good, or restarted once more (the defect)
+            info = json.loads(d.cli("inspect", "flap").stdout)[0]
+            return (info["State"]["Status"] == "exited" or info["RestartCount"] > 2) and info
+
+        info = wait_for(settled, "the third run's exit to be applied")
+        assert (info["State"]["Status"], info["State"]["ExitCode"], info["RestartCount"]) == ("exited", 3, 2)
+    finally:
+        d.cli("rm", "-f", "flap", check=False)
+        d.destroy()

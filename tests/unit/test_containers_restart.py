@@ -1,5 +1,7 @@
 """engine/restart.py: dockerd's restart manager (policies, back-off, reset after 10 s of running)."""
 
+from shim.engine.containers.record import Registry
+from shim.engine.model import Container
 from shim.engine.restart import RestartManager
 
 ALWAYS = {"Name": "always"}
@@ -30,3 +32,22 @@ def test_policies():
     assert [rm.should_restart(on_failure, 3, False, 0)[0] for _ in range(3)] == [True, True, False]
     unlimited = RestartManager()
     assert all(unlimited.should_restart({"Name": "on-failure"}, 1, False, 0)[0] for _ in range(20))
+
+
+def test_on_failure_counts_on_from_the_containers_restart_count():
+    """dockerd: container.RestartManager() is restartmanager.New(policy, RestartCount), so a container
+    that outlived a daemon restart with RestartCount 2 of on-failure:2 is not restarted again."""
+    on_failure = {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert not RestartManager(2).should_restart(on_failure, 1, False, 0)[0]
+    rm = RestartManager(1)
+    assert [rm.should_restart(on_failure, 1, False, 0)[0] for _ in range(2)] == [True, False]
+
+
+def test_a_loaded_containers_record_starts_from_its_restart_count():
+    c = Container(
+        id="a" * 64, name="flap", created=0, path="sh", args=[], config={}, host_config={}, networking_config={},
+        image_id="sha256:" + "b" * 64, restart_count=2,
+    )  # fmt: skip
+    table = Registry()
+    table.add(c)
+    assert table.live(c.id).restarts.count == 2

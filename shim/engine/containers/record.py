@@ -47,6 +47,12 @@ class Live:
     restarting_by_hand: bool = False  # `docker restart`: AutoRemove waits for the start
 
 
+def _live_for(c: Container) -> Live:
+    """A container's runtime record as the daemon (re)loads or creates it: its restart manager
+    counts on from the container's RestartCount (one that outlived a daemon restart keeps it)."""
+    return Live(restarts=RestartManager(c.restart_count))
+
+
 class Registry:
     """Containers by ID and by name, each with its runtime record."""
 
@@ -89,15 +95,17 @@ class Registry:
         (what is still done to it serialises nothing and waits for nothing)."""
         rec = self._live.get(cid)
         if rec is None:
-            rec = Live()
-            if cid in self._by_id:
+            c = self._by_id.get(cid)
+            rec = _live_for(c) if c is not None else Live()
+            if c is not None:
                 self._live[cid] = rec
         return rec
 
     def add(self, c: Container) -> None:
         self._by_id[c.id] = c
         self._names[c.name] = c.id
-        self._live.setdefault(c.id, Live())
+        if c.id not in self._live:
+            self._live[c.id] = _live_for(c)
 
     def drop(self, c: Container) -> None:
         self._by_id.pop(c.id, None)
