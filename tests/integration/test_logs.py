@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.shimd_harness import Shimd
+from tests.shimd_harness import DOCKER, Shimd
+from tests.waiting import exit_watch, wait_exited, wait_for
 
 BURST = "for i in $(seq 1 3000); do echo line-$i; done"
+# The writer waits for SIGUSR1 (its trap set once "ready" is on stderr: a pid-1 shell gets only the
+# signals it traps), so that a test starts it when what must watch the writing is in place.
+AFTER_USR1 = "trap 'go=1' USR1; echo ready >&2; while [ -z \"$go\" ]; do sleep 0.05; done; "
 PACED = "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo line-$i; [ $((i % 100)) = 0 ] && usleep 10000; done; true"
 
 
@@ -53,24 +59,30 @@ def test_follow_across_rotations_cli_and_dockerpy(shimd, unique):
     """`docker logs -f` and docker-py's logs(stream, follow) see all 3000 lines across rotations."""
     name = unique("fol")
     shimd.cli(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--log-opt",
-        "max-size=10k",
-        "--log-opt",
-        "max-file=4",
-        "busybox",
-        "sh",
-        "-c",
-        "sleep 1; " + PACED,
-    )
+        "run", "-d", "--name", name, "--log-opt", "max-size=10k", "--log-opt", "max-file=4",
+        "busybox", "sh", "-c", AFTER_USR1 + PACED,
+    )  # fmt: skip
+    # Both followers read the log before the writing starts (the first lines are rotated away
+    # soon after): each has seen "ready" (stderr) when the signal starts the writer.
     stream = shimd.client.containers.get(name).logs(stream=True, follow=True)
-    p = shimd.cli("logs", "-f", name, timeout=120)
-    assert _numbers(p.stdout) == list(range(1, 3001))
-    assert _numbers(b"".join(stream).decode()) == list(range(1, 3001))
-    shimd.cli("rm", name)
+    first = b""
+    for chunk in stream:
+        first += chunk
+        if b"ready\n" in first:
+            break
+    cli = subprocess.Popen(
+        [DOCKER, "logs", "-f", name], env=shimd.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert cli.stderr is not None and cli.stderr.readline() == "ready\n"
+        shimd.cli("kill", "-s", "USR1", name)
+        out, _ = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert _numbers(out) == list(range(1, 3001))
+    assert _numbers((first.replace(b"ready\n", b"", 1) + b"".join(stream)).decode()) == list(range(1, 3001))
 
 
 def test_compressed_generations(shimd, unique):
@@ -177,9 +189,13 @@ def test_daemon_defaults_and_rotation_while_shimd_is_down(unique):
         d.cli("create", "--name", "c1", "--log-opt", "max-size=10k", "busybox", "true")
         lc = json.loads(d.cli("inspect", "c1").stdout)[0]["HostConfig"]["LogConfig"]
         assert lc == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10k"}}
-        d.cli("run", "-d", "--name", "writer", "--log-opt", "max-size=10k", "busybox", "sh", "-c", "sleep 2; " + PACED)
+        d.cli("run", "-d", "--name", "writer", "--log-opt", "max-size=10k", "busybox", "sh", "-c", AFTER_USR1 + PACED)
+        wait_for(lambda: "ready" in d.cli("logs", "writer").stderr, "the writer's trap")
+        pid = json.loads(d.cli("inspect", "writer").stdout)[0]["State"]["Pid"]
+        ends = exit_watch(pid)
         d.stop(kill=True)
-        time.sleep(5)  # the writer rotates dozens of times with no shimd
+        os.kill(pid, signal.SIGUSR1)  # the writer rotates dozens of times with no shimd, to its end
+        wait_exited(ends, "the writer to finish while shimd is down")
         d.start()
         d.cli("wait", "writer")
         nums = _numbers(d.cli("logs", "writer").stdout)
