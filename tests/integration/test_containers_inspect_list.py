@@ -7,8 +7,11 @@ import json
 import os
 import pty
 import select
+import termios
 import time
 import urllib.parse
+
+from tests.waiting import wait_for
 
 INSPECT_KEYS = [
     "Id",
@@ -151,7 +154,8 @@ def test_attach_detach_keys_and_events(shimd, unique):
         if pid == 0:
             os.execvpe("/usr/local/bin/docker", ["docker", "attach", name], shimd.env())
         try:
-            time.sleep(1.0)
+            # the CLI puts the terminal in raw mode once attached (its hijacked stream is up)
+            wait_for(lambda: not termios.tcgetattr(fd)[3] & termios.ICANON, "docker attach to set raw mode")
             os.write(fd, b"echo attached-$((2*21))\n")
             out = b""
             deadline = time.monotonic() + 15

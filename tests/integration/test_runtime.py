@@ -21,7 +21,7 @@ from shim.engine.ports import LogQuery, RunRequest
 from shim.errors import InvalidParameter, SystemFailure
 from shim.runtime import execfifo
 from shim.runtime.runc import RuncRuntime
-from tests.waiting import wait_for
+from tests.waiting import exit_watch, wait_exited, wait_for
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("runc") or not shutil.which("conmon"),
@@ -271,8 +271,8 @@ async def test_monitor_survives_shimd_crash(env):
 
 async def test_exit_while_down_is_reported(env):
     r = env.req("sh", "-c", "exit 42")
-    await env.rt.start(r)
-    await asyncio.sleep(0.5)  # exits while no adapter watches
+    ends = exit_watch(await env.rt.start(r))
+    await asyncio.to_thread(wait_exited, ends, "the process to exit while no adapter watches")
     rt = env.new_runtime()
     info = await rt.wait_exit(r.id)
     assert info.exit_code == 42
