@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from tests.waiting import wait_for
+
 
 @pytest.fixture
 def box(shimd, unique):
@@ -45,12 +47,12 @@ def test_exec_inspect_ids_and_restart_409(shimd, box):
     assert eid in json.loads(shimd.cli("inspect", box).stdout)[0]["ExecIDs"]
     status, headers, _ = shimd.http("POST", f"/v1.41/exec/{eid}/start", body={"Detach": True, "Tty": False})
     assert status == 200 and headers.get("content-length") == "0"
-    for _ in range(100):
-        _st, _, body = shimd.http("GET", f"/v1.41/exec/{eid}/json")
-        info = json.loads(body)
-        if not info["Running"] and info["ExitCode"] is not None:
-            break
-        time.sleep(0.05)
+
+    def ended() -> dict | None:
+        info = json.loads(shimd.http("GET", f"/v1.41/exec/{eid}/json")[2])
+        return info if not info["Running"] and info["ExitCode"] is not None else None
+
+    info = wait_for(ended, "the detached exec to end")
     assert list(info) == [
         "ID",
         "Running",
