@@ -3,11 +3,12 @@
 `runc create` leaves the container's init blocked opening `<runc-root>/<id>/exec.fifo` for
 writing. `runc start` (runc 1.0–1.2: start.go, libcontainer's linuxContainer.exec and
 handleFifoResult; no hook runs there) does four things: opens the fifo for reading, reads the
-"0" init writes into it, reads on to EOF (init's end is close-on-exec: EOF means the user's
-process was exec'd, or init ended) and removes the fifo (from then on `runc state` says
-"running"). Doing the same here saves a runc process per start: Go's start-up, the state load,
-a read of the host's whole mountinfo (5.5 ms of CPU and 6.4 ms of wall time each on 2026-12-05,
-docs/PERFORMANCE.md "The runtime's share of a start").
+"0" init writes into it, reads on to EOF (init's end goes as it execs the user's process: closed
+just before execve by runc with the CVE-2024-21626 fix, else close-on-exec; or init ended) and
+removes the fifo (from then on `runc state` says "running"; the process may still be inside its
+execve, exactly as when `runc start` returns). Doing the same here saves a runc process per
+start: Go's start-up, the state load, a read of the host's whole mountinfo (5.5 ms of CPU and
+6.4 ms of wall time each on 2026-12-05, docs/PERFORMANCE.md "The runtime's share of a start").
 
 Only the plain case is done here. Anything else (no fifo: another runtime or runc version;
 init gone before it wrote: runc's own words for it) is left to `runc start`, the caller's
@@ -59,7 +60,7 @@ def _open(path: str) -> int:
 
 
 def _finish(fd: int, path: str) -> None:
-    """Blocking: read to EOF (init has exec'd the process, or ended), remove the fifo."""
+    """Blocking: read to EOF (init is exec'ing the process, or ended), remove the fifo."""
     os.set_blocking(fd, True)
     while os.read(fd, 64):
         pass
