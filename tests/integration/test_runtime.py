@@ -21,7 +21,7 @@ from shim.engine.ports import LogQuery, RunRequest
 from shim.errors import InvalidParameter, SystemFailure
 from shim.runtime import execfifo
 from shim.runtime.runc import RuncRuntime
-from tests.waiting import exit_watch, wait_exited
+from tests.waiting import exit_watch, wait_exited, wait_for
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("runc") or not shutil.which("conmon"),
@@ -236,7 +236,7 @@ async def test_memory_limit_stats_top_update(env):
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 1000",
         host_config={"Memory": 32 * 1024 * 1024, "PidsLimit": 50},
     )
-    await env.rt.start(r)
+    pid = await env.rt.start(r)
     with open(f"/sys/fs/cgroup/memory/shim/{r.id}/memory.limit_in_bytes") as f:
         assert int(f.read()) == 32 * 1024 * 1024
     h = await env.rt.attach(r.id)
@@ -248,6 +248,8 @@ async def test_memory_limit_stats_top_update(env):
     assert st["memory_stats"]["usage"] > 0
     assert st["pids_stats"]["limit"] == 50 and st["pids_stats"]["current"] >= 1
     assert st["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+    # the shell execs sleep after its output: not necessarily done when the output is read
+    await asyncio.to_thread(wait_for, lambda: _exec_done(pid) == b"sleep\x001000\x00", "sh to exec sleep")
     titles, procs = await env.rt.top(r.id, "")
     assert titles[:3] == ["UID", "PID", "PPID"] and titles[-1] == "CMD"
     assert len(procs) == 1 and procs[0][-1] == "sleep 1000"
@@ -425,9 +427,17 @@ async def test_start_without_runc_start(env):
     assert await execfifo.start(os.path.join(env.exec_root, "runc", r.id), pid) is True
     st = await env.rt.state(r.id)
     assert st.status == "running" and st.pid == pid
-    # no wait needed: the fifo's EOF is init's close-on-exec, whose last fput runs as the exec'd
-    # process returns to user space (deferred to task work), so its argv is in place by then
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        assert f.read() == b"sleep\x0030\x00"
+    # The fifo's EOF comes a moment before the exec, as after `runc start`: runc with the
+    # CVE-2024-21626 fix (1.1.12+, Debian's 1.1.5+ds1-1+deb12u1) closes init's fds, the fifo's
+    # write end among them, right before execve. Until then /proc/PID/cmdline reads "runc init".
+    argv = await asyncio.to_thread(wait_for, lambda: _exec_done(pid), "runc init to exec sleep", 10)
+    assert argv == b"sleep\x0030\x00"
     await env.rt.kill(r.id, signal.SIGKILL)
     assert (await env.rt.wait_exit(r.id)).exit_code == 137
+
+
+def _exec_done(pid: int) -> bytes | None:
+    """The process's argv once it is no longer runc's init (nor inside execve: empty)."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        argv = f.read()
+    return None if not argv or argv.endswith(b"\x00init\x00") else argv
