@@ -229,7 +229,7 @@ class RuncRuntime:
                 args.append("--leave-stdin-open")
         return args
 
-    async def start(self, req: RunRequest) -> int:
+    async def start(self, req: RunRequest, ready: asyncio.Future[None] | None = None) -> int:
         cid = req.id
         try:
             if await asyncio.to_thread(os.path.isdir, os.path.join(self.runc_root, cid)):
@@ -240,6 +240,8 @@ class RuncRuntime:
                 # moby: any error while creating the spec is a System error (500), even a bad user
                 raise SystemFailure(e.message) from e
             pid = await self._spawn(req)
+            if ready is not None:  # the network, wired meanwhile: before the process runs (issue 17)
+                await ready
             early = None
             try:
                 early = EarlyAttach(

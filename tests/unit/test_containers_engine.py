@@ -433,7 +433,7 @@ class _RecNetwork:
         import types
 
         self.calls.append(("connect", c.id))
-        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[])
+        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[], wired=None)
 
     async def release(self, cid):
         self.calls.append(("release", cid))

@@ -55,7 +55,7 @@ class Network:
 
     async def connect(self, c):
         self.calls.append(("connect", c.id))
-        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[])
+        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[], wired=None)
 
     async def release(self, cid):
         self.calls.append(("release", cid))
