@@ -386,6 +386,10 @@ class ImagesPort(Protocol):
 class VolumesPort(Protocol):
     """The volume service (engine/volumes.py) as containers see it: the seed's mount steps."""
 
+    def plans_mounts(self, c: Container) -> bool:
+        """Whether `register` would record or make anything for `c` (a create without mounts
+        writes only its container record, with no intent)."""
+
     async def register(self, c: Container, lookup: Callable[[str], Container]) -> object:
         """registerMountPoints at create (and for a pre-1.24 start-time HostConfig)."""
 

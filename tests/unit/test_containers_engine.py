@@ -400,6 +400,9 @@ class _RecVolumes:
     def __init__(self):
         self.calls = []
 
+    def plans_mounts(self, c):
+        return True
+
     async def register(self, c, lookup):
         self.calls.append(("register", c.id))
 
