@@ -127,7 +127,8 @@ def test_the_process_runs_once_its_address_route_and_published_port_are_in_place
     gw = _gateway(d)
     script = (
         "ip -4 -o addr show eth0; ip route | grep ^default; "
-        f"(echo pong | nc -l -p 80 &); sleep 0.2; echo ping | nc -w 2 {gw} {port}"
+        "(echo pong | nc -l -p 80 &); until netstat -ltn | grep -q ':80 '; do :; done; "
+        f"echo ping | nc -w 2 {gw} {port}"
     )
     rig.arm("slow-ipt")
     r = d.cli("run", "--rm", "-p", f"{port}:80", "busybox", "sh", "-c", script, check=False)
