@@ -20,9 +20,7 @@ judges it and words the 400.
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -158,14 +156,6 @@ async def read_bounded(request: web.Request, limit: int = JSON_BODY_MAX) -> byte
     return bytes(data)
 
 
-# Bodies that passed their schema, by digest (issue 17): one that comes again — every `docker run`
-# of one command line sends the same create body, compose re-creates with the same ones — skips
-# jsonschema's walk (~1 ms of a container create's 3). The verdict depends on the bytes alone
-# (parsing and the schema are pure); a failing body is checked, and refused, every time.
-_PASSED: collections.OrderedDict[tuple[str, bytes], None] = collections.OrderedDict()
-PASSED_KEPT = 64  # digests of 16 bytes
-
-
 async def json_body(request: web.Request, schema: str | None = None, *, allow_empty: bool = False) -> Any:
     """The request's JSON body, decoded within bounds and validated; `allow_empty` gives None for no body."""
     check_json_content_type(request)
@@ -176,12 +166,5 @@ async def json_body(request: web.Request, schema: str | None = None, *, allow_em
         raise InvalidParameter("invalid JSON: request body is empty")
     obj = jsonin.loads(raw)
     if schema is not None:
-        key = (schema, hashlib.blake2b(raw, digest_size=16).digest())
-        if key in _PASSED:
-            _PASSED.move_to_end(key)
-        else:
-            await check(obj, schema)
-            _PASSED[key] = None
-            if len(_PASSED) > PASSED_KEPT:
-                _PASSED.popitem(last=False)
+        await check(obj, schema)
     return obj
