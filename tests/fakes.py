@@ -103,10 +103,12 @@ class FakeRuntime:
         return p is not None and not p.exit.done() and not p.ended
 
     # -- the port
-    async def start(self, req: RunRequest) -> int:
+    async def start(self, req: RunRequest, ready: asyncio.Future[None] | None = None) -> int:
         if self.fail_next_start is not None:
             err, self.fail_next_start = self.fail_next_start, None
             raise err
+        if ready is not None:  # as runc's: the network joined between create and start
+            await ready
         self._pid += 1
         self.started.append(req)
         self.exits.pop(req.id, None)

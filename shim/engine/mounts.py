@@ -294,6 +294,12 @@ def _volumes_from(spec: str, lookup: Callable[[str], tuple[str, list[MountPoint]
     return out
 
 
+def plans_none(config: dict[str, Any], host_config: dict[str, Any]) -> bool:
+    """No mount for `plan` to make: no VOLUME (the image's or -v's), --volumes-from, bind or tmpfs."""
+    specs = ("VolumesFrom", "Binds", "Mounts", "Tmpfs")
+    return not config.get("Volumes") and not any(host_config.get(k) for k in specs)
+
+
 def plan(
     config: dict[str, Any],
     host_config: dict[str, Any],

@@ -8,6 +8,7 @@ The adapters' Protocols (netlink, firewall, DNS, files, port reservations) are i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -149,3 +150,6 @@ class Attachment:
     hosts_path: str = ""
     hostname_path: str = ""
     resolv_conf_path: str = ""
+    # attach(early=True): the rest of the wiring (veths, addresses, routes, DNS, firewall, record),
+    # still going on; the start joins it before the container's process runs (None: all done)
+    wired: asyncio.Future[None] | None = None

@@ -8,6 +8,7 @@ receives those plus everything the engine has already resolved.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -149,9 +150,11 @@ class AttachHandle(Protocol):
 class Runtime(Protocol):
     platform: str  # "linux": start-time HostConfig semantics depend on it
 
-    async def start(self, req: RunRequest) -> int:
+    async def start(self, req: RunRequest, ready: asyncio.Future[None] | None = None) -> int:
         """Mount the rootfs, write the bundle, create and start the process under its monitor.
 
+        `ready` (the network's wiring, still going on) is awaited once the container is created and
+        before its process runs; if it fails, the created container is removed and its error raised.
         Returns the container's host PID once the process runs. Raises a ShimError subclass
         with dockerd's wording on failure (as moby: SystemFailure for anything while building
         the spec, e.g. a bad user; for what the OCI runtime reports, errors.StartFailed with its
@@ -383,6 +386,10 @@ class ImagesPort(Protocol):
 class VolumesPort(Protocol):
     """The volume service (engine/volumes.py) as containers see it: the seed's mount steps."""
 
+    def plans_mounts(self, c: Container) -> bool:
+        """Whether `register` would record or make anything for `c` (a create without mounts
+        writes only its container record, with no intent)."""
+
     async def register(self, c: Container, lookup: Callable[[str], Container]) -> object:
         """registerMountPoints at create (and for a pre-1.24 start-time HostConfig)."""
 
@@ -418,6 +425,12 @@ class NetworkAttachment(Protocol):
     @property
     def env(self) -> Sequence[str]:
         """Legacy --link variables."""
+
+    @property
+    def wired(self) -> asyncio.Future[None] | None:
+        """The rest of the wiring (firewall, DNS, veths, addresses, routes), still going on: to be
+        joined before the process runs, and before a failed start is undone by `release` (which
+        also undoes a failed wiring). None: all done."""
 
 
 class NetworkingPort(Protocol):

@@ -208,6 +208,11 @@ class VolumeService:
     def inspect_mounts(self, cid: str) -> list[dict[str, Any]]:
         return [m.inspect() for m in self._mounts.get(cid, [])]
 
+    def plans_mounts(self, c: Any) -> bool:
+        """Whether `register` has anything to record or make for `c`: without (no mount at all, and
+        no earlier plan), its create writes no mounts record and needs no intent (issue 17)."""
+        return not mp_.plans_none(c.config, c.host_config) or c.id in self._mounts
+
     async def register(self, c: Any, lookup: Callable[[str], Any] | None = None) -> list[MountPoint]:
         """At create: plan the mounts, create named and anonymous volumes, fill fresh ones from the
         image (copy-up) and persist the plan. `lookup(ref)` finds a container for --volumes-from."""
@@ -231,13 +236,16 @@ class VolumeService:
                 else:
                     m.name = secrets.token_hex(32)  # named now, so the record below names it
                 m.source, m.driver = self._fs.path(m.name), m.driver or "local"
+        if not plan and c.id not in self._mounts:
+            # none: nothing to undo after a crash, and no record reads as none (a file less per
+            # create); a plan replaced by none (a start-time HostConfig) is recorded empty below
+            return plan
         # The plan is recorded before any volume is made (docs/RELIABILITY.md): a create cut by a
         # crash is undone at the next start through it (forget with its anonymous volumes).
         self._mounts[c.id] = plan
         created: list[Volume] = []
         try:
-            if plan:  # none: nothing to undo after a crash, and no record reads as none (a file less per create)
-                await self._store.aput(MOUNTS_KIND, c.id, [m.to_dict() for m in plan])
+            await self._store.aput(MOUNTS_KIND, c.id, [m.to_dict() for m in plan])
             for m in plan:
                 if m.type != "volume":
                     continue
@@ -350,6 +358,7 @@ class VolumeService:
         """At container remove: drop its references; `rm -v` removes its anonymous volumes
         (named ones stay, and so does an anonymous one another container still uses)."""
         await self.release(cid)
+        recorded = cid in self._mounts or not self._loaded or cid in self._store.unreadable.get(MOUNTS_KIND, set())
         mps = self._mounts.pop(cid, [])  # no longer a user of its volumes
         # the volumes before the record that names them (docs/RELIABILITY.md): a removal cut by a
         # crash finds the record again and removes what is left
@@ -363,7 +372,8 @@ class VolumeService:
                 await self.remove(v.name)
             except ShimError as e:
                 log.info("keeping volume %s: %s", v.name, e)
-        await self._store.adelete(MOUNTS_KIND, cid)
+        if recorded:  # a container without mounts has no record (register): no trip off the loop
+            await self._store.adelete(MOUNTS_KIND, cid)
 
     # ------------------------------------------------------------ daemon start / stop
 

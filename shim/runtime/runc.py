@@ -150,9 +150,12 @@ class RuncRuntime:
 
     # --- start -----------------------------------------------------------------
 
-    def _prepare(self, req: RunRequest) -> None:
-        """Blocking: rootfs, user, working dir, config.json."""
+    def _prepare(self, req: RunRequest, unless_stale: bool = False) -> bool:
+        """Blocking: rootfs, user, working dir, config.json. With `unless_stale`, nothing and True
+        when runc still has state of the container (its delete comes first)."""
         cid = req.id
+        if unless_stale and os.path.isdir(os.path.join(self.runc_root, cid)):
+            return True
         hc = req.host_config
         bundle = self.bundle(cid)
         for d in (bundle, self.exit_dir, self.sock_dir, self.runc_root, self.container_dir(cid)):
@@ -186,6 +189,7 @@ class RuncRuntime:
         os.replace(tmp, os.path.join(bundle, "config.json"))
         self._cgpaths[cid] = spec["linux"]["cgroupsPath"]
         self._keeper.prepare(cid, req.log)
+        return False
 
     def _conmon_args(self, req: RunRequest) -> list[str]:
         cid = req.id
@@ -229,17 +233,20 @@ class RuncRuntime:
                 args.append("--leave-stdin-open")
         return args
 
-    async def start(self, req: RunRequest) -> int:
+    async def start(self, req: RunRequest, ready: asyncio.Future[None] | None = None) -> int:
         cid = req.id
         try:
-            if await asyncio.to_thread(os.path.isdir, os.path.join(self.runc_root, cid)):
-                await self._runc("delete", "--force", cid)
             try:
-                await asyncio.to_thread(self._prepare, req)
+                # one trip off the loop as a rule: runc state left by a start cut short goes first
+                if await asyncio.to_thread(self._prepare, req, unless_stale=True):
+                    await self._runc("delete", "--force", cid)
+                    await asyncio.to_thread(self._prepare, req)
             except InvalidParameter as e:
                 # moby: any error while creating the spec is a System error (500), even a bad user
                 raise SystemFailure(e.message) from e
             pid = await self._spawn(req)
+            if ready is not None:  # the network, wired meanwhile: before the process runs (issue 17)
+                await ready
             early = None
             try:
                 early = EarlyAttach(

@@ -400,6 +400,9 @@ class _RecVolumes:
     def __init__(self):
         self.calls = []
 
+    def plans_mounts(self, c):
+        return True
+
     async def register(self, c, lookup):
         self.calls.append(("register", c.id))
 
@@ -433,7 +436,7 @@ class _RecNetwork:
         import types
 
         self.calls.append(("connect", c.id))
-        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[])
+        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[], wired=None)
 
     async def release(self, cid):
         self.calls.append(("release", cid))

@@ -56,11 +56,11 @@ def record_views(
         seen.append(("teardown", view(c)))
         await cleanup(cid)
 
-    async def recording_start(req: RunRequest) -> int:
+    async def recording_start(req: RunRequest, ready: asyncio.Future[None] | None = None) -> int:
         seen.append(("start", view(c)))
         if gate is not None:
             await gate.wait()
-        return await start(req)
+        return await start(req, ready)
 
     rt.cleanup, rt.start = recording_cleanup, recording_start  # type: ignore[method-assign]
 

@@ -23,6 +23,9 @@ class Volumes:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
+    def plans_mounts(self, c):
+        return True
+
     async def register(self, c, lookup):
         self.calls.append(("register", c.id))
 
@@ -55,7 +58,7 @@ class Network:
 
     async def connect(self, c):
         self.calls.append(("connect", c.id))
-        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[])
+        return types.SimpleNamespace(netns_path="/run/netns/x", mounts=[], env=[], wired=None)
 
     async def release(self, cid):
         self.calls.append(("release", cid))
@@ -211,6 +214,24 @@ async def test_a_create_cut_before_its_record_is_undone(tmp_path):
     await Journal(store).begin("create", cid)
     svc, _ = await restart(store, rt, volumes=vols)
     assert ("forget", cid, True) in vols.calls and svc.all() == []
+    assert store.load_all("intents") == {}
+
+
+async def test_a_create_without_mounts_writes_its_record_only(tmp_path):
+    """Issue 17: nothing for a crash to leave behind but the record itself, so no intent (and no
+    mounts record): one store write. One with mounts: intent, mounts (the volume service's), record."""
+    store, rt = Store(tmp_path), FakeRuntime()
+    writes: list[tuple[str, str]] = []
+    store.on_write(lambda kind, oid: writes.append((kind, oid)))
+    bare = Volumes()
+    bare.plans_mounts = lambda c: False  # type: ignore[method-assign]
+    svc, _ = service(store, rt, volumes=bare)
+    c, _ = await svc.create(spec("bare"))
+    assert sorted(set(writes)) == [("containers", c.id)] and ("register", c.id) not in bare.calls
+    writes.clear()
+    svc, _ = service(store, rt)
+    c, _ = await svc.create(spec("mounted"))
+    assert [k for k, _ in dict.fromkeys(writes)] == ["intents", "containers"]  # begin, record (end: a delete)
     assert store.load_all("intents") == {}
 
 

@@ -166,6 +166,39 @@ async def test_a_container_without_mounts_has_no_record_and_none_after_a_restart
     assert Store(tmp_path).load_all("mounts") == {}
 
 
+async def test_a_container_without_mounts_has_no_mounts_record(tmp_path, svc):
+    """Issue 17: most containers mount nothing; their create writes no mounts record (nor, in the
+    container service, an intent) and their removal deletes none. One with a mount keeps both."""
+    records = tmp_path / "db" / "mounts"
+    bare, bound = _container("bare"), _container("bound", Binds=["named:/data"])
+    assert not svc.plans_mounts(bare) and svc.plans_mounts(bound)
+    assert svc.plans_mounts(_container("anon", volumes={"/v": {}})) and svc.plans_mounts(
+        _container("t", Tmpfs={"/t": ""})
+    )
+    await svc.register(bare)
+    await svc.register(bound)
+    assert sorted(p.name for p in records.glob("*.json")) == ["bound.json"]
+    assert svc.inspect_mounts("bare") == [] and len(svc.inspect_mounts("bound")) == 1
+    again = VolumeService(store=Store(tmp_path), events=Events(), fs=FakeVolumeFS())
+    await again.restore()
+    assert again.inspect_mounts("bare") == [] and not again.plans_mounts(bare) and again.plans_mounts(bound)
+    await again.forget("bare")
+    await again.forget("bound")
+    assert list(records.glob("*.json")) == []
+
+
+async def test_a_plan_replaced_by_none_is_recorded_empty(tmp_path, svc):
+    """A pre-1.24 start-time HostConfig without the binds of the create's: the old plan is not kept."""
+    await svc.register(_container("c1", Binds=["named:/data"]))
+    c = _container("c1")
+    assert svc.plans_mounts(c)  # it has a plan to replace
+    await svc.register(c)
+    assert svc.inspect_mounts("c1") == []
+    again = VolumeService(store=Store(tmp_path), events=Events(), fs=FakeVolumeFS())
+    await again.restore()
+    assert again.inspect_mounts("c1") == [] and again.users("named") == []
+
+
 @pytest.fixture
 async def api(aiohttp_client, tmp_path, svc):
     store, events = Store(tmp_path), Events()

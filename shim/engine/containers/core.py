@@ -95,6 +95,9 @@ class BindsOnly:
     def __init__(self, table: Registry) -> None:
         self._table = table
 
+    def plans_mounts(self, c: Container) -> bool:
+        return False  # nothing is registered
+
     async def register(self, c: Container, lookup: Any) -> object:
         return None
 

@@ -77,17 +77,22 @@ class Lifecycle:
         # The intent first (docs/RELIABILITY.md): a crash after any later step is settled at the
         # next start (adopted if the process runs, torn down if not); cleared once the state is saved.
         before = (dataclasses.replace(c.state), c.has_been_started)
+        wired: asyncio.Future[None] | None = None
         try:
             await core.journal.begin("start", c.id)
-            req = await self._setup(c)
-            pid = await core.runtime.start(req)
+            req, wired = await self._setup(c)
+            # the network's wiring goes on beside the runtime's create; joined before the process runs
+            pid = await core.runtime.start(req, wired)
+            if wired is not None:
+                await wired
             st = c.state
             st.status, st.running, st.paused, st.restarting, st.dead = Status.RUNNING.value, True, False, False, False
             st.pid, st.exit_code, st.error, st.oom_killed = pid, 0, "", False
             st.started_at = time.time_ns()
             c.has_been_started = True
             await core.save(c)  # a full disk here: the process is stopped again, as any failed start
-        except BaseException as err:
+        except BaseException as caught:
+            err = await _first_failure(wired, caught)
             _put_back(c, *before)
             failure = start_step_failed(err, c.path)
             await self._start_failed(c, failure)
@@ -121,20 +126,26 @@ class Lifecycle:
             # condition=removed); it runs once the caller releases the container's lock.
             asyncio.get_running_loop().create_task(self._auto_remove(c))
 
-    async def _setup(self, c: Container) -> RunRequest:
+    async def _setup(self, c: Container) -> tuple[RunRequest, asyncio.Future[None] | None]:
         """The seed's order: networking, (links), working dir, environment, command, IPC, mounts;
-        the rootfs mount, working dir and IPC are done by the runtime inside start()."""
+        the rootfs mount, working dir and IPC are done by the runtime inside start(). With the
+        network's wiring still going on (joined by the caller, or here if a later step fails)."""
         req = run_request(c, self._core.security)
         network = self._core.network
+        wired = None
         if network is not None:
             att = await network.connect(c)
+            wired = att.wired
             if att.env:
                 # dockerd's order (createDaemonEnvironment): defaults, then link variables, then Config.Env.
                 req.env = cc.daemon_env({**c.config, "Env": [*att.env, *(c.config.get("Env") or [])]})
             req.netns_path = att.netns_path
             req.mounts.extend(att.mounts)
-        req.mounts.extend(await self._core.volumes.start_mounts(c))
-        return req
+        try:
+            req.mounts.extend(await self._core.volumes.start_mounts(c))
+        except BaseException as err:
+            raise await _first_failure(wired, err)  # noqa: B904 - the original error or the wiring's
+        return req, wired
 
     def stop_watching(self, c: Container) -> None:
         """What of the seed's Cleanup is shimd's own: healthchecks, exec sessions."""
@@ -322,6 +333,17 @@ async def _logged(what: str, fn: Callable[[str], Awaitable[None]], cid: str) -> 
         await fn(cid)
     except Exception:
         log.exception("cleanup (%s) of %s", what, cid)
+
+
+async def _first_failure(wired: asyncio.Future[None] | None, err: BaseException) -> BaseException:
+    """A failed start's error, once the network's wiring beside it has ended (it rolls itself back):
+    the wiring's own if it failed too, as when it ran before the runtime and failed first."""
+    if wired is None:
+        return err
+    await asyncio.wait([wired])  # a cancellation of this start does not cancel the wiring
+    if wired.cancelled():
+        return err
+    return wired.exception() or err
 
 
 def _put_back(c: Container, state: ContainerState, has_been_started: bool) -> None:

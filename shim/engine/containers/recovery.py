@@ -61,8 +61,17 @@ class Recovery:
 
     async def record_create(self, c: Container, lookup: Callable[[str], Container]) -> None:
         """Create's steps that change the host: the intent, the volumes, the record. A crash before
-        the record is undone at the next start (`_undo_creates`); a failure (a full disk) here."""
+        the record is undone at the next start (`_undo_creates`); a failure (a full disk) here.
+        A container without mounts (most) has nothing for a crash to leave: only its record."""
         core = self._core
+        if not core.volumes.plans_mounts(c):
+            core.table.add(c)
+            try:
+                await core.save(c)
+            except BaseException:
+                core.table.drop(c)
+                raise
+            return
         registered = False
         try:
             await core.journal.begin("create", c.id)

@@ -80,6 +80,13 @@ def record(state: NetState, c: Container) -> ContainerNet:
     return cn
 
 
+def wired_before_create(c: Container) -> bool:
+    """runc's create writes the net.* sysctls inside the namespace, and one that names an interface
+    (net.ipv4.conf.eth0.rp_filter) needs it there already, as dockerd has it (its endpoints join
+    before the task is created): such a start is wired whole before the runtime's create."""
+    return any(k.startswith("net.") for k in c.host_config.get("Sysctls") or {})
+
+
 def clear_live(cn: ContainerNet) -> None:
     for ep in cn.endpoints.values():
         clear_endpoint(ep)

@@ -28,7 +28,8 @@ class ContainerNetworking:
         self.svc.configured(c)
 
     async def connect(self, c: Container) -> Attachment:
-        return await self.svc.attach(c)
+        """A start's: what runc's create needs now, the rest in `Attachment.wired` (NetworkService.attach)."""
+        return await self.svc.attach(c, early=True)
 
     async def release(self, cid: str) -> None:
         await self.svc.detach(cid)

@@ -13,7 +13,7 @@ import os
 
 from shim.engine import hostsfiles as hf
 from shim.engine.model import Container
-from shim.engine.netmodel import ContainerNet
+from shim.engine.netmodel import Attachment, ContainerNet
 from shim.engine.netports import NetFilesPort
 from shim.engine.networks.dnsrecords import DnsRecords
 from shim.engine.networks.state import NetState
@@ -32,6 +32,19 @@ FILES = (
 def paths(data_root: str, cid: str) -> dict[str, str]:
     cdir = os.path.join(data_root, "containers", cid)
     return {key: os.path.join(cdir, name) for key, name, _ in FILES}
+
+
+def attachment(cn: ContainerNet, env: list[str]) -> Attachment:
+    """What a start gets: the namespace, the three files' mounts, the link variables."""
+    files = cn.files
+    return Attachment(
+        netns_path=cn.netns,
+        mounts=mounts(files),
+        env=env,
+        hosts_path=files["hosts"],
+        hostname_path=files["hostname"],
+        resolv_conf_path=files["resolv_conf"],
+    )
 
 
 def mounts(files: dict[str, str]) -> list[MountSpec]:

@@ -18,8 +18,8 @@ import ipaddress
 import logging
 import secrets
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from shim.config import Settings
 from shim.engine import validation
@@ -40,6 +40,8 @@ from shim.engine.store import Store
 from shim.errors import Conflict, Forbidden, InvalidParameter, NotFound, ShimError
 
 log = logging.getLogger("shim.networks")
+
+T = TypeVar("T")
 
 PREDEFINED = ("bridge", "host", "none")
 DEFAULT_BRIDGE = "shim0"
@@ -376,15 +378,21 @@ class NetworkService:
 
     # ------------------------------------------------------------ attach / detach (container start, stop)
 
-    async def attach(self, c: Container) -> Attachment:
+    async def attach(self, c: Container, *, early: bool = False) -> Attachment:
         """At start: namespace, endpoints, ports, DNS, hosts files. Nothing left behind on failure.
 
         What the shared tables decide (addresses, host ports, names) is reserved under the service's
         lock; the kernel work and the files of a container in its own namespace are done outside
-        it, under the container's own lock only, so parallel starts wire side by side."""
+        it, under the container's own lock only, so parallel starts wire side by side.
+        `early` (a start): back once the namespace and files runc's create needs exist; firewall, DNS,
+        veths and record are made meanwhile (issue 17: beside `runc create`) by `Attachment.wired`, a
+        task holding the container's lock, joined before the process runs; if it fails, the start's
+        rollback (`detach`, after the runtime has let go of the namespace) undoes the attach."""
         await self.restore()
         validate_port_bindings(c.host_config)
-        async with self._each.hold(c.id):
+        unlock = await self._each.acquire(c.id)
+        release: Callable[[], None] | None = unlock
+        try:
             async with self._lock:
                 cn = eps.record(self.state, c)
                 if cn.live:
@@ -395,16 +403,37 @@ class NetworkService:
                     await self.wiring.unplug(cn)
                     raise
             if att is None:
-                try:
-                    att = await self._wire(c, cn)
-                except BaseException:
-                    async with self._lock:
-                        await self.wiring.unplug(cn)
-                    raise
+                att = await self._undone_on_failure(cn, self._make_room(c, cn))
+                if early and not eps.wired_before_create(c):
+                    att.wired = asyncio.get_running_loop().create_task(self._finish(c, cn, unlock))
+                    release = None  # the task's now
+                    return att
+                await self._undone_on_failure(cn, self._wire(c, cn))
+        finally:
+            if release is not None:
+                release()
+        self._connected(c, cn)
+        return att
+
+    def _connected(self, c: Container, cn: ContainerNet) -> None:
         for nid in cn.order:
             if nid in self.state.nets:
                 self._event("connect", self.state.nets[nid], container=c.id)
-        return att
+
+    async def _finish(self, c: Container, cn: ContainerNet, release: Callable[[], None]) -> None:
+        try:
+            await self._wire(c, cn)
+        finally:
+            release()
+        self._connected(c, cn)
+
+    async def _undone_on_failure(self, cn: ContainerNet, step: Awaitable[T]) -> T:
+        try:
+            return await step
+        except BaseException:
+            async with self._lock:
+                await self.wiring.unplug(cn)
+            raise
 
     async def _attach_shared(self, c: Container, cn: ContainerNet) -> Attachment | None:
         """Under the service's lock. `host` and `container:` modes are done here whole (they only
@@ -439,34 +468,32 @@ class NetworkService:
                 cn.endpoints[nid].links = list(c.host_config.get("Links") or []) or None
         return None
 
-    async def _wire(self, c: Container, cn: ContainerNet) -> Attachment:
-        """Outside the service's lock: the namespace, the reserved endpoints' veths, the files, the
-        embedded DNS, the firewall (rendered by its adapter from the whole state) and the record."""
-        nets = self.state.nets
+    async def _make_room(self, c: Container, cn: ContainerNet) -> Attachment:
+        """Outside the service's lock: what the runtime's create needs, the namespace and the files."""
+        env = self.files.link_env(c, cn)
         cn.netns = await self._nl.create_netns(c.id)
+        cn.files = nf.paths(self.data_root, c.id)
+        await self.files.write(c, cn, cn.files)
+        return nf.attachment(cn, env)
+
+    async def _wire(self, c: Container, cn: ContainerNet) -> None:
+        """Outside the service's lock: the firewall (rendered from the whole state; a rule to an address
+        without its veth yet leads nowhere), the embedded DNS, the reserved endpoints' veths, the record."""
+        nets = self.state.nets
+        await self.wiring.apply_firewall()
+        await self.records.serve(cn)
         # the default route goes through the first network that has a way out (not Internal)
         gw_net = next((n for n in cn.order if n in nets and not nets[n].internal), None)
         for nid in cn.order:
             await self.wiring.wire(c, cn, nets[nid], default_route=(nid == gw_net))
-        env = self.files.link_env(c, cn)
-        files = nf.paths(self.data_root, c.id)
-        await self.files.write(c, cn, files)
-        await self.records.serve(cn)
-        await self.wiring.apply_firewall()
-        return await self._attached(cn, files, env)
+        cn.live = True
+        await self.state.save_cn(cn)
 
     async def _attached(self, cn: ContainerNet, files: dict[str, str], env: list[str]) -> Attachment:
         cn.files = files
         cn.live = True
         await self.state.save_cn(cn)
-        return Attachment(
-            netns_path=cn.netns,
-            mounts=nf.mounts(files),
-            env=env,
-            hosts_path=files["hosts"],
-            hostname_path=files["hostname"],
-            resolv_conf_path=files["resolv_conf"],
-        )
+        return nf.attachment(cn, env)
 
     async def detach(self, cid: str, *, remove: bool = False) -> None:
         """At stop, failed start and removal (idempotent). `remove` forgets the container's endpoints."""
