@@ -27,58 +27,18 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchd import DOCKER, Daemon  # scripts/benchd.py: run as a script, scripts/ is on the path
+
 ROOT = Path(__file__).resolve().parent.parent
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 CLK = os.sysconf("SC_CLK_TCK")
 EVENTS = "sched:sched_switch,sched:sched_process_fork,sched:sched_process_exec,sched:sched_process_exit"
 SWITCH = re.compile(r"prev_comm=(.*?) prev_pid=(\d+) .*?==> next_comm=(.*?) next_pid=(\d+)")
 FORK = re.compile(r"comm=(.*?) pid=(\d+) child_comm=(.*?) child_pid=(\d+)")
 EXEC = re.compile(r"filename=(\S+) pid=(\d+)")
-
-
-class Daemon:
-    def __init__(self, work: Path, pythonpath: str, bridge: str, bip: str) -> None:
-        self.work, self.bridge = work, bridge
-        self.sock = work / "s.sock"
-        self.host = f"unix://{self.sock}"
-        (work / "daemon.json").write_text("{}")
-        env = dict(os.environ, PYTHONPATH=pythonpath) if pythonpath else dict(os.environ)
-        args = [str(ROOT / ".venv/bin/shimd"), "-H", self.host, "--data-root", str(work / "data")]
-        args += ["--exec-root", str(work / "exec"), "--pidfile", str(work / "pid")]
-        args += ["--config-file", str(work / "daemon.json"), "--bridge", bridge, "--bip", bip]
-        self.log = open(work / "log", "wb")
-        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            if self.docker("version", check=False).returncode == 0:
-                break
-            time.sleep(0.1)
-        self.docker("version")
-        self.docker("load", "-q", "-i", str(ROOT / "fixtures/build/busybox.tar"))
-
-    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([DOCKER, "-H", self.host, *args], capture_output=True, check=check)
-
-    def stop(self) -> None:
-        ids = self.docker("ps", "-aq", check=False).stdout.split()
-        if ids:
-            self.docker("rm", "-f", *[i.decode() for i in ids], check=False)
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        sys.path.insert(0, str(ROOT / "tests"))
-        from shimd_harness import _sweep_network
-
-        _sweep_network(str(self.work / "exec"), self.bridge)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
 
 
 def classify(events: list[tuple[float, int, str, str, str]], shimd: int, me: int) -> dict[int, str]:

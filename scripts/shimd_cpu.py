@@ -20,18 +20,15 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+from benchd import Daemon  # scripts/benchd.py: run as a script, scripts/ is on the path
+
 CLK = os.sysconf("SC_CLK_TCK")
-SETTLE = 2.6  # s: past _HeapTrim's quiet spell (app.py, 2 s)
+SETTLE = 2.6  # s: past the quiet spell (app.py _QuietSpell, 2 s)
 
 
 def cpu_ms(pid: int) -> float:
@@ -43,67 +40,8 @@ def load() -> str:
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
-class Daemon:
-    def __init__(self, tag: str, pythonpath: str, bridge: str, bip: str) -> None:
-        self.work = Path(tempfile.mkdtemp(prefix=f"shimd-cpu-{tag}-", dir="/tmp"))
-        self.bridge = bridge
-        self.host = f"unix://{self.work}/s.sock"
-        (self.work / "daemon.json").write_text("{}")
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        if pythonpath:
-            env["PYTHONPATH"] = pythonpath
-        args = [str(ROOT / ".venv/bin/shimd"), "-H", self.host, "--data-root", str(self.work / "data")]
-        args += ["--exec-root", str(self.work / "exec"), "--pidfile", str(self.work / "pid")]
-        args += ["--config-file", str(self.work / "daemon.json"), "--bridge", bridge, "--bip", bip]
-        self.log = open(self.work / "log", "wb")
-        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        for _ in range(300):
-            if self.docker("version", check=False).returncode == 0:
-                break
-            time.sleep(0.1)
-        self.docker("load", "-q", "-i", str(ROOT / "fixtures/build/busybox.tar"))
-
-    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([DOCKER, "-H", self.host, *args], capture_output=True, check=check, timeout=120)
-
-    def run_d(self) -> str:
-        return self.docker("run", "-d", "--pull=never", "busybox", "sleep", "60").stdout.decode().strip()
-
-    def stop(self) -> None:
-        try:
-            ids = self.docker("ps", "-aq", check=False).stdout.split()
-            if ids:
-                self.docker("rm", "-f", *[i.decode() for i in ids], check=False)
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        finally:
-            self._sweep()
-
-    def _sweep(self) -> None:
-        for p in Path("/proc").iterdir():
-            if p.name.isdigit() and int(p.name) != os.getpid():
-                try:
-                    if str(self.work) in (p / "cmdline").read_bytes().decode(errors="replace"):
-                        os.kill(int(p.name), 9)
-                except OSError:
-                    pass
-        runc_root = self.work / "exec" / "runc"
-        for c in runc_root.iterdir() if runc_root.exists() else []:
-            subprocess.run(["runc", "--root", str(runc_root), "delete", "-f", c.name], capture_output=True)
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f]
-        for m in sorted((m for m in mounts if m.startswith(str(self.work))), key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        sys.path.insert(0, str(ROOT / "tests"))
-        from shimd_harness import _sweep_network  # type: ignore[import-not-found]
-
-        _sweep_network(str(self.work / "exec"), self.bridge)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-        shutil.rmtree(self.work, ignore_errors=True)
+def _work(tag: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"shimd-cpu-{tag}-", dir="/tmp"))
 
 
 def seq(d: Daemon, n: int) -> dict[str, float]:
@@ -142,9 +80,9 @@ def main() -> None:
     print("load", load(), flush=True)
     daemons: dict[str, Daemon] = {}
     try:
-        daemons["new"] = Daemon("new", "", "shcpu1", "172.30.81.1/24")
+        daemons["new"] = Daemon(_work("new"), "", "shcpu1", "172.30.81.1/24")
         if a.old:
-            daemons["old"] = Daemon("old", os.path.abspath(a.old), "shcpu0", "172.30.80.1/24")
+            daemons["old"] = Daemon(_work("old"), os.path.abspath(a.old), "shcpu0", "172.30.80.1/24")
         for d in daemons.values():  # warm up: the first start's imports and compiled schemas
             for _ in range(3):
                 d.docker("run", "--rm", "--pull=never", "busybox", "true")
