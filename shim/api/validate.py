@@ -23,7 +23,8 @@ import asyncio
 import functools
 import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -67,6 +68,15 @@ def _go_type(_validator: Any, go_type: str, value: Any, _schema: Any) -> Iterato
 
 _compiled: set[str] = set()  # schemas whose fast check is cached
 _validated: set[str] = set()  # schemas whose jsonschema validator is cached
+# functools.cache does not hold back a second caller while the first computes: without this, the
+# first burst of parallel creates compiled the same schema once per request, each in its own thread
+_compile_lock = threading.Lock()
+
+
+def _compile_once(compile_: Callable[[str], object], name: str) -> None:
+    """Run a cached compile in a worker thread; threads that arrive meanwhile wait, then hit the cache."""
+    with _compile_lock:
+        compile_(name)
 
 
 @functools.cache
@@ -126,13 +136,13 @@ async def check(obj: Any, name: str) -> None:
     """validate() from a handler: the first use of a schema reads its file and compiles its fast
     check, and the first body that check does not accept compiles jsonschema's validator, off the loop."""
     if name not in _compiled:
-        await asyncio.to_thread(_fast, name)
+        await asyncio.to_thread(_compile_once, _fast, name)
         _compiled.add(name)
     fast = _fast(name)
     if fast is not None and fast(obj):
         return
     if name not in _validated:
-        await asyncio.to_thread(_validator, name)
+        await asyncio.to_thread(_compile_once, _validator, name)
         _validated.add(name)
     _judge(obj, name)
 
