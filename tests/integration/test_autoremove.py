@@ -12,16 +12,19 @@ stop waits for the release, and a SIGKILL during it is repaired at the next star
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests import hoststate
 from tests.shimd_harness import Shimd, UnixHTTPConnection
+from tests.waiting import wait_for
 
 # runc as shimd finds it on its PATH: `delete` hangs while ARM exists (writing its PID to REACHED
 # first), everything else is the real runc.
@@ -101,75 +104,70 @@ def test_both_wait_conditions_answer_the_exit_code(shimd, unique):
 # ------------------------------------------------------------------ the runtime's release, hung
 
 
-def _armed_daemon(tmp_path: Path) -> tuple[Shimd, dict[str, str], Path, Path]:
-    """A private shimd whose runc hangs in `delete` while `arm` exists."""
+@dataclasses.dataclass
+class _Armed:
+    d: Shimd
+    env: dict[str, str]
+    arm: Path  # while it exists, runc's `delete` hangs
+    reached: Path  # written by the hung `delete`: the pid to kill
+    sleeper: int = 0
+
+
+@contextlib.contextmanager
+def _armed_daemon(tmp_path: Path) -> Iterator[_Armed]:
+    """A private shimd whose runc hangs in `delete` while `arm` exists; at the end the hung delete
+    is killed and the daemon destroyed, and nothing may be left behind."""
     wrap, arm, reached = tmp_path / "bin", tmp_path / "arm", tmp_path / "reached"
     wrap.mkdir()
     runc = shutil.which("runc") or "/usr/sbin/runc"
     (wrap / "runc").write_text(RUNC_WRAPPER.format(arm=arm, reached=reached, runc=runc))
     (wrap / "runc").chmod(0o755)
     env = {"PATH": f"{wrap}:{os.environ['PATH']}"}
-    d = Shimd(direct=True)
-    d.start(env=env)
-    d.load_busybox()
-    return d, env, arm, reached
-
-
-def _until(cond, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    """Poll for a state the test waits for (never a fixed delay standing in for it)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not the case after {timeout} s: {what}")
-        time.sleep(0.05)
+    armed = _Armed(Shimd(direct=True), env, arm, reached)
+    try:
+        armed.d.start(env=env)
+        armed.d.load_busybox()
+        yield armed
+    finally:
+        if armed.sleeper:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(armed.sleeper, signal.SIGKILL)
+        left = armed.d.destroy()
+    assert not left, left
 
 
 def test_a_sigkill_while_the_runtime_is_released_is_repaired_at_the_next_start(tmp_path):
-    d, env, arm, reached = _armed_daemon(tmp_path)
-    sleeper = 0
-    try:
-        arm.touch()
+    with _armed_daemon(tmp_path) as a:
+        d = a.d
+        a.arm.touch()
         # answered though runc's delete hangs: the release is not on the client's path
         d.cli("run", "--rm", "--name", "cut", "-v", "/anon", "busybox", "true", timeout=60)
         assert d.cli("ps", "-aq").stdout == "" and d.http("GET", "/containers/cut/json")[0] == 404
         assert d.cli("volume", "ls", "-q").stdout == ""
-        _until(reached.exists, "the background release runs runc delete")
-        sleeper = int(reached.read_text())
+        wait_for(a.reached.exists, "the background release runs runc delete")
+        a.sleeper = int(a.reached.read_text())
         host = hoststate.view(d)  # the instant: the runtime still holds what the API no longer shows
         assert len(host.runc) == 1 and len(host.rootfs_mounts) == 1 and len(host.intents) == 1, host
         d.stop(kill=True)
-        os.kill(sleeper, signal.SIGKILL)
-        arm.unlink()
-        d.start(env=env)
+        os.kill(a.sleeper, signal.SIGKILL)
+        a.arm.unlink()
+        d.start(env=a.env)
         assert not hoststate.settle(d)  # the survey removed runc's state, the mount, the bundle; intent cleared
         assert d.cli("run", "--rm", "--name", "cut", "busybox", "echo", "again").stdout == "again\n"
-    finally:
-        if sleeper:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(sleeper, signal.SIGKILL)
-        left = d.destroy()
-    assert not left, left
 
 
 def test_the_daemon_stop_waits_for_the_release(tmp_path):
-    d, _env, arm, reached = _armed_daemon(tmp_path)
-    sleeper = 0
-    try:
-        arm.touch()
+    with _armed_daemon(tmp_path) as a:
+        d = a.d
+        a.arm.touch()
         d.cli("run", "--rm", "busybox", "true", timeout=60)
-        _until(reached.exists, "the background release runs runc delete")
-        sleeper = int(reached.read_text())
+        wait_for(a.reached.exists, "the background release runs runc delete")
+        a.sleeper = int(a.reached.read_text())
         assert d.proc is not None
         d.proc.send_signal(signal.SIGTERM)
-        _until(lambda: b"removals still releasing their runtime" in d.log_path.read_bytes(), "shimd's stop waits")
-        os.kill(sleeper, signal.SIGKILL)  # runc delete "fails": the release goes on (monitor, unmount, files)
+        wait_for(lambda: b"removals still releasing their runtime" in d.log_path.read_bytes(), "shimd's stop waits")
+        os.kill(a.sleeper, signal.SIGKILL)  # runc delete "fails": the release goes on (monitor, unmount, files)
         d.proc.wait(timeout=30)
         assert d.proc.returncode == 0
         assert d.leftovers() == []  # nothing mounted: the stop waited for the unmount
         assert not list((Path(d.data_root) / "db" / "intents").glob("*.json"))
-    finally:
-        if sleeper:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(sleeper, signal.SIGKILL)
-        left = d.destroy()
-    assert not left, left
