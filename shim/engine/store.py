@@ -39,7 +39,6 @@ class Store:
         # (api/rendercache.py) follow them (engine/containers/revisions.py).
         self._listeners: list[Callable[[str, str], None]] = []
         self._db = str(self.root)  # the write path joins strings: pathlib's joins cost more than the write's syscalls
-        self._made: set[str] = set()  # kinds whose directory this store has made (one mkdir each, not one per put)
 
     def on_write(self, fn: Callable[[str, str], None]) -> None:
         """Call `fn(kind, oid)` at every put and delete, on the thread that makes it."""
@@ -57,19 +56,15 @@ class Store:
     def put(self, kind: str, oid: str, obj: Any) -> None:
         """Atomic: the old object or the new one survives a crash. A failed write (a full disk)
         leaves the old object and no temp file, and raises SystemFailure with the OS's words."""
-        self._wrote(kind, oid)
-        self._write(kind, oid, encode(obj))
+        self._put_encoded(kind, oid, encode(obj))
 
     def _write(self, kind: str, oid: str, data: bytes) -> None:
         d = f"{self._db}/{kind}"
         tmp = f"{d}/.{oid}.json.tmp"
         try:
-            if kind not in self._made:
-                os.makedirs(d, exist_ok=True)
-                self._made.add(kind)
             try:
                 f = open(tmp, "wb")
-            except FileNotFoundError:  # the kind's directory was removed under us: made again, as before
+            except FileNotFoundError:  # the kind's first object, or its directory removed under us
                 os.makedirs(d, exist_ok=True)
                 f = open(tmp, "wb")
             with f:
