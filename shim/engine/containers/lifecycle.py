@@ -163,13 +163,11 @@ class Lifecycle:
         if core.network is not None:
             first.append(("network", core.network.release))
         await asyncio.gather(*(_logged(what, fn, c.id) for what, fn in first))
-        steps: list[tuple[str, Callable[[str], Awaitable[None]]]] = [("hook", fn) for fn in self.cleanup_hooks]
-        steps.append(("volumes", core.volumes.release))
-        for what, fn in steps:
-            await _logged(what, fn, c.id)
+        await self.run_hooks(c.id)
+        await _logged("volumes", core.volumes.release, c.id)
 
     async def run_hooks(self, cid: str) -> None:
-        """The cleanup hooks alone (a removal at exit, after the runtime's release). Never raises."""
+        """The cleanup hooks, in order (a teardown; a removal at exit, after the runtime's release). Never raises."""
         for fn in self.cleanup_hooks:
             await _logged("hook", fn, cid)
 

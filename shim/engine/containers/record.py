@@ -47,12 +47,6 @@ class Live:
     restarting_by_hand: bool = False  # `docker restart`: AutoRemove waits for the start
 
 
-def _live_for(c: Container) -> Live:
-    """A container's runtime record as the daemon (re)loads or creates it: its restart manager
-    counts on from the container's RestartCount (one that outlived a daemon restart keeps it)."""
-    return Live(restarts=RestartManager(c.restart_count))
-
-
 class Registry:
     """Containers by ID and by name, each with its runtime record."""
 
@@ -93,19 +87,16 @@ class Registry:
     def live(self, cid: str) -> Live:
         """The container's record; a container removed meanwhile gets a fresh one, kept nowhere
         (what is still done to it serialises nothing and waits for nothing)."""
-        rec = self._live.get(cid)
-        if rec is None:
-            c = self._by_id.get(cid)
-            rec = _live_for(c) if c is not None else Live()
-            if c is not None:
-                self._live[cid] = rec
-        return rec
+        rec = self._live.get(cid)  # add() makes one for every container it adds, drop() forgets both
+        return rec if rec is not None else Live()
 
     def add(self, c: Container) -> None:
         self._by_id[c.id] = c
         self._names[c.name] = c.id
         if c.id not in self._live:
-            self._live[c.id] = _live_for(c)
+            # its restart manager counts on from the container's RestartCount (one that outlived a
+            # daemon restart keeps it, as dockerd's restartmanager.New(policy, RestartCount))
+            self._live[c.id] = Live(restarts=RestartManager(c.restart_count))
 
     def drop(self, c: Container) -> None:
         self._by_id.pop(c.id, None)

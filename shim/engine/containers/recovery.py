@@ -108,7 +108,7 @@ class Recovery:
         ports) beside the intent (with `-v`), the mounts (anonymous volumes) and the record, in
         that order. What only the host holds — runc's state, the monitor, the rootfs mount, the
         bundle and files, the address (the network keeps it until its veth is gone) — is left to
-        `release_later`, once `drained` (attached clients and log followers) is done too: their
+        `_release_later`, once `drained` (attached clients and log followers) is done too: their
         files go only then. A failure tears the runtime down at once and marks the container dead."""
         try:
             self._life.stop_watching(c)
@@ -118,9 +118,9 @@ class Recovery:
         except ShimError as e:
             await self._life.teardown(c)
             await self._failed(c, e)
-        self.release_later(c.id)
+        self._release_later(c.id)
 
-    def release_later(self, cid: str) -> None:
+    def _release_later(self, cid: str) -> None:
         """The rest of `remove_at_exit`, in a background task that clears the intent when done;
         shimd's stop awaits it (`settle`). A crash before that finds the intent and no record: the
         runtime's survey at the next start removes what no record names, as for any removal cut
