@@ -1,10 +1,10 @@
 """Import a package's submodules without running its __init__ (issue 17: the idle daemon's memory).
 
-Some packages import everything they have in their __init__: pyroute2 every netlink family (NDB,
-IPDB, ethtool, nl80211…), aiohttp its whole HTTP client (cookie jar, connectors, happy eyeballs,
-attrs) even for a server. `defer_init(name)` puts a module for the package in sys.modules whose
+Some packages import everything they have in their __init__: aiohttp its whole HTTP client (cookie
+jar, connectors, happy eyeballs, attrs) even for a server (pyroute2, its first user, every netlink
+family; it is gone since shim/runtime/rtnl.py). `defer_init(name)` puts a module for the package in sys.modules whose
 __init__ has not run, so `from pkg.sub import X` loads `pkg.sub` and what it needs only. The first
-attribute asked of the package itself that is not a submodule (`pyroute2.NDB`, `aiohttp.ClientSession`)
+attribute asked of the package itself that is not a submodule (`aiohttp.ClientSession`)
 runs the __init__ then, in that same module: code that uses the package whole sees no difference,
 it pays the memory when it first needs it. Nothing happens if the package is imported already.
 """

@@ -71,10 +71,10 @@ class _NsThread:
     the namespace work of parallel starts (unshare, the peer's configuration: mostly kernel time,
     the GIL released) overlaps instead of queueing behind one thread (issue 17)."""
 
-    def __init__(self, threads: int = NETNS_THREADS) -> None:
+    def __init__(self) -> None:
         self._local = threading.local()
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="shim-netns", initializer=self._init
+            max_workers=NETNS_THREADS, thread_name_prefix="shim-netns", initializer=self._init
         )
 
     def _init(self) -> None:

@@ -62,9 +62,12 @@ class ContainerFiles:
 
     async def host_resolv(self) -> hf.ResolvConf:
         """The host's resolv.conf, read off the loop; the DNS records learn its resolvers."""
-        host = hf.parse_resolv_conf(await asyncio.to_thread(self._files.read_host_resolv_conf))
+        host = await asyncio.to_thread(self._read_host_resolv)
         self._records.learn_host_resolv(host)
         return host
+
+    def _read_host_resolv(self) -> hf.ResolvConf:
+        return hf.parse_resolv_conf(self._files.read_host_resolv_conf())
 
     def links(self, c: Container, cn: ContainerNet) -> list[tuple[Container, str, str]]:
         """(child, alias, child's address) of each HostConfig.Links entry; dockerd's refusals."""
@@ -122,7 +125,7 @@ class ContainerFiles:
         def read_render_write() -> hf.ResolvConf:
             # one thread hop for the host's resolv.conf and the three files (a start's network
             # setup had eight hops; each costs both threads a wake-up on a saturated machine)
-            host = hf.parse_resolv_conf(self._files.read_host_resolv_conf())
+            host = self._read_host_resolv()
             self._write_all(files, hosts, hostname, hf.resolv_conf(host, *dns, embedded=embedded))
             return host
 

@@ -486,7 +486,6 @@ class NetworkService:
         gw_net = next((n for n in cn.order if n in nets and not nets[n].internal), None)
         for nid in cn.order:
             await self.wiring.wire(c, cn, nets[nid], default_route=(nid == gw_net))
-        cn.live = True
         await self.state.save_cn(cn)
 
     async def _attached(self, cn: ContainerNet, files: dict[str, str], env: list[str]) -> Attachment:
