@@ -274,8 +274,10 @@ class RuncRuntime:
         """Run conmon (which runs `runc create`), return the container pid."""
         sync_r, sync_w = os.pipe()
         start_r, start_w = os.pipe()
-        # TZ=UTC: conmon stamps log lines in local time; in UTC they read back without a parse
-        env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r), TZ="UTC")
+        # TZ=UTC: conmon stamps log lines in local time; in UTC they read back without a parse.
+        # LC_ALL: in the C locale glib converts conmon's messages through iconv, which maps the
+        # gconv cache and costs each conmon ~0.4 MiB more RSS (2.55 vs 2.12 MiB measured)
+        env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r), TZ="UTC", LC_ALL="C.UTF-8")
         env.update(self._keeper.conmon_env(req.id, req.log))  # conmon keeps the log's generations itself
         try:
             proc = await asyncio.create_subprocess_exec(
