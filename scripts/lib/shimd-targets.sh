@@ -6,7 +6,11 @@ start() {  # name pythonpath bridge bip [python -c program to run instead of shi
   local d=$WORK/$1
   mkdir -p "$d"; echo '{}' >"$d/daemon.json"
   local cmd=(.venv/bin/shimd)
-  [ -n "${5:-}" ] && cmd=(.venv/bin/python -c "$5")
+  # -P: `python -c` puts the cwd (this checkout, which holds `shim/`) first on sys.path, ahead of
+  # PYTHONPATH, so without it the target ran the checkout's shim whatever pythonpath said. -P
+  # drops that entry (PYTHONPATH, then the editable install, as for .venv/bin/shimd) and, being on
+  # the command line, stays on it through shimd's -OO re-exec of sys.orig_argv.
+  [ -n "${5:-}" ] && cmd=(.venv/bin/python -P -c "$5")
   PYTHONPATH=$2 "${cmd[@]}" -H "unix://$d/s.sock" --data-root "$d/data" --exec-root "$d/exec" \
     --pidfile "$d/pid" --config-file "$d/daemon.json" --bridge "$3" --bip "$4" >"$d/log" 2>&1 &
   PIDS[$1]=$!
