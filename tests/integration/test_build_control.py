@@ -12,12 +12,12 @@ import random
 import socket
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.shimd_harness import UnixHTTPConnection
+from tests.waiting import wait_for
 
 
 def _tar(files: dict[str, str]) -> bytes:
@@ -65,14 +65,6 @@ def _mounts_under(path: str) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(path)]
 
 
-def _wait_for(cond, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still not the case after {timeout} s: {what}")
-        time.sleep(0.2)
-
-
 class _Build:
     """A raw POST /build whose stream is read line by line (to act in the middle of it)."""
 
@@ -118,9 +110,9 @@ def _running_build(shimd, query: str) -> tuple[_Build, str, str]:
 
 
 def _nothing_left(shimd, short: str, token: str, images_before: set[str], containers_before: set[str]) -> None:
-    _wait_for(lambda: _containers(shimd) == containers_before, "the intermediate container was removed")
-    _wait_for(lambda: not _processes_with(token), f"no process runs {token!r}")
-    _wait_for(lambda: not os.listdir(Path(shimd.data_root) / "builder"), "the build's workspace is gone")
+    wait_for(lambda: _containers(shimd) == containers_before, "the intermediate container's removal", interval=0.2)
+    wait_for(lambda: not _processes_with(token), f"no process left running {token!r}", interval=0.2)
+    wait_for(lambda: not os.listdir(Path(shimd.data_root) / "builder"), "the build's workspace to go", interval=0.2)
     assert not _processes_with(short), "a monitor of the intermediate container is left"
     assert not [m for m in _mounts_under(shimd.base.as_posix()) if short in m or "/builder/" in m]
     assert _images(shimd) == images_before  # the RUN step committed nothing
@@ -232,8 +224,10 @@ def test_large_context_is_streamed_not_held_in_memory(shimd, tmp_path):
     grown_mib = (peak - before) / 1024
     print(f"shimd RSS {before / 1024:.0f} MiB, peak during the 300 MiB build {peak / 1024:.0f} MiB (+{grown_mib:.0f})")
     assert grown_mib < 64, f"shimd's peak RSS grew by {grown_mib:.0f} MiB for a 300 MiB context"
-    _wait_for(
-        lambda: not os.listdir(Path(shimd.data_root) / "builder"), "the spool and the unpacked context are removed"
+    wait_for(
+        lambda: not os.listdir(Path(shimd.data_root) / "builder"),
+        "the removal of the spool and the unpacked context",
+        interval=0.2,
     )
 
 

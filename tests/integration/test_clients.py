@@ -21,6 +21,8 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.image import DockerImage
 from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
+from tests.waiting import wait_for
+
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
@@ -304,10 +306,8 @@ def test_compose_v1_run_attaches_right_after_start_join_a_run_still_alive(shimd:
 
 def _wait_gone(pid: int) -> None:
     """Until the process `pid` (host namespace) has ended and been reaped by its monitor."""
-    deadline = time.monotonic() + 30
-    while pid and os.path.exists(f"/proc/{pid}"):
-        assert time.monotonic() < deadline, f"process {pid} still there"
-        time.sleep(0.005)
+    if pid:
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), f"process {pid} to go", timeout=30, interval=0.005)
 
 
 def test_compose_v1_run_attaches_right_after_start_wait_for_the_next_run(shimd: Any) -> None:

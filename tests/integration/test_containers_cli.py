@@ -6,6 +6,8 @@ import contextlib
 import json
 import time
 
+from tests.waiting import wait_for
+
 
 @contextlib.contextmanager
 def container(shimd, *names):
@@ -18,15 +20,6 @@ def container(shimd, *names):
 
 def inspect(shimd, name):
     return json.loads(shimd.cli("inspect", name).stdout)[0]
-
-
-def wait_for(pred, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_run_rm_echo_hello(shimd):
@@ -75,7 +68,7 @@ def test_detached_lifecycle(shimd, unique):
             "trap 'exit 0' TERM; trap 'exit 7' HUP; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done",
         ).stdout.strip()
         assert len(cid) == 64
-        assert wait_for(lambda: "line 2" in shimd.cli("logs", name).stdout)
+        wait_for(lambda: "line 2" in shimd.cli("logs", name).stdout, "the third log line", timeout=20, interval=0.1)
         st = inspect(shimd, name)
         assert st["State"]["Running"] and st["State"]["Pid"] > 0 and st["Name"] == "/" + name
         top = shimd.cli("top", name).stdout
@@ -84,7 +77,7 @@ def test_detached_lifecycle(shimd, unique):
         assert inspect(shimd, name)["State"]["Status"] == "paused"
         shimd.cli("unpause", name)
         shimd.cli("kill", "-s", "HUP", name)  # PID 1 ignores default-action signals: the trap answers
-        assert wait_for(lambda: not inspect(shimd, name)["State"]["Running"])
+        wait_for(lambda: not inspect(shimd, name)["State"]["Running"], "the HUP trap's exit", timeout=20, interval=0.1)
         assert inspect(shimd, name)["State"]["ExitCode"] == 7
         shimd.cli("start", name)
         assert inspect(shimd, name)["State"]["Running"]
@@ -173,7 +166,7 @@ def test_restart_policy_on_failure(shimd, unique):
             seen.update(inspect(shimd, name))
             return seen["RestartCount"] == 2 and seen["State"]["Status"] == "exited"
 
-        assert wait_for(ended)
+        wait_for(ended, "exited with RestartCount 2", timeout=20, interval=0.1)
         assert seen["State"]["ExitCode"] == 1  # an exited container carries its real exit code
         after = inspect(shimd, name)  # and that was the end: no restart was still to come
         assert (after["State"]["Status"], after["RestartCount"], after["State"]["ExitCode"]) == ("exited", 2, 1)

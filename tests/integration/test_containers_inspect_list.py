@@ -219,15 +219,11 @@ def test_healthcheck_states_and_events(shimd, unique):
         def health():
             return json.loads(shimd.cli("inspect", name).stdout)[0]["State"].get("Health", {}).get("Status")
 
-        deadline = time.monotonic() + 20
-        while health() != "unhealthy" and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: health() == "unhealthy", "the health to read unhealthy", timeout=20, interval=0.2)
         assert health() == "unhealthy"
         assert "(unhealthy)" in shimd.cli("ps", "--filter", f"name={name}", "--format", "{{.Status}}").stdout
         shimd.cli("exec", name, "touch", "/tmp/ok")
-        deadline = time.monotonic() + 20
-        while health() != "healthy" and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: health() == "healthy", "the health to read healthy", timeout=20, interval=0.2)
         assert health() == "healthy"
         assert name in shimd.cli("ps", "--filter", "health=healthy", "--format", "{{.Names}}").stdout.split()
         log = json.loads(shimd.cli("inspect", name).stdout)[0]["State"]["Health"]["Log"]

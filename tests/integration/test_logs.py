@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -92,9 +91,12 @@ def test_compressed_generations(shimd, unique):
         "run", "--name", name, "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "--log-opt", "compress=true",
         "busybox", "sh", "-c", BURST,
     )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not all(f.name.endswith(".gz") for f in _files(shimd, name)[:-1]):
-        time.sleep(0.1)  # shimd compresses on its worker after the rotation
+    wait_for(  # shimd compresses on its worker after the rotation
+        lambda: all(f.name.endswith(".gz") for f in _files(shimd, name)[:-1]),
+        "the rotated files to be compressed",
+        timeout=10,
+        interval=0.1,
+    )
     files = _files(shimd, name)
     assert [f.suffix for f in files[:-1]] == [".gz", ".gz"] and (files[0].stat().st_mode & 0o777) == 0o600
     nums = _numbers(shimd.cli("logs", name).stdout)
@@ -169,9 +171,7 @@ def test_truncated_log_path_reads_on(shimd, unique):
     name = unique("tr")
     shimd.cli("run", "-d", "--name", name, "busybox", "sh", "-c", "echo before; sleep 2; echo after; sleep 300")
     path = json.loads(shimd.cli("inspect", name).stdout)[0]["LogPath"]
-    deadline = time.monotonic() + 10
-    while "after" not in shimd.cli("logs", name).stdout and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: "after" in shimd.cli("logs", name).stdout, "the line after the sleep", timeout=10, interval=0.1)
     os.truncate(path, 0)
     assert shimd.cli("logs", name).stdout == ""
     shimd.cli("rm", "-f", name)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.registry_harness import Registry, build_archive
 from tests.shimd_harness import Shimd
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -349,7 +350,6 @@ def test_a_pull_the_client_abandons_stops_and_leaves_nothing(shimd, tmp_path, un
     """Ctrl-C on docker pull: the daemon stops downloading, keeps no layer and no staging file."""
     import os
     import socket
-    import time
 
     big = Registry("plain").start()
     name = unique("abandon")
@@ -363,9 +363,8 @@ def test_a_pull_the_client_abandons_stops_and_leaves_nothing(shimd, tmp_path, un
         while b"Downloading" not in got:  # wait until the big layer is on its way
             got += s.recv(65536)
         s.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and os.listdir(os.path.join(shimd.data_root, "image", "tmp")):
-            time.sleep(0.1)
+        tmp = os.path.join(shimd.data_root, "image", "tmp")
+        wait_for(lambda: not os.listdir(tmp), f"the abandoned pull's files in {tmp} to go", timeout=30, interval=0.1)
         assert os.listdir(os.path.join(shimd.data_root, "image", "tmp")) == []
         assert _layer_dirs(shimd) == layers_before
         assert shimd.cli("images", "-q", f"{big.addr}/{name}").stdout == ""

@@ -15,12 +15,12 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests import hoststate
 from tests.shimd_harness import FIXTURE, Shimd
+from tests.waiting import wait_for
 
 TALKER = ["sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.02; done"]
 
@@ -159,9 +159,7 @@ def test_a_full_disk_answers_clean_errors_and_corrupts_nothing(tmp_path):
             assert seen and seen[0] == 0 and seen == sorted(set(seen)), seen[:40]
 
             os.unlink(filler)
-            deadline = time.monotonic() + 20
-            while log_lines(d, "talker")[-1] <= seen[-1] and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_for(lambda: log_lines(d, "talker")[-1] > seen[-1], "the talker's next line", timeout=20, interval=0.2)
             assert log_lines(d, "talker")[-1] > seen[-1]  # logging goes on once there is space
             d.cli("start", "pre")
             d.cli("load", "-i", archive)
@@ -195,9 +193,9 @@ def test_a_container_out_of_pids_or_file_descriptors_does_not_take_the_daemon_do
             'for i in $(seq 3 15); do eval "exec $i</dev/null"; done; sleep 1000',
         )
         pids = Path("/sys/fs/cgroup/pids/shim") / json.loads(d.cli("inspect", "forks").stdout)[0]["Id"]
-        deadline = time.monotonic() + 20
-        while int((pids / "pids.current").read_text()) < 16 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(
+            lambda: int((pids / "pids.current").read_text()) >= 16, "16 pids in the cgroup", timeout=20, interval=0.1
+        )
         assert int((pids / "pids.current").read_text()) == 16
         for _ in range(3):  # the daemon keeps answering; an exec that must fork fails cleanly
             assert d.http("GET", "/_ping")[0] == 200
