@@ -11,7 +11,7 @@ APT_PACKAGES := runc conmon tini busybox-static iptables procps util-linux iprou
 	docker-registry skopeo gcc libc6-dev
 FIXTURE := fixtures/build/busybox.tar
 
-.PHONY: install apt venv fixtures clients run lint test unit integration compat compat-reference bench clean
+.PHONY: install apt venv fixtures clients run lint test unit integration compat compat-reference compat-publish bench clean
 
 install: apt venv fixtures clients
 
@@ -64,7 +64,8 @@ lint: venv
 
 # Every test: lint, unit and integration, the compat suite against a fresh shimd, then the same
 # suite against a private reference dockerd (the proof that the scenarios are right). DOCKER_HOST
-# is unset so the compat run always gets a fresh shimd of this checkout.
+# is unset so the compat run always gets a fresh shimd of this checkout. The compat results go to
+# build/compat/ (untracked): a test run leaves the checkout clean.
 test: install lint
 	$(VENV)/bin/pytest -q tests
 	env -u DOCKER_HOST bash compat/run.sh shim
@@ -75,6 +76,12 @@ compat: install
 
 compat-reference: install
 	bash compat/run.sh reference
+
+# Rewrites the published, tracked compat/results/*.json and compat/REPORT.md (commit them after):
+# the suite against a fresh shimd and against the reference dockerd (compat/README.md "Results").
+compat-publish: install
+	env -u DOCKER_HOST COMPAT_PUBLISH=1 bash compat/run.sh shim
+	env -u DOCKER_HOST COMPAT_PUBLISH=1 bash compat/run.sh reference
 
 bench: install
 	bash scripts/bench.sh

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from compat import features
+from compat import features, outdir
 from compat.lib import Engine, version_tuple
 
 HERE = Path(__file__).resolve().parent
@@ -216,12 +216,15 @@ def pytest_sessionfinish(session, exitstatus):
         area, doc = _DOCS.get(nodeid, ("?", ""))
         sid = nodeid.split("/")[-1]
         out["scenarios"].append({"id": sid, "area": area, "title": doc, **rec})
-    results_dir = HERE / "results"
-    results_dir.mkdir(exist_ok=True)
+    # build/compat/results, or compat/results (the published ones) with COMPAT_PUBLISH=1: outdir.py
+    results_dir = outdir.results_dir()
+    results_dir.mkdir(parents=True, exist_ok=True)
     target = results_dir / f"{name}.json"
-    if out["partial"] and target.exists():
+    last = outdir.latest(f"{name}.json")
+    if out["partial"] and last.exists():
         # a partial run (-k, -m, single scenarios) updates its scenarios in the last full results
-        old = json.loads(target.read_text())
+        # (this checkout's, else the published ones)
+        old = json.loads(last.read_text())
         by_id = {s["id"]: s for s in old.get("scenarios", [])}
         by_id.update({s["id"]: s for s in out["scenarios"]})
         out["scenarios"] = list(by_id.values())

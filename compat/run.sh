@@ -6,7 +6,9 @@
 #                            subnet, run, stop it (installs docker.io first if dockerd is missing)
 #   compat/run.sh external   run against whatever DOCKER_HOST names (set COMPAT_ENGINE for the report name)
 # Extra arguments after the mode go to pytest (e.g. `compat/run.sh shim -k images -x`).
-# Exit code = pytest's. Every mode regenerates compat/REPORT.md from the results that exist.
+# Exit code = pytest's. Results go to build/compat/results/ and every mode regenerates
+# build/compat/REPORT.md (untracked); COMPAT_PUBLISH=1 (`make compat-publish`) writes the published
+# compat/results/ and compat/REPORT.md instead (compat/outdir.py, compat/README.md "Results").
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -71,8 +73,10 @@ run_pytest() {
   # $1 = engine name for the results file ("" = detect from /version); the rest goes to pytest
   local engine=$1; shift
   if [ -n "$engine" ]; then export COMPAT_ENGINE="$engine"; fi
-  mkdir -p "$HERE/results"
-  (cd "$ROOT" && APICHECK_REPORT="$HERE/results/apicheck-${engine:-external}.json" \
+  local results
+  results=$(cd "$ROOT" && "$PY" -m compat.outdir) || { echo "compat: no results directory" >&2; return 2; }
+  mkdir -p "$results"
+  (cd "$ROOT" && APICHECK_REPORT="$results/apicheck-${engine:-external}.json" \
       "$PY" -m pytest -p no:cacheprovider -q "$HERE" "$@")
   local rc=$?
   "$PY" "$HERE/report.py" >/dev/null || echo "compat: report generation failed" >&2

@@ -4,25 +4,24 @@ One scenario builds the same objects on any engine (a user network, a volume, a 
 dozen options, running and stopped, an exec, the busybox image) and reads every inspect, list and
 info body at /v1.41. Each body is reduced to its shape: every key, each value's JSON type, null
 versus [] versus {}, booleans and the values that do not depend on the run (names of drivers,
-modes, policies…). The shape goes to results/fields-<engine>.json; a run against the reference
-dockerd writes results/fields-dockerd.json (committed), and a run against any other engine is
-compared with it: a difference fails unless compat/fields_known.py lists it as deliberate (each
-entry names the reason; docs/API-VERSIONS.md repeats them).
+modes, policies…). The shape goes to fields-<engine>.json in the run's results directory
+(compat/outdir.py); a run against the reference dockerd writes fields-dockerd.json (published in
+compat/results/ by `COMPAT_PUBLISH=1 compat/run.sh reference`), and a run against any other engine
+is compared with the newest one this checkout has (its own reference run's, else the published
+one): a difference fails unless compat/fields_known.py lists it as deliberate (each entry names
+the reason; docs/API-VERSIONS.md repeats them).
 """
 
 import json
 import re
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
-from compat import fields_known
+from compat import fields_known, outdir
 from compat.lib import V
 
 pytestmark = pytest.mark.feature("containers", "networks", "volumes", "exec", "images")
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # Values that do not depend on the run: compared as they are (other strings are just "str").
 _EXACT_KEYS = {
@@ -231,9 +230,10 @@ def _df_of(df, o):
 def test_shapes_at_1_41_match_dockerd(eng, objects):
     """Every inspect/list/info body at /v1.41 has dockerd's fields, types and null-vs-empty choices."""
     shapes = {what: shape(body) for what, body in _bodies(eng, objects).items()}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"fields-{eng.engine}.json").write_text(json.dumps(shapes, indent=1, sort_keys=True) + "\n")
-    ref_file = RESULTS / "fields-dockerd.json"
+    results = outdir.results_dir()
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"fields-{eng.engine}.json").write_text(json.dumps(shapes, indent=1, sort_keys=True) + "\n")
+    ref_file = outdir.latest("fields-dockerd.json")
     if eng.engine == "dockerd" or not ref_file.exists():
         return
     ref = json.loads(ref_file.read_text())
