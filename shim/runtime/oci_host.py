@@ -2,7 +2,8 @@
 
 shim/runtime/oci_spec.py builds config.json purely from a RunRequest and `HostFacts`; this
 module reads what it needs from the host: shimd's own bounding set and hard rlimits, the
-cgroup v1 features (swap accounting, blkio weights), the init binary, and the device nodes
+cgroup v1 features (swap accounting, blkio weights), the init binary, whether the kernel runs
+x32 syscalls (seccomp.x32_abi: one status read and one syscall), and the device nodes
 named by HostConfig (stat, /dev walk). Blocking: callers run it in a thread. Mirrors moby's
 daemon/oci_linux.go (devices, blkio) and runc's HostDevices.
 """
@@ -16,6 +17,7 @@ import stat as st
 from typing import Any
 
 from shim.errors import InvalidParameter
+from shim.runtime import seccomp
 from shim.runtime.oci_spec import ALL_CAPS, INIT_HOST_BINARY, ULIMIT_NAMES, HostFacts
 
 _BLKIO_DEVICE_FIELDS = [
@@ -67,6 +69,7 @@ def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
         if os.path.exists(candidate):
             facts.init_binary = candidate
             break
+    facts.x32_abi = seccomp.x32_abi()
     return facts
 
 

@@ -129,6 +129,8 @@ class HostFacts:
     host_devices: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # for Privileged
     cgroup_root: str = "/shim"
     init_binary: str = INIT_HOST_BINARY
+    # the kernel runs x32 syscalls (seccomp.x32_abi); without, the builtin profile leaves out X32
+    x32_abi: bool = True
 
 
 @dataclasses.dataclass(slots=True)
@@ -445,7 +447,7 @@ def build_spec(
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
     # after the capabilities: the profile's caps conditions read the container's bounding set
-    filters = seccomp.for_container(req.confinement, caps)
+    filters = seccomp.for_container(req.confinement, caps, x32=facts.x32_abi)
     if filters is not None:
         linux["seccomp"] = filters
 

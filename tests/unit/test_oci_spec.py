@@ -250,6 +250,14 @@ def test_capabilities_unlock_the_profiles_conditional_rules():
     assert not [r for r in sc["syscalls"] if r["names"] == ["clone"] and r.get("args")]
 
 
+@pytest.mark.parametrize("x32", [True, False])
+def test_the_host_fact_x32_abi_decides_the_default_profiles_architectures(x32):
+    facts = HostFacts(available_caps=FACTS.available_caps, x32_abi=x32)
+    sc = build_spec(req(), "/rootfs", ResolvedUser(), facts)["linux"]["seccomp"]
+    expected = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", *(["SCMP_ARCH_X32"] if x32 else [])]
+    assert sc["architectures"] == expected
+
+
 def test_unconfined_and_privileged_have_no_seccomp_section():
     r = req()
     r.confinement = Confinement(seccomp="unconfined")

@@ -3,10 +3,12 @@ Docker -> OCI profile translation (runtime/seccomp.py)."""
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
 
+from shim.engine.ports import Confinement
 from shim.engine.security import SecurityPolicy, check_seccomp_profile, parse_security_opts
 from shim.errors import InvalidParameter
 from shim.runtime import seccomp
@@ -164,6 +166,69 @@ def test_translation_filters_by_arch_caps_and_kernel():
     assert admin is not None and "clone3" in names(admin) and "clone3" not in names(admin, "SCMP_ACT_ERRNO")
     every = seccomp.to_oci(prof, ALL_CAPS, arch="amd64", kernel=(6, 1))
     assert every is not None and {"reboot", "init_module", "syslog", "bpf", "perf_event_open"} <= names(every)
+
+
+@pytest.mark.parametrize(
+    "x32, expected",
+    [
+        (True, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]),
+        # a kernel without x32: only X32 goes; x86 (int 0x80) is still filtered, not refused whole
+        (False, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]),
+    ],
+)
+def test_translation_leaves_x32_out_only_when_the_kernel_runs_no_x32(x32, expected):
+    prof = seccomp.builtin_profile()
+    amd = seccomp.to_oci(prof, DEFAULT_CAPS, arch="amd64", kernel=(6, 1), x32=x32)
+    assert amd is not None and amd["architectures"] == expected
+    # the rules are the same either way: only the architectures they are compiled for differ
+    assert amd["syscalls"] == (seccomp.to_oci(prof, DEFAULT_CAPS, arch="amd64", kernel=(6, 1)) or {})["syscalls"]
+    # other architectures' archMap entries have no x32 to leave out
+    arm = seccomp.to_oci(prof, DEFAULT_CAPS, arch="arm64", kernel=(6, 1), x32=x32)
+    assert arm is not None and arm["architectures"] == ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+
+
+def test_only_the_builtin_profile_is_trimmed_a_users_profile_is_applied_as_given():
+    builtin = seccomp.for_container(Confinement(seccomp="builtin"), DEFAULT_CAPS, x32=False)
+    assert builtin is not None and "SCMP_ARCH_X32" not in builtin["architectures"]
+    kept = seccomp.for_container(Confinement(seccomp="builtin"), DEFAULT_CAPS, x32=True)
+    assert kept is not None and "SCMP_ARCH_X32" in kept["architectures"]
+    own = {**seccomp.builtin_profile()}  # e.g. a copy of Docker's default, given with --security-opt
+    custom = seccomp.for_container(Confinement(seccomp="custom", seccomp_profile=own), DEFAULT_CAPS, x32=False)
+    assert custom is not None and "SCMP_ARCH_X32" in custom["architectures"]
+    listed = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]}
+    out = seccomp.for_container(Confinement(seccomp="custom", seccomp_profile=listed), [], x32=False)
+    assert out is not None and out["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]
+    assert seccomp.for_container(Confinement(seccomp="unconfined"), DEFAULT_CAPS, x32=False) is None
+
+
+class Probe:
+    """Stands in for the x32 getpid syscall: records whether it was made, answers `errno`."""
+
+    def __init__(self, answer: int) -> None:
+        self.answer, self.made = answer, False
+
+    def __call__(self) -> int:
+        self.made = True
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    "machine, pointer_bytes, mode, answer, expected, probed",
+    [
+        ("x86_64", 8, "0", errno.ENOSYS, False, True),  # CONFIG_X86_X32_ABI unset / syscall.x32=n
+        ("x86_64", 8, "0", 0, True, True),  # the getpid answered: x32 runs here
+        ("x86_64", 8, "0", errno.EPERM, True, True),  # anything but ENOSYS: keep x32
+        ("x86_64", 8, "2", errno.ENOSYS, True, False),  # shimd under a filter: never probed
+        ("x86_64", 8, "1", errno.ENOSYS, True, False),  # strict mode
+        ("x86_64", 8, None, errno.ENOSYS, True, False),  # no Seccomp line (no CONFIG_SECCOMP)
+        ("x86_64", 4, "0", errno.ENOSYS, True, False),  # a 32-bit (or x32) Python on x86_64
+        ("aarch64", 8, "0", errno.ENOSYS, True, False),  # other architectures: nothing changes
+    ],
+)
+def test_x32_probe_decision(machine, pointer_bytes, mode, answer, expected, probed):
+    probe = Probe(answer)
+    assert seccomp.x32_decision(machine, pointer_bytes, mode, probe) is expected
+    assert probe.made is probed
 
 
 def test_translation_of_legacy_name_and_empty_profile():
