@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+import subprocess
 
 import pytest
 
+from shim.runtime import seccomp
 from tests.shimd_harness import Shimd
 
 DEFAULT_CAPEFF = "00000000a80425fb"  # dockerd's default set, as /proc/self/status shows it
@@ -206,6 +209,65 @@ def test_exec_runs_under_the_containers_filter(shimd, unique):
         assert r.returncode != 0 and "Operation not permitted" in r.stderr
     finally:
         shimd.cli("rm", "-f", name)
+
+
+# --- 32-bit entry points on x86_64 (docs/SECURITY.md, "x32") -----------------------------------
+
+
+def _syscall_exit_elf(nr: int, arg: int, entry: bytes) -> bytes:
+    """A static x86_64 ELF that makes one syscall (`nr`, first argument `arg`) through `entry`
+    (`syscall`, or `int 0x80`: the i386 table) and exits with the low byte of its result: a
+    process inside sees exactly which answer its filter gave (-EPERM 255, -ENOSYS 218)."""
+    code = b"\xb8" + struct.pack("<I", nr) + b"\xbb" + struct.pack("<I", arg) + b"\x89\xdf" + entry
+    code += b"\x89\xc7\xb8\x3c\x00\x00\x00\x0f\x05"  # mov edi, eax; mov eax, 60 (exit); syscall
+    base, head = 0x400000, 64 + 56
+    size = head + len(code)
+    # ELF64 header (ET_EXEC, EM_X86_64) and one PT_LOAD r-x segment: the whole file at `base`
+    ehdr = struct.pack(
+        "<4s5B7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, 0x3E, 1, base + head, 64, 0, 0, 64, 56, 1, 0, 0, 0
+    )
+    return ehdr + struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000) + code
+
+
+SYSCALL, INT80 = b"\x0f\x05", b"\xcd\x80"
+X32_GETPID = (0x40000000 | 39, 0, SYSCALL)  # x32's getpid: x86_64's number with the x32 bit
+I386_GETPID = (20, 0, INT80)
+I386_UNSHARE_USER = (310, 0x10000000, INT80)  # unshare(CLONE_NEWUSER): refused by the default profile
+KILLED_BY_SIGSYS, ENOSYS_LOW_BYTE, EPERM_LOW_BYTE = 128 + 31, 256 - 38, 256 - 1
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory):
+    d = tmp_path_factory.mktemp("probes")
+    for name, call in {"x32_getpid": X32_GETPID, "i386_getpid": I386_GETPID, "i386_unshare": I386_UNSHARE_USER}.items():
+        (d / name).write_bytes(_syscall_exit_elf(*call))
+        (d / name).chmod(0o755)
+    return d
+
+
+def _exit_of(shimd, probes, name: str, *opts: str) -> int:
+    return shimd.cli("run", "--rm", "-v", f"{probes}:/p:ro", *opts, "busybox", f"/p/{name}", check=False).returncode
+
+
+def test_x32_and_i386_entries_get_what_the_default_filter_says(shimd, probes):
+    # the kernel's own answer, outside any filter: this test process is unfiltered
+    host = subprocess.run([str(probes / "x32_getpid")]).returncode
+    x32_runs = host != ENOSYS_LOW_BYTE
+    # on a kernel without x32 shimd leaves X32 out of Docker's default profile, so the filter's
+    # bad-arch action (runc 1.1: libseccomp's default, kill) answers; with x32 the call is allowed
+    assert _exit_of(shimd, probes, "x32_getpid") == (1 if x32_runs else KILLED_BY_SIGSYS)
+    assert _exit_of(shimd, probes, "x32_getpid", "--security-opt", "seccomp=unconfined") == (
+        1 if x32_runs else ENOSYS_LOW_BYTE
+    )
+    # a profile the user gives is applied with the architectures it names (Docker's default has X32)
+    own = os.path.join(os.path.dirname(seccomp.__file__), "profiles", "seccomp-default.json")
+    assert _exit_of(shimd, probes, "x32_getpid", "--security-opt", f"seccomp={own}") == (
+        1 if x32_runs else ENOSYS_LOW_BYTE
+    )
+    # the i386 table (int 0x80) is still filtered rule by rule, not refused whole
+    assert _exit_of(shimd, probes, "i386_getpid") == 1
+    assert _exit_of(shimd, probes, "i386_unshare") == EPERM_LOW_BYTE
+    assert _exit_of(shimd, probes, "i386_unshare", "--security-opt", "seccomp=unconfined") == 0
 
 
 def test_cgroupns_private_and_host(shimd):
