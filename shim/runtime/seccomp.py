@@ -143,7 +143,7 @@ def to_oci(
     `caps` is the container's bounding set. moby: a profile with neither a default action nor
     syscalls means seccomp disabled. `x32=False` (the kernel runs no x32 syscalls, see `x32_abi`)
     leaves SCMP_ARCH_X32 out of an archMap's sub-architectures: libseccomp then compiles the
-    filter for two architectures instead of three (issue 17: ~9 ms of CPU per start in runc init),
+    filter for two architectures instead of three (issue 17: 5.6 ms of runc's CPU per start),
     and an x32-numbered syscall gets the filter's bad-arch action instead of ENOSYS/EPERM.
     """
     arch = arch or native_arch()
