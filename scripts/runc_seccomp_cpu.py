@@ -32,19 +32,20 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchd import Daemon  # scripts/benchd.py: run as a script, scripts/ is on the path
 
 CGROUP_PARENT = "/shimbench-x32"
 
 
-def capture(work: Path) -> dict:
+def capture(work: Path) -> dict[str, Any]:
     """config.json as shimd wrote it for `docker run -d busybox sleep 60`, made runnable alone."""
     (work / "daemon").mkdir()
     d = Daemon(work / "daemon", "", "shx32b0", "172.30.86.1/24")
     try:
         cid = d.run_d()
-        spec = json.loads((d.work / "exec" / "containers" / cid / "config.json").read_text())
+        spec: dict[str, Any] = json.loads((d.work / "exec" / "containers" / cid / "config.json").read_text())
         export = work / "rootfs.tar"
         d.docker("export", "-o", str(export), cid)
         files = work / "files"
@@ -68,7 +69,7 @@ def capture(work: Path) -> dict:
     return spec
 
 
-def variants(spec: dict) -> dict[str, dict]:
+def variants(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     written = spec["linux"]["seccomp"]
     out = {"as-written": spec}
     plus = copy.deepcopy(spec)
@@ -86,20 +87,21 @@ def variants(spec: dict) -> dict[str, dict]:
 
 
 def run_once(root: Path, bundle: Path, name: str) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    p = subprocess.Popen(
-        ["runc", "--root", str(root), "run", "--bundle", str(bundle), name],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = (time.perf_counter() - t0) * 1000
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise RuntimeError(f"runc run {bundle.name} exited {p.returncode}: {p.stderr.read().decode() if p.stderr else ''}")
-    if p.stderr:
-        p.stderr.close()
+    """One `runc run` of `bundle`: (CPU ms of runc and what it waited for, wall ms)."""
+    with open(bundle / "runc.err", "w+b") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
+            ["runc", "--root", str(root), "run", "--bundle", str(bundle), name],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = (time.perf_counter() - t0) * 1000
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"runc run {bundle.name} exited {p.returncode}: {err.read().decode()}")
     return (ru.ru_utime + ru.ru_stime) * 1000, wall
 
 
@@ -141,8 +143,8 @@ def main() -> None:
                 f" {statistics.median(wall[label]):12.1f} {statistics.fmean(wall[label]):10.1f}"
             )
     finally:
-        for c in root.iterdir() if root.exists() else []:
-            subprocess.run(["runc", "--root", str(root), "delete", "-f", c.name], capture_output=True)
+        for state in root.iterdir() if root.exists() else []:
+            subprocess.run(["runc", "--root", str(root), "delete", "-f", state.name], capture_output=True)
         for ctrl in Path("/sys/fs/cgroup").iterdir():
             parent = ctrl / CGROUP_PARENT.lstrip("/")
             if parent.is_dir():
