@@ -41,7 +41,7 @@ SECCOMP_PROBE = """
 import json, sys
 from shim.runtime import seccomp
 before = set(sys.modules)
-rendered = seccomp._builtin_oci(("CAP_CHOWN", "CAP_KILL"))
+rendered = seccomp._builtin_oci(("CAP_CHOWN", "CAP_KILL"), seccomp.x32_abi())
 print(json.dumps({"rules": len(rendered["syscalls"]), "new": sorted(set(sys.modules) - before)}))
 """
 
