@@ -6,6 +6,7 @@ record what they were asked. Real adapters are covered in tests/integration/test
 
 from __future__ import annotations
 
+import asyncio
 import json
 import types
 
@@ -500,3 +501,64 @@ async def test_network_settings_rendered_at_the_asked_version(api):
     new = await (await api.get("/v1.50/containers/json")).json()
     assert "DNSNames" not in old[0]["NetworkSettings"]["Networks"]["vnet"]
     assert new[0]["NetworkSettings"]["Networks"]["vnet"]["DNSNames"] is None
+
+
+async def _early_attach_with_gated_wiring(api, name):
+    """A created container's start-time attach (early), its veth's creation held until `gate` opens;
+    `order` records when the veth is made and when the namespace is removed (a detach's unplug)."""
+    await _create(api, name)
+    c = api.server.app[ENGINE].containers.get(name)
+    gate, order = asyncio.Event(), []
+    add, delete_netns = api.nl.add_endpoint, api.nl.delete_netns
+
+    async def gated_add(**kw):
+        await gate.wait()
+        order.append("veth")
+        await add(**kw)
+
+    async def recorded_delete(path):
+        order.append("netns removed")
+        await delete_netns(path)
+
+    api.nl.add_endpoint, api.nl.delete_netns = gated_add, recorded_delete
+    att = await api.nets.attach(c, early=True)
+    return c, att, gate, order
+
+
+def _connects(api, cid):
+    return [
+        e
+        for e in api.events.history(None, None)
+        if e["Type"] == "network" and e["Action"] == "connect" and e["Actor"]["Attributes"].get("container") == cid
+    ]
+
+
+async def test_an_early_attachs_wiring_holds_the_containers_lock_until_done(api):
+    # attach(early=True) is back before the veths exist; its wiring task keeps the container's lock
+    # (a detach meanwhile waits for it, never unplugs a half-wired container) and publishes `connect`.
+    c, att, gate, order = await _early_attach_with_gated_wiring(api, "early")
+    assert att.wired is not None and not att.wired.done() and att.netns_path
+    detach = asyncio.ensure_future(api.nets.detach(c.id))
+    for _ in range(50):  # every step a detach not kept waiting would take (fakes: no threads)
+        await asyncio.sleep(0)
+    assert order == [] and not detach.done() and _connects(api, c.id) == []
+    gate.set()
+    await att.wired
+    await detach
+    assert order == ["veth", "netns removed"]
+    assert len(_connects(api, c.id)) == 1
+
+
+async def test_a_failed_early_wiring_lets_go_of_the_containers_lock(api):
+    c, att, gate, order = await _early_attach_with_gated_wiring(api, "early-fails")
+
+    async def failing_add(**kw):
+        await gate.wait()
+        raise SystemFailure("veth refused")
+
+    api.nl.add_endpoint = failing_add
+    gate.set()
+    with pytest.raises(SystemFailure, match="veth refused"):
+        await att.wired
+    await api.nets.detach(c.id)  # the start's rollback: not kept waiting by the failed task
+    assert order == ["netns removed"] and _connects(api, c.id) == []

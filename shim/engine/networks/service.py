@@ -8,7 +8,8 @@ All changes run under one lock: IPAM and the firewall are rendered from the whol
 
 The rooms: state.py (the tables, lookups), ipam.py (pools, subnets, addresses), endpoints.py
 (configuration and veth wiring), publish.py (port specs, host ports, firewall state),
-dnsrecords.py (what 127.0.0.11 answers), files.py (hosts/resolv.conf, legacy links).
+dnsrecords.py (what 127.0.0.11 answers), files.py (hosts/resolv.conf, legacy links),
+attach.py (a start's attach: reserved under the shared lock, wired beside runc's create).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import ipaddress
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from shim.config import Settings
 from shim.engine import validation
@@ -28,20 +29,17 @@ from shim.engine.model import Container
 from shim.engine.netmodel import Attachment, ContainerNet, Endpoint, EndpointView, Network
 from shim.engine.netports import DnsServerPort, FirewallPort, NetFilesPort, NetlinkPort, PortReserverPort
 from shim.engine.networks import endpoints as eps
-from shim.engine.networks import files as nf
 from shim.engine.networks import ipam as ipam_
+from shim.engine.networks.attach import Attacher
 from shim.engine.networks.dnsrecords import DnsRecords
 from shim.engine.networks.endpoints import Wiring
 from shim.engine.networks.files import ContainerFiles
 from shim.engine.networks.locks import KeyedLocks
-from shim.engine.networks.publish import publish, validate_port_bindings
 from shim.engine.networks.state import ENDPOINTS, NETWORKS, NetState
 from shim.engine.store import Store
 from shim.errors import Conflict, Forbidden, InvalidParameter, NotFound, ShimError
 
 log = logging.getLogger("shim.networks")
-
-T = TypeVar("T")
 
 PREDEFINED = ("bridge", "host", "none")
 DEFAULT_BRIDGE = "shim0"
@@ -75,6 +73,18 @@ class NetworkService:
         self._lock = asyncio.Lock()
         self._each = KeyedLocks()
         self._restored = False
+        self._attacher = Attacher(
+            state=self.state,
+            wiring=self.wiring,
+            files=self.files,
+            records=self.records,
+            netlink=netlink,
+            ports=ports,
+            data_root=self.data_root,
+            shared=self._lock,
+            each=self._each,
+            connected=self._connected,
+        )
 
     def bind_containers(self, get: Callable[[str], Container]) -> None:
         """The container engine's lookup by ref (NotFound if none): for container:<ref> and links."""
@@ -379,120 +389,16 @@ class NetworkService:
     # ------------------------------------------------------------ attach / detach (container start, stop)
 
     async def attach(self, c: Container, *, early: bool = False) -> Attachment:
-        """At start: namespace, endpoints, ports, DNS, hosts files. Nothing left behind on failure.
-
-        What the shared tables decide (addresses, host ports, names) is reserved under the service's
-        lock; the kernel work and the files of a container in its own namespace are done outside
-        it, under the container's own lock only, so parallel starts wire side by side.
-        `early` (a start): back once the namespace and files runc's create needs exist; firewall, DNS,
-        veths and record are made meanwhile (issue 17: beside `runc create`) by `Attachment.wired`, a
-        task holding the container's lock, joined before the process runs; if it fails, the start's
-        rollback (`detach`, after the runtime has let go of the namespace) undoes the attach."""
+        """At start: namespace, endpoints, ports, DNS, hosts files (attach.py). Nothing left behind
+        on failure. `early` (a start): back once what runc's create needs exists, the rest in
+        `Attachment.wired`, joined before the process runs."""
         await self.restore()
-        validate_port_bindings(c.host_config)
-        unlock = await self._each.acquire(c.id)
-        release: Callable[[], None] | None = unlock
-        try:
-            async with self._lock:
-                cn = eps.record(self.state, c)
-                if cn.live:
-                    await self.wiring.unplug(cn)
-                try:
-                    att = await self._attach_shared(c, cn)
-                except BaseException:
-                    await self.wiring.unplug(cn)
-                    raise
-            if att is None:
-                att = await self._undone_on_failure(cn, self._make_room(c, cn))
-                if early and not eps.wired_before_create(c):
-                    att.wired = asyncio.get_running_loop().create_task(self._finish(c, cn, unlock))
-                    release = None  # the task's now
-                    return att
-                await self._undone_on_failure(cn, self._wire(c, cn))
-        finally:
-            if release is not None:
-                release()
-        self._connected(c, cn)
-        return att
+        return await self._attacher.attach(c, early=early)
 
     def _connected(self, c: Container, cn: ContainerNet) -> None:
         for nid in cn.order:
             if nid in self.state.nets:
                 self._event("connect", self.state.nets[nid], container=c.id)
-
-    async def _finish(self, c: Container, cn: ContainerNet, release: Callable[[], None]) -> None:
-        try:
-            await self._wire(c, cn)
-        finally:
-            release()
-        self._connected(c, cn)
-
-    async def _undone_on_failure(self, cn: ContainerNet, step: Awaitable[T]) -> T:
-        try:
-            return await step
-        except BaseException:
-            async with self._lock:
-                await self.wiring.unplug(cn)
-            raise
-
-    async def _attach_shared(self, c: Container, cn: ContainerNet) -> Attachment | None:
-        """Under the service's lock. `host` and `container:` modes are done here whole (they only
-        read other records); a container in its own namespace gets its reservations (None: wire it)."""
-        mode = cn.mode
-        cn.hostname = c.config.get("Hostname") or c.id[:12]
-        cn.sandbox_id = secrets.token_hex(32)
-        if mode == "host":
-            files = nf.paths(self.data_root, c.id)
-            cn.netns, cn.owns_netns = "host", False
-            await self.files.write_host_mode(files, cn.hostname)
-            return await self._attached(cn, files, [])
-        if mode.startswith("container:"):
-            other = self.state.container(mode.split(":", 1)[1])
-            ocn = self.state.cn.get(other.id)
-            if ocn is None or not ocn.live or not other.state.running or not await self.wiring.repin(ocn):
-                raise Conflict(f"cannot join network of a non running container: {other.id}")
-            cn.netns, cn.owns_netns = ocn.netns, False
-            return await self._attached(cn, dict(ocn.files), [])  # dockerd shares the other container's files
-        nets = self.state.nets
-        cn.live = True  # from here on, unplug has something to undo
-        cn.owns_netns = True
-        for nid in cn.order:
-            net = nets.get(nid)
-            if net is None:
-                raise NotFound(f"network {nid} not found")
-            self.wiring.reserve(c, cn, net)
-        publish(self.state, self._ports, c, cn)
-        cn.upstream_dns = list(c.host_config.get("Dns") or [])
-        for nid in cn.order:  # legacy links on a user network are DNS aliases of this container
-            if nid in nets and not nets[nid].predefined and not cn.endpoints[nid].links:
-                cn.endpoints[nid].links = list(c.host_config.get("Links") or []) or None
-        return None
-
-    async def _make_room(self, c: Container, cn: ContainerNet) -> Attachment:
-        """Outside the service's lock: what the runtime's create needs, the namespace and the files."""
-        env = self.files.link_env(c, cn)
-        cn.netns = await self._nl.create_netns(c.id)
-        cn.files = nf.paths(self.data_root, c.id)
-        await self.files.write(c, cn, cn.files)
-        return nf.attachment(cn, env)
-
-    async def _wire(self, c: Container, cn: ContainerNet) -> None:
-        """Outside the service's lock: the firewall (rendered from the whole state; a rule to an address
-        without its veth yet leads nowhere), the embedded DNS, the reserved endpoints' veths, the record."""
-        nets = self.state.nets
-        await self.wiring.apply_firewall()
-        await self.records.serve(cn)
-        # the default route goes through the first network that has a way out (not Internal)
-        gw_net = next((n for n in cn.order if n in nets and not nets[n].internal), None)
-        for nid in cn.order:
-            await self.wiring.wire(c, cn, nets[nid], default_route=(nid == gw_net))
-        await self.state.save_cn(cn)
-
-    async def _attached(self, cn: ContainerNet, files: dict[str, str], env: list[str]) -> Attachment:
-        cn.files = files
-        cn.live = True
-        await self.state.save_cn(cn)
-        return nf.attachment(cn, env)
 
     async def detach(self, cid: str, *, remove: bool = False) -> None:
         """At stop, failed start and removal (idempotent). `remove` forgets the container's endpoints."""
