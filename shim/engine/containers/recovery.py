@@ -30,6 +30,9 @@ from typing import NoReturn
 
 from shim.engine.containers.core import KIND, Core
 from shim.engine.containers.lifecycle import Lifecycle
+from shim.engine.containers.record import Live
+from shim.engine.containers.streams import Streams
+from shim.engine.containers.waiters import Waiters
 from shim.engine.intents import Intent
 from shim.engine.model import Container
 from shim.engine.ports import ExitInfo, RuntimeState
@@ -87,12 +90,15 @@ class Recovery:
             raise
         await core.end_intent("create", c.id)
 
-    async def remove_all_of(self, c: Container, volumes: bool) -> None:
-        """Removal's steps: the intent (with `-v`), the seed's Cleanup, the runtime's files, then
-        the endpoints beside the mounts (and anonymous volumes) and the record: a removal cut by a
-        crash is finished at the next start, never left half done under a record that looks whole.
-        A failure marks the container dead (dockerd's "unable to remove filesystem")."""
+    async def remove(self, c: Container, live: Live, volumes: bool) -> None:
+        """Removal's steps, under the container's lock (`live.lock`, the caller's): the intent (with
+        `-v`), the seed's Cleanup, the runtime's files, then the endpoints beside the mounts (and
+        anonymous volumes) and the record: a removal cut by a crash is finished at the next start,
+        never left half done under a record that looks whole. A failure marks the container dead
+        (dockerd's "unable to remove filesystem")."""
         core = self._core
+        _removing(c)
+        await Streams.drain(live)  # dockerd: attach EOF precedes the wait body, and a follower keeps its log file open
         try:
             await core.journal.begin("remove", c.id, volumes=volumes)
             await self._life.teardown(c)
@@ -101,24 +107,34 @@ class Recovery:
         except ShimError as e:
             await self._failed(c, e)
         await core.end_intent("remove", c.id)
+        self._gone(c, live)
 
-    async def remove_at_exit(self, c: Container, drained: Awaitable[None]) -> None:
-        """An AutoRemove container's removal as its exit is applied (issue 17: `docker run --rm`
-        waits for it). What a client can see goes now: the endpoints (names, aliases, published
-        ports) beside the intent (with `-v`), the mounts (anonymous volumes) and the record, in
-        that order. What only the host holds — runc's state, the monitor, the rootfs mount, the
-        bundle and files, the address (the network keeps it until its veth is gone) — is left to
-        `_release_later`, once `drained` (attached clients and log followers) is done too: their
-        files go only then. A failure tears the runtime down at once and marks the container dead."""
+    async def remove_at_exit(self, c: Container, live: Live) -> None:
+        """An AutoRemove container's removal as its exit is applied, in the exit's hold of its lock
+        (issue 17: `docker run --rm` waits for it). What a client can see goes now: the endpoints
+        (names, aliases, published ports) beside the intent (with `-v`), the mounts (anonymous
+        volumes) and the record, in that order. What only the host holds — runc's state, the
+        monitor, the rootfs mount, the bundle and files, the address (the network keeps it until
+        its veth is gone) — is left to `_release_later`, once attached clients and log followers
+        have read the last output too: their files go only then. A failure tears the runtime down
+        at once and marks the container dead."""
+        _removing(c)
         try:
             self._life.stop_watching(c)
             # the endpoints need no intent (a crash before it finds the record running and the
             # exit file: the exit and this removal are applied again): forgotten beside it
-            await asyncio.gather(drained, self._forget(c, True, intent=True))
+            await asyncio.gather(Streams.drain(live), self._forget(c, True, intent=True))
         except ShimError as e:
             await self._life.teardown(c)
             await self._failed(c, e)
         self._release_later(c.id)
+        self._gone(c, live)
+
+    def _gone(self, c: Container, live: Live) -> None:
+        """The removal done: out of the index, `destroy`, and whoever still waits is answered."""
+        self._core.table.drop(c)
+        self._core.event(c, "destroy")
+        Waiters.notify_removed(c, live)
 
     def _release_later(self, cid: str) -> None:
         """The rest of `remove_at_exit`, in a background task that clears the intent when done;
@@ -316,6 +332,12 @@ class Recovery:
         if self._life.health is not None:
             self._life.health.start(c)
         self._life.watch(c)
+
+
+def _removing(c: Container) -> None:
+    """dockerd's SetRemovalInProgress: from here on the container reads "removing"."""
+    c.state.removal_in_progress = True
+    c.state.status = Status.REMOVING.value
 
 
 def _exit_applied(c: Container, info: ExitInfo) -> bool:

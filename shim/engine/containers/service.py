@@ -124,8 +124,7 @@ class ContainerService:
         self._streams = Streams(core)
         self._sizes = Sizes(core)
         self._facts = Facts(core, self._sizes)
-        at_exit = functools.partial(self._remove_locked, volumes=True, at_exit=True)  # AutoRemove, under the lock
-        self._life = Lifecycle(core, self._waiters, self._streams, self._remove_forced, at_exit)
+        self._life = Lifecycle(core, self._waiters, self._streams, self._remove_forced, self._remove_at_exit)
         self._recovery = Recovery(core, self._life, self._remove_forced)
         if images is not None:
             images.set_usage(self.image_usage)
@@ -419,7 +418,7 @@ class ContainerService:
                     return
                 if c.state.running:
                     continue  # started again while we waited for the lock: kill that run too
-                await self._remove_locked(c, live, volumes)
+                await self._recovery.remove(c, live, volumes)
                 break
 
     async def remove_link(self, ref: str) -> None:
@@ -441,6 +440,10 @@ class ContainerService:
     async def _remove_forced(self, c: Container, volumes: bool) -> None:
         await self.remove(c.id, force=True, volumes=volumes)
 
+    async def _remove_at_exit(self, c: Container, live: Live) -> None:
+        """AutoRemove, in the exit's hold of the lock (Lifecycle's `retire`; Recovery is made after it)."""
+        await self._recovery.remove_at_exit(c, live)
+
     async def _kill_for_removal(self, c: Container) -> None:
         if c.state.restarting:  # before any cancel: a restart's start in flight finishes first
             await self._stop(c, 0)
@@ -452,19 +455,6 @@ class ContainerService:
             pass
         if not await self._waiters.stopped(c, 30):
             raise SystemFailure(f"Could not kill running container {c.id}, cannot remove")
-
-    async def _remove_locked(self, c: Container, live: Live, volumes: bool, *, at_exit: bool = False) -> None:
-        c.state.removal_in_progress = True
-        c.state.status = Status.REMOVING.value
-        # dockerd: attach EOF precedes the wait body, and a follower keeps its log file open
-        if at_exit:
-            await self._recovery.remove_at_exit(c, self._streams.drain(live))
-        else:
-            await self._streams.drain(live)
-            await self._recovery.remove_all_of(c, volumes)
-        self._table.drop(c)
-        self._core.event(c, "destroy")
-        self._waiters.notify_removed(c, live)
 
     # ------------------------------------------------------------ rename / update / prune
 
