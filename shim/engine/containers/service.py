@@ -23,6 +23,7 @@ from shim.engine import containerconfig as cc
 from shim.engine import hostsfiles as hf
 from shim.engine import logconfig, names, validation
 from shim.engine.container_io import AttachSession
+from shim.engine.containers import update
 from shim.engine.containers.core import BindsOnly, Core
 from shim.engine.containers.facts import Facts
 from shim.engine.containers.lifecycle import Lifecycle
@@ -54,37 +55,6 @@ log = logging.getLogger("shim.containers")
 
 HOSTCONFIG_ON_START_WINDOWS = "Supplying a hostconfig on start is not supported. It should be supplied on create"
 DEFAULT_STOP_TIMEOUT = 10
-
-# HostConfig fields `docker update` may change (container.UpdateConfig's Resources).
-UPDATABLE = (
-    "BlkioWeight",
-    "CpuPeriod",
-    "CpuQuota",
-    "CpuRealtimePeriod",
-    "CpuRealtimeRuntime",
-    "CpuShares",
-    "CpusetCpus",
-    "CpusetMems",
-    "Memory",
-    "MemoryReservation",
-    "MemorySwap",
-    "NanoCpus",
-    "PidsLimit",
-    "KernelMemory",
-    "KernelMemoryTCP",
-    "CpuCount",
-    "CpuPercent",
-    "BlkioWeightDevice",
-    "BlkioDeviceReadBps",
-    "BlkioDeviceWriteBps",
-    "BlkioDeviceReadIOps",
-    "BlkioDeviceWriteIOps",
-    "Devices",
-    "DeviceCgroupRules",
-    "Ulimits",
-    "OomKillDisable",
-    "MemorySwappiness",
-)
 
 
 class ContainerService:
@@ -478,51 +448,7 @@ class ContainerService:
             self._core.event(c, "rename", oldName="/" + old)
 
     async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
-        c = self.get(ref)
-        try:
-            return await self._update(c, ref, body)
-        except ShimError as e:
-            raise type(e)(f"Cannot update container {c.id}: {e.message}") from None
-
-    async def _update(self, c: Container, ref: str, body: dict[str, Any]) -> list[str]:
-        async with self._lock(c):
-            check(c.state.status, "update", c.id, ref)
-            hc = dict(c.host_config)
-            for key in UPDATABLE:
-                val = body.get(key)
-                if val not in (None, 0, "", []):
-                    hc[key] = val
-            rp = body.get("RestartPolicy")
-            if rp and rp.get("Name") is not None and (rp.get("Name") or rp.get("MaximumRetryCount")):
-                if c.host_config.get("AutoRemove") and rp.get("Name") not in ("", "no"):
-                    raise InvalidParameter(
-                        "Restart policy cannot be updated because AutoRemove is enabled for the container"
-                    )
-                hc["RestartPolicy"] = {
-                    "Name": rp.get("Name") or "",
-                    "MaximumRetryCount": rp.get("MaximumRetryCount") or 0,
-                }
-            warnings = validation.container_update(hc, self._limits)
-            mem, swap = body.get("Memory") or 0, body.get("MemorySwap") or 0
-            # dockerd's UpdateContainer compares with the current MemorySwap even when that is 0 (no
-            # limit): `docker update --memory` alone fails on a container created without one.
-            if mem and not swap and mem > (c.host_config.get("MemorySwap") or 0):
-                raise Conflict(
-                    "Memory limit should be smaller than already set memoryswap limit, "
-                    "update the memoryswap at the same time"
-                )
-            live, before = c.state.running and not c.state.restarting, c.host_config
-            if live:
-                await self._core.runtime.update(c.id, hc)
-            c.host_config = hc
-
-            async def undo() -> None:  # the old resources again (a full disk kept them from being saved)
-                c.host_config = before
-                await (self._core.runtime.update(c.id, before) if live else asyncio.sleep(0))
-
-            await self._core.save_or_undo(c, undo)
-            self._core.event(c, "update")
-            return warnings
+        return await update.apply(self._core, self._limits, self.get(ref), ref, body)
 
     async def prune(self, keep: Callable[[Container], bool]) -> tuple[list[str], int]:
         """Remove every stopped container `keep` does not protect; returns (ids, bytes reclaimed)."""
