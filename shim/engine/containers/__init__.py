@@ -5,6 +5,8 @@
 - lifecycle.py: start and its rollback, exit watching, restart policy;
 - recovery.py: the ordered steps of create and removal (with their intents) and daemon start:
   the store reconciled with the runtime, networking and volumes (docs/RELIABILITY.md);
+- stopping.py: stop and kill (the signals, the grace time, a paused process thawed);
+- update.py: `docker update` (resources and restart policy);
 - waiters.py: wait conditions; streams.py: attach sessions and log readers;
 - facts.py: what inspect and the list show; sizes.py: stats and sizes;
 - record.py: the index of containers and each one's runtime record; core.py: what they share.

@@ -4,8 +4,9 @@ Every verb runs the same way: look the container up, ask the transition table (e
 whether the action fits its status (409/304 with dockerd's wording), then the runtime, then
 save the container and publish its event. Operations on one container are serialised by the
 lock in its runtime record (record.py); the rooms beside this one do the rest: lifecycle.py
-(start, exit, restart policy, daemon restart), waiters.py, streams.py (attach and logs),
-facts.py (inspect and list), sizes.py (stats and sizes).
+(start, exit, restart policy), recovery.py (create's and removal's steps, daemon start),
+stopping.py (stop, kill), update.py, waiters.py, streams.py (attach and logs), facts.py
+(inspect and list), sizes.py (stats and sizes).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import functools
 import logging
 import os
-import signal as _signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -30,6 +30,7 @@ from shim.engine.containers.lifecycle import Lifecycle
 from shim.engine.containers.record import Live, Registry, WaitResult
 from shim.engine.containers.recovery import Recovery
 from shim.engine.containers.sizes import Sizes
+from shim.engine.containers.stopping import Stopping
 from shim.engine.containers.streams import Streams
 from shim.engine.containers.waiters import Waiters
 from shim.engine.events import Events
@@ -39,7 +40,7 @@ from shim.engine.observe import timed
 from shim.engine.ports import ImagesPort, LogChunk, LogQuery, NetworkingPort, Runtime, VolumesPort
 from shim.engine.security import SecurityPolicy
 from shim.engine.signals import parse_signal
-from shim.engine.state import Status, check
+from shim.engine.state import check
 from shim.engine.store import Store
 from shim.errors import (
     Conflict,
@@ -54,7 +55,6 @@ from shim.errors import (
 log = logging.getLogger("shim.containers")
 
 HOSTCONFIG_ON_START_WINDOWS = "Supplying a hostconfig on start is not supported. It should be supplied on create"
-DEFAULT_STOP_TIMEOUT = 10
 
 
 class ContainerService:
@@ -96,6 +96,7 @@ class ContainerService:
         self._facts = Facts(core, self._sizes)
         self._life = Lifecycle(core, self._waiters, self._streams, self._remove_forced, self._remove_at_exit)
         self._recovery = Recovery(core, self._life, self._remove_forced)
+        self._stopping = Stopping(core, self._life, self._waiters)
         if images is not None:
             images.set_usage(self.image_usage)
 
@@ -259,47 +260,11 @@ class ContainerService:
 
     # ------------------------------------------------------------ stop / kill / restart
 
-    def _stop_signal(self, c: Container) -> int:
-        return parse_signal(c.config.get("StopSignal") or "SIGTERM", _signal.SIGTERM)
-
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         c = self.get(ref)
         check(c.state.status, "stop", c.id, ref)
-        await self._stop(c, timeout, sig)
+        await self._stopping.stop(c, timeout, sig)
         self._core.event(c, "stop")
-
-    async def _stop(self, c: Container, timeout: int | None, sig: str | None = None) -> None:
-        if c.state.restarting and await self._life.cancel_restart(c):
-            return
-        if timeout is None:
-            timeout = c.config.get("StopTimeout")
-            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
-        signum = parse_signal(sig, self._stop_signal(c))
-        await self._life.reset_restarts(c)
-        try:
-            await self._signal(c, signum)
-        except ShimError:
-            pass
-        if signum != _signal.SIGKILL and await self._waiters.stopped(c, None if timeout < 0 else timeout):
-            return
-        try:
-            await self._signal(c, _signal.SIGKILL)
-        except ShimError:
-            pass
-        await self._waiters.stopped(c, None)
-
-    async def _signal(self, c: Container, signum: int) -> None:
-        # Under the container's lock: a pause in flight could otherwise freeze the process after
-        # the signal went out but before `paused` was set, and a SIGKILL would never land (a
-        # `rm -f` racing a `pause` then waited in vain and answered 500).
-        async with self._lock(c):
-            await self._core.runtime.kill(c.id, signum)
-            self._core.event(c, "kill", signal=str(signum))
-            if c.state.paused and signum in (_signal.SIGKILL, self._stop_signal(c)):
-                # A frozen process never sees the signal: thaw it so it can die (dockerd unpauses too).
-                await self._core.runtime.resume(c.id)  # no unpause event: dockerd resumes silently here
-                c.state.paused = False
-                c.state.status = Status.RUNNING.value
 
     async def kill(self, ref: str, sig: str | None = None, *, stopped_is_error: bool = True) -> None:
         try:
@@ -313,11 +278,7 @@ class ContainerService:
                 raise
         except ShimError as e:
             raise type(e)(f"Cannot kill container: {ref}: {e.message}") from None
-        if signum in (_signal.SIGKILL, self._stop_signal(c)):
-            await self._life.reset_restarts(c)  # ExitOnNext: no restart after a kill
-        await self._signal(c, signum)
-        if signum == _signal.SIGKILL:  # dockerd's Kill: then up to 2 s for the exit to be applied
-            await self._waiters.stopped(c, 2)
+        await self._stopping.kill(c, signum)
 
     async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         c = self.get(ref)
@@ -327,7 +288,7 @@ class ContainerService:
         live.restarting_by_hand = True
         try:
             if c.state.running:
-                await self._stop(c, timeout, sig)
+                await self._stopping.stop(c, timeout, sig)
             async with live.lock:
                 try:
                     await self._life.start(c, manual=True)
@@ -382,7 +343,7 @@ class ContainerService:
         for _ in range(5):
             check(c.state.status, "force-remove" if force else "remove", c.id, ref)
             if c.state.running:
-                await self._kill_for_removal(c)
+                await self._stopping.kill_for_removal(c)
             async with live.lock:
                 if c.id not in self._table:
                     return
@@ -413,18 +374,6 @@ class ContainerService:
     async def _remove_at_exit(self, c: Container, live: Live) -> None:
         """AutoRemove, in the exit's hold of the lock (Lifecycle's `retire`; Recovery is made after it)."""
         await self._recovery.remove_at_exit(c, live)
-
-    async def _kill_for_removal(self, c: Container) -> None:
-        if c.state.restarting:  # before any cancel: a restart's start in flight finishes first
-            await self._stop(c, 0)
-            return
-        await self._life.reset_restarts(c, save=False)
-        try:
-            await self._signal(c, _signal.SIGKILL)
-        except ShimError:
-            pass
-        if not await self._waiters.stopped(c, 30):
-            raise SystemFailure(f"Could not kill running container {c.id}, cannot remove")
 
     # ------------------------------------------------------------ rename / update / prune
 
