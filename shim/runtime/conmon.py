@@ -19,7 +19,7 @@ import re
 import socket
 from typing import Any
 
-from shim.engine.ports import LogPolicy
+from shim.engine.ports import LogPolicy, RunRequest
 
 CONMON_PIPE_STDOUT = 2
 CONMON_PIPE_STDERR = 3
@@ -223,6 +223,60 @@ def log_args(p: LogPolicy, path: str) -> list[str]:
     args = ["-l", f"k8s-file:{path}", "--no-sync-log"]
     if p.max_size > 0:
         args += ["--log-size-max", str(p.max_size)]
+    return args
+
+
+def command_line(
+    req: RunRequest,
+    *,
+    conmon: str,
+    runc: str,
+    runc_root: str,
+    bundle: str,
+    exit_dir: str,
+    sock_dir: str,
+    log_path: str,
+) -> list[str]:
+    """conmon's command line for a start: it runs `runc create` on `bundle` (pidfile and its own
+    pid there), writes the exit code to `exit_dir`, serves the attach socket under `sock_dir`."""
+    cid = req.id
+    args = [
+        conmon,
+        "--api-version",
+        "1",
+        "-c",
+        cid,
+        "-u",
+        cid[:12],
+        "-n",
+        req.name or cid,
+        "-r",
+        runc,
+        "-b",
+        bundle,
+        "-p",
+        os.path.join(bundle, "pidfile"),
+        "--conmon-pidfile",
+        os.path.join(bundle, "conmon.pid"),
+        "--exit-dir",
+        exit_dir,
+        "--persist-dir",
+        bundle,
+        "--socket-dir-path",
+        sock_dir,
+        *log_args(req.log, log_path),
+        "--log-level",
+        "error",
+        "--runtime-arg",
+        f"--root={runc_root}",
+    ]
+    if req.tty:
+        args.append("-t")
+    if req.open_stdin:
+        args.append("-i")
+        if not req.stdin_once:
+            # without it conmon closes stdin when an attached client goes away (StdinOnce)
+            args.append("--leave-stdin-open")
     return args
 
 

@@ -25,7 +25,14 @@ from shim.engine.ports import AttachHandle, ExitInfo, LogChunk, LogQuery, RunReq
 from shim.errors import Conflict, InvalidParameter, StartFailed, SystemFailure, runtime_start_failed
 from shim.runtime import cgroups, execfifo, logread, oci_host, oci_spec, overlay
 from shim.runtime import survey as _survey
-from shim.runtime.conmon import ConmonAttach, EarlyAttach, is_conmon, log_args, read_sync_message, runc_error_text
+from shim.runtime.conmon import (
+    ConmonAttach,
+    EarlyAttach,
+    command_line,
+    is_conmon,
+    read_sync_message,
+    runc_error_text,
+)
 from shim.runtime.exitwatch import ExitWatcher
 from shim.runtime.fsutil import Trash, tree_size
 from shim.runtime.logfiles import Keeper, Layout
@@ -192,46 +199,16 @@ class RuncRuntime:
         return False
 
     def _conmon_args(self, req: RunRequest) -> list[str]:
-        cid = req.id
-        bundle = self.bundle(cid)
-        args = [
-            self.conmon,
-            "--api-version",
-            "1",
-            "-c",
-            cid,
-            "-u",
-            cid[:12],
-            "-n",
-            req.name or cid,
-            "-r",
-            self.runc,
-            "-b",
-            bundle,
-            "-p",
-            os.path.join(bundle, "pidfile"),
-            "--conmon-pidfile",
-            os.path.join(bundle, "conmon.pid"),
-            "--exit-dir",
-            self.exit_dir,
-            "--persist-dir",
-            bundle,
-            "--socket-dir-path",
-            self.sock_dir,
-            *log_args(req.log, self.log_path(cid)),
-            "--log-level",
-            "error",
-            "--runtime-arg",
-            f"--root={self.runc_root}",
-        ]
-        if req.tty:
-            args.append("-t")
-        if req.open_stdin:
-            args.append("-i")
-            if not req.stdin_once:
-                # without it conmon closes stdin when an attached client goes away (StdinOnce)
-                args.append("--leave-stdin-open")
-        return args
+        return command_line(
+            req,
+            conmon=self.conmon,
+            runc=self.runc,
+            runc_root=self.runc_root,
+            bundle=self.bundle(req.id),
+            exit_dir=self.exit_dir,
+            sock_dir=self.sock_dir,
+            log_path=self.log_path(req.id),
+        )
 
     async def start(self, req: RunRequest, ready: asyncio.Future[None] | None = None) -> int:
         cid = req.id
