@@ -4,7 +4,8 @@ Networks: the predefined `bridge` (the daemon's own bridge, `--bridge`/`--bip`),
 `none`, plus user-defined bridge networks. Endpoints: per container (store kind `endpoints`),
 configured at create/connect and made live by `attach` at start (namespace, veth, address,
 published ports, embedded DNS, hosts files), undone by `detach` at stop/failure/removal.
-All changes run under one lock: IPAM and the firewall are rendered from the whole state.
+The shared tables change under one lock (IPAM and the firewall are rendered from the whole
+state); a start's kernel work and files are done outside it, under the container's own lock.
 
 The rooms: state.py (the tables, lookups), ipam.py (pools, subnets, addresses), endpoints.py
 (configuration and veth wiring), publish.py (port specs, host ports, firewall state),
