@@ -67,6 +67,14 @@ def test_tail_across_rotated_files(eng):
     assert _numbers(eng.out("logs", "--tail", "5", name)) == [2996, 2997, 2998, 2999, 3000]
 
 
+def test_tail_counts_a_long_line_once(eng):
+    """A 12,000-byte line is one line for `--tail`: longer than one 8 KiB read of the container's
+    pipe, shorter than the 16 KiB after which dockerd's copier cuts a line into entries."""
+    name = _run(eng, "busybox", "sh", "-c", "echo first; head -c 12000 /dev/zero | tr '\\0' a; echo; echo end")
+    assert eng.out("logs", "--tail", "2", name) == "a" * 12000 + "\nend"
+    assert eng.out("logs", "--tail", "1", name) == "end"
+
+
 def test_max_size_alone_keeps_one_file(eng):
     """max-size without max-file keeps one file: only the end of the output."""
     name = _run(eng, "--log-opt", "max-size=10k", "busybox", "sh", "-c", BURST)

@@ -2,11 +2,12 @@
 
 The files are read in 2 MiB blocks and rendered in bulk by k8slog (off the event loop, one thread
 hop per block): no per-line objects. `--tail` scans back from the end of the newest file counting
-newlines (json-file's getTailReader does the same), `--since` skips whole older files by their
-mtime (no entry in a file is newer than its last write), `--until` ends the read at the first
-newer entry. With `follow` the reader sleeps on inotify (the writer's IN_MODIFY, conmon's
-rotation, the exit file) instead of polling, and crosses rotations by inode: it drains the file
-it holds before moving to the next generation, so a rotation loses nothing.
+line ends (json-file's getTailReader counts its entries; here the partial records of a line conmon
+cut are no lines of their own), `--since` skips whole older files by their mtime (no entry in a
+file is newer than its last write), `--until` ends the read at the first newer entry. With
+`follow` the reader sleeps on inotify (the writer's IN_MODIFY, conmon's rotation, the exit file)
+instead of polling, and crosses rotations by inode: it drains the file it holds before moving to
+the next generation, so a rotation loses nothing.
 """
 
 from __future__ import annotations
@@ -167,45 +168,46 @@ def _start(gens: list[Gen], q: LogQuery) -> tuple[int, int]:
 
 
 def _tail_start(gens: list[Gen], lines: int) -> tuple[int, int]:
-    want = lines
-    if want <= 0:
+    if lines <= 0:
         last = gens[-1] if gens else None
         return (len(gens) - 1, _complete_size(last)) if last is not None else (0, 0)
+    # the line end just before the first line kept: the newest one counts first
+    need = lines + 1
     for i in range(len(gens) - 1, -1, -1):
-        g = gens[i]
+        g, newest = gens[i], i == len(gens) - 1
         try:
             if g.gz:
                 with open(g.path, "rb") as f:
-                    off, want = k8slog.tail_offset(gzip.decompress(f.read()), want)
+                    off, need = k8slog.line_end_back(gzip.decompress(f.read()), need, newest=newest)
             else:
-                off, want = _tail_in_file(g.path, want)
+                off, need = _tail_in_file(g.path, need, newest)
         except (OSError, EOFError, gzip.BadGzipFile):
             continue
-        if want == 0:
+        if need == 0:
             return i, off
     return 0, 0
 
 
-def _tail_in_file(path: str, want: int) -> tuple[int, int]:
-    """(offset of the first of the last `want` lines, lines still wanted before this file)."""
+def _tail_in_file(path: str, need: int, newest: bool) -> tuple[int, int]:
+    """(offset just after the need-th line end from the end of the file, 0), or (0, still needed)."""
     with open(path, "rb") as f:
         hi = f.seek(0, os.SEEK_END)
-        # the last complete line ends the file (a line being written does not count)
-        tailblk = os.pread(f.fileno(), min(hi, BLOCK), max(0, hi - BLOCK))
-        hi = max(0, hi - BLOCK) + tailblk.rfind(b"\n") + 1 if b"\n" in tailblk else max(0, hi - BLOCK)
-        need = want + 1  # the newline ending the line before the first one we keep
+        span = BLOCK
         while hi > 0:
-            lo = max(0, hi - BLOCK)
+            lo = max(0, hi - span)
             blk = os.pread(f.fileno(), hi - lo, lo)
-            have = blk.count(b"\n")
-            if have >= need:
-                p = len(blk)
-                for _ in range(need):
-                    p = blk.rfind(b"\n", 0, p)
-                return lo + p + 1, 0
-            need -= have
-            hi = lo
-        return 0, need - 1
+            # a record is told partial by its start: one cut by the block's start is read whole
+            # with the block before (bytes after the file's last newline are still being written)
+            start = blk.find(b"\n") + 1 if lo else 0
+            if lo and not 0 < start < blk.rfind(b"\n") + 1:
+                span *= 2  # no whole record in the block (never with conmon's 8 KiB records)
+                continue
+            off, need = k8slog.line_end_back(blk, need, start=start, newest=newest)
+            if need == 0:
+                return lo + off, 0
+            newest = False
+            hi = lo + start
+        return 0, need
 
 
 def _complete_size(g: Gen) -> int:
