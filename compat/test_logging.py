@@ -75,6 +75,14 @@ def test_tail_counts_a_long_line_once(eng):
     assert eng.out("logs", "--tail", "1", name) == "end"
 
 
+def test_timestamps_once_per_long_line(eng):
+    """`-t` puts one time before a 12,000-byte line, none inside it."""
+    name = _run(eng, "busybox", "sh", "-c", "head -c 12000 /dev/zero | tr '\\0' a; echo; echo end")
+    lines = eng.out("logs", "-t", name).splitlines()
+    assert all(FIXED_NANO.match(ln) for ln in lines)
+    assert [FIXED_NANO.sub("", ln) for ln in lines] == ["a" * 12000, "end"]
+
+
 def test_max_size_alone_keeps_one_file(eng):
     """max-size without max-file keeps one file: only the end of the output."""
     name = _run(eng, "--log-opt", "max-size=10k", "busybox", "sh", "-c", BURST)

@@ -44,6 +44,9 @@ class Render:
     details: bytes | None = None  # `docker logs --details`: "k=v,..." (b"" when there are none)
     _since_text: bytes = b""
     _until_text: bytes = b""
+    # streams whose last rendered record was partial: their next record goes on with that line
+    # (no time or details of its own, as dockerd's one entry per line of under 16 KiB)
+    _open: set[int] = dataclasses.field(default_factory=set)
 
     def __post_init__(self) -> None:
         # UTC times compare as text: `2026-12-05T01:09:21.123456789` is fixed-width
@@ -140,11 +143,12 @@ def render(block: bytes, r: Render, sink: Sink) -> bool:
             new += r.details + b" "
         body = block[pos + len(prefix) : end]
         sep = b"\n" + prefix
-        # partial lines (P) lose the newline conmon added
-        out = body.replace(sep, b"\n" + new) if tag == b"F" else body[:-1].replace(sep, new)
+        # partial records (P) are pieces of one line: they lose the newline conmon added
+        rep = b"\n" + new if tag == b"F" else b""
+        out = body.replace(sep, rep) if tag == b"F" else body[:-1].replace(sep, rep)
         # every line of the segment carried the prefix iff each but the first had one replaced
         joins = body.count(b"\n") - 1
-        if len(out) != len(body) - (tag == b"P") + joins * (len(new) - len(prefix) - (tag == b"P")):
+        if len(out) != len(body) - (tag == b"P") + joins * (len(rep) - len(sep)):
             for line in block[pos:end].splitlines(keepends=True):  # not one run after all: line by line
                 if not render(line, r, sink):
                     return False
@@ -153,7 +157,11 @@ def render(block: bytes, r: Render, sink: Sink) -> bool:
         if r.until and _after(ts, r._until_text, r.until):
             return False
         if not (r.since and _before(ts, r._since_text, r.since)) and (r.stdout if stream == 1 else r.stderr):
-            sink.add(stream, new + out if new else out)
+            sink.add(stream, new + out if new and stream not in r._open else out)
+            if tag == b"P":
+                r._open.add(stream)
+            else:
+                r._open.discard(stream)
         pos = end
     return True
 

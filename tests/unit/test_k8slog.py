@@ -118,7 +118,17 @@ _LINES = st.lists(
 def test_bulk_equals_line_by_line(lines):
     """Whatever the runs of equal prefixes, the bulk result equals rendering each line alone."""
     block = b"".join(line(n, s, t, x) for n, s, t, x in lines)
-    expect = Sink()
+    expect, one = Sink(), Render(timestamps=True)  # one read: a partial line goes on across calls
     for n, s, t, x in lines:
-        render(line(n, s, t, x), Render(timestamps=True), expect)
+        render(line(n, s, t, x), one, expect)
     assert run(block, timestamps=True)[0] == expect.take()
+
+
+def test_a_line_in_pieces_gets_one_time():
+    """conmon cut a line at a read of the pipe: `-t` prints one time before the whole line (dockerd
+    writes a line under 16 KiB as one entry), per stream, across blocks."""
+    r, sink = Render(timestamps=True), Sink()
+    render(line(1, "stdout", "F", "a") + line(2, "stdout", "P", "b1"), r, sink)
+    render(line(3, "stderr", "F", "e") + line(4, "stdout", "P", "b2") + line(5, "stdout", "F", "b3"), r, sink)
+    t = [docker_time(ts(n)) + b" " for n in range(6)]
+    assert sink.take() == [(1, t[1] + b"a\n" + t[2] + b"b1"), (2, t[3] + b"e\n"), (1, b"b2b3\n")]
