@@ -172,6 +172,21 @@ def stats(cgpath: str) -> dict[str, Any]:
     }
 
 
+def frozen(cgpath: str) -> bool | None:
+    """Whether the cgroup is frozen (a paused container, as runc tells it): v1's freezer.state,
+    else v2's cgroup.freeze; None when neither says (a systemd-style path, a freeze in progress)."""
+    if ":" in cgpath:
+        return None
+    rel = cgpath.lstrip("/")
+    state = _read(os.path.join(CGROUP_ROOT, "freezer", rel, "freezer.state"))
+    if state is not None:
+        return {"THAWED": False, "FROZEN": True}.get(state.strip())
+    flag = _read(os.path.join(CGROUP_ROOT, rel, "cgroup.freeze"))
+    if flag is not None:
+        return {"0": False, "1": True}.get(flag.strip())
+    return None
+
+
 def cgroup_pids(cgpath: str) -> list[int]:
     text = _read(os.path.join(CGROUP_ROOT, "pids", cgpath.lstrip("/"), "cgroup.procs"))
     if text is None:

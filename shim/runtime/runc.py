@@ -360,22 +360,27 @@ class RuncRuntime:
         `known` claims (a create or start cut by a crash, a removal cut before its end) is killed
         and everything of it removed; files of exec sessions whose runc is gone are dropped.
         Returns the state of each known container, `held` when its runc state, monitor or rootfs
-        mount is still there. One `runc list` for all."""
-        proc = await asyncio.create_subprocess_exec(
-            self.runc,
-            "--root",
-            self.runc_root,
-            "list",
-            "--format",
-            "json",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await proc.communicate()
-        runc = _survey.parse_runc_list(out.decode(errors="replace"))
+        mount is still there. runc's view is read from its state dir and the monitors
+        (`survey.runc_entries`), or, when those cannot tell, from one `runc list` for all."""
         await asyncio.to_thread(self._trash.sweep, self.exec_root, self.data_root)
-        h = await asyncio.to_thread(_survey.scan, self.exec_root, self.data_root, runc)
+        h = await asyncio.to_thread(
+            _survey.scan_without_runc, self.exec_root, self.data_root, self.runc_root, self._frozen
+        )
+        if h is None:  # runc's list first, then the monitors and files read after it
+            proc = await asyncio.create_subprocess_exec(
+                self.runc,
+                "--root",
+                self.runc_root,
+                "list",
+                "--format",
+                "json",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await proc.communicate()
+            runc = _survey.parse_runc_list(out.decode(errors="replace"))
+            h = await asyncio.to_thread(_survey.scan, self.exec_root, self.data_root, runc)
         self._surveyed = dict(h.conmons)
         for cid in sorted(h.ids() - known):
             log.warning("container %s is held by the runtime but in no record: removing it", cid)
@@ -384,6 +389,9 @@ class RuncRuntime:
             except Exception:
                 log.exception("removing container %s", cid)
         return await asyncio.to_thread(self._states, known, h)
+
+    def _frozen(self, cid: str) -> bool | None:
+        return cgroups.frozen(self._cgpath(cid))
 
     async def _discard(self, cid: str, h: _survey.Holdings) -> None:
         if cid in h.runc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from shim.engine.netports import BridgeRules, FirewallState, PortRule
-from shim.runtime import survey
+from shim.runtime import cgroups, survey
 from shim.runtime.iptables import _rule_counts, render_tables
 
 A = "a" * 64
@@ -68,6 +68,73 @@ def test_scan_and_stale_exec_files(tmp_path):
     assert h.exec_files == {(A, "0123456789abcdef")}
     survey.drop_stale_exec_files(h, str(execr))
     assert not list(bundle.iterdir())
+
+
+C, D, E = "c" * 64, "d" * 64, "e" * 64
+
+
+def _runc_state(runc_root, cid, *, fifo=False):
+    d = runc_root / cid
+    d.mkdir(parents=True)
+    (d / "state.json").write_text("{}")
+    if fifo:
+        (d / "exec.fifo").write_text("")
+
+
+def test_runc_entries_told_by_the_monitors(tmp_path):
+    """What `runc list` would say, from the state dirs, the monitors, the exit files and the freezer."""
+    runc, containers = tmp_path / "runc", tmp_path / "containers"
+    for cid, pid in ((A, 11), (B, 12), (C, 13)):
+        _runc_state(runc, cid)
+        (containers / cid).mkdir(parents=True)
+        (containers / cid / "pidfile").write_text(str(pid))
+    (runc / "not-an-id").mkdir()
+    h = survey.Holdings(conmons={A: 101, B: 102, D: 104}, exits={C})  # D: a monitor, no runc state
+    got = survey.runc_entries(str(runc), h, str(containers), lambda cid: cid == B)
+    assert got == {
+        A: {"id": A, "status": "running", "pid": 11},
+        B: {"id": B, "status": "paused", "pid": 12},
+        C: {"id": C, "status": "stopped", "pid": 0},
+    }
+    assert survey.runc_entries(str(tmp_path / "none"), h, str(containers), lambda cid: False) == {}
+
+
+def test_runc_entries_leave_to_runc_what_the_monitors_cannot_tell(tmp_path):
+    runc, containers = tmp_path / "runc", tmp_path / "containers"
+    _runc_state(runc, A)
+    (containers / A).mkdir(parents=True)
+    (containers / A / "pidfile").write_text("11")
+    live = survey.Holdings(conmons={A: 101})
+
+    def entries(h, frozen=lambda cid: False):
+        return survey.runc_entries(str(runc), h, str(containers), frozen)
+
+    assert entries(live) is not None
+    assert entries(live, lambda cid: None) is None  # the freezer unreadable
+    assert entries(survey.Holdings()) is None  # the monitor gone without an exit file
+    assert entries(survey.Holdings(conmons={A: 101}, exits={A})) is None  # the monitor writing its exit now
+    (containers / A / "pidfile").write_text("")
+    assert entries(live) is None  # no PID
+    (containers / A / "pidfile").write_text("11")
+    _runc_state(runc, B, fifo=True)  # created, never started
+    assert entries(live) is None
+    (runc / B / "exec.fifo").unlink()
+    (runc / B / "state.json").unlink()  # a state dir runc cannot load
+    assert entries(survey.Holdings(conmons={A: 101, B: 102})) is None
+
+
+def test_frozen_of_v1_and_v2(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(tmp_path))
+    (tmp_path / "freezer" / "shim" / A).mkdir(parents=True)
+    (tmp_path / "shim" / B).mkdir(parents=True)
+    for state, want in (("THAWED\n", False), ("FROZEN\n", True), ("FREEZING\n", None)):
+        (tmp_path / "freezer" / "shim" / A / "freezer.state").write_text(state)
+        assert cgroups.frozen(f"/shim/{A}") is want
+    for flag, want in (("0\n", False), ("1\n", True)):
+        (tmp_path / "shim" / B / "cgroup.freeze").write_text(flag)
+        assert cgroups.frozen(f"/shim/{B}") is want
+    assert cgroups.frozen(f"/shim/{E}") is None
+    assert cgroups.frozen(f"system.slice:shim:{A}") is None
 
 
 def test_rule_counts_of_a_rendering():
