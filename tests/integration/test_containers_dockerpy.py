@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import struct
+import subprocess
 
 import docker
 import pytest
@@ -123,6 +124,37 @@ def test_sigkill_shimd_then_restart(unique):
         assert json.loads(d.cli("inspect", "alive").stdout)[0]["State"]["ExitCode"] == 137
     finally:
         for n in ("alive", "dies", "always"):
+            d.cli("rm", "-f", n, check=False)
+        d.destroy()
+
+
+def test_paused_containers_stay_paused_across_a_shimd_restart(unique):
+    """A paused container is still paused after shimd's restart (dockerd's live-restore keeps it so),
+    also one frozen by a `docker pause` cut between runc's freeze and the record (simulated with runc
+    itself while shimd is down); both unpause and run on. The daemon start tells paused from running
+    by the freezer, not by `runc list` (issue 17, fourth pass)."""
+    d = Shimd()
+    names = ("p-recorded", "p-cut", "p-running")
+    try:
+        d.start()
+        d.load_busybox()
+        for n in names:
+            d.cli("run", "-d", "--name", n, "busybox", "sleep", "300")
+        d.cli("pause", "p-recorded")
+        cut = json.loads(d.cli("inspect", "p-cut").stdout)[0]["Id"]
+        d.stop(kill=True)
+        root = os.path.join(d.exec_root, "runc")
+        subprocess.run(["runc", "--root", root, "pause", cut], check=True, capture_output=True)
+        d.start()
+        for n, paused in (("p-recorded", True), ("p-cut", True), ("p-running", False)):
+            st = json.loads(d.cli("inspect", n).stdout)[0]["State"]
+            assert (st["Status"], st["Paused"], st["Running"]) == ("paused" if paused else "running", paused, True)
+        for n in ("p-recorded", "p-cut"):
+            d.cli("unpause", n)
+            assert json.loads(d.cli("inspect", n).stdout)[0]["State"]["Status"] == "running"
+            assert d.cli("exec", n, "echo", "up").stdout == "up\n"
+    finally:
+        for n in names:
             d.cli("rm", "-f", n, check=False)
         d.destroy()
 
