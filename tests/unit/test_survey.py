@@ -149,3 +149,22 @@ def test_rule_counts_of_a_rendering():
     assert _rule_counts("filter", t["filter"]) == {("filter", "SHIM-tag-FWD"): 4}
     empty = render_tables("tag", FirewallState())
     assert _rule_counts("nat", empty["nat"]) == {("nat", "SHIM-tag"): 0, ("nat", "SHIM-tag-POST"): 0}
+
+
+def test_runtime_reads_the_default_cgroup_before_the_spec(tmp_path, monkeypatch):
+    """A container's freezer at daemon start: `/shim/<id>` when that cgroup exists, else the
+    cgroupsPath of its config.json (a --cgroup-parent)."""
+    from shim.runtime.runc import RuncRuntime
+
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(tmp_path / "cg"))
+    rt = RuncRuntime(data_root=str(tmp_path / "data"), exec_root=str(tmp_path / "exec"))
+    (tmp_path / "cg" / "freezer" / "shim" / A).mkdir(parents=True)
+    (tmp_path / "cg" / "freezer" / "shim" / A / "freezer.state").write_text("FROZEN\n")
+    assert rt._frozen(A) is True
+    (tmp_path / "cg" / "freezer" / "custom" / B).mkdir(parents=True)
+    (tmp_path / "cg" / "freezer" / "custom" / B / "freezer.state").write_text("THAWED\n")
+    bundle = tmp_path / "exec" / "containers" / B
+    bundle.mkdir(parents=True)
+    (bundle / "config.json").write_text(json.dumps({"linux": {"cgroupsPath": f"/custom/{B}"}}))
+    assert rt._frozen(B) is False
+    assert rt._frozen(C) is None  # no cgroup at all: runc is asked
