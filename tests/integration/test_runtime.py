@@ -280,6 +280,34 @@ async def test_exit_while_down_is_reported(env):
     assert info.exit_code == 42
 
 
+async def test_survey_tells_what_runc_list_tells(env):
+    """A restarted shimd's survey: running, paused and exited-while-down containers as `runc list`
+    (and the exit file) give them, without running it; a container whose monitor was killed while
+    it runs is one only runc can tell about (the survey asks it then)."""
+    running, paused, exited = env.req("sleep", "1000"), env.req("sleep", "1000"), env.req("sh", "-c", "exit 3")
+    pids = {r.id: await env.rt.start(r) for r in (running, paused)}
+    ends = exit_watch(await env.rt.start(exited))
+    await env.rt.pause(paused.id)
+    await asyncio.to_thread(wait_exited, ends, "the process to exit while no adapter watches")
+    known = {running.id, paused.id, exited.id}
+
+    async def survey() -> dict[str, tuple[str, int, bool]]:
+        states = await env.new_runtime().survey(known)
+        return {cid: (s.status, s.pid, s.held) for cid, s in states.items()}
+
+    want = {running.id: ("running", pids[running.id], True), paused.id: ("paused", pids[paused.id], True)}
+    got = await survey()
+    assert {k: got[k] for k in want} == want and got[exited.id][0] == "stopped" and got[exited.id][2]
+    assert (await env.rt.state(exited.id)).exit.exit_code == 3
+    os.kill(env.rt._conmon_pid(running.id), signal.SIGKILL)
+    await asyncio.to_thread(wait_for, lambda: not env.rt._conmon_alive(running.id), "the monitor to be gone")
+    got = await survey()
+    assert got[running.id] == ("running", pids[running.id], True) and got[paused.id] == want[paused.id]
+    await env.rt.resume(paused.id)
+    for r in (running, paused):
+        await env.rt.kill(r.id, signal.SIGKILL)
+
+
 async def test_attach_stdin_cat(env):
     r = env.req("cat", open_stdin=True, stdin_once=True)
     await env.rt.start(r)
