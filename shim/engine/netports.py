@@ -93,6 +93,9 @@ class NetlinkPort(Protocol):
     async def pinned(self, path: str) -> bool:
         """Whether the namespace pin at `path` is still mounted."""
 
+    async def pinned_paths(self, paths: list[str]) -> set[str]:
+        """Those of `paths` whose namespace pin is still mounted, checked together."""
+
     async def pin_netns(self, path: str, pid: int, cid: str) -> None:
         """Pin again, at `path`, the namespace of container `cid`'s process `pid`."""
 

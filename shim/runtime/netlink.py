@@ -327,6 +327,10 @@ class Netlink:
     async def pinned(self, path: str) -> bool:
         return await asyncio.to_thread(self._pinned, path)
 
+    async def pinned_paths(self, paths: list[str]) -> set[str]:
+        """One thread hop for all (a daemon start checks every live container's pin)."""
+        return await asyncio.to_thread(lambda: {p for p in paths if self._pinned(p)})
+
     async def pin_netns(self, path: str, pid: int, cid: str) -> None:
         """Pin again, at `path`, the namespace container `cid`'s process `pid` lives in (its pin was
         removed under us)."""

@@ -74,6 +74,9 @@ class FakeNetlink:
     async def pinned(self, path):
         return path.rsplit("/", 1)[1] in self.netns
 
+    async def pinned_paths(self, paths):
+        return {p for p in paths if p.rsplit("/", 1)[1] in self.netns}
+
     async def pin_netns(self, path, pid, cid=""):
         if not pid:
             raise SystemFailure(f"no process {pid}")
