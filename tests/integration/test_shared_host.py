@@ -104,6 +104,34 @@ def test_vanished_bridges_chains_and_netns_pins_are_made_again_at_next_use():
     assert not left, left
 
 
+def test_a_netns_pin_unmounted_while_shimd_is_down_is_made_again_at_its_start():
+    """The restore checks every live container's pin (all in one pass) and pins a vanished one
+    again from the container's process: its network is still live after the restart."""
+    d = Shimd(direct=True)
+    try:
+        d.start()
+        d.load_busybox()
+        port = free_port()
+        d.cli("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", *HTTPD)
+        d.cli("run", "-d", "--name", "other", "busybox", "sleep", "1000")
+        cid = json.loads(d.cli("inspect", "web").stdout)[0]["Id"]
+        pin = os.path.join(d.exec_root, "netns", cid)
+        d.stop()
+        subprocess.run(["umount", pin], check=True)
+        os.unlink(pin)
+        d.start()
+        assert os.path.ismount(pin)
+        assert b"root:x:0:0" in fetch(port)
+        r = d.cli("run", "--rm", "--network", "container:web", "busybox", "wget", "-qO-", "127.0.0.1/passwd")
+        assert "root:x:0:0" in r.stdout
+        assert json.loads(d.cli("inspect", "other").stdout)[0]["NetworkSettings"]["IPAddress"]
+        d.cli("rm", "-f", "web", "other")
+        assert not hoststate.settle(d)
+    finally:
+        left = d.destroy()
+    assert not left, left
+
+
 def test_a_bridge_shimd_did_not_make_survives_its_shutdown():
     d = Shimd(direct=True)
     bridge = "shtpre" + os.urandom(2).hex()
