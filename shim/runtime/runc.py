@@ -250,40 +250,34 @@ class RuncRuntime:
     async def _spawn(self, req: RunRequest) -> int:
         """Run conmon (which runs `runc create`), return the container pid."""
         sync_r, sync_w = os.pipe()
-        start_r, start_w = os.pipe()
+        # No _OCI_STARTPIPE: conmon blocks on that pipe before it forks runc only so that its parent
+        # can first move it into a cgroup (conmon.c: "to ensure the parent can put us in the right
+        # cgroup"); shimd moves it nowhere, and without the pipe conmon goes on at once instead of
+        # waiting for shimd's loop to come back from the spawn and write it (issue 17).
         # TZ=UTC: conmon stamps log lines in local time; in UTC they read back without a parse.
         # LC_ALL: in the C locale glib converts conmon's messages through iconv, which maps the
         # gconv cache and costs each conmon ~0.4 MiB more RSS (2.55 vs 2.12 MiB measured)
-        env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), _OCI_STARTPIPE=str(start_r), TZ="UTC", LC_ALL="C.UTF-8")
+        env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w), TZ="UTC", LC_ALL="C.UTF-8")
         env.update(self._keeper.conmon_env(req.id, req.log))  # conmon keeps the log's generations itself
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self._conmon_args(req),
                 env=env,
-                pass_fds=(sync_w, start_r),
+                pass_fds=(sync_w,),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=self.bundle(req.id),
             )
         except BaseException:
-            for fd in (sync_r, sync_w, start_r, start_w):
+            for fd in (sync_r, sync_w):
                 os.close(fd)
             raise
         os.close(sync_w)
-        os.close(start_r)
         try:
-            # conmon waits for this byte before forking runc; the pipe is new and empty, so the
-            # write can't block: non-blocking says so (the read end, conmon's, stays blocking)
-            os.set_blocking(start_w, False)
-            os.write(start_w, b"0")
-            os.close(start_w)
-            start_w = -1
             msg = await read_sync_message(sync_r)
         finally:
             os.close(sync_r)
-            if start_w >= 0:
-                os.close(start_w)
             _, err = await proc.communicate()
         pid = int(msg.get("data", -1))
         if pid <= 0:
@@ -423,10 +417,23 @@ class RuncRuntime:
 
     async def wait_exit(self, cid: str) -> ExitInfo:
         # while the process runs, the files its log rotates are compressed (after a shimd restart too)
+        released = False
+
+        def read_and_release(cid: str) -> ExitInfo | None:
+            # the exit file found: the log keeper let go in the same thread hop (issue 17: one hop
+            # fewer between the exit and `docker run --rm`'s answer)
+            nonlocal released
+            info = self._read_exit(cid)
+            if info is not None:
+                self._keeper.release(cid)
+                released = True
+            return info
+
         info = await self._exits.follow(
-            cid, self._read_exit, self._live_conmon, self._monitor_gone, self._keeper.resume
+            cid, read_and_release, self._live_conmon, self._monitor_gone, self._keeper.resume
         )
-        await asyncio.to_thread(self._keeper.release, cid)
+        if not released:  # the monitor ended without an exit file
+            await asyncio.to_thread(self._keeper.release, cid)
         return info
 
     async def _monitor_gone(self, cid: str) -> ExitInfo | None:
