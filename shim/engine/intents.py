@@ -48,6 +48,12 @@ class Journal:
         """The operation is complete (or undone): nothing left to recover."""
         await self._store.adelete(KIND, self._key(op, oid))
 
+    async def end_after(self, op: str, oid: str, kind: str, obj: Any) -> None:
+        """The operation's last write, `obj` saved as `kind`/`oid`, then its intent cleared, in one
+        trip off the loop (Store.aput_then_delete): the intent stays if the write fails (it raises);
+        a failure to clear it is only logged (the next start clears it, as after `end`'s)."""
+        await self._store.aput_then_delete(kind, oid, obj, KIND, self._key(op, oid))
+
     async def pending(self) -> list[Intent]:
         """Daemon start: the operations a crash interrupted. A torn record is dropped with a log line."""
         out = []

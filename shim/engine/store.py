@@ -122,3 +122,19 @@ class Store:
     async def adelete(self, kind: str, oid: str) -> None:
         self._wrote(kind, oid)
         await asyncio.to_thread(self.delete, kind, oid)
+
+    async def aput_then_delete(self, kind: str, oid: str, obj: Any, gone_kind: str, gone_oid: str) -> None:
+        """`aput(kind, oid, obj)`, then `delete(gone_kind, gone_oid)`, in that order in one thread
+        hop instead of two (an operation's record, then its intent: issue 17, a start's last step).
+        The delete is made only once the put has succeeded; a put's failure raises as `aput`'s, a
+        delete's is logged and not raised (the caller's operation is complete by then)."""
+        self._wrote(kind, oid)
+        self._wrote(gone_kind, gone_oid)
+        await asyncio.to_thread(self._put_then_delete, kind, oid, encode(obj), gone_kind, gone_oid)
+
+    def _put_then_delete(self, kind: str, oid: str, data: bytes, gone_kind: str, gone_oid: str) -> None:
+        self._put_encoded(kind, oid, data)
+        try:
+            self.delete(gone_kind, gone_oid)
+        except OSError as e:
+            log.error("store: deleting %s/%s: %s", gone_kind, gone_oid, e)

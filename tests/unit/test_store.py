@@ -6,6 +6,7 @@ import threading
 
 from shim.engine.model import Container, ContainerState, Health, HealthLogEntry
 from shim.engine.store import Store
+from shim.errors import ShimError
 
 
 def test_roundtrip_and_reload(tmp_path):
@@ -66,6 +67,45 @@ def test_aput_tells_the_listeners_at_once_and_from_the_writing_thread(tmp_path):
     s.on_write(lambda kind, oid: seen.append((kind, oid, threading.current_thread() is threading.main_thread())))
     asyncio.run(s.aput("containers", "c1", {}))
     assert seen == [("containers", "c1", True), ("containers", "c1", False)]
+
+
+async def test_aput_then_delete_writes_the_record_then_deletes_the_intent_in_one_thread(tmp_path):
+    s = Store(tmp_path)
+    s.put("intents", "start.c1", {"op": "start"})
+    seen = []
+    s.on_write(lambda kind, oid: seen.append((kind, oid, threading.current_thread().ident)))
+    await s.aput_then_delete("containers", "c1", {"running": True}, "intents", "start.c1")
+    assert s.get("containers", "c1") == {"running": True}
+    assert s.get("intents", "start.c1") is None
+    main = threading.main_thread().ident
+    # told at once for both, then from one writing thread: the put before the delete
+    assert [(k, o) for k, o, t in seen if t == main] == [("containers", "c1"), ("intents", "start.c1")]
+    writers = [(k, o, t) for k, o, t in seen if t != main]
+    assert [(k, o) for k, o, _ in writers] == [("containers", "c1"), ("intents", "start.c1")]
+    assert len({t for _, _, t in writers}) == 1
+
+
+async def test_aput_then_delete_keeps_the_intent_when_the_put_fails(tmp_path):
+    s = Store(tmp_path)
+    s.put("intents", "start.c1", {"op": "start"})
+    s.put("containers", "c1", {"running": False})
+    (tmp_path / "db" / "containers" / ".c1.json.tmp").mkdir()  # the temp file can't be opened: the write fails
+    try:
+        await s.aput_then_delete("containers", "c1", {"running": True}, "intents", "start.c1")
+    except ShimError as e:
+        assert "write" in e.message
+    else:
+        raise AssertionError("the failed put was not raised")
+    assert s.get("containers", "c1") == {"running": False}
+    assert s.get("intents", "start.c1") == {"op": "start"}
+
+
+async def test_aput_then_delete_logs_a_failed_delete(tmp_path, caplog):
+    s = Store(tmp_path)
+    (tmp_path / "db" / "intents" / "start.c1.json").mkdir(parents=True)  # unlink fails: a directory
+    await s.aput_then_delete("containers", "c1", {"running": True}, "intents", "start.c1")
+    assert s.get("containers", "c1") == {"running": True}
+    assert "deleting intents/start.c1" in caplog.text
 
 
 def _every_field_set() -> Container:

@@ -79,6 +79,11 @@ class Core:
     def event(self, c: Container, action: str, **extra: str) -> None:
         self.events.container(c, action, **extra)
 
+    async def save_and_end(self, c: Container, op: str) -> None:
+        """save(c), then the `op` intent cleared, in one thread hop (a start's last two steps).
+        Raises as save() if the record can't be written (the intent is then still there)."""
+        await self.journal.end_after(op, c.id, KIND, c.to_dict())
+
     async def end_intent(self, op: str, cid: str) -> None:
         """Clear an operation's intent; never fails the operation (the next start finds the
         intent, sees the operation complete and clears it then)."""

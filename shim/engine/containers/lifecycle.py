@@ -78,6 +78,7 @@ class Lifecycle:
         # next start (adopted if the process runs, torn down if not); cleared once the state is saved.
         before = (dataclasses.replace(c.state), c.has_been_started)
         wired: asyncio.Future[None] | None = None
+        ended = False
         try:
             await core.journal.begin("start", c.id)
             req, wired = await self._setup(c)
@@ -90,7 +91,10 @@ class Lifecycle:
             st.pid, st.exit_code, st.error, st.oom_killed = pid, 0, "", False
             st.started_at = time.time_ns()
             c.has_been_started = True
-            await core.save(c)  # a full disk here: the process is stopped again, as any failed start
+            # the record, then the intent cleared, in one trip (issue 17); a full disk here: the
+            # process is stopped again, as any failed start, and the intent cleared below
+            await core.save_and_end(c, "start")
+            ended = True
         except BaseException as caught:
             err = await _first_failure(wired, caught)
             _put_back(c, *before)
@@ -98,7 +102,8 @@ class Lifecycle:
             await self._start_failed(c, failure)
             raise failure from err
         finally:
-            await core.end_intent("start", c.id)
+            if not ended:
+                await core.end_intent("start", c.id)
         core.event(c, "start")
         await self._streams.connect_waiting(c)
         if self.health is not None:
