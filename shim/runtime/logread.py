@@ -174,7 +174,9 @@ def _tail_start(gens: list[Gen], lines: int) -> tuple[int, int]:
     # the line end just before the first line kept: the newest one counts first
     need = lines + 1
     for i in range(len(gens) - 1, -1, -1):
-        g, newest = gens[i], i == len(gens) - 1
+        # the log's last record ends a line even if partial: it is in the newest file that has one
+        # (a new container.log stays empty until the container writes again)
+        g, newest = gens[i], need == lines + 1
         try:
             if g.gz:
                 with open(g.path, "rb") as f:

@@ -5,9 +5,9 @@ runc and conmon hold may differ from the store: a container created in runc but 
 recorded, a rootfs still mounted for a stopped one, a bundle of a removed one. The daemon's
 start compares the two (docs/RELIABILITY.md); this module gathers the runtime's side with
 blocking reads of runc's state directory (`runc_entries`; one `runc list`, run by the caller,
-when those cannot tell) of /proc (the conmon processes and `runc
-exec` processes naming this exec root), /proc/self/mountinfo (rootfs mounts under it) and the
-runtime's directories. Only `drop_stale_exec_files` changes anything.
+when those cannot tell), of /proc (the conmon processes and `runc exec` processes naming this
+exec root), of /proc/self/mountinfo (rootfs mounts under it) and of the runtime's directories.
+Only `drop_stale_exec_files` changes anything.
 """
 
 from __future__ import annotations

@@ -108,6 +108,17 @@ def test_tail_across_files_and_blocks(tmp_path_factory, records, n, cuts, block)
     assert text(got) == text(b"".join(rec(j, *records[j]) for j in want))
 
 
+def test_an_empty_newest_file_leaves_the_last_record_before_it_the_last_line(tmp_path):
+    # `docker start` of a container whose kept log ended without a newline: conmon's new
+    # container.log is empty until the container writes again
+    old, new = tmp_path / "1", tmp_path / "container.log"
+    old.write_bytes(rec(1, "stdout", "F", "a") + rec(2, "stdout", "P", "x"))
+    new.write_bytes(b"")
+    gens = [Gen(str(old), 1, 1, old.stat().st_size, 0), Gen(str(new), None, 2, 0, 0, current=True)]
+    assert logread._tail_start(gens, 1) == (0, len(rec(1, "stdout", "F", "a")))
+    assert logread._tail_start(gens, 2) == (0, 0)
+
+
 @pytest.mark.parametrize("n", [0, 1])
 def test_tail_of_nothing(tmp_path, n):
     p = tmp_path / "container.log"

@@ -160,6 +160,13 @@ def test_runtime_reads_the_default_cgroup_before_the_spec(tmp_path, monkeypatch)
     rt = RuncRuntime(data_root=str(tmp_path / "data"), exec_root=str(tmp_path / "exec"))
     (tmp_path / "cg" / "freezer" / "shim" / A).mkdir(parents=True)
     (tmp_path / "cg" / "freezer" / "shim" / A / "freezer.state").write_text("FROZEN\n")
+    # a spec naming another cgroup is not read while the default one exists
+    (tmp_path / "cg" / "freezer" / "other" / A).mkdir(parents=True)
+    (tmp_path / "cg" / "freezer" / "other" / A / "freezer.state").write_text("THAWED\n")
+    (tmp_path / "exec" / "containers" / A).mkdir(parents=True)
+    (tmp_path / "exec" / "containers" / A / "config.json").write_text(
+        json.dumps({"linux": {"cgroupsPath": f"/other/{A}"}})
+    )
     assert rt._frozen(A) is True
     (tmp_path / "cg" / "freezer" / "custom" / B).mkdir(parents=True)
     (tmp_path / "cg" / "freezer" / "custom" / B / "freezer.state").write_text("THAWED\n")
