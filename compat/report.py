@@ -54,6 +54,8 @@ def load(*results_dirs: Path) -> tuple[list[str], Runs]:
             data = json.loads(f.read_text())
         except ValueError:
             continue
+        if not isinstance(data, dict) or "scenarios" not in data:
+            continue  # apicheck-*.json, fields-*.json: other files of a run, not an engine's results
         runs[data.get("engine", f.stem)] = data
     order = [e for e in ENGINE_ORDER if e in runs] + sorted(e for e in runs if e not in ENGINE_ORDER)
     return order, runs
