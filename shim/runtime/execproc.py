@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from shim.errors import Conflict, SystemFailure
 from shim.runtime import oci_host, overlay
+from shim.runtime.fsutil import read_pid
 
 if TYPE_CHECKING:
     from shim.runtime.runc import RuncRuntime
@@ -116,7 +117,7 @@ class ExecProcess:
     def _collect(self, rc: int) -> tuple[int, str]:
         """After runc exec ended (in a thread): the pid it wrote, the error it logged if it failed,
         and its files removed."""
-        pid = 0 if self.pid else _read_pid(self._pid_file)
+        pid = 0 if self.pid else read_pid(self._pid_file)
         error = _runc_log_error(self._log_file) if rc != 0 else ""
         for path in (self._spec_path, self._pid_file, self._log_file):
             with contextlib.suppress(OSError):
@@ -125,7 +126,7 @@ class ExecProcess:
 
     async def read_pid(self) -> int:
         for _ in range(100):
-            pid = await asyncio.to_thread(_read_pid, self._pid_file)
+            pid = await asyncio.to_thread(read_pid, self._pid_file)
             if pid:
                 self.pid = pid
                 self._decide(keep=True)
@@ -315,15 +316,6 @@ class ExecRuntime:
                 os.unlink(spec_path)
             raise
         return ExecProcess(proc, master, spec_path, pid_file, log_file)
-
-
-def _read_pid(path: str) -> int:
-    """The pid runc wrote (--pid-file); 0 while it has not."""
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
 
 
 def _runc_log_error(path: str) -> str:

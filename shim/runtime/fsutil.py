@@ -14,6 +14,15 @@ import struct
 import threading
 
 
+def read_pid(path: str) -> int:
+    """The pid in a pid file (runc's --pid-file, conmon's pidfile); 0 while there is none yet."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def tree_size(path: str) -> int:
     """Bytes in the files below `path` (as dockerd's SizeRw and volume UsageData count them)."""
     total = 0

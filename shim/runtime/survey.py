@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from shim.runtime.fsutil import read_pid
+
 _ID = re.compile(r"^[0-9a-f]{64}$")
 _EXEC_FILE = re.compile(r"^exec-([0-9a-f]{16})\.(json|pid|log)$")
 
@@ -171,14 +173,6 @@ def scan(exec_root: str, data_root: str, runc: dict[str, dict[str, Any]]) -> Hol
     return h
 
 
-def _pid(path: str) -> int:
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
 def runc_entries(
     runc_root: str, h: Holdings, containers_dir: str, frozen: Callable[[str], bool | None]
 ) -> dict[str, dict[str, Any]] | None:
@@ -209,7 +203,7 @@ def runc_entries(
         if not live or exited:
             return None
         paused = frozen(cid)
-        pid = _pid(os.path.join(containers_dir, cid, "pidfile"))
+        pid = read_pid(os.path.join(containers_dir, cid, "pidfile"))
         if paused is None or pid <= 0:
             return None
         out[cid] = {"id": cid, "status": "paused" if paused else "running", "pid": pid}
