@@ -47,6 +47,15 @@ async def test_bounded_stream_replays_and_ends():
     assert got == ["create", "start"]
 
 
+async def test_replay_keeps_the_last_256_events_as_dockerd():
+    bus = Events()
+    t0 = time.time_ns()
+    for i in range(300):
+        bus.publish("container", "create", f"c{i}")
+    got = [e["Actor"]["ID"] async for e in bus.stream(since_ns=t0, until_ns=time.time_ns())]
+    assert got == [f"c{i}" for i in range(44, 300)]
+
+
 async def test_live_stream_until_future_deadline():
     bus = Events()
 
