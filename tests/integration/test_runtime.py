@@ -19,7 +19,7 @@ import pytest
 
 from shim.engine.ports import LogQuery, RunRequest
 from shim.errors import InvalidParameter, SystemFailure
-from shim.runtime import execfifo
+from shim.runtime import cgwarm, execfifo
 from shim.runtime.runc import RuncRuntime
 from tests.waiting import exit_watch, wait_exited, wait_for
 
@@ -170,6 +170,20 @@ async def test_echo_logs_and_exit_zero(env):
     await env.rt.cleanup(r.id)  # idempotent
     with open("/proc/mounts") as f:
         assert r.id not in f.read()
+
+
+async def test_starts_leave_the_daemon_in_its_own_cgroups(env):
+    """cgwarm writes the daemon's pid into its own cgroup.procs beside every create: nothing moves.
+    The real write is accepted on this host, so the start path exercised here includes it."""
+    with open("/proc/self/cgroup") as f:
+        before = f.read()
+    for _ in range(3):
+        r = env.req("true")
+        await env.rt.start(r)
+        assert (await env.rt.wait_exit(r.id)).exit_code == 0
+    assert cgwarm._write_own_pid()
+    with open("/proc/self/cgroup") as f:
+        assert f.read() == before
 
 
 async def test_exit_code_and_stderr(env):
