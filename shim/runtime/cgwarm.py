@@ -9,18 +9,20 @@ machine that wait is ~8–10 ms of wall time, no CPU, inside every start that is
 
 `Warmer` pays it earlier, beside conmon's and runc's own start-up: from when conmon is spawned
 until runc create has reported, a thread writes shimd's own pid to shimd's own cgroup.procs every
-few ms. Nothing moves (the process is already in that cgroup; the kernel skips a task whose css_set
-does not change), but each write enters and leaves the rwsem's write side, so runc's move finds
-it in its slow mode and does not wait again. Costs ~1 µs of CPU per write. Where the write is
-refused (a read-only cgroupfs, a cgroup namespace without the path), the warmer does nothing.
+few ms (the path read from /proc/self/cgroup once per spell). Nothing moves (the process is
+already in that cgroup; the kernel skips a task whose css_set does not change), but each write
+enters and leaves the rwsem's write side, so runc's move finds it in its slow mode and does not
+wait again. Costs a few µs of CPU per write. Where the write is refused (a read-only cgroupfs, a
+cgroup namespace without the path), the warmer turns itself off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 PERIOD = 0.004  # s: under one grace period (~8 ms here), so the slow mode never lapses between writes
 LIMIT = 5.0  # s: a create that takes longer is stopped by conmon's own timeout, not waited on here
@@ -45,30 +47,43 @@ def own_procs_file(proc_cgroup: str, exists: Callable[[str], bool] = os.path.exi
     return next((c for c in v1 if exists(c)), None)
 
 
-def _write_own_pid() -> bool:
-    """One no-op move of this process into its own cgroup; False where that is refused."""
+@contextlib.contextmanager
+def own_cgroup_writer() -> Iterator[Callable[[], bool] | None]:
+    """For one warm spell (one create, tens of ms): a writer of this process's pid into its own
+    cgroup.procs, the path read once; None where there is none or it can't be opened."""
     try:
-        # read each time: if shimd was moved meanwhile, the write names where it is now
         with open("/proc/self/cgroup") as f:
             path = own_procs_file(f.read())
-        if path is None:
-            return False
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, str(os.getpid()).encode())
-        finally:
-            os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC) if path else -1
     except OSError:
-        return False
-    return True
+        fd = -1
+    if fd < 0:
+        yield None
+        return
+    pid = str(os.getpid()).encode()
+
+    def write() -> bool:
+        try:
+            os.write(fd, pid)
+        except OSError:
+            return False
+        return True
+
+    try:
+        yield write
+    finally:
+        os.close(fd)
+
+
+Spell = Callable[[], contextlib.AbstractContextManager[Callable[[], bool] | None]]
 
 
 class Warmer:
     """One thread per daemon, writing every PERIOD while any start holds it (hold() … release());
     a hold not released within LIMIT lapses, so a lost release can't keep the thread busy."""
 
-    def __init__(self, write: Callable[[], bool] = _write_own_pid) -> None:
-        self._write = write
+    def __init__(self, spell: Spell = own_cgroup_writer) -> None:
+        self._spell = spell
         self._lock = threading.Lock()
         self._holds: dict[int, float] = {}  # token -> deadline (monotonic)
         self._next = 0
@@ -103,10 +118,11 @@ class Warmer:
 
     def _run(self) -> None:
         while self._wake.wait():
-            while self._held():
-                if not self._write():
-                    with self._lock:
-                        self._refused = True
-                        self._holds.clear()
-                    return
-                time.sleep(PERIOD)
+            with self._spell() as write:
+                while self._held():
+                    if write is None or not write():
+                        with self._lock:
+                            self._refused = True
+                            self._holds.clear()
+                        return
+                    time.sleep(PERIOD)

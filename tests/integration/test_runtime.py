@@ -181,7 +181,8 @@ async def test_starts_leave_the_daemon_in_its_own_cgroups(env):
         r = env.req("true")
         await env.rt.start(r)
         assert (await env.rt.wait_exit(r.id)).exit_code == 0
-    assert cgwarm._write_own_pid()
+    with cgwarm.own_cgroup_writer() as write:
+        assert write is not None and write() and write()
     with open("/proc/self/cgroup") as f:
         assert f.read() == before
 
