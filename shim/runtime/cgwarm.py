@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable, Iterator
 
 PERIOD = 0.004  # s: under one grace period (~8 ms here), so the slow mode never lapses between writes
-LIMIT = 5.0  # s: a create that takes longer is stopped by conmon's own timeout, not waited on here
+SPELL = 1.0  # s: the path is looked up again at least this often (a burst keeps one spell going)
+LIMIT = 5.0  # s: a hold lapses then (a lost release); a create that slow gains nothing from this anyway
 _V2_MOUNTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
 
 
@@ -119,7 +120,8 @@ class Warmer:
     def _run(self) -> None:
         while self._wake.wait():
             with self._spell() as write:
-                while self._held():
+                ends = time.monotonic() + SPELL
+                while self._held() and time.monotonic() < ends:
                     if write is None or not write():
                         with self._lock:
                             self._refused = True

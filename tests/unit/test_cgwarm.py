@@ -110,3 +110,12 @@ def test_no_cgroup_to_write_turns_the_warmer_off() -> None:
     w = cgwarm.Warmer(spell=nothing)
     w.hold()
     wait_for(lambda: w._refused, "the warmer off", timeout=10)
+
+
+def test_a_long_spell_looks_the_path_up_again(monkeypatch) -> None:
+    monkeypatch.setattr(cgwarm, "SPELL", 0.02)
+    writes = _Writes()
+    w = cgwarm.Warmer(spell=writes)
+    token = w.hold()
+    wait_for(lambda: writes.spells >= 2, "a second spell while still held", timeout=10)
+    w.release(token)
