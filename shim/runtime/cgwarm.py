@@ -9,12 +9,12 @@ machine that wait is ~8–10 ms of wall time, no CPU, inside every start that is
 
 `Warmer` pays it earlier, beside conmon's and runc's own start-up: from when conmon is spawned
 until runc create has reported, a thread writes shimd's own pid to shimd's own cgroup.procs every
-few ms (the path read from /proc/self/cgroup once per spell). Nothing moves (the process is
-already in that cgroup: kernel/cgroup/cgroup.c cgroup_migrate_prepare_dst, "If src cset equals
-dst, it's noop"; no controller's attach runs), but each write
-enters and leaves the rwsem's write side, so runc's move finds it in its slow mode and does not
-wait again. Costs a few µs of CPU per write. Where the write is refused (a read-only cgroupfs, a
-cgroup namespace without the path), the warmer turns itself off.
+few ms (the path read from /proc/self/cgroup once per spell). Nothing moves: the process is
+already in that cgroup (kernel/cgroup/cgroup.c, cgroup_migrate_prepare_dst: "If src cset equals
+dst, it's noop"), so no controller's attach runs. But each write enters and leaves the rwsem's
+write side, so runc's move finds it in its slow mode and does not wait again. Costs a few µs of
+CPU per write. Where the write is refused (a read-only cgroupfs, a cgroup namespace without the
+path), the warmer turns itself off.
 """
 
 from __future__ import annotations
