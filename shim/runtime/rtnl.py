@@ -61,6 +61,7 @@ _ROUTE_ATTRS = {1: ("RTA_DST", _IP), 4: ("RTA_OIF", _U32), 5: ("RTA_GATEWAY", _I
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 18, 20, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, IFLA_BRPORT_MODE = 4, 5, 4
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 
@@ -215,7 +216,8 @@ class IPRoute:
 
     def link(self, command: str, *, index: int | None = 0, **kw: Any) -> list[Msg]:
         """add / set / del / get, with the keywords netlink.py uses: ifname, kind, mtu, master,
-        ifalias, address (MAC), state ("up"), net_ns_fd, peer (a veth peer's ifname, net_ns_fd, mtu).
+        ifalias, address (MAC), state ("up"), net_ns_fd, peer (a veth peer's ifname, net_ns_fd, mtu),
+        hairpin (set only, a bridge port's: `ip link set X type bridge_slave hairpin on`).
         `index` None (a name that did not resolve) is no link: the kernel answers ENODEV."""
         index = index or 0
         if command == "get":
@@ -235,11 +237,19 @@ class IPRoute:
             raise ValueError(f"unsupported link state {kw['state']}")
         head = _IFINFO.pack(socket.AF_UNSPEC, 0, index, IFF_UP if up else 0, IFF_UP if up else 0)
         attrs = b"".join(_nla(kind, encode(kw[key])) for key, kind, encode in _LINK_SET if key in kw)
+        info = b""
         if "kind" in kw:
             info = _nla(IFLA_INFO_KIND, _asciiz(kw["kind"]))
             if "peer" in kw:
                 peer = IPRoute._link_body(0, dict(kw["peer"]))
                 info += _nla(IFLA_INFO_DATA, _nla(VETH_INFO_PEER, peer))
+        if "hairpin" in kw:
+            # the bridge's slave_changelink (br_port_slave_changelink), applied before the rest of
+            # the message (rtnl_changelink): the same change as writing brport/hairpin_mode in
+            # sysfs, whose store takes rtnl with trylock and restarts the syscall while it is held
+            mode = _nla(IFLA_BRPORT_MODE, b"\x01" if kw["hairpin"] else b"\x00")
+            info += _nla(IFLA_INFO_SLAVE_KIND, _asciiz("bridge")) + _nla(IFLA_INFO_SLAVE_DATA, mode)
+        if info:
             attrs += _nla(IFLA_LINKINFO, info)
         return head + attrs
 

@@ -43,7 +43,10 @@ SCRIPT = textwrap.dedent(
         fd = os.open("/proc/self/ns/net", os.O_RDONLY)
         peer_spec = {"ifname": "tmp1", "net_ns_fd": fd, "mtu": 1400}
         ip.link("add", ifname="veth1", kind="veth", mtu=1400, master=br, peer=peer_spec)
-        ip.link("set", index=socket.if_nametoindex("veth1"), ifalias="shim:t:c1", state="up")
+        ip.link("set", index=socket.if_nametoindex("veth1"), ifalias="shim:t:c1", state="up", hairpin=True)
+        ip.link("add", ifname="veth2", kind="veth", master=br, peer={"ifname": "tmp2"})
+        ip.link("set", index=socket.if_nametoindex("veth2"), hairpin=True)
+        ip.link("set", index=socket.if_nametoindex("veth2"), hairpin=False)
         peer = socket.if_nametoindex("tmp1")
         ip.link("set", index=peer, ifname="eth0", address="02:42:0a:09:00:02")
         ip.addr("add", index=peer, address="10.9.0.2", prefixlen=24)
@@ -65,6 +68,7 @@ SCRIPT = textwrap.dedent(
         out["ip_addr"] = ip_j("-4", "addr", "show")
         out["ip_route"] = ip_j("route", "show")
         ip.link("del", ifname="veth1")
+        ip.link("del", ifname="veth2")
         try:
             ip.link("del", ifname="nope0")
         except NetlinkError as e:
@@ -85,7 +89,9 @@ def test_rtnl_links_addresses_routes_as_ip_sees_them() -> None:
         ["br9", "shim:t:br9", "bridge"],
         ["eth0", None, "veth"],
         ["lo", None, None],
+        ["tmp2", None, "veth"],
         ["veth1", "shim:t:c1", "veth"],
+        ["veth2", None, "veth"],
     ]
     assert out["bridge_addrs"] == [["10.9.0.1", 24]]
     assert out["routes"] == [["10.9.0.0", 24, None], ["10.9.0.0", 24, None], [None, 0, "10.9.0.1"]]
@@ -93,6 +99,9 @@ def test_rtnl_links_addresses_routes_as_ip_sees_them() -> None:
     assert links["br9"]["mtu"] == 1400 and links["br9"]["ifalias"] == "shim:t:br9"
     assert "UP" in links["br9"]["flags"]
     assert links["veth1"]["master"] == "br9" and links["veth1"]["mtu"] == 1400 and "UP" in links["veth1"]["flags"]
+    # hairpin set in the alias's message (a bridge port's slave data), and cleared again
+    assert links["veth1"]["linkinfo"]["info_slave_data"]["hairpin"] is True
+    assert links["veth2"]["linkinfo"]["info_slave_data"]["hairpin"] is False
     assert links["eth0"]["address"] == "02:42:0a:09:00:02" and links["eth0"]["mtu"] == 1400
     assert links["eth0"]["linkinfo"]["info_kind"] == "veth" and links["eth0"]["link"] == "veth1"
     addrs = {a["ifname"]: [(i["local"], i["prefixlen"]) for i in a["addr_info"]] for a in out["ip_addr"]}
