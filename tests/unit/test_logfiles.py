@@ -120,6 +120,25 @@ def test_prepare_moves_the_previous_file_and_prunes(lay):
         keeper.close()
 
 
+def test_prepare_saves_no_policy_when_there_is_nothing_to_keep(lay):
+    """A policy that keeps nothing (the default json-file) leaves no file, which resume() reads as
+    nothing to do, as it does that policy; one that keeps files is saved and replaced."""
+    keeper = Keeper(lay)
+    try:
+        keeper.prepare(CID, LogPolicy("json-file", 10_000, 3, True))
+        assert lay.policy(CID) == LogPolicy("json-file", 10_000, 3, True)
+        for nothing in (LogPolicy("json-file", 0, 1, False), LogPolicy("json-file", 10_000, 1, True)):
+            keeper.prepare(CID, nothing)
+            assert lay.policy(CID) is None and not logfiles.keeping(nothing)
+            keeper.resume(CID)
+            assert CID not in keeper._wds
+        keeper.prepare(CID, LogPolicy("local", 10_000, 2, True))
+        keeper.resume(CID)
+        assert lay.policy(CID) == LogPolicy("local", 10_000, 2, True) and CID in keeper._wds
+    finally:
+        keeper.close()
+
+
 def test_compression_keeps_mode_and_mtime(lay):
     write_gens(lay, k8s(1, 2), k8s(3, 4))
     path = os.path.join(lay.gens_dir(CID), "0000000001")
