@@ -35,19 +35,27 @@ async def start(state_dir: str, init_pid: int) -> bool:
     except OSError:  # init already reaped (or no pidfd): runc decides what that means
         return False
     try:
-        fd = await asyncio.to_thread(_open, path)
-        if fd < 0:
-            return False
-        try:
-            if not await _read_token(fd, pidfd):
-                return False
-            # init wrote its "0": from here it only closes its end and execs (EOF), or fails and ends
-            await asyncio.to_thread(_finish, fd, path)
-        finally:
-            os.close(fd)
+        # One thread hop for the whole handshake (issue 17, fifth pass: it was two, with the
+        # token awaited on the loop between them). The thread blocks no longer than the read to
+        # EOF already did: init waits in its open of the fifo, writes at once and execs.
+        return await asyncio.to_thread(_handshake, path, pidfd)
     finally:
         os.close(pidfd)
-    return True
+
+
+def _handshake(path: str, pidfd: int) -> bool:
+    """Blocking: open the fifo, wait for init's token (or its end), read to EOF, remove the fifo."""
+    fd = _open(path)
+    if fd < 0:
+        return False
+    try:
+        if not _read_token(fd, pidfd):
+            return False
+        # init wrote its "0": from here it only closes its end and execs (EOF), or fails and ends
+        _finish(fd, path)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _open(path: str) -> int:
@@ -68,18 +76,13 @@ def _finish(fd: int, path: str) -> None:
         os.unlink(path)
 
 
-async def _read_token(fd: int, pidfd: int) -> bool:
-    """Wait until init has written into the fifo (True) or has ended without a word (False)."""
-    loop = asyncio.get_running_loop()
+def _read_token(fd: int, pidfd: int) -> bool:
+    """Blocking: wait until init has written into the fifo (True) or has ended without a word (False)."""
+    poller = select.poll()  # not select(): shimd may hold more than FD_SETSIZE descriptors
+    poller.register(fd, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
     while True:
-        ready: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, _wake, ready)
-        loop.add_reader(pidfd, _wake, ready)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
-            loop.remove_reader(pidfd)
+        poller.poll()
         ended = _ended(pidfd)  # before the read: what init wrote before it ended is read below
         try:
             if os.read(fd, 64):
@@ -91,9 +94,6 @@ async def _read_token(fd: int, pidfd: int) -> bool:
 
 
 def _ended(pidfd: int) -> bool:
-    return bool(select.select([pidfd], [], [], 0)[0])
-
-
-def _wake(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
