@@ -181,8 +181,8 @@ class Wiring:
         Touches only this container's endpoint and the kernel: needs no service-wide lock."""
         ep = cn.endpoints[net.id]
         gw = net.gateway if default_route and not net.internal else None
-        try:
-            await self.ensure_bridge_of(net)
+
+        async def add() -> None:
             await self._nl.add_endpoint(
                 netns=cn.netns,
                 bridge=net.bridge,
@@ -195,6 +195,17 @@ class Wiring:
                 mtu=net.mtu,
                 owner=c.id,
             )
+
+        try:
+            try:
+                await add()
+            except ShimError:
+                # The bridge is looked at only when the pair could not be made (a thread hop less
+                # per start, issue 17): one that vanished is made again, and the pair retried once.
+                if await self._nl.link_exists(net.bridge):
+                    raise
+                await self.ensure_bridge_of(net)
+                await add()
         except BaseException:
             clear_endpoint(ep)
             raise
