@@ -375,9 +375,11 @@ class Netlink:
 
     # ------------------------------------------------------------ endpoints
 
-    def _add_endpoint(self, netns: str, bridge: str, host_if: str, mtu: int, owner: str) -> None:
-        """The veth pair, its peer born in `netns` as a temporary name (_configure_peer names it)."""
-        tmp = "tmp" + host_if[4:]
+    def _add_endpoint(self, netns: str, bridge: str, host_if: str, ifname: str, mac: str, mtu: int, owner: str) -> None:
+        """The veth pair, its peer born in `netns` with its name and MAC, down (_configure_peer
+        addresses it and brings it up). Named at birth, not renamed from a temporary name: one
+        netlink request less per start (issue 17); a name taken in `netns` fails here, as the
+        rename did."""
         with _ipr() as ip:
             br = _index(bridge)
             if br is None:
@@ -392,7 +394,7 @@ class Netlink:
                     kind="veth",
                     mtu=mtu,
                     master=br,
-                    peer={"ifname": tmp, "net_ns_fd": nsfd, "mtu": mtu},
+                    peer={"ifname": ifname, "address": mac, "net_ns_fd": nsfd, "mtu": mtu},
                 )
             finally:
                 os.close(nsfd)
@@ -408,12 +410,11 @@ class Netlink:
                 raise
 
     @staticmethod
-    def _configure_peer(tmp: str, ifname: str, address: str, prefix: int, gateway: str | None, mac: str) -> None:
+    def _configure_peer(ifname: str, address: str, prefix: int, gateway: str | None) -> None:
         with _ipr() as ip:
-            idx = _index(tmp)
+            idx = _index(ifname)
             if idx is None:
-                raise SystemFailure(f"interface {tmp} missing in the container's namespace")
-            ip.link("set", index=idx, ifname=ifname, address=mac)
+                raise SystemFailure(f"interface {ifname} missing in the container's namespace")
             ip.addr("add", index=idx, address=address, prefixlen=prefix)
             ip.link("set", index=idx, state="up")
             if gateway:
@@ -436,13 +437,12 @@ class Netlink:
         """A veth pair: `host_if` on `bridge`, its peer as `ifname` inside `netns` with address/MAC/route.
 
         `gateway` None: no default route (Internal networks, or not the first network)."""
-        tmp = "tmp" + host_if[4:]
 
         def both() -> None:
             # One hop (issue 17): the pair is made from the host's namespace (a namespace thread
             # starts and ends there), then the same thread enters `netns` for the peer.
-            self._add_endpoint(netns, bridge, host_if, mtu, owner or host_if)
-            self._ns.enter(netns, lambda: self._configure_peer(tmp, ifname, address, prefix, gateway, mac))
+            self._add_endpoint(netns, bridge, host_if, ifname, mac, mtu, owner or host_if)
+            self._ns.enter(netns, lambda: self._configure_peer(ifname, address, prefix, gateway))
 
         try:
             await self._ns.run(both)
