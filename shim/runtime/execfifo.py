@@ -35,27 +35,47 @@ async def start(state_dir: str, init_pid: int) -> bool:
     except OSError:  # init already reaped (or no pidfd): runc decides what that means
         return False
     try:
-        # One thread hop for the whole handshake (issue 17, fifth pass: it was two, with the
-        # token awaited on the loop between them). The thread blocks no longer than the read to
-        # EOF already did: init waits in its open of the fifo, writes at once and execs.
-        return await asyncio.to_thread(_handshake, path, pidfd)
+        # One thread hop for the whole handshake when init answers at once, as it does: it waits
+        # in its open of the fifo and writes as soon as ours is open (issue 17, fifth pass: it was
+        # two hops, the token awaited on the loop between them). An init that has not written
+        # within FIRST_WAIT is awaited on the loop as before, so no thread waits on it unbounded
+        # and the start stays cancellable.
+        fd, said = await asyncio.to_thread(_handshake, path, pidfd)
+        if fd < 0:
+            return said
+        try:
+            if not await _await_token(fd, pidfd):
+                return False
+            await asyncio.to_thread(_finish, fd, path)
+        finally:
+            os.close(fd)
     finally:
         os.close(pidfd)
+    return True
 
 
-def _handshake(path: str, pidfd: int) -> bool:
-    """Blocking: open the fifo, wait for init's token (or its end), read to EOF, remove the fifo."""
+FIRST_WAIT = 0.5  # seconds a thread waits for init's token before the loop takes over
+
+
+def _handshake(path: str, pidfd: int) -> tuple[int, bool]:
+    """Blocking: open the fifo, wait up to FIRST_WAIT for init's token (or its end), then read to
+    EOF and remove the fifo. (-1, started) when done or refused; (fd, False) when init has not
+    written yet: the fifo's read end, for the caller to wait on."""
     fd = _open(path)
     if fd < 0:
-        return False
+        return -1, False
     try:
-        if not _read_token(fd, pidfd):
-            return False
-        # init wrote its "0": from here it only closes its end and execs (EOF), or fails and ends
-        _finish(fd, path)
-        return True
+        said = _read_token(fd, pidfd, FIRST_WAIT)
+        if said is None:
+            keep, fd = fd, -1  # handed to the caller, not closed here
+            return keep, False
+        if said:
+            # init wrote its "0": from here it only closes its end and execs (EOF), or fails and ends
+            _finish(fd, path)
+        return -1, said
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def _open(path: str) -> int:
@@ -76,24 +96,52 @@ def _finish(fd: int, path: str) -> None:
         os.unlink(path)
 
 
-def _read_token(fd: int, pidfd: int) -> bool:
-    """Blocking: wait until init has written into the fifo (True) or has ended without a word (False)."""
+def _read_token(fd: int, pidfd: int, timeout: float) -> bool | None:
+    """Blocking: True once init has written into the fifo, False if it ended without a word,
+    None if neither happened within `timeout` seconds."""
     poller = select.poll()  # not select(): shimd may hold more than FD_SETSIZE descriptors
     poller.register(fd, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
+    if not poller.poll(int(timeout * 1000)):
+        return None
+    return _token(fd, pidfd)
+
+
+def _token(fd: int, pidfd: int) -> bool | None:
+    """After a wake-up: True if init's word is there, False if init ended without one, None if
+    neither (a spurious wake-up: wait again)."""
+    ended = _ended(pidfd)  # before the read: what init wrote before it ended is read below
+    try:
+        if os.read(fd, 64):
+            return True
+    except BlockingIOError:
+        pass
+    return False if ended else None
+
+
+async def _await_token(fd: int, pidfd: int) -> bool:
+    """Wait on the loop until init has written into the fifo (True) or has ended without a word (False)."""
+    loop = asyncio.get_running_loop()
     while True:
-        poller.poll()
-        ended = _ended(pidfd)  # before the read: what init wrote before it ended is read below
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _wake, ready)
+        loop.add_reader(pidfd, _wake, ready)
         try:
-            if os.read(fd, 64):
-                return True
-        except BlockingIOError:
-            pass
-        if ended:
-            return False
+            await ready
+        finally:
+            loop.remove_reader(fd)
+            loop.remove_reader(pidfd)
+        said = _token(fd, pidfd)
+        if said is not None:
+            return said
 
 
 def _ended(pidfd: int) -> bool:
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -57,6 +57,33 @@ async def test_start_waits_for_an_init_that_is_not_there_yet(tmp_path):
         init.wait()
 
 
+async def test_an_init_slower_than_the_first_wait_is_awaited_on_the_loop(tmp_path, monkeypatch):
+    # the handshake's thread gives up after FIRST_WAIT and hands the fifo to the loop (no thread
+    # waits on init unbounded); the start then goes on as runc start's would
+    monkeypatch.setattr(execfifo, "FIRST_WAIT", 0.01)
+    path = _fifo(tmp_path)
+    init = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)\n" + INIT, path])
+    try:
+        assert await execfifo.start(str(tmp_path), init.pid) is True
+        assert _comm(init.pid) == "sleep"
+        assert not os.path.exists(path)
+    finally:
+        init.kill()
+        init.wait()
+
+
+async def test_an_init_that_ends_silently_after_the_first_wait_is_left_to_runc(tmp_path, monkeypatch):
+    monkeypatch.setattr(execfifo, "FIRST_WAIT", 0.01)
+    path = _fifo(tmp_path)
+    init = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    try:
+        assert await execfifo.start(str(tmp_path), init.pid) is False
+        assert os.path.exists(path)  # as runc left it, for `runc start`
+    finally:
+        init.kill()
+        init.wait()
+
+
 async def test_process_that_ends_and_is_reaped_at_once_was_started(tmp_path, monkeypatch):
     # `docker run busybox true`: once the fifo is open, init writes, execs a process that ends, and
     # conmon (its parent, a subreaper) reaps it, possibly before the start looks at init's pid again
