@@ -25,6 +25,7 @@ import struct
 import termios
 import tty as _tty
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shim.errors import Conflict, SystemFailure
@@ -39,9 +40,16 @@ class ExecProcess:
     """One running exec: output chunks as (stream, bytes), stdin, resize, exit code."""
 
     def __init__(
-        self, proc: asyncio.subprocess.Process, master: int | None, spec_path: str, pid_file: str, log_file: str
+        self,
+        proc: asyncio.subprocess.Process,
+        master: int | None,
+        spec_path: str,
+        pid_file: str,
+        log_file: str,
+        on_decided: Callable[[], None] = lambda: None,
     ) -> None:
         self._proc = proc
+        self._on_decided = on_decided  # the process runs (or runc failed): its cgroup move is behind it
         self._log_file = log_file
         self.runc_error = ""  # set when runc itself failed to start the process (not the process's own exit)
         self._master = master
@@ -104,6 +112,7 @@ class ExecProcess:
                 self._out.put_nowait((2, data))
         self._held.clear()
         self._decided.set()
+        self._on_decided()
 
     async def _wait(self) -> int:
         rc = await self._proc.wait()
@@ -289,6 +298,10 @@ class ExecRuntime:
             args.append("--tty")
         args.append(cid)
         master = None
+        # `runc exec` moves the process into the container's cgroups: the kernel's wait for that
+        # is paid beside runc's start-up, until the process is known to run (cgwarm.py)
+        warmer = self._rt.warmer
+        warm = warmer.hold()
         try:
             if tty:
                 master, slave = os.openpty()
@@ -310,12 +323,13 @@ class ExecRuntime:
                     stderr=asyncio.subprocess.PIPE,
                 )
         except BaseException:
+            warmer.release(warm)
             if master is not None:
                 os.close(master)
             with contextlib.suppress(OSError):
                 os.unlink(spec_path)
             raise
-        return ExecProcess(proc, master, spec_path, pid_file, log_file)
+        return ExecProcess(proc, master, spec_path, pid_file, log_file, lambda: warmer.release(warm))
 
 
 def _runc_log_error(path: str) -> str:
