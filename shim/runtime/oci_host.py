@@ -3,7 +3,8 @@
 shim/runtime/oci_spec.py builds config.json purely from a RunRequest and `HostFacts`; this
 module reads what it needs from the host: shimd's own bounding set and hard rlimits, the
 cgroup v1 features (swap accounting, blkio weights), the init binary, whether the kernel runs
-x32 syscalls (seccomp.x32_abi: one status read and one syscall), and the device nodes
+x32 syscalls (seccomp.x32_abi: one status read and one syscall), which of dockerd's default
+network sysctls the kernel has and whether shimd runs in a user namespace, and the device nodes
 named by HostConfig (stat, /dev walk). Blocking: callers run it in a thread. Mirrors moby's
 daemon/oci_linux.go (devices, blkio) and runc's HostDevices.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 from shim.errors import InvalidParameter
 from shim.runtime import seccomp
-from shim.runtime.oci_spec import ALL_CAPS, INIT_HOST_BINARY, ULIMIT_NAMES, HostFacts
+from shim.runtime.oci_spec import ALL_CAPS, INIT_HOST_BINARY, NET_SYSCTL_DEFAULTS, ULIMIT_NAMES, HostFacts
 
 _BLKIO_DEVICE_FIELDS = [
     ("BlkioWeightDevice", "weightDevice", "Weight", "weight"),
@@ -56,6 +57,30 @@ def held_caps() -> list[str]:
     return [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
 
 
+def sysctl_exists(name: str) -> bool:
+    """moby sysctlExists: the file under /proc/sys (of shimd's own namespaces) is there."""
+    return os.path.exists(os.path.join("/proc/sys", name.replace(".", "/")))
+
+
+def running_in_user_namespace(uid_map: str = "/proc/self/uid_map") -> bool:
+    """moby's RunningInUserNS (containerd/sys): the first line of the uid map is anything but the
+    full range `0 0 4294967295`; no such file (a kernel without user namespaces) or an empty one:
+    not in one."""
+    try:
+        with open(uid_map) as f:
+            line = f.readline()
+    except OSError:
+        return False
+    if not line:
+        return False
+    fields: list[int] = []
+    for word in line.split()[:3]:  # Go's Sscanf("%d %d %d") stops at the first non-number
+        if not word.isdigit():
+            break
+        fields.append(int(word))
+    return fields != [0, 0, 4294967295]
+
+
 def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
     facts = HostFacts(cgroup_root=cgroup_root)
     facts.available_caps = held_caps()
@@ -70,6 +95,9 @@ def read_host_facts(cgroup_root: str = "/shim") -> HostFacts:
             facts.init_binary = candidate
             break
     facts.x32_abi = seccomp.x32_abi()
+    # once, not per start as dockerd: neither changes while shimd runs
+    facts.net_sysctls = frozenset(n for n in NET_SYSCTL_DEFAULTS if sysctl_exists(n))
+    facts.in_user_namespace = running_in_user_namespace()
     return facts
 
 

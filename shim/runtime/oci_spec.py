@@ -95,6 +95,14 @@ DEFAULT_DEVICE_RULES = [
     {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"},  # /dev/fuse
 ]
 
+# moby daemon/oci_linux.go WithCommonOptions (20.10 and later): "default sysctls that are generally
+# safe and useful" for a container that gets a network namespace of its own: unprivileged ICMP echo
+# sockets (ping without CAP_NET_RAW) and any port without CAP_NET_BIND_SERVICE. WithSysctls then
+# puts HostConfig.Sysctls over them, so a user's value wins.
+PING_GROUP_RANGE = "net.ipv4.ping_group_range"
+UNPRIVILEGED_PORT_START = "net.ipv4.ip_unprivileged_port_start"
+NET_SYSCTL_DEFAULTS = {PING_GROUP_RANGE: "0 2147483647", UNPRIVILEGED_PORT_START: "0"}
+
 ULIMIT_NAMES = {
     "as": "RLIMIT_AS",
     "core": "RLIMIT_CORE",
@@ -131,6 +139,11 @@ class HostFacts:
     init_binary: str = INIT_HOST_BINARY
     # the kernel runs x32 syscalls (seccomp.x32_abi); without, the builtin profile leaves out X32
     x32_abi: bool = True
+    # which of NET_SYSCTL_DEFAULTS this kernel has (moby sysctlExists: runc fails a start on a
+    # sysctl the kernel lacks, so dockerd adds only those that exist)
+    net_sysctls: frozenset[str] = frozenset(NET_SYSCTL_DEFAULTS)
+    # shimd itself runs in a user namespace (moby's RunningInUserNS): no ping_group_range then
+    in_user_namespace: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -351,6 +364,23 @@ def merge_mounts(defaults: list[dict[str, Any]], extra: list[dict[str, Any]]) ->
 # --- the spec ---------------------------------------------------------------
 
 
+def sysctls(hc: dict[str, Any], facts: HostFacts) -> dict[str, str]:
+    """linux.sysctl: dockerd's network defaults where it sets them, HostConfig.Sysctls over them."""
+    out: dict[str, str] = {}
+    mode = hc.get("NetworkMode") or ""
+    # moby NetworkMode.IsPrivate: anything but host and container:<id> ("none", bridge and
+    # user-defined networks all get a namespace of their own; a joined one is left as it is)
+    if mode != "host" and not mode.startswith("container:"):
+        # moby: "We cannot set up ping socket support in a user namespace" (userns-remap is refused
+        # by shimd, so only shimd's own user namespace counts)
+        if not facts.in_user_namespace and PING_GROUP_RANGE in facts.net_sysctls:
+            out[PING_GROUP_RANGE] = NET_SYSCTL_DEFAULTS[PING_GROUP_RANGE]
+        if UNPRIVILEGED_PORT_START in facts.net_sysctls:
+            out[UNPRIVILEGED_PORT_START] = NET_SYSCTL_DEFAULTS[UNPRIVILEGED_PORT_START]
+    out.update(hc.get("Sysctls") or {})
+    return out
+
+
 def namespaces(req: RunRequest) -> list[dict[str, Any]]:
     hc = req.host_config
     paths = req.namespace_paths or {}
@@ -412,8 +442,8 @@ def build_spec(
     limits = rlimits(hc.get("Ulimits"), facts)
     if limits:
         process["rlimits"] = limits
-    if hc.get("OomScoreAdj"):
-        process["oomScoreAdj"] = hc["OomScoreAdj"]
+    # always, 0 included (moby WithOOMScore): left out, the container would inherit shimd's score
+    process["oomScoreAdj"] = int(hc.get("OomScoreAdj") or 0)
 
     res = resources(hc, facts)
     if blkio_devices:
@@ -444,8 +474,9 @@ def build_spec(
         "maskedPaths": [] if privileged else list(_or(hc.get("MaskedPaths"), DEFAULT_MASKED_PATHS)),
         "readonlyPaths": [] if privileged else list(_or(hc.get("ReadonlyPaths"), DEFAULT_READONLY_PATHS)),
     }
-    if hc.get("Sysctls"):
-        linux["sysctl"] = dict(hc["Sysctls"])
+    sysctl = sysctls(hc, facts)
+    if sysctl:
+        linux["sysctl"] = sysctl
     # after the capabilities: the profile's caps conditions read the container's bounding set
     filters = seccomp.for_container(req.confinement, caps, x32=facts.x32_abi)
     if filters is not None:
