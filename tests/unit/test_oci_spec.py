@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from shim.engine.ports import Confinement, MountSpec, RunRequest
@@ -287,7 +289,11 @@ def test_misc_fields():
     r.domainname = "example.com"
     s = spec(r)
     assert s["root"]["readonly"] is True
-    assert s["linux"]["sysctl"] == {"net.ipv4.ip_forward": "1"}
+    assert s["linux"]["sysctl"] == {
+        "net.ipv4.ping_group_range": "0 2147483647",
+        "net.ipv4.ip_unprivileged_port_start": "0",
+        "net.ipv4.ip_forward": "1",
+    }
     assert s["linux"]["cgroupsPath"] == "/custom/abc123"
     assert s["process"]["consoleSize"] == {"height": 30, "width": 100}
     assert s["process"]["terminal"] is True
@@ -372,3 +378,78 @@ def test_annotations_reach_the_runtime():
 def test_private_cgroup_namespace():
     assert {"type": "cgroup"} in spec(CgroupnsMode="private")["linux"]["namespaces"]
     assert {"type": "cgroup"} not in spec(CgroupnsMode="host")["linux"]["namespaces"]
+
+
+# --- dockerd's default network sysctls and oomScoreAdj (moby daemon/oci_linux.go) ---------------
+
+DOCKERD_NET_SYSCTLS = {"net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.ip_unprivileged_port_start": "0"}
+
+
+@pytest.mark.parametrize("mode", ["", "default", "bridge", "none", "mynet", "host-like", "containerx"])
+def test_a_private_network_namespace_gets_dockerds_network_sysctls(mode):
+    """NetworkMode.IsPrivate: everything but host and container:<id>, "none" and networks included."""
+    assert spec(NetworkMode=mode)["linux"]["sysctl"] == DOCKERD_NET_SYSCTLS
+
+
+@pytest.mark.parametrize("mode", ["host", "container:abc", "container:"])
+def test_the_hosts_or_a_joined_network_namespace_is_left_as_it_is(mode):
+    r = req(NetworkMode=mode)
+    r.netns_path = "host" if mode == "host" else "/proc/1/ns/net"
+    assert "sysctl" not in spec(r)["linux"]
+    r.host_config["Sysctls"] = {"kernel.shmmax": "1"} if mode == "host" else {"net.core.somaxconn": "9"}
+    assert spec(r)["linux"]["sysctl"] == r.host_config["Sysctls"]
+
+
+def test_the_users_sysctls_win_over_the_defaults():
+    s = spec(Sysctls={"net.ipv4.ip_unprivileged_port_start": "1000", "net.core.somaxconn": "9"})
+    assert s["linux"]["sysctl"] == {
+        "net.ipv4.ping_group_range": "0 2147483647",
+        "net.ipv4.ip_unprivileged_port_start": "1000",
+        "net.core.somaxconn": "9",
+    }
+
+
+@pytest.mark.parametrize(
+    "present, userns, expected",
+    [
+        ({"net.ipv4.ping_group_range"}, False, {"net.ipv4.ping_group_range": "0 2147483647"}),
+        ({"net.ipv4.ip_unprivileged_port_start"}, False, {"net.ipv4.ip_unprivileged_port_start": "0"}),
+        (set(), False, None),
+        ({"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"}, True,
+         {"net.ipv4.ip_unprivileged_port_start": "0"}),
+    ],
+)  # fmt: skip
+def test_only_sysctls_the_kernel_has_and_no_ping_range_in_a_user_namespace(present, userns, expected):
+    facts = HostFacts(net_sysctls=frozenset(present), in_user_namespace=userns)
+    s = build_spec(req(), "/rootfs", ResolvedUser(), facts)
+    assert s["linux"].get("sysctl") == expected
+
+
+@pytest.mark.parametrize("hc, expected", [({}, 0), ({"OomScoreAdj": 0}, 0), ({"OomScoreAdj": -500}, -500)])
+def test_oom_score_adj_is_always_set(hc, expected):
+    """moby WithOOMScore: 0 is written too, so the container never inherits shimd's own score."""
+    assert spec(**hc)["process"]["oomScoreAdj"] == expected
+
+
+def test_host_facts_name_the_network_sysctls_this_kernel_has(tmp_path):
+    facts = oci_host.read_host_facts()
+    for name in oci_spec.NET_SYSCTL_DEFAULTS:
+        assert (name in facts.net_sysctls) == os.path.exists("/proc/sys/" + name.replace(".", "/"))
+    assert oci_host.sysctl_exists("net.ipv4.ip_forward") and not oci_host.sysctl_exists("net.ipv4.nosuch")
+
+
+@pytest.mark.parametrize(
+    "text, inside",
+    [
+        ("         0          0 4294967295\n", False),
+        ("         0     100000      65536\n", True),
+        ("0 0 4294967295\n1 1 1\n", False),
+        ("x 0 4294967295\n", True),
+        ("", False),
+    ],
+)
+def test_running_in_user_namespace_reads_the_uid_map_as_moby(tmp_path, text, inside):
+    f = tmp_path / "uid_map"
+    f.write_text(text)
+    assert oci_host.running_in_user_namespace(str(f)) is inside
+    assert oci_host.running_in_user_namespace(str(tmp_path / "missing")) is False
