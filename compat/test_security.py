@@ -1,5 +1,6 @@
 """Confinement as a process inside the container sees it: Docker's default seccomp profile and its
-opt-outs, custom profiles, no-new-privileges, capabilities, masked and read-only system paths.
+opt-outs, custom profiles, no-new-privileges, capabilities, masked and read-only system paths, and
+what dockerd's defaults let a non-root user do (ports below 1024, ping) and the OOM score.
 
 Every scenario reads /proc from inside a busybox container, so it holds for any engine that runs
 real Linux containers with runc. Hosts without AppArmor (these) are assumed where it matters.
@@ -235,3 +236,112 @@ def test_cgroupns_host_by_default_and_private_on_request(eng):
     private = sh(eng, "readlink /proc/self/ns/cgroup; grep pids /proc/self/cgroup", "--cgroupns", "private")
     ns, pids = private.stdout.split()
     assert ns != host_ns and pids.endswith(":/")
+
+
+# ------------------------------------------------------------------ defaults a non-root user gets
+# dockerd 20.10 and later (moby daemon/oci_linux.go WithCommonOptions, WithSysctls, WithOOMScore):
+# a container with a network namespace of its own (default bridge, a user network, `none`) has
+# net.ipv4.ip_unprivileged_port_start=0 (a non-root user binds port 80) and
+# net.ipv4.ping_group_range=0 2147483647 (ping without CAP_NET_RAW); `--sysctl` wins; `--network
+# host` and `container:<name>` leave the namespace's values alone. /proc/1/oom_score_adj is 0 or
+# `--oom-score-adj`, whatever the daemon's own score.
+
+DEFAULTS = ["0\t2147483647", "0"]
+NOBODY = ("-u", "65534")
+VALUES = ("cat", "/proc/sys/net/ipv4/ping_group_range", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+PING = ("ping", "-c", "1", "-W", "5", "127.0.0.1")
+
+# One connection answered with "bound" (nc -e runs echo on the socket), read by a client in the same
+# container. A server that can't bind ends at once: "server exited N", exit 3, nc's message on stderr.
+LISTEN = r"""
+port=$1
+nc -l -p "$port" -e echo bound &
+srv=$!
+i=0
+until netstat -ltn | grep -q ":$port "; do
+  if ! kill -0 $srv 2>/dev/null; then wait $srv; echo "server exited $?"; exit 3; fi
+  i=$((i+1)); [ $i -lt 400 ] || { echo "not listening"; exit 4; }
+  sleep 0.05
+done
+echo "client got: $(nc 127.0.0.1 "$port" </dev/null)"
+wait $srv
+echo "server exited $?"
+"""
+SERVED = ["client got: bound", "server exited 0"]
+
+
+def values(eng, *opts):
+    p = eng.cli("run", "--rm", *opts, "busybox", *VALUES)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.splitlines()
+
+
+def listen(eng, port, *opts):
+    return eng.cli("run", "--rm", *opts, *NOBODY, "busybox", "sh", "-c", LISTEN, "sh", str(port))
+
+
+def host_values():
+    out = []
+    for path in VALUES[1:]:
+        with open(path) as f:
+            out.append(f.read().rstrip("\n"))
+    return out
+
+
+def test_non_root_user_binds_port_80_and_pings(eng):
+    """Default network, `-u 65534`: both sysctls read dockerd's values, nc binds port 80, ping works."""
+    assert values(eng) == DEFAULTS
+    p = listen(eng, 80)
+    assert (p.returncode, p.stdout.splitlines()) == (0, SERVED), p.stderr
+    p = eng.cli("run", "--rm", *NOBODY, "busybox", *PING)
+    assert p.returncode == 0 and "1 packets received" in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.feature("net_modes", "networks")
+def test_user_network_and_network_none_get_them_too(eng):
+    """A user-defined network and `--network none` are namespaces of their own: the same values."""
+    net = eng.name("net")
+    eng.out("network", "create", net)
+    assert values(eng, "--network", net) == DEFAULTS
+    assert values(eng, "--network", "none") == DEFAULTS
+    p = listen(eng, 80, "--network", "none")
+    assert (p.returncode, p.stdout.splitlines()) == (0, SERVED), p.stderr
+
+
+def test_sysctl_option_wins_over_the_defaults(eng):
+    """`--sysctl` values replace the defaults: port 80 is refused to a non-root user, 1000 is not."""
+    opts = ("--sysctl", "net.ipv4.ip_unprivileged_port_start=1000", "--sysctl", "net.ipv4.ping_group_range=1 0")
+    assert values(eng, *opts) == ["1\t0", "1000"]
+    p = listen(eng, 80, *opts)
+    assert (p.returncode, p.stdout.splitlines()) == (3, ["server exited 1"]), p.stdout
+    assert "bind: Permission denied" in p.stderr
+    p = listen(eng, 1000, *opts)
+    assert (p.returncode, p.stdout.splitlines()) == (0, SERVED), p.stderr
+    p = eng.cli("run", "--rm", *opts, *NOBODY, "busybox", *PING)
+    assert p.returncode != 0 and "permission denied" in p.stderr.lower(), p.stdout + p.stderr
+
+
+@pytest.mark.feature("net_modes")
+def test_host_network_keeps_the_hosts_values(eng):
+    """`--network host`: the container reads the host's own values, and they stay as they were."""
+    host = host_values()
+    if host == DEFAULTS:
+        pytest.skip("this host already has dockerd's values: a host-network container could not tell")
+    assert values(eng, "--network", "host") == host
+    assert host_values() == host
+
+
+@pytest.mark.feature("networks")
+def test_joined_network_namespace_keeps_its_values(eng):
+    """`--network container:<name>` sets nothing: the joiner reads what the owner's namespace has."""
+    owner = eng.name("c")
+    eng.out(
+        "run", "-d", "--name", owner, "--sysctl", "net.ipv4.ip_unprivileged_port_start=1000", "busybox", "sleep", "300"
+    )
+    assert values(eng, "--network", f"container:{owner}") == ["0\t2147483647", "1000"]
+
+
+def test_oom_score_adj_is_zero_or_the_option(eng):
+    """PID 1's oom_score_adj: 0 by default (not the daemon's own), `--oom-score-adj` when given."""
+    assert eng.cli("run", "--rm", "busybox", "cat", "/proc/1/oom_score_adj").stdout == "0\n"
+    assert eng.cli("run", "--rm", "--oom-score-adj=200", "busybox", "cat", "/proc/1/oom_score_adj").stdout == "200\n"
