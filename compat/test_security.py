@@ -242,14 +242,14 @@ def test_cgroupns_host_by_default_and_private_on_request(eng):
 # dockerd 20.10 and later (moby daemon/oci_linux.go WithCommonOptions, WithSysctls, WithOOMScore):
 # a container with a network namespace of its own (default bridge, a user network, `none`) has
 # net.ipv4.ip_unprivileged_port_start=0 (a non-root user binds port 80) and
-# net.ipv4.ping_group_range=0 2147483647 (ping without CAP_NET_RAW); `--sysctl` wins; `--network
+# net.ipv4.ping_group_range=0 2147483647 (ping without CAP_NET_RAW, over an ICMP datagram socket:
+# read here, not pinged, as busybox's ping has no such fallback); `--sysctl` wins; `--network
 # host` and `container:<name>` leave the namespace's values alone. /proc/1/oom_score_adj is 0 or
 # `--oom-score-adj`, whatever the daemon's own score.
 
 DEFAULTS = ["0\t2147483647", "0"]
 NOBODY = ("-u", "65534")
 VALUES = ("cat", "/proc/sys/net/ipv4/ping_group_range", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
-PING = ("ping", "-c", "1", "-W", "5", "127.0.0.1")
 
 # One connection answered with "bound" (nc -e runs echo on the socket), read by a client in the same
 # container. A server that can't bind ends at once: "server exited N", exit 3, nc's message on stderr.
@@ -288,13 +288,11 @@ def host_values():
     return out
 
 
-def test_non_root_user_binds_port_80_and_pings(eng):
-    """Default network, `-u 65534`: both sysctls read dockerd's values, nc binds port 80, ping works."""
+def test_non_root_user_binds_port_80(eng):
+    """Default network, `-u 65534`: both sysctls read dockerd's values, and nc binds port 80."""
     assert values(eng) == DEFAULTS
     p = listen(eng, 80)
     assert (p.returncode, p.stdout.splitlines()) == (0, SERVED), p.stderr
-    p = eng.cli("run", "--rm", *NOBODY, "busybox", *PING)
-    assert p.returncode == 0 and "1 packets received" in p.stdout, p.stdout + p.stderr
 
 
 @pytest.mark.feature("net_modes", "networks")
@@ -317,8 +315,6 @@ def test_sysctl_option_wins_over_the_defaults(eng):
     assert "bind: Permission denied" in p.stderr
     p = listen(eng, 1000, *opts)
     assert (p.returncode, p.stdout.splitlines()) == (0, SERVED), p.stderr
-    p = eng.cli("run", "--rm", *opts, *NOBODY, "busybox", *PING)
-    assert p.returncode != 0 and "permission denied" in p.stderr.lower(), p.stdout + p.stderr
 
 
 @pytest.mark.feature("net_modes")
