@@ -416,3 +416,23 @@ def run_in_pty(argv, script, env, timeout=30, rows=25, cols=90):
         _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), out
+
+
+# `sh -c LISTEN_ONCE sh PORT` in a busybox container: one connection on PORT answered with "bound"
+# (nc -e runs echo on the socket), read by a client in the same container. A server that can't bind
+# ends at once: "server exited N", exit 3, nc's message on stderr, so a failure can't be mistaken
+# for a client's. Shared by compat/test_security.py and tests/integration/test_spec_defaults.py.
+LISTEN_ONCE = r"""
+port=$1
+nc -l -p "$port" -e echo bound &
+srv=$!
+i=0
+until netstat -ltn | grep -q ":$port "; do
+  if ! kill -0 $srv 2>/dev/null; then wait $srv; echo "server exited $?"; exit 3; fi
+  i=$((i+1)); [ $i -lt 400 ] || { echo "not listening"; exit 4; }
+  sleep 0.05
+done
+echo "client got: $(nc 127.0.0.1 "$port" </dev/null)"
+wait $srv
+echo "server exited $?"
+"""

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from compat.lib import V
+from compat.lib import LISTEN_ONCE, V
 
 pytestmark = pytest.mark.feature("security")
 
@@ -251,22 +251,6 @@ DEFAULTS = ["0\t2147483647", "0"]
 NOBODY = ("-u", "65534")
 VALUES = ("cat", "/proc/sys/net/ipv4/ping_group_range", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
 
-# One connection answered with "bound" (nc -e runs echo on the socket), read by a client in the same
-# container. A server that can't bind ends at once: "server exited N", exit 3, nc's message on stderr.
-LISTEN = r"""
-port=$1
-nc -l -p "$port" -e echo bound &
-srv=$!
-i=0
-until netstat -ltn | grep -q ":$port "; do
-  if ! kill -0 $srv 2>/dev/null; then wait $srv; echo "server exited $?"; exit 3; fi
-  i=$((i+1)); [ $i -lt 400 ] || { echo "not listening"; exit 4; }
-  sleep 0.05
-done
-echo "client got: $(nc 127.0.0.1 "$port" </dev/null)"
-wait $srv
-echo "server exited $?"
-"""
 SERVED = ["client got: bound", "server exited 0"]
 
 
@@ -277,7 +261,7 @@ def values(eng, *opts):
 
 
 def listen(eng, port, *opts):
-    return eng.cli("run", "--rm", *opts, *NOBODY, "busybox", "sh", "-c", LISTEN, "sh", str(port))
+    return eng.cli("run", "--rm", *opts, *NOBODY, "busybox", "sh", "-c", LISTEN_ONCE, "sh", str(port))
 
 
 def host_values():

@@ -13,29 +13,12 @@ import struct
 
 import pytest
 
+from compat.lib import LISTEN_ONCE
 from tests.shimd_harness import Shimd
 
 NOBODY = ("-u", "65534")
 PING_RANGE = "/proc/sys/net/ipv4/ping_group_range"
 PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
-
-# The server answers one connection with "bound" (nc -e runs echo on the socket); the client, in
-# the same container, prints what it got. A server that can't bind exits at once: "server exited
-# N" and exit 3, with nc's own message on stderr, so a failure can't be mistaken for a client's.
-LISTEN = r"""
-port=$1
-nc -l -p "$port" -e echo bound &
-srv=$!
-i=0
-until netstat -ltn | grep -q ":$port "; do
-  if ! kill -0 $srv 2>/dev/null; then wait $srv; echo "server exited $?"; exit 3; fi
-  i=$((i+1)); [ $i -lt 400 ] || { echo "not listening"; exit 4; }
-  sleep 0.05
-done
-echo "client got: $(nc 127.0.0.1 "$port" </dev/null)"
-wait $srv
-echo "server exited $?"
-"""
 
 
 def _icmp_socket_elf() -> bytes:
@@ -74,7 +57,7 @@ def run(shimd, *args: str):
 
 
 def listen(shimd, port: int, *opts: str):
-    return run(shimd, *opts, *NOBODY, "busybox", "sh", "-c", LISTEN, "sh", str(port))
+    return run(shimd, *opts, *NOBODY, "busybox", "sh", "-c", LISTEN_ONCE, "sh", str(port))
 
 
 def read(shimd, *opts: str) -> list[str]:
