@@ -143,16 +143,22 @@ def main() -> None:
                 f" {statistics.median(wall[label]):12.1f} {statistics.fmean(wall[label]):10.1f}"
             )
     finally:
-        for state in root.iterdir() if root.exists() else []:
-            subprocess.run(["runc", "--root", str(root), "delete", "-f", state.name], capture_output=True)
-        for ctrl in Path("/sys/fs/cgroup").iterdir():
-            parent = ctrl / CGROUP_PARENT.lstrip("/")
-            if parent.is_dir():
-                for leaf in parent.iterdir():
-                    if leaf.is_dir():
-                        leaf.rmdir()
-                parent.rmdir()
+        sweep(root, CGROUP_PARENT)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def sweep(root: Path, cgroup_parent: str) -> None:
+    """What the runs left: every container still in runc's `root`, and the cgroups under
+    `cgroup_parent` in every hierarchy (also used by scripts/runc_spec_cpu.py)."""
+    for state in root.iterdir() if root.exists() else []:
+        subprocess.run(["runc", "--root", str(root), "delete", "-f", state.name], capture_output=True)
+    for ctrl in Path("/sys/fs/cgroup").iterdir():
+        parent = ctrl / cgroup_parent.lstrip("/")
+        if parent.is_dir():
+            for leaf in parent.iterdir():
+                if leaf.is_dir():
+                    leaf.rmdir()
+            parent.rmdir()
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runc_seccomp_cpu import capture  # scripts/: run as a script, scripts/ is on the path
+from runc_seccomp_cpu import capture, sweep  # scripts/: run as a script, scripts/ is on the path
 
 CGROUP_PARENT = "/shimbench-runcspec"
 REF = "/work/shared/bench/reference-dockerd.sh"
@@ -171,16 +171,8 @@ def main() -> None:
         for label in bundles:
             print(f"{label:14}" + "".join(f"{statistics.median(res[label][p]):12.2f}" for p in PHASES))
     finally:
-        for state in root.iterdir() if root.exists() else []:
-            subprocess.run(["runc", "--root", str(root), "delete", "-f", state.name], capture_output=True)
+        sweep(root, CGROUP_PARENT)
         subprocess.run(["ip", "netns", "delete", netns], capture_output=True)
-        for ctrl in Path("/sys/fs/cgroup").iterdir():
-            parent = ctrl / CGROUP_PARENT.lstrip("/")
-            if parent.is_dir():
-                for leaf in parent.iterdir():
-                    if leaf.is_dir():
-                        leaf.rmdir()
-                parent.rmdir()
         shutil.rmtree(work, ignore_errors=True)
 
 
